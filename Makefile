@@ -1,0 +1,39 @@
+# flyte-local developer commands. `make demo` and `make test` bootstrap everything they need.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck pytest bench clean completions
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/flyte run examples/hello.py main --name World
+
+lint: $(STAMP)
+	$(BIN)/ruff check flyte flyte_cli tui tests examples benchmarks
+	$(BIN)/ruff format --check flyte flyte_cli tui tests examples benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test: lint typecheck pytest
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+completions: $(STAMP)
+	$(BIN)/python -m flyte_cli.completions_gen
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,134 @@
+"""The `flyte.Cache` policy object and the composition of cache keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from flyte.errors import InvalidOptionError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["Cache", "CacheBehavior", "CachePolicy", "KeyParts", "compute_key", "normalize_cache"]
+
+CacheBehavior = Literal["auto", "override", "disable"]
+_BEHAVIORS: tuple[str, ...] = get_args(CacheBehavior)
+
+
+class CachePolicy:
+    """Upstream's extension point for custom version policies (accepted, not required)."""
+
+    def get_version(self, salt: str, params: Any) -> str:  # pragma: no cover - protocol
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Cache:
+    """How a task's results are cached.
+
+    Example:
+        @env.task(cache=flyte.Cache("auto", ignored_inputs=("verbose",), salt="v1"))
+        def clean(df: list[int], verbose: bool = False) -> list[int]: ...
+
+    Args:
+        behavior: "auto" computes the code version from the task and the user code it
+            reaches; "override" uses `version_override`; "disable" turns caching off.
+        version_override: the version used with "override".
+        serialize: accepted for upstream compatibility.
+        ignored_inputs: input names left out of the key.
+        salt: mixed into the key, to invalidate on purpose.
+        policies: accepted for upstream compatibility.
+    """
+
+    behavior: CacheBehavior
+    version_override: str | None = None
+    serialize: bool = False
+    ignored_inputs: tuple[str, ...] | str = field(default_factory=tuple)
+    salt: str = ""
+    policies: Any = None
+
+    def __post_init__(self) -> None:
+        if self.behavior not in _BEHAVIORS:
+            raise InvalidOptionError(
+                f"Invalid cache behavior: {self.behavior!r}. Valid behaviors are: "
+                + ", ".join(repr(b) for b in _BEHAVIORS)
+            )
+        if isinstance(self.ignored_inputs, str):
+            object.__setattr__(self, "ignored_inputs", (self.ignored_inputs,))
+        if self.behavior == "override" and not self.version_override:
+            raise InvalidOptionError(
+                "Cache(behavior='override') needs version_override='...'; "
+                "use behavior='auto' to compute the version from the code"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self.behavior != "disable"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "behavior": self.behavior,
+            "version_override": self.version_override,
+            "ignored_inputs": list(self.ignored_inputs),
+            "salt": self.salt,
+        }
+
+
+def normalize_cache(value: Cache | str | bool | None) -> Cache:
+    """Accept a Cache, one of "auto" / "override" / "disable", True / False, or None."""
+    if value is None or value is False:
+        return Cache("disable")
+    if value is True:
+        return Cache("auto")
+    if isinstance(value, Cache):
+        return value
+    if isinstance(value, str):
+        return Cache(value)  # type: ignore[arg-type]  # validated in __post_init__
+    raise InvalidOptionError(
+        f"cache must be flyte.Cache(...) or one of {', '.join(map(repr, _BEHAVIORS))}, "
+        f"got {value!r}"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyParts:
+    """The parts a cache key is made of, kept so that a miss can be explained."""
+
+    key: str
+    parts: dict[str, Any]
+
+
+def compute_key(
+    *,
+    task_name: str,
+    interface: str,
+    func: Callable[..., Any],
+    cache: Cache,
+    inputs: Mapping[str, Any],
+) -> KeyParts:
+    """Compute the cache key of a task call and the parts it is made of.
+
+    Raises:
+        flyte.errors.SerializationError: an input cannot be hashed.
+    """
+    from flyte._hashing import code_version, hash_inputs, stable_hash
+
+    inputs_digest, per_input = hash_inputs(inputs, cache.ignored_inputs)
+    if cache.behavior == "override":
+        version = str(cache.version_override)
+        code: dict[str, str] = {}
+    else:
+        cv = code_version(func)
+        version, code = cv.digest, cv.parts
+    parts = {
+        "task": task_name,
+        "interface": interface,
+        "inputs": per_input,
+        "inputs_digest": inputs_digest,
+        "code_version": version,
+        "code": code,
+        "salt": cache.salt,
+    }
+    key = stable_hash([task_name, interface, inputs_digest, version, cache.salt])
+    return KeyParts(key=key, parts=parts)

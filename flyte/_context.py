@@ -1,0 +1,129 @@
+"""Context variables that tell engine code which run and action it is running inside."""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flyte._controller.local import RunState
+
+__all__ = [
+    "ActionContext",
+    "ActionID",
+    "TaskContext",
+    "ctx",
+    "current_action",
+    "group_var",
+    "reset_action",
+    "set_action",
+]
+
+
+@dataclass(kw_only=True)
+class ActionContext:
+    """Where code is running: the run, the action, its attempt, and per-action call state.
+
+    `seq` counts calls per (task, inputs) for deterministic child ids; `pending` holds
+    handles of sync children started from async code that the parent must outlive.
+    """
+
+    run: RunState
+    action_id: str
+    task_name: str
+    attempt: int = 1
+    in_trace: bool = False
+    group: str | None = None
+    seq: dict[tuple[str, str], int] = field(default_factory=dict)
+    pending: list[Any] = field(default_factory=list)
+
+    def next_seq(self, task_name: str, inputs_hash: str) -> int:
+        key = (task_name, inputs_hash)
+        n = self.seq.get(key, 0)
+        self.seq[key] = n + 1
+        return n
+
+
+_current: contextvars.ContextVar[ActionContext | None] = contextvars.ContextVar(
+    "flyte_action", default=None
+)
+
+
+group_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("flyte_group", default=None)
+
+
+def current_action() -> ActionContext | None:
+    """The action the calling code runs in, or None outside a run."""
+    return _current.get()
+
+
+def set_action(action: ActionContext | None) -> contextvars.Token[ActionContext | None]:
+    """Make `action` current; reset with the returned token."""
+    return _current.set(action)
+
+
+def reset_action(token: contextvars.Token[ActionContext | None]) -> None:
+    _current.reset(token)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActionID:
+    """Identifies an action, with upstream's attribute names."""
+
+    name: str
+    run_name: str
+    project: str = "local"
+    domain: str = "development"
+    org: str = "local"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskContext:
+    """What `flyte.ctx()` returns inside a task (upstream attribute names)."""
+
+    action: ActionID
+    attempt: int
+    task_name: str
+    mode: str = "local"
+    interactive_mode: bool = False
+    raw_data_path: str = ""
+    run_base_dir: str = ""
+    version: str = "local"
+    custom_context: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def attempt_number(self) -> int:
+        return self.attempt
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def ctx() -> TaskContext | None:
+    """The current task's context, or None (falsy) outside a task.
+
+    Example:
+        @env.task
+        def where() -> str:
+            return flyte.ctx().action.run_name
+    """
+    action = _current.get()
+    if action is None:
+        return None
+    run = action.run
+    return TaskContext(
+        action=ActionID(name=action.action_id, run_name=run.name),
+        attempt=action.attempt,
+        task_name=action.task_name,
+        mode=run.mode,
+        raw_data_path=str(run.data_dir),
+        run_base_dir=str(run.data_dir),
+        custom_context={**run.labels, **_custom()},
+    )
+
+
+def _custom() -> dict[str, str]:
+    from flyte._map import custom_context_var
+
+    return dict(custom_context_var.get() or {})

@@ -1,0 +1,626 @@
+"""The in-process engine: one background event loop, a thread pool, look-up before execute.
+
+Async task bodies run as asyncio tasks on the loop; sync bodies run in a bounded thread
+pool. Before an action executes, the controller looks it up: a recovered result from the
+run being recovered, then the cache; only on a miss does the body run. Every step is
+queued to the run store through a batching writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextvars
+import ctypes
+import functools
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from flyte import _serde
+from flyte._cache import compute_key
+from flyte._context import ActionContext, _current, group_var
+from flyte._controller.sequencer import ROOT_ID, action_id
+from flyte._controller.state import RunOptions, RunState
+from flyte._controller.writer import Writer
+from flyte._hashing import hash_inputs
+from flyte._models import ActionKind, CacheStatus, Phase
+from flyte._store import HEARTBEAT_INTERVAL
+from flyte._store.logs import capture_logs, flush_action_logs, release_logs
+from flyte.errors import (
+    ActionAborted,
+    NonRecoverableError,
+    RunAbortedError,
+    SerializationError,
+    TaskTimeoutError,
+    TraceCallError,
+    as_user_error,
+)
+
+if TYPE_CHECKING:
+    from flyte._store import RunStore
+    from flyte._task import TaskTemplate
+
+__all__ = ["LocalController", "format_user_traceback", "get_controller"]
+
+_FLYTE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+_CONCURRENT_DIR = os.path.dirname(concurrent.futures.__file__)
+_THREADING_FILE = threading.__file__
+_HOST = socket.gethostname()
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The traceback of `exc` with flyte's and asyncio's own frames left out."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not (
+            f.filename.startswith(_FLYTE_DIR + os.sep)
+            or f.filename.startswith(_ASYNCIO_DIR)
+            or f.filename.startswith(_CONCURRENT_DIR)
+            or f.filename == _THREADING_FILE
+        )
+    ]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def _error_fields(exc: BaseException) -> dict[str, Any]:
+    code = getattr(exc, "code", None)
+    etype = code if isinstance(code, str) and code else type(exc).__name__
+    return {
+        "error_type": etype,
+        "error_message": str(exc),
+        "traceback": format_user_traceback(exc),
+    }
+
+
+def _raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
+    """Ask a worker thread to raise `exc_type` at its next bytecode (abort / timeout)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
+
+
+class _SyncTimeout(BaseException):
+    """Injected into a sync body's thread after its deadline passed; never reaches users."""
+
+
+class LocalController:
+    """Runs actions in this process; one instance per process (see `get_controller`)."""
+
+    def __init__(self, max_workers: int = 256) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: threading.Thread | None = None
+        self._loop_ident: int | None = None
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="flyte-task"
+        )
+        self._start_lock = threading.Lock()
+        self._writers: dict[int, Writer] = {}
+        self._runs: dict[str, tuple[RunState, asyncio.Task[Any]]] = {}
+        self._heartbeat: asyncio.TimerHandle | None = None
+
+    # -- the loop ------------------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            with self._start_lock:
+                if self._loop is None:
+                    loop = asyncio.new_event_loop()
+                    ready = threading.Event()
+
+                    def serve() -> None:
+                        asyncio.set_event_loop(loop)
+                        self._loop_ident = threading.get_ident()
+                        ready.set()
+                        loop.run_forever()
+
+                    thread = threading.Thread(target=serve, name="flyte-controller", daemon=True)
+                    thread.start()
+                    ready.wait()
+                    self._loop_thread = thread
+                    self._loop = loop
+        return self._loop
+
+    def on_loop(self) -> bool:
+        return threading.get_ident() == self._loop_ident
+
+    def writer_for(self, store: RunStore) -> Writer:
+        writer = self._writers.get(id(store))
+        if writer is None:
+            from flyte._store.memory import MemoryRunStore
+
+            writer = Writer(store, threaded=not isinstance(store, MemoryRunStore))
+            self._writers[id(store)] = writer
+        return writer
+
+    # -- runs ----------------------------------------------------------------------
+
+    def start_run(
+        self,
+        *,
+        name: str,
+        store: RunStore,
+        task: TaskTemplate[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        options: RunOptions,
+    ) -> tuple[RunState, concurrent.futures.Future[Any]]:
+        """Record a new run and start its root action on the loop; return its future."""
+        writer = self.writer_for(store)
+        run = RunState(name=name, store=store, writer=writer, options=options)
+        inputs = task.bind(args, kwargs)
+        if options.recover_from:
+            run.recovered = store.successful_actions(options.recover_from)
+        now = time.time()
+        try:
+            task_blob = _serde.dumps(task, what="the task")
+        except SerializationError:
+            task_blob = None
+        writer.put(
+            (
+                "run_insert",
+                {
+                    "name": name,
+                    "task": task.name,
+                    "phase": Phase.RUNNING.value,
+                    "created_at": now,
+                    "started_at": now,
+                    "inputs_json": _serde.encode_json(inputs),
+                    "inputs_blob": _serde.dumps((args, kwargs), what="the run's inputs"),
+                    "pid": os.getpid(),
+                    "host": _HOST,
+                    "heartbeat": now,
+                    "recovered_from": options.recover_from,
+                    "settings": run.settings(),
+                    "labels": options.labels,
+                    "task_blob": task_blob,
+                },
+            )
+        )
+        writer.flush()
+        capture_logs()
+        future = asyncio.run_coroutine_threadsafe(self._drive(run, task, args, kwargs), self.loop)
+        return run, future
+
+    async def _drive(
+        self, run: RunState, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        current = asyncio.current_task()
+        assert current is not None
+        self._runs[run.name] = (run, current)
+        self._ensure_heartbeat()
+        fields: dict[str, Any]
+        try:
+            value = await self._run_action(task, _Call(task, None, args, kwargs), args, kwargs, run=run)
+        except BaseException as exc:
+            aborted = isinstance(exc, asyncio.CancelledError | ActionAborted) or run.aborted.is_set()
+            phase = Phase.ABORTED if aborted else (
+                Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED
+            )
+            fields = {"phase": phase.value, "ended_at": time.time()}
+            if aborted:
+                fields.update(error_type="Aborted", error_message="the run was aborted")
+            else:
+                fields.update(_error_fields(exc))
+            self._finish_run(run, fields)
+            if aborted:
+                raise RunAbortedError(f"run {run.name} was aborted") from None
+            raise
+        fields = {
+            "phase": Phase.SUCCEEDED.value,
+            "ended_at": time.time(),
+            "outputs_json": _serde.encode_json(value),
+        }
+        try:
+            fields["outputs_blob"] = _serde.dumps(value, what=f"the output of {task.name}")
+        except SerializationError:
+            fields["outputs_blob"] = None
+        self._finish_run(run, fields)
+        return value
+
+    def _finish_run(self, run: RunState, fields: dict[str, Any]) -> None:
+        run.writer.put(("run_update", run.name, fields))
+        self._runs.pop(run.name, None)
+        run.restore_env()
+        release_logs()
+
+    def abort(self, run_name: str) -> bool:
+        """Abort a run driven by this process: cancel its root and stop its sync bodies."""
+        entry = self._runs.get(run_name)
+        if entry is None:
+            return False
+        run, root = entry
+        run.aborted.set()
+
+        def cancel() -> None:
+            root.cancel()
+            for ident in list(run.sync_threads.values()):
+                _raise_in_thread(ident, ActionAborted)
+
+        self.loop.call_soon_threadsafe(cancel)
+        return True
+
+    def _ensure_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            self._heartbeat = self.loop.call_later(HEARTBEAT_INTERVAL, self._beat)
+
+    def _beat(self) -> None:
+        """Refresh the heartbeat of durable runs and notice aborts asked for by others."""
+        self._heartbeat = None
+        if not self._runs:
+            return
+        now = time.time()
+        for name, (run, _) in list(self._runs.items()):
+            if not run.writer.threaded:
+                continue
+            run.writer.put(("run_update", name, {"heartbeat": now}))
+            if not run.aborted.is_set() and run.store.abort_requested(name):
+                self.abort(name)
+        self._ensure_heartbeat()
+
+    # -- calls from user code ------------------------------------------------------
+
+    def call(self, task: TaskTemplate[Any, Any], parent: ActionContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Route a task call made inside a run (see DESIGN.md section 2, four combinations)."""
+        coro = self.call_coro(task, parent, args, kwargs)
+        if self.on_loop():
+            if task.is_async:
+                return coro
+            # A sync task from async code starts at once; the parent outlives the handle.
+            handle = self.loop.create_task(coro)
+            parent.pending.append(handle)
+            return handle
+        return self.wait_from_thread(coro, parent)
+
+    def wait_from_thread(self, coro: Coroutine[Any, Any, Any], parent: ActionContext) -> Any:
+        """Run `coro` on the loop and block this worker thread until it is done."""
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except concurrent.futures.CancelledError:
+            raise ActionAborted(f"run {parent.run.name} was aborted") from None
+
+    def call_coro(
+        self,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Coroutine[Any, Any, Any]:
+        """A coroutine running the task as a child action of `parent` (ids fixed now)."""
+        if parent.in_trace:
+            raise TraceCallError(
+                f"task {task.name} was called inside a @flyte.trace function; traces are "
+                "checkpoints inside one task and cannot start tasks"
+            )
+        if parent.run.aborted.is_set():
+            raise ActionAborted(f"run {parent.run.name} was aborted")
+        call = _Call(task, parent, args, kwargs)
+        return self._run_action(task, call, args, kwargs, run=parent.run)
+
+    # -- one action ----------------------------------------------------------------
+
+    async def _run_action(
+        self,
+        task: TaskTemplate[Any, Any],
+        call: _Call,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        run: RunState,
+    ) -> Any:
+        inputs, ihash = call.inputs, call.inputs_hash
+        aid, seq, parent_id, group = call.id, call.seq, call.parent_id, call.group
+        writer = run.writer
+        started = time.time()
+        writer.put(
+            (
+                "action_insert",
+                {
+                    "run": run.name,
+                    "id": aid,
+                    "parent": parent_id,
+                    "name": task.name,
+                    "kind": "task",
+                    "phase": Phase.RUNNING.value,
+                    "grp": group,
+                    "inputs_hash": ihash,
+                    "inputs_json": _serde.encode_json(inputs),
+                    "started_at": started,
+                    "settings": task.settings,
+                    "seq": seq,
+                },
+            )
+        )
+
+        # Look up before execute: recovered result, then cache.
+        recovered = run.recovered.get(aid)
+        if recovered is not None and recovered[0] == ihash and recovered[1] is not None:
+            value = _serde.loads(recovered[1])
+            writer.update_action(
+                run.name,
+                aid,
+                {
+                    "phase": Phase.SUCCEEDED.value,
+                    "recovered": 1,
+                    "outputs_json": _serde.encode_json(value),
+                    "outputs_blob": recovered[1],
+                    "ended_at": time.time(),
+                },
+            )
+            return value
+
+        cache = task.cache
+        key = None
+        cache_status = CacheStatus.DISABLED
+        if cache.enabled and not run.options.disable_run_cache:
+            try:
+                key = compute_key(
+                    task_name=task.name,
+                    interface=task.interface_digest,
+                    func=task.func,
+                    cache=cache,
+                    inputs=inputs,
+                )
+            except Exception as exc:
+                err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
+                writer.update_action(
+                    run.name, aid, {"phase": Phase.FAILED.value, "ended_at": time.time(), **_error_fields(err)}
+                )
+                raise err from exc
+            cache_status = CacheStatus.MISS
+            if not run.options.overwrite_cache:
+                hit = run.store.cache_get(key.key)
+                if hit is not None:
+                    value = _serde.loads(hit[1])
+                    writer.update_action(
+                        run.name,
+                        aid,
+                        {
+                            "phase": Phase.SUCCEEDED.value,
+                            "cache_status": CacheStatus.HIT.value,
+                            "cache_key": key.key,
+                            "outputs_json": hit[0].outputs_json,
+                            "outputs_blob": hit[1],
+                            "ended_at": time.time(),
+                        },
+                    )
+                    return value
+
+        value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
+        end: dict[str, Any] = {
+            "phase": Phase.SUCCEEDED.value,
+            "outputs_json": out_json,
+            "outputs_blob": blob,
+            "ended_at": time.time(),
+            "cache_status": cache_status.value,
+        }
+        if key is not None:
+            end["cache_key"] = key.key
+            end["cache_status"] = CacheStatus.WRITTEN.value
+            writer.put(
+                (
+                    "cache_put",
+                    {
+                        "key": key.key,
+                        "task": task.name,
+                        "parts": key.parts,
+                        "outputs_json": out_json,
+                        "outputs_blob": blob,
+                        "created_at": end["ended_at"],
+                        "run": run.name,
+                        "action": aid,
+                    },
+                )
+            )
+        writer.update_action(run.name, aid, end)
+        return value
+
+    async def _execute(
+        self,
+        task: TaskTemplate[Any, Any],
+        run: RunState,
+        aid: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        cache_status: CacheStatus,
+    ) -> tuple[Any, bytes, str]:
+        """Run the body with retries and timeout; record attempts; return value and forms."""
+        writer = run.writer
+        retries = task.retries
+        attempts = retries.count + 1
+        timeout = task.timeout.seconds if task.timeout is not None else None
+        for attempt in range(1, attempts + 1):
+            child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=attempt)
+            attempt_start = time.time()
+            writer.put(
+                (
+                    "attempt_upsert",
+                    {
+                        "run": run.name,
+                        "action": aid,
+                        "attempt": attempt,
+                        "phase": Phase.RUNNING.value,
+                        "started_at": attempt_start,
+                    },
+                )
+            )
+            try:
+                run.apply_env(task.env_name, task.env_values)
+                if task.is_async:
+                    coro = _in_action(child, task.func, args, kwargs)
+                    value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+                else:
+                    value = await self._run_sync(child, task, args, kwargs, timeout)
+                if child.pending:
+                    await asyncio.gather(*child.pending, return_exceptions=True)
+                blob = _serde.dumps(value, what=f"the output of {task.name}")
+                out_json = _serde.encode_json(value)
+            except BaseException as exc:
+                flush_action_logs(child)
+                if child.pending:
+                    for handle in child.pending:
+                        handle.cancel()
+                if isinstance(exc, TimeoutError) and not isinstance(exc, TaskTimeoutError):
+                    exc = TaskTimeoutError(
+                        f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
+                    )
+                aborted = isinstance(exc, asyncio.CancelledError | ActionAborted | KeyboardInterrupt)
+                phase = Phase.ABORTED if aborted else (
+                    Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED
+                )
+                err = {} if aborted else _error_fields(exc)
+                now = time.time()
+                writer.put(
+                    (
+                        "attempt_upsert",
+                        {
+                            "run": run.name,
+                            "action": aid,
+                            "attempt": attempt,
+                            "phase": phase.value,
+                            "started_at": attempt_start,
+                            "ended_at": now,
+                            "error_type": err.get("error_type"),
+                            "error_message": err.get("error_message"),
+                        },
+                    )
+                )
+                retryable = (
+                    not aborted
+                    and attempt < attempts
+                    and isinstance(exc, Exception)
+                    and not isinstance(exc, NonRecoverableError | SerializationError)
+                )
+                if retryable:
+                    writer.update_action(run.name, aid, {"attempts": attempt})
+                    delay = retries.delay(attempt)
+                    if delay:
+                        await asyncio.sleep(delay)
+                    continue
+                writer.update_action(
+                    run.name,
+                    aid,
+                    {
+                        "phase": phase.value,
+                        "attempts": attempt,
+                        "ended_at": now,
+                        "cache_status": cache_status.value,
+                        **err,
+                    },
+                )
+                if aborted:
+                    raise
+                raise as_user_error(exc) from None
+            flush_action_logs(child)
+            writer.put(
+                (
+                    "attempt_upsert",
+                    {
+                        "run": run.name,
+                        "action": aid,
+                        "attempt": attempt,
+                        "phase": Phase.SUCCEEDED.value,
+                        "started_at": attempt_start,
+                        "ended_at": time.time(),
+                    },
+                )
+            )
+            writer.update_action(run.name, aid, {"attempts": attempt})
+            return value, blob, out_json
+        raise AssertionError("unreachable: the attempt loop returns or raises")
+
+    async def _run_sync(
+        self,
+        child: ActionContext,
+        task: TaskTemplate[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> Any:
+        run = child.run
+        key = f"{child.action_id}:{child.attempt}"
+
+        def body() -> Any:
+            run.sync_threads[key] = threading.get_ident()
+            token = _current.set(child)
+            try:
+                return task.func(*args, **kwargs)
+            finally:
+                _current.reset(token)
+                run.sync_threads.pop(key, None)
+
+        ctx = contextvars.copy_context()
+        future = self.loop.run_in_executor(self._pool, functools.partial(ctx.run, body))
+        try:
+            if timeout is None:
+                return await asyncio.shield(future)
+            return await asyncio.wait_for(asyncio.shield(future), timeout)
+        except TimeoutError:
+            # The caller gets TaskTimeoutError now; the thread is asked to stop too.
+            ident = run.sync_threads.get(key)
+            if ident is not None:
+                _raise_in_thread(ident, _SyncTimeout)
+            raise
+        except asyncio.CancelledError:
+            ident = run.sync_threads.get(key)
+            if ident is not None:
+                _raise_in_thread(ident, ActionAborted)
+            raise
+
+
+class _Call:
+    """A task call's identity, fixed when the call is made (not when it starts running)."""
+
+    __slots__ = ("group", "id", "inputs", "inputs_hash", "parent_id", "seq")
+
+    def __init__(
+        self,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.inputs = task.bind(args, kwargs)
+        try:
+            self.inputs_hash = hash_inputs(self.inputs)[0]
+        except Exception as exc:
+            raise SerializationError(f"inputs of {task.name} cannot be hashed: {exc}") from exc
+        if parent is None:
+            self.id, self.seq, self.parent_id, self.group = ROOT_ID, 0, None, None
+        else:
+            self.seq = parent.next_seq(task.name, self.inputs_hash)
+            self.id = action_id(parent.action_id, task.name, self.inputs_hash, self.seq)
+            self.parent_id = parent.action_id
+            self.group = group_var.get()
+
+
+async def _in_action(
+    child: ActionContext, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    token = _current.set(child)
+    try:
+        return await func(*args, **kwargs)
+    finally:
+        _current.reset(token)
+
+
+_controller: LocalController | None = None
+_controller_lock = threading.Lock()
+
+
+def get_controller() -> LocalController:
+    """The process-wide local controller, created on first use."""
+    global _controller
+    if _controller is None:
+        with _controller_lock:
+            if _controller is None:
+                _controller = LocalController()
+    return _controller

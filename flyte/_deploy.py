@@ -1,0 +1,102 @@
+"""flyte.deploy: register environments' tasks, with versions, in the store's task registry."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flyte._environment import TaskEnvironment
+    from flyte._task import TaskTemplate
+
+__all__ = ["Deployment", "deploy", "snapshot_task"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deployment:
+    """What `flyte.deploy` registered for one environment."""
+
+    env: str
+    version: str
+    tasks: list[str] = field(default_factory=list)
+    dry_run: bool = False
+
+    def summary_repr(self) -> str:
+        return f"{self.env} @ {self.version}: {', '.join(self.tasks)}"
+
+
+def snapshot_task(task: TaskTemplate[Any, Any]) -> bytes:
+    """Pickle a task by value, so the registered code does not change when the file does."""
+    import cloudpickle
+
+    module = task.__module__
+    import sys
+
+    mod = sys.modules.get(module)
+    registered = False
+    if mod is not None and module not in ("__main__",) and not module.startswith("flyte"):
+        try:
+            cloudpickle.register_pickle_by_value(mod)
+            registered = True
+        except ValueError:
+            registered = False
+    try:
+        return bytes(cloudpickle.dumps(task))
+    finally:
+        if registered and mod is not None:
+            cloudpickle.unregister_pickle_by_value(mod)
+
+
+def _collect(envs: tuple[TaskEnvironment, ...]) -> list[TaskEnvironment]:
+    seen: dict[str, TaskEnvironment] = {}
+    stack = list(envs)
+    while stack:
+        env = stack.pop(0)
+        if env.name in seen:
+            continue
+        seen[env.name] = env
+        stack.extend(env.depends_on)
+    return list(seen.values())
+
+
+def deploy(*envs: TaskEnvironment, version: str | None = None, dry_run: bool = False, **kwargs: Any) -> list[Deployment]:
+    """Register every task of `envs` (and the environments they depend on).
+
+    Args:
+        *envs: the environments to deploy.
+        version: the version to register under; defaults to a hash of the code.
+        dry_run: compute and report, but write nothing.
+
+    Returns:
+        One Deployment per environment.
+    """
+    from flyte._hashing import code_version, stable_hash
+    from flyte._run import current_store
+
+    store = current_store()
+    out: list[Deployment] = []
+    ops: list[Any] = []
+    now = time.time()
+    for env in _collect(envs):
+        tasks = list(env.tasks.values())
+        env_version = version or stable_hash([code_version(t.func).digest for t in tasks])[:12]
+        for t in tasks:
+            ops.append(
+                (
+                    "deploy",
+                    {
+                        "name": t.name,
+                        "version": env_version,
+                        "env": env.name,
+                        "interface": t.interface,
+                        "settings": t.settings,
+                        "snapshot": snapshot_task(t),
+                        "created_at": now,
+                    },
+                )
+            )
+        out.append(Deployment(env=env.name, version=env_version, tasks=[t.name for t in tasks], dry_run=dry_run))
+    if not dry_run:
+        store.write(ops)
+    return out

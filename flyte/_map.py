@@ -1,0 +1,191 @@
+"""flyte.map (parallel, bounded, ordered), flyte.group and flyte.custom_context."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from typing import Any
+
+from flyte._context import ActionContext, current_action, group_var
+from flyte.errors import ActionAborted, UserError
+
+__all__ = ["custom_context", "custom_context_var", "group", "map"]
+
+custom_context_var: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "flyte_custom_context", default=None
+)
+
+
+@contextlib.contextmanager
+def group(name: str) -> Iterator[None]:
+    """Group the actions started inside the block under `name` in the run tree.
+
+    Example:
+        with flyte.group("preprocess"):
+            cleaned = await asyncio.gather(*(clean(p) for p in parts))
+    """
+    outer = group_var.get()
+    token = group_var.set(f"{outer}/{name}" if outer else name)
+    try:
+        yield
+    finally:
+        group_var.reset(token)
+
+
+@contextlib.contextmanager
+def custom_context(**values: str) -> Iterator[None]:
+    """Key/values visible as `flyte.ctx().custom_context` in tasks called inside the block."""
+    outer = custom_context_var.get() or {}
+    token = custom_context_var.set({**outer, **values})
+    try:
+        yield
+    finally:
+        custom_context_var.reset(token)
+
+
+def _unwrap(func: Any) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    if isinstance(func, functools.partial):
+        inner, args, kwargs = _unwrap(func.func)
+        return inner, (*args, *func.args), {**kwargs, **(func.keywords or {})}
+    return func, (), {}
+
+
+def _group_name(task: Any, group_name: str | None) -> str:
+    return f"{getattr(task, 'short_name', getattr(task, '__name__', 'map'))}_{group_name or 'map'}"
+
+
+def _calls(
+    parent: ActionContext, func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None
+) -> list[Coroutine[Any, Any, Any]]:
+    from flyte._controller.local import get_controller
+    from flyte._task import TaskTemplate
+
+    task, pargs, pkwargs = _unwrap(func)
+    if not isinstance(task, TaskTemplate):
+        raise UserError(f"flyte.map needs a task (or a functools.partial of one), got {func!r}")
+    controller = get_controller()
+    token = group_var.set(_group_name(task, group_name))
+    try:
+        return [
+            controller.call_coro(task, parent, (*pargs, *items), dict(pkwargs))
+            for items in zip(*iterables, strict=False)
+        ]
+    finally:
+        group_var.reset(token)
+
+
+async def _limited(sem: asyncio.Semaphore | None, coro: Coroutine[Any, Any, Any]) -> Any:
+    if sem is None:
+        return await coro
+    async with sem:
+        return await coro
+
+
+class _Map:
+    """`flyte.map(task, *iterables, concurrency=0, return_exceptions=True)`; `.aio` is async."""
+
+    def __call__(
+        self,
+        func: Callable[..., Any],
+        *iterables: Iterable[Any],
+        group_name: str | None = None,
+        concurrency: int = 0,
+        return_exceptions: bool = True,
+    ) -> Iterator[Any]:
+        """Run `func` over the iterables in parallel, yielding results in input order.
+
+        Args:
+            func: a task, or a functools.partial of one.
+            *iterables: one iterable per remaining positional input.
+            group_name: the group the calls appear under in the run tree.
+            concurrency: at most this many at once; 0 means no limit.
+            return_exceptions: yield a failed call's exception instead of raising it.
+        """
+        parent = current_action()
+        if parent is None:
+            return self._plain(func, iterables, return_exceptions)
+        from flyte._controller.local import get_controller
+
+        controller = get_controller()
+        if controller.on_loop():
+            raise UserError("flyte.map blocks; inside an async task use `async for x in flyte.map.aio(...)`")
+        coros = _calls(parent, func, iterables, group_name)
+        return self._drain(controller.loop, coros, concurrency, return_exceptions, parent)
+
+    @staticmethod
+    def _plain(func: Any, iterables: tuple[Iterable[Any], ...], return_exceptions: bool) -> Iterator[Any]:
+        for items in zip(*iterables, strict=False):
+            try:
+                yield func(*items)
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                yield exc
+
+    @staticmethod
+    def _drain(
+        loop: asyncio.AbstractEventLoop,
+        coros: list[Coroutine[Any, Any, Any]],
+        concurrency: int,
+        return_exceptions: bool,
+        parent: ActionContext,
+    ) -> Iterator[Any]:
+        sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+        futures = [asyncio.run_coroutine_threadsafe(_limited(sem, c), loop) for c in coros]
+        try:
+            for future in futures:
+                try:
+                    yield future.result()
+                except concurrent.futures.CancelledError:
+                    raise ActionAborted(f"run {parent.run.name} was aborted") from None
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    yield exc
+        finally:
+            for future in futures:
+                future.cancel()
+
+    async def aio(
+        self,
+        func: Callable[..., Any],
+        *iterables: Iterable[Any],
+        group_name: str | None = None,
+        concurrency: int = 0,
+        return_exceptions: bool = True,
+    ) -> AsyncIterator[Any]:
+        """The async form of `flyte.map`: `async for result in flyte.map.aio(task, xs)`."""
+        parent = current_action()
+        if parent is None:
+            for items in zip(*iterables, strict=False):
+                try:
+                    result = func(*items)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    yield result
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    yield exc
+            return
+        sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+        tasks = [asyncio.ensure_future(_limited(sem, c)) for c in _calls(parent, func, iterables, group_name)]
+        try:
+            for t in tasks:
+                try:
+                    yield await t
+                except Exception as exc:
+                    if not return_exceptions:
+                        raise
+                    yield exc
+        finally:
+            for t in tasks:
+                t.cancel()
+
+
+map = _Map()  # noqa: A001 - upstream's public name

@@ -1,0 +1,366 @@
+"""flyte.run / flyte.with_runcontext / flyte.rerun and the Run handle they return."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import os
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from flyte._models import Phase
+from flyte.errors import RunAbortedError, RunNotFoundError, UserError
+
+if TYPE_CHECKING:
+    from flyte._controller.state import RunState
+    from flyte._models import ActionRecord, RunRecord
+    from flyte._store import RunStore
+    from flyte._task import TaskTemplate
+
+__all__ = ["Outputs", "Run", "RunContext", "init", "init_from_config", "rerun", "run", "with_runcontext"]
+
+_ADJECTIVES = (
+    "amber brave calm clever cosmic crisp daring eager fancy gentle golden happy jolly keen "
+    "lively lucky mellow merry nimble noble plucky proud quick quiet rapid shiny silent snowy "
+    "sunny swift tidy vivid witty zesty"
+).split()
+_NOUNS = (
+    "badger beacon comet crane falcon fern finch fox gecko heron ibis koala lark lynx maple "
+    "meadow otter owl panda pebble puffin raven river robin salmon sparrow tiger tulip walrus "
+    "willow wren yak"
+).split()
+
+
+def new_run_name() -> str:
+    """A readable, unique run name like `swift-otter-4f2a9c`."""
+    return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.token_hex(3)}"
+
+
+_config: dict[str, Any] = {}
+
+
+def init(
+    *,
+    store: RunStore | str | os.PathLike[str] | None = None,
+    root_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    project: str | None = None,
+    domain: str | None = None,
+    org: str | None = None,
+    log_level: int | None = None,
+    **kwargs: Any,
+) -> None:
+    """Configure flyte for this process; optional, everything is local by default.
+
+    Args:
+        store: a RunStore, "memory", or the path of a runs.db (default `$FLYTE_HOME/runs.db`).
+        root_dir: the project root, for locating code.
+        endpoint: a flyte-local server (`flyte serve`); not needed for local runs.
+        api_key: the server's token.
+        project: recorded as a label for upstream compatibility.
+        domain: recorded as a label for upstream compatibility.
+        org: recorded as a label for upstream compatibility.
+        log_level: accepted for upstream compatibility.
+        **kwargs: other upstream options, accepted and ignored locally.
+    """
+    if store is not None and not isinstance(store, str | os.PathLike):
+        _config["store"] = store
+    elif store is not None:
+        from flyte._store import open_store
+
+        _config["store"] = open_store(store)
+    else:
+        _config.pop("store", None)
+    _config.update(endpoint=endpoint, api_key=api_key, project=project, domain=domain, org=org)
+
+
+def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+    """Upstream's config-file initialisation; locally a missing or remote config means local."""
+    init(**{k: v for k, v in kwargs.items() if k in ("store", "root_dir")})
+
+
+def current_store() -> RunStore:
+    """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db`."""
+    store = _config.get("store")
+    if store is not None:
+        return store  # type: ignore[no-any-return]
+    from flyte._store import default_store
+
+    return default_store()
+
+
+class Outputs(tuple):  # type: ignore[type-arg]
+    """A run's outputs, tuple-like as upstream: `outputs()[0]`, or unpack several."""
+
+    __slots__ = ()
+
+
+def _as_outputs(task_arity: int, value: Any) -> Outputs:
+    if task_arity == 0 and value is None:
+        return Outputs()
+    if task_arity > 1 and isinstance(value, tuple):
+        return Outputs(value)
+    return Outputs((value,))
+
+
+class Run:
+    """A handle on a run: its name, phase, outputs, logs; returned by `flyte.run`.
+
+    Example:
+        run = flyte.run(main, name="World")
+        print(run.name, run.phase, run.outputs()[0])
+    """
+
+    def __init__(
+        self,
+        name: str,
+        store: RunStore,
+        *,
+        future: concurrent.futures.Future[Any] | None = None,
+        state: RunState | None = None,
+        arity: int | None = None,
+    ) -> None:
+        self.name = name
+        self.store = store
+        self._future = future
+        self._state = state
+        self._arity = arity
+
+    @property
+    def url(self) -> str:
+        return f"flyte://local/{self.name}"
+
+    @property
+    def record(self) -> RunRecord:
+        self._flush()
+        rec = self.store.get_run(self.name)
+        if rec is None:
+            raise RunNotFoundError(f"run {self.name!r} not found in {self.store.path}")
+        return rec
+
+    @property
+    def phase(self) -> Phase:
+        return self.record.phase
+
+    def done(self) -> bool:
+        if self._future is not None:
+            return self._future.done()
+        return self.phase.is_terminal
+
+    def _flush(self) -> None:
+        if self._state is not None:
+            self._state.writer.flush()
+
+    def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
+        """Block until the run ends (also for runs driven by another process)."""
+        if self._future is not None:
+            try:
+                concurrent.futures.wait([self._future], timeout=timeout)
+            except KeyboardInterrupt:
+                self.abort()
+                concurrent.futures.wait([self._future], timeout=10)
+                self._flush()
+                raise
+            self._flush()
+            return self
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.phase.is_terminal:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        return self
+
+    def exception(self) -> BaseException | None:
+        """The exception the root task raised (for runs driven by this process)."""
+        if self._future is None or not self._future.done():
+            return None
+        return self._future.exception()
+
+    def outputs(self) -> Outputs:
+        """The root task's outputs, tuple-like (`run.outputs()[0]` for a single output).
+
+        Raises:
+            UserError: the run did not succeed.
+        """
+        self.wait()
+        if self._future is not None:
+            exc = self._future.exception()
+            if exc is not None:
+                raise exc
+            value = self._future.result()
+        else:
+            rec = self.record
+            if rec.phase is not Phase.SUCCEEDED:
+                raise UserError(f"run {self.name} ended {rec.phase.value}: {rec.error_message}")
+            from flyte._serde import loads
+
+            blob = self.store.get_blob(self.name, None, "outputs")
+            value = loads(blob) if blob is not None else None
+        arity = self._arity
+        if arity is None:
+            arity = 2 if isinstance(value, tuple) else (0 if value is None else 1)
+        return _as_outputs(arity, value)
+
+    def inputs(self) -> dict[str, Any]:
+        import json
+
+        return json.loads(self.record.inputs_json)  # type: ignore[no-any-return]
+
+    def actions(self) -> list[ActionRecord]:
+        self._flush()
+        return self.store.list_actions(self.name)
+
+    def abort(self) -> bool:
+        """Abort the run, here or in the process driving it."""
+        from flyte._controller.local import get_controller
+
+        if get_controller().abort(self.name):
+            return True
+        return self.store.request_abort(self.name)
+
+    def show_logs(self, action: str | None = None) -> None:
+        self._flush()
+        for line in self.store.logs(self.name, action_id=action):
+            print(line.line)
+
+    def __repr__(self) -> str:
+        return f"Run(name={self.name!r})"
+
+
+class RunContext:
+    """Run options applied to the next `.run(...)`: returned by `flyte.with_runcontext`."""
+
+    def __init__(
+        self,
+        *,
+        mode: str | None = None,
+        name: str | None = None,
+        disable_run_cache: bool = False,
+        overwrite_cache: bool = False,
+        env_vars: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+        recover_from: str | None = None,
+        store: RunStore | None = None,
+        echo: bool = True,
+        raise_on_failure: bool = True,
+        wait: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if mode not in (None, "local", "remote", "hybrid"):
+            raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
+        from flyte._controller.state import RunOptions
+
+        self.options = RunOptions(
+            name=name,
+            mode="local",
+            disable_run_cache=disable_run_cache,
+            overwrite_cache=overwrite_cache,
+            env_vars=env_vars,
+            labels=labels,
+            recover_from=recover_from,
+            echo=echo,
+        )
+        self.store = store
+        self.raise_on_failure = raise_on_failure
+        self.wait_for_end = wait
+
+    def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """Start the run and return at once (the run goes on in the background)."""
+        from flyte._controller.local import get_controller
+        from flyte._task import TaskTemplate
+
+        task = _resolve(task)
+        if not isinstance(task, TaskTemplate):
+            raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
+        store = self.store or current_store()
+        name = self.options.name or new_run_name()
+        if store.get_run(name) is not None:
+            raise UserError(f"a run named {name!r} already exists; choose another name")
+        if self.options.recover_from and store.get_run(self.options.recover_from) is None:
+            raise RunNotFoundError(f"cannot recover from {self.options.recover_from!r}: no such run")
+        state, future = get_controller().start_run(
+            name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
+        )
+        return Run(name, store, future=future, state=state, arity=task.output_arity)
+
+    def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        """Run `task` with these inputs and wait for it to end.
+
+        Raises:
+            Exception: the root task's own exception, when the run fails.
+        """
+        handle = self.start(task, *args, **kwargs)
+        if not self.wait_for_end:
+            return handle
+        handle.wait()
+        exc = handle.exception()
+        if exc is not None and self.raise_on_failure:
+            if isinstance(exc, RunAbortedError):
+                raise KeyboardInterrupt(str(exc)) if False else exc
+            raise exc
+        return handle
+
+    async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        handle = self.start(task, *args, **kwargs)
+        assert handle._future is not None
+        await asyncio.wrap_future(handle._future)
+        handle._flush()
+        return handle
+
+
+def _resolve(task: Any) -> Any:
+    resolve = getattr(task, "resolve_task", None)
+    return resolve() if callable(resolve) else task
+
+
+def with_runcontext(**options: Any) -> RunContext:
+    """Options for one run: `flyte.with_runcontext(name=..., overwrite_cache=True).run(t, ...)`.
+
+    Args:
+        **options: mode, name, disable_run_cache, overwrite_cache, env_vars, labels,
+            recover_from, ...
+    """
+    return RunContext(**options)
+
+
+class _RunFunction:
+    """`flyte.run(task, ...)` and `await flyte.run.aio(task, ...)`."""
+
+    def __call__(self, task: Any, *args: Any, **kwargs: Any) -> Run:
+        return RunContext().run(task, *args, **kwargs)
+
+    async def aio(self, task: Any, *args: Any, **kwargs: Any) -> Run:
+        return await RunContext().run_aio(task, *args, **kwargs)
+
+
+run = _RunFunction()
+
+
+def rerun(run_name: str, recover: bool = False, **new_inputs: Any) -> Run:
+    """A new run of the task of `run_name`, with its inputs (updated by `new_inputs`).
+
+    With `recover=True`, every action and trace of the old run that succeeded with the same
+    id and inputs is reused and marked recovered instead of executing again.
+
+    Raises:
+        RunNotFoundError: there is no such run, or its task could not be restored.
+    """
+    from flyte._serde import loads
+
+    store = current_store()
+    old = store.get_run(run_name)
+    if old is None:
+        raise RunNotFoundError(f"run {run_name!r} not found; `flyte get runs` lists runs")
+    blob = store.run_task_blob(run_name)
+    inputs_blob = store.get_blob(run_name, None, "inputs")
+    if blob is None or inputs_blob is None:
+        raise RunNotFoundError(f"run {run_name!r} has no stored task to rerun")
+    task = loads(blob)
+    args, kwargs = loads(inputs_blob)
+    if new_inputs:
+        bound = task.bind(tuple(args), dict(kwargs))
+        bound.update(new_inputs)
+        args, kwargs = (), bound
+    return RunContext(recover_from=run_name if recover else None).run(task, *args, **kwargs)

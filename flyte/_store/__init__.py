@@ -1,0 +1,155 @@
+"""The run store: where every run, action, log line and cache entry is recorded.
+
+`RunStore` is the protocol; `SqliteRunStore` (durable, shared by processes) and
+`MemoryRunStore` (tests, immediate mode) implement it. Writes arrive as batches of
+operations, so the engine can group a fan-out's records into one transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from flyte._models import (
+        ActionRecord,
+        AttemptRecord,
+        CacheEntry,
+        DeployedTask,
+        LogLine,
+        RunRecord,
+    )
+
+__all__ = [
+    "HEARTBEAT_INTERVAL",
+    "HEARTBEAT_STALE",
+    "Op",
+    "RunStore",
+    "default_store",
+    "driver_is_dead",
+    "flyte_home",
+    "open_store",
+]
+
+Op = tuple[Any, ...]
+"""One write: ("run_insert", row) | ("run_update", name, fields) | ("action_insert", row) |
+("action_update", run, id, fields) | ("attempt_upsert", row) | ("log", row) |
+("cache_put", row) | ("deploy", row)."""
+
+HEARTBEAT_INTERVAL = 1.0
+HEARTBEAT_STALE = 30.0
+_HOST = socket.gethostname()
+
+
+class RunStore(Protocol):
+    """Storage for runs, actions, attempts, logs, cache entries and deployed tasks."""
+
+    path: str
+
+    def write(self, ops: Sequence[Op]) -> None:
+        """Apply a batch of operations atomically (one transaction)."""
+
+    def get_run(self, name: str) -> RunRecord | None: ...
+    def list_runs(
+        self,
+        *,
+        phase: str | None = None,
+        task: str | None = None,
+        limit: int | None = 50,
+        since: float | None = None,
+        search: str | None = None,
+    ) -> list[RunRecord]: ...
+    def list_actions(self, run: str) -> list[ActionRecord]: ...
+    def get_action(self, run: str, action_id: str) -> ActionRecord | None: ...
+    def list_attempts(self, run: str, action_id: str | None = None) -> list[AttemptRecord]: ...
+    def get_blob(self, run: str, action_id: str | None, which: str) -> bytes | None:
+        """The exact (pickled) inputs or outputs of a run (`action_id=None`) or an action."""
+
+    def run_task_blob(self, run: str) -> bytes | None: ...
+    def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
+        """id -> (inputs_hash, outputs_blob, kind) of every action that succeeded in `run`."""
+
+    def logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        limit: int | None = None,
+    ) -> list[LogLine]: ...
+    def cache_get(self, key: str) -> tuple[CacheEntry, bytes] | None: ...
+    def cache_entries(self, task: str | None = None) -> list[CacheEntry]: ...
+    def cache_clear(self, task: str | None = None) -> int: ...
+    def get_deployed(self, name: str, version: str | None = None) -> tuple[DeployedTask, bytes] | None: ...
+    def list_deployed(self) -> list[DeployedTask]: ...
+    def request_abort(self, run: str) -> bool: ...
+    def abort_requested(self, run: str) -> bool: ...
+    def delete_run(self, run: str) -> bool: ...
+    def change_counter(self) -> int: ...
+    def close(self) -> None: ...
+
+
+def flyte_home() -> Path:
+    """`$FLYTE_HOME`, or `~/.flyte`; read at call time, never at import."""
+    return Path(os.environ.get("FLYTE_HOME") or "~/.flyte").expanduser()
+
+
+def open_store(url: str | os.PathLike[str] | None = None) -> RunStore:
+    """Open a store: None for `$FLYTE_HOME/runs.db`, "memory" / ":memory:", or a path.
+
+    Raises:
+        flyte.errors.StoreError: the file is corrupt or from a newer version.
+    """
+    if url is not None and str(url) in ("memory", ":memory:", "memory://"):
+        from flyte._store.memory import MemoryRunStore
+
+        return MemoryRunStore()
+    from flyte._store.sqlite import SqliteRunStore
+
+    path = Path(url) if url is not None else flyte_home() / "runs.db"
+    return SqliteRunStore(path)
+
+
+_default: dict[str, RunStore] = {}
+
+
+def default_store() -> RunStore:
+    """The process-wide store for `$FLYTE_HOME` (or `$FLYTE_STORE`), opened once per path."""
+    url = os.environ.get("FLYTE_STORE") or str(flyte_home() / "runs.db")
+    store = _default.get(url)
+    if store is None:
+        store = _default[url] = open_store(url)
+    return store
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a killed child that nobody reaped yet is a zombie: alive to kill(0), but dead
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def driver_is_dead(pid: int | None, host: str | None, heartbeat: float | None) -> bool:
+    """Whether the process driving a QUEUED/RUNNING run is gone.
+
+    On this host the pid tells; elsewhere (or after pid reuse) a heartbeat older than
+    HEARTBEAT_STALE does.
+    """
+    now = time.time()
+    if heartbeat is not None and now - heartbeat > HEARTBEAT_STALE:
+        return True
+    if host == _HOST and pid is not None and pid != os.getpid():
+        return not _pid_alive(pid)
+    return False

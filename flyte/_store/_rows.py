@@ -1,0 +1,192 @@
+"""Row dictionaries <-> record dataclasses, shared by both store implementations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flyte._models import (
+    ActionKind,
+    ActionRecord,
+    AttemptRecord,
+    CacheEntry,
+    CacheStatus,
+    DeployedTask,
+    LogLine,
+    Phase,
+    RunRecord,
+)
+
+__all__ = [
+    "ACTION_COLUMNS",
+    "ACTION_DEFAULTS",
+    "RUN_DEFAULTS",
+    "RUN_COLUMNS",
+    "action_from_row",
+    "attempt_from_row",
+    "cache_from_row",
+    "deployed_from_row",
+    "log_from_row",
+    "run_from_row",
+]
+
+RUN_COLUMNS = (
+    "name task phase created_at started_at ended_at inputs_json inputs_blob outputs_json "
+    "outputs_blob error_type error_message traceback pid host heartbeat recovered_from "
+    "interrupted abort_requested settings labels task_blob"
+).split()
+
+ACTION_COLUMNS = (
+    "run id parent name kind phase grp attempts cache_status cache_key recovered inputs_hash "
+    "inputs_json inputs_blob outputs_json outputs_blob error_type error_message traceback "
+    "started_at ended_at settings seq"
+).split()
+
+
+RUN_DEFAULTS: dict[str, Any] = {
+    "started_at": None,
+    "ended_at": None,
+    "inputs_json": "{}",
+    "inputs_blob": None,
+    "outputs_json": None,
+    "outputs_blob": None,
+    "error_type": None,
+    "error_message": None,
+    "traceback": None,
+    "pid": None,
+    "host": None,
+    "heartbeat": None,
+    "recovered_from": None,
+    "interrupted": 0,
+    "abort_requested": 0,
+    "settings": {},
+    "labels": {},
+    "task_blob": None,
+}
+ACTION_DEFAULTS: dict[str, Any] = {
+    "parent": None,
+    "kind": "task",
+    "phase": "QUEUED",
+    "grp": None,
+    "attempts": 0,
+    "cache_status": "disabled",
+    "cache_key": None,
+    "recovered": 0,
+    "inputs_hash": None,
+    "inputs_json": "{}",
+    "inputs_blob": None,
+    "outputs_json": None,
+    "outputs_blob": None,
+    "error_type": None,
+    "error_message": None,
+    "traceback": None,
+    "started_at": None,
+    "ended_at": None,
+    "settings": {},
+    "seq": 0,
+}
+
+
+def _json(value: Any) -> Any:
+    if isinstance(value, str):
+        return json.loads(value) if value else {}
+    return value or {}
+
+
+def run_from_row(row: Any, action_count: int = 0, cache_hits: int = 0) -> RunRecord:
+    return RunRecord(
+        name=row["name"],
+        task=row["task"],
+        phase=Phase(row["phase"]),
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        inputs_json=row["inputs_json"] or "{}",
+        outputs_json=row["outputs_json"],
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        pid=row["pid"],
+        host=row["host"],
+        heartbeat=row["heartbeat"],
+        recovered_from=row["recovered_from"],
+        interrupted=bool(row["interrupted"]),
+        settings=_json(row["settings"]),
+        labels=_json(row["labels"]),
+        action_count=action_count,
+        cache_hits=cache_hits,
+    )
+
+
+def action_from_row(row: Any) -> ActionRecord:
+    return ActionRecord(
+        run=row["run"],
+        id=row["id"],
+        parent=row["parent"],
+        name=row["name"],
+        kind=ActionKind(row["kind"]),
+        phase=Phase(row["phase"]),
+        group=row["grp"],
+        attempts=row["attempts"],
+        cache_status=CacheStatus(row["cache_status"]),
+        cache_key=row["cache_key"],
+        recovered=bool(row["recovered"]),
+        inputs_hash=row["inputs_hash"],
+        inputs_json=row["inputs_json"] or "{}",
+        outputs_json=row["outputs_json"],
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+        traceback=row["traceback"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        settings=_json(row["settings"]),
+        seq=row["seq"] or 0,
+    )
+
+
+def attempt_from_row(row: Any) -> AttemptRecord:
+    return AttemptRecord(
+        run=row["run"],
+        action=row["action"],
+        attempt=row["attempt"],
+        phase=Phase(row["phase"]),
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        error_type=row["error_type"],
+        error_message=row["error_message"],
+    )
+
+
+def log_from_row(row: Any) -> LogLine:
+    return LogLine(
+        run=row["run"],
+        action=row["action"],
+        attempt=row["attempt"],
+        ts=row["ts"],
+        stream=row["stream"],
+        line=row["line"],
+        seq=row["seq"],
+    )
+
+
+def cache_from_row(row: Any) -> CacheEntry:
+    return CacheEntry(
+        key=row["key"],
+        task=row["task"],
+        parts=_json(row["parts"]),
+        created_at=row["created_at"],
+        run=row["run"],
+        action=row["action"],
+        outputs_json=row["outputs_json"],
+    )
+
+
+def deployed_from_row(row: Any) -> DeployedTask:
+    return DeployedTask(
+        name=row["name"],
+        version=row["version"],
+        env=row["env"],
+        interface=_json(row["interface"]),
+        settings=_json(row["settings"]),
+        created_at=row["created_at"],
+    )

@@ -1,0 +1,126 @@
+"""Per-action capture of stdout, stderr and `logging` into the run store.
+
+Routing is by context variable: each write goes to the action current in the writing
+thread or task, so concurrent tasks never mix their lines. Output outside any action goes
+straight to the real stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, TextIO
+
+from flyte._context import current_action
+
+if TYPE_CHECKING:
+    from flyte._context import ActionContext
+
+__all__ = ["capture_logs", "flush_action_logs", "release_logs"]
+
+_lock = threading.Lock()
+_users = 0
+_saved: tuple[TextIO, TextIO] | None = None
+_handler: _ActionLogHandler | None = None
+
+
+class _Router:
+    """A stand-in for sys.stdout / sys.stderr that routes lines to the current action."""
+
+    def __init__(self, real: TextIO, stream: str) -> None:
+        self._real = real
+        self._stream = stream
+        self._partial: dict[tuple[str, str], str] = {}
+
+    def write(self, text: str) -> int:
+        action = current_action()
+        if action is None:
+            return self._real.write(text)
+        run = action.run
+        if run.echo:
+            self._real.write(text)
+        key = (run.name, action.action_id)
+        buffered = self._partial.pop(key, "") + text
+        *lines, rest = buffered.split("\n")
+        if rest:
+            self._partial[key] = rest
+        for line in lines:
+            run.log(action, self._stream, line)
+        return len(text)
+
+    def flush_action(self, action: ActionContext) -> None:
+        rest = self._partial.pop((action.run.name, action.action_id), None)
+        if rest:
+            action.run.log(action, self._stream, rest)
+
+    def flush(self) -> None:
+        self._real.flush()
+
+    def isatty(self) -> bool:
+        return self._real.isatty()
+
+    def fileno(self) -> int:
+        return self._real.fileno()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _ActionLogHandler(logging.Handler):
+    """Records `logging` output of tasks; prints records outside tasks like lastResort."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        action = current_action()
+        others = [h for h in logging.getLogger().handlers if h is not self]
+        if action is None:
+            if not others and record.levelno >= logging.WARNING:
+                sys.__stderr__.write(self.format(record) + "\n")  # type: ignore[union-attr]
+            return
+        # A user handler writing to stdout/stderr already lands in the routers.
+        if any(isinstance(getattr(h, "stream", None), _Router) for h in others):
+            return
+        message = f"{record.levelname} {record.name}: {record.getMessage()}"
+        action.run.log(action, "log", message)
+        if action.run.echo and not others and record.levelno >= logging.WARNING:
+            sys.__stderr__.write(message + "\n")  # type: ignore[union-attr]
+
+
+def capture_logs() -> None:
+    """Install the routers (reference-counted: one install serves concurrent runs)."""
+    global _users, _saved, _handler
+    with _lock:
+        _users += 1
+        if _users > 1:
+            return
+        _saved = (sys.stdout, sys.stderr)
+        sys.stdout = _Router(sys.stdout, "stdout")  # type: ignore[assignment]
+        sys.stderr = _Router(sys.stderr, "stderr")  # type: ignore[assignment]
+        _handler = _ActionLogHandler(level=logging.NOTSET)
+        logging.getLogger().addHandler(_handler)
+
+
+def release_logs() -> None:
+    """Undo one `capture_logs`; the last release restores the real streams."""
+    global _users, _saved, _handler
+    with _lock:
+        _users -= 1
+        if _users > 0 or _saved is None:
+            return
+        sys.stdout, sys.stderr = _saved
+        _saved = None
+        if _handler is not None:
+            logging.getLogger().removeHandler(_handler)
+            _handler = None
+
+
+def flush_action_logs(action: ActionContext) -> None:
+    """Emit the unterminated last line an action printed, if any."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, _Router):
+            stream.flush_action(action)
+
+
+def now() -> float:
+    return time.time()

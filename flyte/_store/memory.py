@@ -1,0 +1,223 @@
+"""MemoryRunStore: the in-process twin of SqliteRunStore, for tests and immediate mode."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from flyte._models import (
+    ActionRecord,
+    AttemptRecord,
+    CacheEntry,
+    DeployedTask,
+    LogLine,
+    Phase,
+    RunRecord,
+)
+from flyte._store import Op
+from flyte._store._rows import (
+    ACTION_DEFAULTS as _ACTION_DEFAULTS,
+    RUN_DEFAULTS as _RUN_DEFAULTS,
+    action_from_row,
+    attempt_from_row,
+    cache_from_row,
+    deployed_from_row,
+    log_from_row,
+    run_from_row,
+)
+
+__all__ = ["MemoryRunStore"]
+
+class MemoryRunStore:
+    """A run store held in dictionaries; nothing survives the process.
+
+    Example:
+        flyte.init(store=MemoryRunStore())
+    """
+
+    def __init__(self) -> None:
+        self.path = ":memory:"
+        self._lock = threading.Lock()
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._actions: dict[str, dict[str, dict[str, Any]]] = {}
+        self._attempts: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self._logs: list[dict[str, Any]] = []
+        self._cache: dict[str, dict[str, Any]] = {}
+        self._deployed: dict[tuple[str, str], dict[str, Any]] = {}
+        self._counter = 0
+
+    def write(self, ops: Sequence[Op]) -> None:
+        with self._lock:
+            for op in ops:
+                kind = op[0]
+                if kind == "action_insert":
+                    row = {**_ACTION_DEFAULTS, **op[1]}
+                    self._actions.setdefault(row["run"], {})[row["id"]] = row
+                elif kind == "action_update":
+                    self._actions[op[1]][op[2]].update(op[3])
+                elif kind == "log":
+                    self._logs.append({**op[1], "seq": len(self._logs) + 1})
+                elif kind == "run_insert":
+                    self._runs[op[1]["name"]] = {**_RUN_DEFAULTS, **op[1]}
+                    self._actions.setdefault(op[1]["name"], {})
+                elif kind == "run_update":
+                    self._runs[op[1]].update(op[2])
+                elif kind == "attempt_upsert":
+                    row = {"ended_at": None, "error_type": None, "error_message": None, **op[1]}
+                    self._attempts[(row["run"], row["action"], row["attempt"])] = row
+                elif kind == "cache_put":
+                    self._cache[op[1]["key"]] = dict(op[1])
+                elif kind == "deploy":
+                    self._deployed[(op[1]["name"], op[1]["version"])] = dict(op[1])
+                else:
+                    raise ValueError(f"unknown store operation {kind!r}")
+            self._counter += 1
+
+    def _record(self, row: dict[str, Any]) -> RunRecord:
+        actions = self._actions.get(row["name"], {})
+        hits = sum(1 for a in actions.values() if a["cache_status"] == "hit")
+        return run_from_row(row, len(actions), hits)
+
+    def get_run(self, name: str) -> RunRecord | None:
+        row = self._runs.get(name)
+        return None if row is None else self._record(row)
+
+    def list_runs(
+        self,
+        *,
+        phase: str | None = None,
+        task: str | None = None,
+        limit: int | None = 50,
+        since: float | None = None,
+        search: str | None = None,
+    ) -> list[RunRecord]:
+        rows = sorted(self._runs.values(), key=lambda r: r["created_at"], reverse=True)
+        if phase:
+            rows = [r for r in rows if r["phase"] == str(phase).upper()]
+        if task:
+            rows = [r for r in rows if r["task"] == task or r["task"].endswith(f".{task}")]
+        if since is not None:
+            rows = [r for r in rows if r["created_at"] >= since]
+        if search:
+            rows = [r for r in rows if search in r["name"]]
+        return [self._record(r) for r in rows[:limit] if r]
+
+    def run_task_blob(self, run: str) -> bytes | None:
+        row = self._runs.get(run)
+        return None if row is None else row["task_blob"]
+
+    def request_abort(self, run: str) -> bool:
+        row = self._runs.get(run)
+        if row is None or Phase(row["phase"]).is_terminal:
+            return False
+        self.write([("run_update", run, {"abort_requested": 1})])
+        return True
+
+    def abort_requested(self, run: str) -> bool:
+        row = self._runs.get(run)
+        return bool(row and row["abort_requested"])
+
+    def delete_run(self, run: str) -> bool:
+        with self._lock:
+            found = self._runs.pop(run, None) is not None
+            self._actions.pop(run, None)
+            self._attempts = {k: v for k, v in self._attempts.items() if k[0] != run}
+            self._logs = [r for r in self._logs if r["run"] != run]
+            self._counter += 1
+        return found
+
+    def list_actions(self, run: str) -> list[ActionRecord]:
+        rows = sorted(
+            self._actions.get(run, {}).values(),
+            key=lambda r: (r["started_at"] or 0.0, r["seq"]),
+        )
+        return [action_from_row(r) for r in rows]
+
+    def get_action(self, run: str, action_id: str) -> ActionRecord | None:
+        row = self._actions.get(run, {}).get(action_id)
+        return None if row is None else action_from_row(row)
+
+    def list_attempts(self, run: str, action_id: str | None = None) -> list[AttemptRecord]:
+        rows = [
+            r
+            for (r_run, r_action, _), r in sorted(self._attempts.items())
+            if r_run == run and (action_id is None or r_action == action_id)
+        ]
+        return [attempt_from_row(r) for r in rows]
+
+    def get_blob(self, run: str, action_id: str | None, which: str) -> bytes | None:
+        column = {"inputs": "inputs_blob", "outputs": "outputs_blob"}[which]
+        row = self._runs.get(run) if action_id is None else self._actions.get(run, {}).get(action_id)
+        return None if row is None else row[column]
+
+    def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
+        return {
+            r["id"]: (r["inputs_hash"], r["outputs_blob"], r["kind"])
+            for r in self._actions.get(run, {}).values()
+            if r["phase"] == Phase.SUCCEEDED.value
+        }
+
+    def logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        limit: int | None = None,
+    ) -> list[LogLine]:
+        rows = [
+            r
+            for r in self._logs
+            if r["run"] == run
+            and r["seq"] > after
+            and (action_id is None or r["action"] == action_id)
+            and (attempt is None or r["attempt"] == attempt)
+        ]
+        if limit is not None:
+            rows = rows[-limit:] if limit else []
+        return [log_from_row(r) for r in rows]
+
+    def cache_get(self, key: str) -> tuple[CacheEntry, bytes] | None:
+        row = self._cache.get(key)
+        return None if row is None else (cache_from_row(row), row["outputs_blob"])
+
+    def cache_entries(self, task: str | None = None) -> list[CacheEntry]:
+        rows = sorted(self._cache.values(), key=lambda r: r["created_at"], reverse=True)
+        if task is not None:
+            rows = [r for r in rows if r["task"] == task or r["task"].endswith(f".{task}")]
+        return [cache_from_row(r) for r in rows]
+
+    def cache_clear(self, task: str | None = None) -> int:
+        with self._lock:
+            doomed = [
+                k
+                for k, r in self._cache.items()
+                if task is None or r["task"] == task or r["task"].endswith(f".{task}")
+            ]
+            for k in doomed:
+                del self._cache[k]
+            self._counter += 1
+        return len(doomed)
+
+    def get_deployed(self, name: str, version: str | None = None) -> tuple[DeployedTask, bytes] | None:
+        rows = [r for (n, v), r in self._deployed.items() if n == name and version in (None, v)]
+        if not rows:
+            return None
+        row = max(rows, key=lambda r: r["created_at"])
+        return deployed_from_row(row), row["snapshot"]
+
+    def list_deployed(self) -> list[DeployedTask]:
+        rows = sorted(self._deployed.values(), key=lambda r: (r["name"], -r["created_at"]))
+        return [deployed_from_row(r) for r in rows]
+
+    def change_counter(self) -> int:
+        return self._counter
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"MemoryRunStore(runs={len(self._runs)}, at={time.time():.0f})"

@@ -1,0 +1,158 @@
+"""Named, recorded schema migrations for the SQLite run store.
+
+Each migration runs once, inside a transaction, and is recorded in `_migrations`. A store
+that has a migration this code does not know was written by a newer flyte-local: it is
+refused, never modified.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from flyte.errors import StoreError
+
+__all__ = ["MIGRATIONS", "migrate"]
+
+_V1 = """
+CREATE TABLE runs (
+    name TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    started_at REAL,
+    ended_at REAL,
+    inputs_json TEXT NOT NULL DEFAULT '{}',
+    inputs_blob BLOB,
+    outputs_json TEXT,
+    outputs_blob BLOB,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    pid INTEGER,
+    host TEXT,
+    heartbeat REAL,
+    recovered_from TEXT,
+    interrupted INTEGER NOT NULL DEFAULT 0,
+    abort_requested INTEGER NOT NULL DEFAULT 0,
+    settings TEXT NOT NULL DEFAULT '{}',
+    labels TEXT NOT NULL DEFAULT '{}',
+    task_blob BLOB
+);
+CREATE INDEX runs_created ON runs(created_at);
+CREATE TABLE actions (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    id TEXT NOT NULL,
+    parent TEXT,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    phase TEXT NOT NULL,
+    grp TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    cache_status TEXT NOT NULL DEFAULT 'disabled',
+    cache_key TEXT,
+    recovered INTEGER NOT NULL DEFAULT 0,
+    inputs_hash TEXT,
+    inputs_json TEXT NOT NULL DEFAULT '{}',
+    inputs_blob BLOB,
+    outputs_json TEXT,
+    outputs_blob BLOB,
+    error_type TEXT,
+    error_message TEXT,
+    traceback TEXT,
+    started_at REAL,
+    ended_at REAL,
+    settings TEXT NOT NULL DEFAULT '{}',
+    seq INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (run, id)
+);
+CREATE TABLE attempts (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    phase TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    error_type TEXT,
+    error_message TEXT,
+    PRIMARY KEY (run, action, attempt)
+);
+CREATE TABLE logs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    action TEXT,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    ts REAL NOT NULL,
+    stream TEXT NOT NULL,
+    line TEXT NOT NULL
+);
+CREATE INDEX logs_run ON logs(run, seq);
+CREATE TABLE cache (
+    key TEXT PRIMARY KEY,
+    task TEXT NOT NULL,
+    parts TEXT NOT NULL,
+    outputs_json TEXT,
+    outputs_blob BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    run TEXT,
+    action TEXT
+);
+CREATE INDEX cache_task ON cache(task, created_at);
+CREATE TABLE deployed_tasks (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    env TEXT NOT NULL,
+    interface TEXT NOT NULL,
+    settings TEXT NOT NULL,
+    snapshot BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (name, version)
+);
+CREATE TABLE changes (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    counter INTEGER NOT NULL
+);
+INSERT INTO changes (id, counter) VALUES (1, 0);
+"""
+
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_initial", _V1),
+]
+
+
+def migrate(conn: sqlite3.Connection, path: str) -> None:
+    """Apply the migrations `conn` lacks; refuse a store written by a newer version.
+
+    Raises:
+        StoreError: the store has migrations this version does not know.
+    """
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)"
+    )
+    applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    known = {name for name, _ in MIGRATIONS}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise StoreError(
+            f"run store {path} was written by a newer flyte-local (schema {unknown[-1]}); "
+            "upgrade flyte-local or set FLYTE_HOME to another folder"
+        )
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # Re-check under the write lock: another process may have migrated meanwhile.
+            if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                conn.execute("ROLLBACK")
+                continue
+            for statement in sql.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise

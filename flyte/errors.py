@@ -1,0 +1,173 @@
+"""The public error tree of flyte-local.
+
+```
+BaseException
+ ├── ActionAborted ............... the run was aborted; unwinds a task body (not an Exception)
+ └── Exception
+      └── FlyteError ............. base of everything flyte raises; has `kind`
+           ├── UserError ......... the user's code or input is at fault (kind="user")
+           │    ├── InvalidOptionError ... a bad option at decoration / override time
+           │    ├── RuntimeUserError ..... a task body raised; also mixed into the user's own type
+           │    ├── NonRecoverableError .. raise it to stop retrying
+           │    ├── TaskTimeoutError ..... an action ran past its timeout
+           │    ├── OOMError ............. an action ran out of memory
+           │    ├── TraceCallError ....... a task was called inside a @flyte.trace
+           │    ├── SerializationError ... an input or output could not be stored
+           │    ├── RunNotFoundError ..... no run with that name
+           │    ├── TaskNotFoundError .... no deployed task with that name / version
+           │    └── EnvVarConflictError .. two environments set one variable differently
+           └── SystemError ....... flyte itself or its store failed (kind="system")
+                ├── StoreError ........... the run store cannot be used (corrupt, too new)
+                └── RuntimeSystemError ... the engine failed
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "ActionAborted",
+    "EnvVarConflictError",
+    "FlyteError",
+    "InvalidOptionError",
+    "NonRecoverableError",
+    "OOMError",
+    "RunAbortedError",
+    "RunNotFoundError",
+    "RuntimeSystemError",
+    "RuntimeUserError",
+    "SerializationError",
+    "StoreError",
+    "SystemError",
+    "TaskNotFoundError",
+    "TaskTimeoutError",
+    "TraceCallError",
+    "UserError",
+    "as_user_error",
+]
+
+
+class FlyteError(Exception):
+    """Base of every error flyte raises."""
+
+    kind: ClassVar[str] = "system"
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or type(self).__name__
+
+
+class UserError(FlyteError):
+    """The user's code, options or inputs are at fault."""
+
+    kind = "user"
+
+
+class SystemError(FlyteError):  # noqa: A001 - upstream's name, scoped to flyte.errors
+    """flyte itself, or its store, failed."""
+
+    kind = "system"
+
+
+class InvalidOptionError(UserError, ValueError):
+    """An option given to a decorator, environment or override is not valid."""
+
+
+class RuntimeUserError(UserError):
+    """A task body raised; `.code` names the original exception class."""
+
+
+class NonRecoverableError(RuntimeUserError):
+    """Raised by a task body to fail at once, without retries."""
+
+
+class TaskTimeoutError(RuntimeUserError, TimeoutError):
+    """An action ran longer than its timeout and was stopped."""
+
+
+class OOMError(RuntimeUserError, MemoryError):
+    """An action exceeded its memory limit."""
+
+
+class TraceCallError(UserError):
+    """A task was called from inside a @flyte.trace function, which is not allowed."""
+
+
+class SerializationError(UserError, TypeError):
+    """An input or output value could not be serialized for the store."""
+
+
+class RunNotFoundError(UserError, LookupError):
+    """No run with the given name exists in the store."""
+
+
+class TaskNotFoundError(UserError, LookupError):
+    """No deployed task matches the given name and version."""
+
+
+class EnvVarConflictError(UserError):
+    """Two environments set one environment variable to different values in one process."""
+
+
+class RunAbortedError(UserError):
+    """The run was aborted before it finished."""
+
+
+class StoreError(SystemError):
+    """The run store cannot be opened or used (corrupt file, newer schema, ...)."""
+
+
+class RuntimeSystemError(SystemError):
+    """The engine failed for a reason that is not the user's code."""
+
+
+class ActionAborted(BaseException):
+    """Unwinds a task body when its run is aborted; derives from BaseException like cancellation."""
+
+
+_combined: dict[type[BaseException], type[BaseException]] = {}
+
+
+def as_user_error(exc: BaseException) -> BaseException:
+    """Return `exc` re-typed so it is both its own class and a `RuntimeUserError`.
+
+    A child's exception must reach the parent as its own type (`except ValueError` works)
+    while code written for upstream Flyte catches `RuntimeUserError` and reads `.code`.
+    Python forbids changing the class of a builtin exception instance, so a combined
+    subclass is built once per type and a fresh instance carries the same args, attributes
+    and traceback. Where that is impossible (final classes, exotic layouts), the original
+    object is returned unchanged.
+
+    Args:
+        exc: the exception raised by the child's body.
+
+    Returns:
+        An exception that is an instance of `type(exc)` and, where possible, of
+        `RuntimeUserError` with `code` set to the original class name.
+    """
+    cls = type(exc)
+    if isinstance(exc, RuntimeUserError) or not isinstance(exc, Exception):
+        return exc
+    combined = _combined.get(cls)
+    if combined is None:
+        try:
+            combined = type(cls.__name__, (cls, RuntimeUserError), {"__module__": cls.__module__})
+        except TypeError:
+            _combined[cls] = cls
+            return exc
+        combined.__qualname__ = cls.__qualname__
+        _combined[cls] = combined
+    if combined is cls:
+        return exc
+    try:
+        new: Any = combined.__new__(combined, *exc.args)
+        new.args = exc.args
+        new.__dict__.update(getattr(exc, "__dict__", {}))
+        new.code = cls.__name__
+    except Exception:  # the original class has a constructor or layout we cannot mirror
+        return exc
+    new.__cause__ = exc.__cause__
+    new.__context__ = exc.__context__
+    new.__suppress_context__ = exc.__suppress_context__
+    return new.with_traceback(exc.__traceback__)

@@ -1,0 +1,115 @@
+"""flyte.remote: deployed tasks and recorded runs, from the local store (or a server).
+
+`Task.get("env.task", auto_version="latest")` is a lazy reference to a deployed task: call
+it inside a task like any task, or run it with `flyte.run`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from flyte._run import Run, current_store
+from flyte.errors import RunNotFoundError, TaskNotFoundError
+
+if TYPE_CHECKING:
+    from flyte._models import ActionRecord, DeployedTask
+    from flyte._task import TaskTemplate
+
+__all__ = ["Action", "Run", "Task"]
+
+
+class Task:
+    """A lazy reference to a deployed task.
+
+    Example:
+        square = flyte.remote.Task.get("math.square", auto_version="latest")
+
+        @env.task
+        async def main(x: int) -> int:
+            return await square(x)
+    """
+
+    def __init__(self, name: str, version: str | None) -> None:
+        self.name = name
+        self.version = version
+        self._task: TaskTemplate[Any, Any] | None = None
+        self._record: DeployedTask | None = None
+
+    @classmethod
+    def get(
+        cls,
+        name: str,
+        version: str | None = None,
+        auto_version: str | None = None,
+        project: str | None = None,
+        domain: str | None = None,
+    ) -> Task:
+        """A reference to `name` at `version`, or the latest version ("latest" / "current")."""
+        return cls(name, version)
+
+    def resolve_task(self) -> TaskTemplate[Any, Any]:
+        """Load the deployed snapshot (once).
+
+        Raises:
+            TaskNotFoundError: nothing deployed under that name / version.
+        """
+        if self._task is None:
+            from flyte._serde import loads
+
+            found = current_store().get_deployed(self.name, self.version)
+            if found is None:
+                at = f" version {self.version}" if self.version else ""
+                raise TaskNotFoundError(
+                    f"no deployed task {self.name!r}{at}; deploy it with `flyte deploy FILE` "
+                    "(`flyte get tasks` lists deployed tasks)"
+                )
+            self._record, blob = found
+            self._task = loads(blob)
+        return self._task
+
+    @property
+    def deployed(self) -> DeployedTask:
+        self.resolve_task()
+        assert self._record is not None
+        return self._record
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve_task()(*args, **kwargs)
+
+    async def aio(self, *args: Any, **kwargs: Any) -> Any:
+        return await self.resolve_task().aio(*args, **kwargs)
+
+    def override(self, **kwargs: Any) -> TaskTemplate[Any, Any]:
+        return self.resolve_task().override(**kwargs)
+
+    @staticmethod
+    def listall() -> list[DeployedTask]:
+        return current_store().list_deployed()
+
+    def __repr__(self) -> str:
+        return f"flyte.remote.Task({self.name!r}, version={self.version!r})"
+
+
+def _get_run(name: str) -> Run:
+    store = current_store()
+    if store.get_run(name) is None:
+        raise RunNotFoundError(f"run {name!r} not found; `flyte get runs` lists runs")
+    return Run(name, store)
+
+
+def _listall(limit: int | None = 100, phase: str | None = None, task: str | None = None) -> list[Run]:
+    store = current_store()
+    return [Run(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
+
+
+Run.get = staticmethod(_get_run)  # type: ignore[attr-defined]
+Run.listall = staticmethod(_listall)  # type: ignore[attr-defined]
+
+
+class Action:
+    """Actions of a recorded run."""
+
+    @staticmethod
+    def listall(run: Run | str) -> list[ActionRecord]:
+        name = run if isinstance(run, str) else run.name
+        return current_store().list_actions(name)

@@ -1,0 +1,12 @@
+"""The `flyte` command line (Typer)."""
+
+from __future__ import annotations
+
+__all__ = ["main"]
+
+
+def main() -> None:
+    """Entry point of the `flyte` console script."""
+    from flyte_cli.main import run_cli
+
+    run_cli()

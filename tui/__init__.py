@@ -1,0 +1,1 @@
+"""The Textual dashboard behind `flyte tui`."""
