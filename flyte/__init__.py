@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from flyte import errors
 from flyte._cache import Cache, CachePolicy
+from flyte._cache_api import cache_api as cache
 from flyte._context import ActionID, TaskContext, ctx
 from flyte._deploy import Deployment, deploy
 from flyte._environment import TaskEnvironment
@@ -53,6 +54,7 @@ __all__ = [
     "TaskTemplate",
     "Timeout",
     "__version__",
+    "cache",
     "ctx",
     "custom_context",
     "deploy",

@@ -1,14 +1,14 @@
 """Stable hashing for cache keys: values, task inputs, and the code a task reaches.
 
-These are the pure functions behind the cache key of DESIGN.md section 5:
+These are the pure functions behind the cache key (DESIGN.md section 5):
 
-- `stable_hash` gives a digest of a value that is the same in every process (no `hash()`,
-  no `id()`, no set iteration order), with type tags so `1`, `True` and `1.0` differ.
-- `hash_inputs` gives one digest per task input and one for all of them.
-- `code_version` hashes the normalized AST of a task function plus every function, class
-  and literal constant it reaches in the user's own modules, so editing a helper
-  invalidates exactly the tasks that use it, while comments and whitespace do not count.
-- `explain_difference` says which part of two cache keys differs, to explain a miss.
+- `stable_hash`: a digest of a value that is the same in every process (no `hash()`, no
+  `id()`, no set iteration order), with type tags so that `1`, `True` and `1.0` differ.
+- `hash_inputs`: one digest per task input, and one for all of them.
+- `code_version`: the normalized AST of a task function plus every function, class and
+  literal constant it reaches in the user's own modules, so editing a helper invalidates
+  exactly the tasks that use it, while comments and whitespace do not count.
+- `explain_difference`: which parts of two cache keys differ, to explain a miss.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import PurePath
+from typing import Any
 
 __all__ = [
     "CodeVersion",
@@ -51,19 +52,18 @@ _MISSING = object()
 def stable_hash(value: object) -> str:
     """Return a canonical, process-independent hex digest of `value`.
 
-    Plain data, dataclasses and pydantic models hash by content; objects with a
-    `__flyte_hash__()` method (File, Dir) by the string it returns; anything else by its
-    cloudpickle bytes, as a last resort.
+    Plain data, dataclasses and pydantic models hash by content, objects with a
+    `__flyte_hash__()` method (File, Dir) by the string it returns, and anything else by
+    its cloudpickle bytes, as a last resort.
 
     Args:
-        value: Any value; containers may nest and even refer to themselves.
+        value: Any value; containers may nest and even contain themselves.
 
     Returns:
-        32 hex characters (blake2b, 16-byte digest).
+        32 hex characters (blake2b with a 16-byte digest).
 
     Raises:
-        flyte.errors.SerializationError: the value falls through to pickling and cannot
-            be pickled.
+        flyte.errors.SerializationError: the value had to be pickled and cannot be.
     """
     return _blake(_encode(value), digest_size=16).hexdigest()
 
@@ -71,15 +71,15 @@ def stable_hash(value: object) -> str:
 def hash_inputs(
     inputs: Mapping[str, object], ignored: Iterable[str] = ()
 ) -> tuple[str, dict[str, str]]:
-    """Hash the inputs of a task call, one digest per input and one overall.
+    """Hash the inputs of a task call: one digest per input, and one overall.
 
     Args:
         inputs: Input name to value.
         ignored: Names left out of both results (`Cache.ignored_inputs`).
 
     Returns:
-        The overall digest, which does not depend on input order, and the per-input
-        digests (each equal to `stable_hash(value)`).
+        The overall digest, which does not depend on the order of `inputs`, and the
+        per-input digests, each equal to `stable_hash(value)`.
     """
     if ignored:
         skip = ignored if isinstance(ignored, (set, frozenset)) else frozenset(ignored)
@@ -92,8 +92,8 @@ def hash_inputs(
 
 
 # --- canonical value encoding ----------------------------------------------------------
-# Every encoding starts with a one-byte type tag and is self-delimiting (lengths or
-# terminators), so concatenating encodings inside containers is unambiguous.
+# Each encoding opens with a type tag and is self-delimiting (a length or a terminator),
+# so the encodings of container items can simply be concatenated.
 
 
 def _enc_str(text: str) -> bytes:
@@ -105,30 +105,75 @@ def _qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _encode(value: object, active: list[int] | None = None) -> bytes:
+def _encode(value: Any, active: list[int] | None = None) -> bytes:
     kind = type(value)
     if kind is str:
-        return _enc_str(value)  # type: ignore[arg-type]
+        return _enc_str(value)
     if kind is int:
-        return b"i%x;" % value  # type: ignore[str-format]  # hex: no int->str digit limit
+        return b"i%x;" % value  # hex: decimal str() of huge ints is length-limited
     if kind is bool:
         return b"T" if value else b"F"
     if value is None:
         return b"N"
     if kind is float:
-        return b"f" + value.hex().encode() + b";"  # type: ignore[attr-defined]
-    return _encode_other(value, [] if active is None else active)
+        return b"f" + value.hex().encode() + b";"
+    if kind not in _PLAIN_CONTAINERS:
+        special = _encode_special(value, kind, [] if active is None else active)
+        if special is not None:
+            return special
+    return _encode_container(value, kind, [] if active is None else active)
 
 
 _PLAIN_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
+_TEXT_FORMS: tuple[tuple[Any, str, Callable[[Any], str]], ...] = (
+    ((_dt.datetime, _dt.date, _dt.time), "", lambda v: v.isoformat()),
+    (_dt.timedelta, "timedelta", lambda v: f"{v.days},{v.seconds},{v.microseconds}"),
+    ((decimal.Decimal, uuid.UUID), "", str),
+    (PurePath, "path", lambda v: v.as_posix()),
+    (complex, "complex", lambda v: f"{v.real.hex()},{v.imag.hex()}"),
+)
 
 
-def _encode_other(value: object, active: list[int]) -> bytes:
-    kind = type(value)
-    if kind not in _PLAIN_CONTAINERS:
-        special = _encode_special(value, kind, active)
-        if special is not None:
-            return special
+def _encode_special(value: Any, kind: type, active: list[int]) -> bytes | None:
+    """Encode a non-container value that has a canonical form, else return None."""
+    if hasattr(kind, "__flyte_hash__"):
+        return b"H" + _enc_str(str(value.__flyte_hash__()))
+    if isinstance(value, enum.Enum):
+        return b"E" + _enc_str(kind.__qualname__) + _encode(value.value, active)
+    # pydantic v2, duck-typed; model_fields is read on the class (instance access warns).
+    if hasattr(kind, "model_fields") and hasattr(kind, "model_dump"):
+        dumped = value.model_dump(mode="json")
+        return b"P" + _enc_str(kind.__qualname__) + _encode(dumped, active)
+    if isinstance(value, str):  # subclasses of the scalars hash as the scalar
+        return _enc_str(value)
+    if isinstance(value, (int, float)):
+        plain = int.__int__(value) if isinstance(value, int) else float.__float__(value)
+        return _encode(plain, active)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        data = bytes(value)
+        return b"b%d:" % len(data) + data
+    if value is Ellipsis:
+        return b"."
+    if isinstance(value, type):
+        return b"y" + _enc_str(_qualname(value))
+    if isinstance(value, types.CodeType):
+        # Not co_filename, co_firstlineno or line tables: moving code keeps its version.
+        fields = tuple(getattr(value, name, None) for name in _CODE_FIELDS)
+        return b"c" + _encode(fields, active)
+    for classes, name, form in _TEXT_FORMS:
+        if isinstance(value, classes):
+            return b"x" + _enc_str(name or kind.__name__) + _enc_str(form(value))
+    return None
+
+
+_CODE_FIELDS = (
+    *("co_name", "co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_flags"),
+    *("co_code", "co_consts", "co_names", "co_varnames", "co_freevars", "co_cellvars"),
+    "co_exceptiontable",
+)
+
+
+def _encode_container(value: Any, kind: type, active: list[int]) -> bytes:
     if id(value) in active:  # a container that contains itself: refer back by depth
         return b"R%d;" % active.index(id(value))
     active.append(id(value))
@@ -143,98 +188,36 @@ def _encode_other(value: object, active: list[int]) -> bytes:
             pairs = sorted((_encode(k, active), _encode(v, active)) for k, v in value.items())
             return b"d%d{" % len(pairs) + b"".join(k + v for k, v in pairs) + b"}"
         if isinstance(value, (set, frozenset)):
-            tag = b"S" if isinstance(value, set) else b"Z"
             body = sorted(_encode(item, active) for item in value)
+            tag = b"S" if isinstance(value, set) else b"Z"
             return tag + b"%d{" % len(body) + b"".join(body) + b"}"
         if dataclasses.is_dataclass(kind):
             fields = [(f.name, getattr(value, f.name, _MISSING)) for f in dataclasses.fields(kind)]
-            body = [_enc_str(name) + _encode(field, active) for name, field in fields]
+            body = [_enc_str(name) + _encode(item, active) for name, item in fields]
             return b"D" + _enc_str(_qualname(kind)) + b"%d(" % len(body) + b"".join(body) + b")"
         return b"p" + _pickled(value)
     finally:
         active.pop()
 
 
-def _encode_special(value: object, kind: type, active: list[int]) -> bytes | None:
-    """Encode the non-container types with a canonical form, or return None."""
-    if hasattr(kind, "__flyte_hash__"):
-        return b"H" + _enc_str(str(value.__flyte_hash__()))  # type: ignore[attr-defined]
-    if isinstance(value, enum.Enum):
-        return b"E" + _enc_str(kind.__qualname__) + _encode(value.value, active)
-    # pydantic v2, duck-typed; model_fields is read on the class (instance access warns).
-    if hasattr(kind, "model_fields") and hasattr(kind, "model_dump"):
-        dumped = value.model_dump(mode="json")  # type: ignore[attr-defined]
-        return b"P" + _enc_str(kind.__qualname__) + _encode(dumped, active)
-    # Subclasses of the scalars hash as the scalar (the dunder calls skip overrides).
-    if isinstance(value, str):
-        return _enc_str(value)
-    if isinstance(value, int):
-        return _encode(int.__int__(value), active)
-    if isinstance(value, float):
-        return _encode(float.__float__(value), active)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        data = bytes(value)
-        return b"b%d:" % len(data) + data
-    if value is Ellipsis:
-        return b"."
-    if isinstance(value, type):
-        return b"y" + _enc_str(_qualname(value))
-    if isinstance(value, types.CodeType):
-        return b"c" + _encode(_code_fields(value), active)
-    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-        return b"x" + _enc_str(kind.__name__) + _enc_str(value.isoformat())
-    if isinstance(value, _dt.timedelta):
-        parts = (value.days, value.seconds, value.microseconds)
-        return b"x" + _enc_str("timedelta") + _encode(parts, active)
-    if isinstance(value, (decimal.Decimal, uuid.UUID)):
-        return b"x" + _enc_str(kind.__name__) + _enc_str(str(value))
-    if isinstance(value, PurePath):
-        return b"x" + _enc_str("path") + _enc_str(value.as_posix())
-    if isinstance(value, complex):
-        return b"x" + _enc_str("complex") + _encode((value.real, value.imag), active)
-    return None
-
-
 def _pickled(value: object) -> bytes:
-    import cloudpickle  # only the last resort needs it; keeps `import flyte` cheap
+    import cloudpickle  # only the last resort needs it; keeps importing this module cheap
 
     try:
         data = cloudpickle.dumps(value, protocol=5)
-    except Exception as exc:  # pickling failures come in every exception type
+    except Exception as exc:  # pickling fails with every kind of exception
         from flyte.errors import SerializationError
 
-        raise SerializationError(
-            f"cannot hash a value of type {_qualname(type(value))}: {exc}"
-        ) from exc
+        message = f"cannot hash a value of type {_qualname(type(value))}: {exc}"
+        raise SerializationError(message) from exc
     return b"%d:" % len(data) + data
-
-
-def _code_fields(code: types.CodeType) -> tuple[object, ...]:
-    # Deliberately not co_filename, co_firstlineno or the line tables: moving code must
-    # not change its version. co_consts recurses into nested code objects via _encode.
-    return (
-        code.co_name,
-        code.co_argcount,
-        code.co_posonlyargcount,
-        code.co_kwonlyargcount,
-        code.co_flags,
-        code.co_code,
-        code.co_consts,
-        code.co_names,
-        code.co_varnames,
-        code.co_freevars,
-        code.co_cellvars,
-        getattr(code, "co_exceptiontable", b""),
-    )
 
 
 def _is_literal(value: object) -> bool:
     kind = type(value)
     if kind in (int, float, str, bytes, bool, type(None)) or isinstance(value, enum.Enum):
         return True
-    if kind is tuple or kind is frozenset:
-        return all(_is_literal(item) for item in value)  # type: ignore[attr-defined]
-    return False
+    return (kind is tuple or kind is frozenset) and all(map(_is_literal, value))  # type: ignore[call-overload]
 
 
 # --- code version ----------------------------------------------------------------------
@@ -245,65 +228,60 @@ class CodeVersion:
     """The code version of a task: one digest, and the per-object digests behind it.
 
     Example:
-        v = code_version(my_task)
-        v.digest                      # "3f1c..."
-        v.parts["pipeline.helper"]    # digest of one helper the task reaches
+        version = code_version(my_task)
+        version.digest                       # "3f1c9a..."
+        version.parts["pipeline.helper_a"]   # digest of one helper the task reaches
     """
 
     digest: str
     parts: dict[str, str]
 
 
-# (kind, root, attrs): kind "g" is a global name, "d" a closure cell, "i" a module imported
-# inside the function (root is a dotted name, leading dots for relative imports).
+# (kind, root, attrs): kind "g" is a global name, "d" a closure cell and "i" a module the
+# function imports itself (root is its dotted name, with leading dots when relative).
 _Ref = tuple[str, str, tuple[str, ...]]
-
 _VERSIONS: dict[int, tuple[Callable[[], object], CodeVersion]] = {}
 _OWN: dict[int, tuple[object, str, tuple[_Ref, ...]]] = {}  # id -> (object, digest, refs)
 _REFS: dict[types.CodeType, tuple[_Ref, ...]] = {}
 _USER_MODULES: dict[str, bool] = {}
 _OWN_PACKAGES = frozenset({"flyte", "flyte_cli", "tui"})
-_ATTR_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
-_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
-_DEREF_OPS = frozenset({"LOAD_DEREF", "LOAD_CLASSDEREF"})
 _MAX_WRAPPED = 16  # bounds __wrapped__ chains of objects that invent attributes (mocks)
 
 
 def code_version(func: Callable[..., object]) -> CodeVersion:
     """Return the code version of a task function, memoized per function object.
 
-    The version covers the function's normalized AST (decorators, comments and whitespace
-    excluded) and, transitively, the functions, classes and literal constants it reaches in
-    the user's own modules; installed packages, the stdlib and flyte itself are not
-    followed. Without source (notebooks, `exec`), code objects are hashed instead.
+    The version covers the function's normalized AST (without decorators, comments or
+    whitespace) and, transitively, the functions, classes and literal constants it reaches
+    in the user's own modules; installed packages, the stdlib and flyte are not followed.
+    Without source (notebooks, `exec`), code objects are hashed instead.
 
     Args:
         func: The task function, or a wrapper exposing it as `__wrapped__`.
 
     Returns:
-        The digest and the per-object parts, keyed by qualified name.
+        The overall digest, and the digest of each reached object by qualified name.
     """
     entry = _VERSIONS.get(id(func))
     if entry is not None and entry[0]() is func:
         return entry[1]
-    walker = _Walker(func)
-    parts = dict(sorted(walker.parts.items()))
+    parts = dict(sorted(_Walker(func).parts.items()))
     joined = b"".join([_enc_str(k) + _enc_str(v) for k, v in parts.items()])
     version = CodeVersion(_blake(joined, digest_size=16).hexdigest(), parts)
     key = id(func)
     ref: Callable[[], object]
     try:
-        ref = weakref.ref(func, lambda _dead, key=key: _VERSIONS.pop(key, None))
-    except TypeError:  # not weak-referenceable: keep it alive so its id stays unique
+        ref = weakref.ref(func, lambda _dead: _VERSIONS.pop(key, None))
+    except TypeError:  # not weak-referenceable: keep it alive so that its id stays unique
         ref = functools.partial(lambda obj: obj, func)
     _VERSIONS[key] = (ref, version)
     return version
 
 
 def clear_code_version_cache() -> None:
-    """Forget memoized code versions, e.g. after user modules were reloaded or edited.
+    """Forget memoized code versions, e.g. after user modules were edited and reloaded.
 
-    Also clears `linecache`, so source edited on disk is read again.
+    This also clears `linecache`, so that source edited on disk is read again.
     """
     for cache in (_VERSIONS, _OWN, _REFS, _USER_MODULES):
         cache.clear()
@@ -311,17 +289,17 @@ def clear_code_version_cache() -> None:
 
 
 class _Walker:
-    """Breadth of the user code a function reaches; fills `parts` while walking."""
+    """Walks the user code a function reaches, recording each object's digest in `parts`."""
 
     def __init__(self, func: object) -> None:
         self.parts: dict[str, str] = {}
         self.seen: set[int] = set()
-        self.keep: list[object] = []  # keeps visited objects alive so ids stay unique
+        self.keep: list[object] = []  # visited objects stay alive, so their ids stay unique
+        self.todo: list[tuple[object, bool, int]] = []
         try:
             self.root: object = inspect.unwrap(func)  # type: ignore[arg-type]
         except ValueError:  # a __wrapped__ cycle
             self.root = func
-        self.todo: list[tuple[object, bool, int]] = []
         self.push(func)
         while self.todo:
             self.visit(*self.todo.pop())
@@ -333,27 +311,19 @@ class _Walker:
             self.todo.append((obj, as_part, depth))
 
     def visit(self, obj: object, as_part: bool, depth: int) -> None:
-        if isinstance(obj, types.FunctionType):
-            self.function(obj, as_part)
-        elif isinstance(obj, type):
+        if isinstance(obj, type):
             self.cls(obj)
             return
-        elif isinstance(obj, (types.MethodType, staticmethod, classmethod)):
-            self.push(obj.__func__, as_part)
-        elif isinstance(obj, functools.partial):
-            self.push(obj.func, as_part)
-        elif isinstance(obj, property):
-            for accessor in (obj.fget, obj.fset, obj.fdel):
-                self.push(accessor, as_part)
-        elif isinstance(obj, functools.cached_property):
-            self.push(obj.func, as_part)
-        elif isinstance(obj, (types.ModuleType, types.BuiltinFunctionType)):
-            return
-        elif _is_user_module(type(obj).__module__):
+        if isinstance(obj, types.FunctionType):
+            self.function(obj, as_part)
+        elif functions := _member_functions(obj):
+            for fn in functions:
+                self.push(fn, as_part)
+        elif _is_user_module(type(obj).__module__):  # an instance of a user class
             self.push(type(obj))
         try:
             wrapped = getattr(obj, "__wrapped__", None)
-        except Exception:  # user __getattr__ may raise anything; no wrapper then
+        except Exception:  # a user __getattr__ may raise anything; then there is no wrapper
             wrapped = None
         if wrapped is not None:
             self.push(wrapped, True, depth + 1)
@@ -365,32 +335,29 @@ class _Walker:
         name = f"{module or '<exec>'}.{fn.__qualname__}"
         if as_part:
             self.parts[name] = _function_digest(fn)
-        code = fn.__code__
         cells: dict[str, object] = {}
-        for var, cell in zip(code.co_freevars, fn.__closure__ or ()):
+        for var, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=False):
             try:
                 cells[var] = cell.cell_contents
-            except ValueError:  # an empty cell (name not bound yet)
+            except ValueError:  # an empty cell: the name is not bound yet
                 continue
             self.resolve(cells[var], (), f"{name}.<closure>.{var}")
         package = fn.__globals__.get("__package__") or (module or "").rpartition(".")[0]
-        for kind, root, attrs in _code_refs(code):
+        for kind, root, attrs in _code_refs(fn.__code__):
             if kind == "g" and root in fn.__globals__:
                 self.resolve(fn.__globals__[root], attrs, f"{module or '<exec>'}.{root}")
             elif kind == "d" and root in cells:
                 self.resolve(cells[root], attrs, f"{name}.<closure>.{root}")
-            elif kind == "i":
-                imported = _import_user_module(root, package)
-                # `from pkg import sub` names a submodule that may not be imported yet.
-                while imported is not None and attrs and hasattr(imported, "__path__"):
-                    if attrs[0] in vars(imported):
+            elif kind == "i" and (imported := _import_user_module(root, package)):
+                # `from pkg import sub` may name a submodule that is not imported yet.
+                while attrs and hasattr(imported, "__path__") and attrs[0] not in vars(imported):
+                    sub = _import_user_module(f"{imported.__name__}.{attrs[0]}", "")
+                    if sub is None:
                         break
-                    imported = _import_user_module(f"{imported.__name__}.{attrs[0]}", "")
-                    attrs = attrs[1:]
-                if imported is not None:
-                    self.resolve(imported, attrs, imported.__name__)
+                    imported, attrs = sub, attrs[1:]
+                self.resolve(imported, attrs, imported.__name__)
         for default in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()):
-            if not _is_literal(default):  # literal defaults are part of the own digest
+            if not _is_literal(default):  # literal defaults are in the function's digest
                 self.push(default)
 
     def cls(self, cls: type) -> None:
@@ -398,7 +365,7 @@ class _Walker:
             return
         digest, refs = _class_digest(cls)
         self.parts[_qualname(cls)] = digest
-        namespace = vars(sys.modules[cls.__module__]) if cls.__module__ in sys.modules else {}
+        namespace = getattr(sys.modules.get(cls.__module__), "__dict__", {})
         for _kind, root, attrs in refs:
             if root in namespace:
                 self.resolve(namespace[root], attrs, f"{cls.__module__}.{root}")
@@ -407,8 +374,8 @@ class _Walker:
         for member in vars(cls).values():
             if isinstance(member, type):
                 self.push(member)
-            elif isinstance(member, _MEMBER_TYPES):  # already in the class's own digest
-                self.push(member, as_part=False)
+            for fn in _member_functions(member):  # their code is in the class's digest
+                self.push(fn, as_part=False)
 
     def resolve(self, value: object, attrs: tuple[str, ...], label: str) -> None:
         """Follow `value.a.b` through user modules, then record or queue what it names."""
@@ -418,21 +385,20 @@ class _Walker:
             if not _is_user_module(value.__name__) or attr not in vars(value):
                 return
             label, value = f"{value.__name__}.{attr}", vars(value)[attr]
-        if isinstance(value, types.ModuleType):
-            return
         if _is_literal(value):
             self.parts[label] = stable_hash(value)
-        else:
+        elif not isinstance(value, types.ModuleType):
             self.push(value)
 
 
-_MEMBER_TYPES = (
-    types.FunctionType,
-    staticmethod,
-    classmethod,
-    property,
-    functools.cached_property,
-)
+def _member_functions(member: object) -> list[types.FunctionType]:
+    """The functions behind a method, static/class method, property or partial."""
+    if isinstance(member, (staticmethod, classmethod, types.MethodType)):
+        member = member.__func__
+    if isinstance(member, (functools.cached_property, functools.partial)):
+        member = member.func
+    found = [member.fget, member.fset, member.fdel] if isinstance(member, property) else [member]
+    return [fn for fn in found if isinstance(fn, types.FunctionType)]
 
 
 def _function_digest(fn: types.FunctionType) -> str:
@@ -445,56 +411,37 @@ def _function_digest(fn: types.FunctionType) -> str:
     defaults = (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).items())
     if not defaults:
         return cached[1]
-    # Default values are evaluated where the function is defined, so their values (not
-    # just the expressions in the source) belong to the function's version.
-    marks = tuple(d if _is_literal(d) else ("<object>", _qualname(type(d))) for d in defaults)
+    # Defaults are evaluated where the function is defined: their values, not only the
+    # expressions in the source, belong to its version.
+    marks = [d if _is_literal(d) else ("<object>", _qualname(type(d))) for d in defaults]
     return stable_hash((cached[1], marks))
 
 
 def _class_digest(cls: type) -> tuple[str, tuple[_Ref, ...]]:
     cached = _OWN.get(id(cls))
-    if cached is not None and cached[0] is cls:
-        return cached[1], cached[2]
-    node = _parse_def(cls)
-    if node is not None:
-        body, refs = b"a" + _dump(node), _ast_refs(node)
-    else:  # no source: hash the members' code and literal attributes instead
-        members = list(vars(cls).items())
-        codes = {k: _member_code(v) for k, v in members}
-        body = b"c" + _encode(
-            (
-                [_qualname(base) for base in cls.__bases__],
-                {k: c for k, c in codes.items() if c is not None},
-                {k: v for k, v in members if _is_literal(v)},
-            )
-        )
-        refs = ()
-    digest = _blake(body, digest_size=16).hexdigest()
-    _OWN[id(cls)] = (cls, digest, refs)
-    return digest, refs
-
-
-def _member_code(member: object) -> tuple[types.CodeType, ...] | None:
-    if isinstance(member, (staticmethod, classmethod)):
-        member = member.__func__
-    if isinstance(member, property):
-        return tuple(f.__code__ for f in (member.fget, member.fset, member.fdel) if f)  # type: ignore[attr-defined]
-    if isinstance(member, functools.cached_property):
-        member = member.func
-    return (member.__code__,) if isinstance(member, types.FunctionType) else None
+    if cached is None or cached[0] is not cls:
+        node = _parse_def(cls)
+        if isinstance(node, ast.ClassDef):
+            body, refs = b"a" + _dump(node), _class_body_refs(node)
+        else:  # no source: hash the bases, the members' code and the literal attributes
+            members = {
+                k: [fn.__code__ for fn in _member_functions(v)] or v
+                for k, v in vars(cls).items()
+                if _member_functions(v) or _is_literal(v)
+            }
+            body, refs = b"c" + _encode(([_qualname(b) for b in cls.__bases__], members)), ()
+        cached = _OWN[id(cls)] = (cls, _blake(body, digest_size=16).hexdigest(), refs)
+    return cached[1], cached[2]
 
 
 def _parse_def(obj: object) -> ast.stmt | None:
     try:
-        source = inspect.getsource(obj)  # type: ignore[arg-type]
-        tree = ast.parse(textwrap.dedent(source))
+        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))  # type: ignore[arg-type]
     except (OSError, TypeError, SyntaxError):  # no source, or a lambda mid-expression
         return None
-    if not tree.body:
-        return None
-    node = tree.body[0]
+    node = tree.body[0] if tree.body else None
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        node.decorator_list = []  # `@env.task(...)` options are not code
+        node.decorator_list = []  # `@env.task(...)` options are configuration, not code
     return node
 
 
@@ -502,16 +449,15 @@ def _dump(node: ast.AST) -> bytes:
     return ast.dump(node, annotate_fields=False, include_attributes=False).encode()
 
 
-def _ast_refs(node: ast.ClassDef) -> tuple[_Ref, ...]:
-    """Names a class body uses outside its methods (bases, defaults, field factories)."""
+def _class_body_refs(node: ast.ClassDef) -> tuple[_Ref, ...]:
+    """Names a class body uses outside its methods: bases, defaults, field factories."""
     refs: list[_Ref] = []
     todo: list[ast.AST] = [*node.bases, *node.keywords, *node.body]
     while todo:
         item = todo.pop()
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            todo.extend(item.args.defaults)  # method bodies are walked as code instead
-            todo.extend(d for d in item.args.kw_defaults if d is not None)
-            continue
+            todo += [d for d in (*item.args.defaults, *item.args.kw_defaults) if d is not None]
+            continue  # method bodies are walked as code objects instead
         attrs: list[str] = []
         while isinstance(item, ast.Attribute):
             attrs.insert(0, item.attr)
@@ -524,53 +470,46 @@ def _ast_refs(node: ast.ClassDef) -> tuple[_Ref, ...]:
 
 
 def _code_refs(code: types.CodeType) -> tuple[_Ref, ...]:
-    """Global names, closure names and local imports used by `code` and nested code.
+    """Globals, closure names and local imports used by `code` and its nested code.
 
-    Attribute chains are kept (`mod.helper` is ("g", "mod", ("helper",))), so only the
-    attributes actually used on a user module are followed.
+    Attribute chains are kept (`mod.helper` gives ("g", "mod", ("helper",))), so that only
+    the attributes actually used on a user module are followed.
     """
-    cached = _REFS.get(code)
-    if cached is not None:
-        return cached
+    if code in _REFS:  # code objects compare by content, which fixes their references
+        return _REFS[code]
     refs: list[_Ref] = []
-    bound: dict[str, tuple[str, tuple[str, ...]]] = {}  # local name -> imported module path
+    bound: dict[str, tuple[str, tuple[str, ...]]] = {}  # local name -> what it imported
     todo = [code]
     while todo:
         co = todo.pop()
-        todo.extend(c for c in co.co_consts if isinstance(c, types.CodeType))
-        chain: list[str] | None = None
-        kind, consts = "", [None, None]
-        base, from_list, pending = "", False, None
-        for ins in dis.get_instructions(co):
-            op, arg = ins.opname, ins.argval
-            if chain is not None and op in _ATTR_OPS:
+        todo += [c for c in co.co_consts if isinstance(c, types.CodeType)]
+        kind, chain, consts, base, from_list, pending = "", [""], [None, None], "", False, None
+        for ins in [*dis.get_instructions(co), None]:
+            op, arg = (ins.opname, ins.argval) if ins else ("", None)
+            if chain[0] and op in ("LOAD_ATTR", "LOAD_METHOD"):
                 chain.append(arg)
                 continue
-            if chain is not None:
+            if chain[0]:
                 refs.append((kind, chain[0], tuple(chain[1:])))
-                chain = None
+                chain = [""]
             if op in ("LOAD_CONST", "LOAD_SMALL_INT"):
-                consts = [consts[-1], arg]
-            elif op == "IMPORT_NAME":  # LOAD_CONST level; LOAD_CONST fromlist; IMPORT_NAME
-                base = "." * (consts[0] or 0) + arg
-                from_list = consts[1] is not None
-                pending = (base, ()) if from_list else (base.split(".")[0], ())
-            elif op in ("IMPORT_STAR", "CALL_INTRINSIC_1"):
-                pending = None
-            elif op == "IMPORT_FROM" and base:
-                pending = (base, (arg,)) if from_list else (base, ())
-            elif op.startswith("STORE_") and pending is not None:
+                consts = [consts[1], arg]
+            elif op == "IMPORT_NAME":  # preceded by LOAD_CONST level, LOAD_CONST fromlist
+                base, from_list = "." * (consts[0] or 0) + arg, consts[1] is not None
+                pending = (base if from_list else base.partition(".")[0], ())
+            elif op == "IMPORT_FROM" and base:  # `from m import x`, or `import a.b as c`
+                pending = (base, (arg,) if from_list else ())
+            elif op.startswith("STORE_") and pending:
                 bound[arg] = pending
                 refs.append(("i", *pending))
                 pending = None
+            elif op in ("IMPORT_STAR", "CALL_INTRINSIC_1"):
+                pending = None
             if isinstance(arg, str) and arg in bound and op.startswith(("LOAD_FAST", "LOAD_D")):
-                root, attrs = bound[arg]
-                kind, chain = "i", [root, *attrs]
-            elif op in _GLOBAL_OPS or op in _DEREF_OPS:
-                kind, chain = ("g" if op in _GLOBAL_OPS else "d"), [arg]
-        if chain is not None:
-            refs.append((kind, chain[0], tuple(chain[1:])))
-    result = _REFS[code] = tuple(dict.fromkeys(refs))
+                kind, chain = "i", [bound[arg][0], *bound[arg][1]]
+            elif op in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF"):
+                kind, chain = ("d" if "DEREF" in op else "g"), [arg]
+    _REFS[code] = result = tuple(dict.fromkeys(refs))
     return result
 
 
@@ -582,8 +521,8 @@ def _system_dirs() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
     dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     dirs.update(paths.get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib"))
-    real = (os.path.realpath(d) for d in dirs if d)
-    # Never treat "/" as an install location, or everything would be "installed".
+    real = {os.path.realpath(d) for d in dirs if d}
+    # Never treat "/" as an install location, or nothing would be user code.
     return tuple(d.rstrip(os.sep) + os.sep for d in real if os.path.dirname(d) != d)
 
 
@@ -609,17 +548,17 @@ def _classify_module(name: str) -> bool:
         return False
     module = sys.modules.get(name)
     file = getattr(module, "__file__", None)
-    if not file:  # notebooks and exec'd code count as the user's; built-in/frozen do not
+    if not file:  # notebooks and exec'd code are the user's; built-in and frozen are not
         origin = getattr(getattr(module, "__spec__", None), "origin", None)
         return origin not in ("built-in", "frozen")
     return _is_user_path(file)
 
 
 def _import_user_module(name: str, package: str) -> types.ModuleType | None:
-    """The user module a function imports locally; imported now if it is not yet.
+    """Return the user module a function imports in its body, importing it if needed.
 
-    Importing it is what the task body would do; installed packages are never imported
-    here (their top-level spec is checked first, which does not execute them).
+    Importing it is what the task body would do anyway. Installed packages are never
+    imported here: the top-level spec is checked first, which executes nothing.
     """
     try:
         name = importlib.util.resolve_name(name, package or None)
@@ -641,61 +580,55 @@ def _import_user_module(name: str, package: str) -> types.ModuleType | None:
 
 # --- explaining a miss -----------------------------------------------------------------
 
+_CODE_REASONS = {
+    "added": "{} is now reached",
+    "removed": "{} no longer reached",
+    "changed": "code of {} changed",
+}
+
 
 def explain_difference(
     old_parts: Mapping[str, object], new_parts: Mapping[str, object]
 ) -> list[str]:
-    """Say, one line per reason, why two cache keys' parts differ.
+    """Say, one line per reason, why two cache keys differ.
 
     Args:
         old_parts: Parts of the older key: `task`, `interface`, `inputs` (name to
             digest), `code` (qualified name to digest), `code_version` and `salt`.
             Missing keys are tolerated.
-        new_parts: Parts of the newer key, same shape.
+        new_parts: Parts of the newer key, in the same shape.
 
     Returns:
-        Reasons such as ``"input 'x' changed"`` or ``"code of mymod.helper changed"``;
-        empty when the parts are the same.
+        Reasons such as `"input 'x' changed"` or `"code of mymod.helper changed"`, in
+        key order; empty when the parts are the same.
     """
-    reasons: list[str] = []
     old, new = dict(old_parts), dict(new_parts)
-    if old.get("task") != new.get("task"):
-        reasons.append(f"task changed ({old.get('task')!r} -> {new.get('task')!r})")
+    reasons = [_changed("task", old, new)] if old.get("task") != new.get("task") else []
     if old.get("interface") != new.get("interface"):
         reasons.append("interface changed")
-    reasons += _diff_map(old.get("inputs"), new.get("inputs"), _input_reason)
-    code_reasons = _diff_map(old.get("code"), new.get("code"), _code_reason)
-    reasons += code_reasons
-    if old.get("code_version") != new.get("code_version") and not code_reasons:
-        reasons.append(
-            f"code version changed ({old.get('code_version')!r} -> {new.get('code_version')!r})"
-        )
+    reasons += [f"input {n!r} {c}" for n, c in _diff(old.get("inputs"), new.get("inputs"))]
+    code = [_CODE_REASONS[c].format(n) for n, c in _diff(old.get("code"), new.get("code"))]
+    reasons += code
+    if old.get("code_version") != new.get("code_version") and not code:
+        reasons.append(_changed("code_version", old, new))
     if old.get("salt") != new.get("salt"):
-        reasons.append(f"salt changed ({old.get('salt')!r} -> {new.get('salt')!r})")
+        reasons.append(_changed("salt", old, new))
     return reasons
 
 
-def _diff_map(old: object, new: object, reason: Callable[[str, str], str]) -> list[str]:
+def _changed(key: str, old: Mapping[str, object], new: Mapping[str, object]) -> str:
+    return f"{key.replace('_', ' ')} changed ({old.get(key)!r} -> {new.get(key)!r})"
+
+
+def _diff(old: object, new: object) -> list[tuple[str, str]]:
     before = old if isinstance(old, Mapping) else {}
     after = new if isinstance(new, Mapping) else {}
-    out = []
+    changes = []
     for name in sorted(set(before) | set(after), key=str):
         if name not in after:
-            out.append(reason(str(name), "removed"))
+            changes.append((str(name), "removed"))
         elif name not in before:
-            out.append(reason(str(name), "added"))
+            changes.append((str(name), "added"))
         elif before[name] != after[name]:
-            out.append(reason(str(name), "changed"))
-    return out
-
-
-def _input_reason(name: str, change: str) -> str:
-    return f"input {name!r} {change}"
-
-
-def _code_reason(name: str, change: str) -> str:
-    if change == "added":
-        return f"{name} is now reached"
-    if change == "removed":
-        return f"{name} no longer reached"
-    return f"code of {name} changed"
+            changes.append((str(name), "changed"))
+    return changes

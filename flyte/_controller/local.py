@@ -101,7 +101,6 @@ class LocalController:
             max_workers=max_workers, thread_name_prefix="flyte-task"
         )
         self._start_lock = threading.Lock()
-        self._writers: dict[int, Writer] = {}
         self._runs: dict[str, tuple[RunState, asyncio.Task[Any]]] = {}
         self._heartbeat: asyncio.TimerHandle | None = None
 
@@ -132,12 +131,12 @@ class LocalController:
         return threading.get_ident() == self._loop_ident
 
     def writer_for(self, store: RunStore) -> Writer:
-        writer = self._writers.get(id(store))
+        writer: Writer | None = getattr(store, "_flyte_writer", None)
         if writer is None:
             from flyte._store.memory import MemoryRunStore
 
             writer = Writer(store, threaded=not isinstance(store, MemoryRunStore))
-            self._writers[id(store)] = writer
+            store._flyte_writer = writer  # type: ignore[attr-defined]
         return writer
 
     # -- runs ----------------------------------------------------------------------

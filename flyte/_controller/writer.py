@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Writer"]
 
+_IDLE_EXIT = 2.0
+
 
 class Writer:
     """Queues store operations; commits them in batches on a background thread.
@@ -37,7 +39,10 @@ class Writer:
         self._error: BaseException | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
-        if threaded:
+
+    def _ensure_thread(self) -> None:
+        # Called with the condition held. An idle writer thread exits; the next put restarts it.
+        if self._thread is None:
             self._thread = threading.Thread(target=self._loop, name="flyte-store-writer", daemon=True)
             self._thread.start()
 
@@ -51,6 +56,7 @@ class Writer:
                 row = op[1]
                 self._rows[(row["run"], row["id"])] = row
             self._queued += 1
+            self._ensure_thread()
             self._cond.notify()
 
     def update_action(self, run: str, action_id: str, fields: dict[str, Any]) -> None:
@@ -91,8 +97,9 @@ class Writer:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: bool(self._ops) or self._closed)
-                if not self._ops and self._closed:
+                self._cond.wait_for(lambda: bool(self._ops) or self._closed, timeout=_IDLE_EXIT)
+                if not self._ops:
+                    self._thread = None
                     return
                 batch, self._ops = self._ops, []
                 self._rows = {}

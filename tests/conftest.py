@@ -1,0 +1,63 @@
+"""Shared fixtures: an isolated FLYTE_HOME per test, stores, and a CLI runner."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point FLYTE_HOME at tmp_path, clear other FLYTE_* variables and process-wide config."""
+    for key in list(os.environ):
+        if key.startswith("FLYTE_"):
+            monkeypatch.delenv(key)
+    home = tmp_path / "flyte-home"
+    monkeypatch.setenv("FLYTE_HOME", str(home))
+    import flyte._run
+    import flyte._store
+
+    flyte._run._config.clear()
+    flyte._store._default.clear()
+    yield home
+    flyte._run._config.clear()
+    for store in flyte._store._default.values():
+        writer = getattr(store, "_flyte_writer", None)
+        if writer is not None:
+            writer.flush()
+    flyte._store._default.clear()
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """A fresh run store (memory and SQLite), installed with flyte.init(store=...)."""
+    import flyte
+    from flyte._store.memory import MemoryRunStore
+    from flyte._store.sqlite import SqliteRunStore
+
+    s = MemoryRunStore() if request.param == "memory" else SqliteRunStore(tmp_path / "runs.db")
+    flyte.init(store=s)
+    return s
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Any:
+    """A fresh SQLite run store, installed with flyte.init(store=...)."""
+    import flyte
+    from flyte._store.sqlite import SqliteRunStore
+
+    s = SqliteRunStore(tmp_path / "runs.db")
+    flyte.init(store=s)
+    return s
+
+
+@pytest.fixture
+def cli_runner() -> Any:
+    """A Typer CliRunner."""
+    from typer.testing import CliRunner
+
+    return CliRunner()
