@@ -21,22 +21,34 @@ __all__ = [
 ]
 
 
-@dataclass(kw_only=True)
 class ActionContext:
     """Where code is running: the run, the action, its attempt, and per-action call state.
 
     `seq` counts calls per (task, inputs) for deterministic child ids; `pending` holds
-    handles of sync children started from async code that the parent must outlive.
+    handles of sync children started from async code that the parent must outlive. A
+    slotted class, not a dataclass: one is made per attempt on the engine's hot path.
     """
 
-    run: RunState
-    action_id: str
-    task_name: str
-    attempt: int = 1
-    in_trace: bool = False
-    group: str | None = None
-    seq: dict[tuple[str, str], int] = field(default_factory=dict)
-    pending: list[Any] = field(default_factory=list)
+    __slots__ = ("action_id", "attempt", "group", "in_trace", "pending", "run", "seq", "task_name")
+
+    def __init__(
+        self,
+        *,
+        run: RunState,
+        action_id: str,
+        task_name: str,
+        attempt: int = 1,
+        in_trace: bool = False,
+        group: str | None = None,
+    ) -> None:
+        self.run = run
+        self.action_id = action_id
+        self.task_name = task_name
+        self.attempt = attempt
+        self.in_trace = in_trace
+        self.group = group
+        self.seq: dict[tuple[str, str], int] = {}
+        self.pending: list[Any] = []
 
     def next_seq(self, task_name: str, inputs_hash: str) -> int:
         key = (task_name, inputs_hash)

@@ -65,7 +65,7 @@ def stable_hash(value: object) -> str:
     Raises:
         flyte.errors.SerializationError: the value had to be pickled and cannot be.
     """
-    return _blake(_encode(value), digest_size=16).hexdigest()
+    return _digest(value)
 
 
 def hash_inputs(
@@ -86,9 +86,29 @@ def hash_inputs(
         items = [(k, v) for k, v in inputs.items() if k not in skip]
     else:
         items = list(inputs.items())
-    per = {name: _blake(_encode(value), digest_size=16).hexdigest() for name, value in items}
-    joined = b"".join([_enc_str(name) + per[name].encode() for name in sorted(per)])
-    return _blake(joined, digest_size=16).hexdigest(), per
+    per = {name: _digest(value) for name, value in items}
+    # Digests have a fixed length, so "<len>:<name><digest>" records cannot run together.
+    joined = "".join([f"{len(name)}:{name}{per[name]}" for name in sorted(per)])
+    return _blake(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest(), per
+
+
+_SMALL: dict[tuple[type, object], str] = {}  # (type, value) -> digest of small scalars
+_SMALL_TYPES = frozenset({str, int, bool, bytes, type(None)})
+
+
+def _digest(value: object) -> str:
+    # Task inputs repeat (a re-run, a retry), and a blake2b call costs about as much as a
+    # dict lookup plus the encoding, so small scalars keep their digest. The type is part of
+    # the key: (int, 1) and (bool, True) are different keys, though 1 == True.
+    kind = type(value)
+    if kind not in _SMALL_TYPES or (kind is str and len(value) > 256):  # type: ignore[arg-type]
+        return _blake(_encode(value), digest_size=16).hexdigest()
+    digest = _SMALL.get((kind, value))
+    if digest is None:
+        if len(_SMALL) >= 4096:
+            _SMALL.clear()
+        digest = _SMALL[kind, value] = _blake(_encode(value), digest_size=16).hexdigest()
+    return digest
 
 
 # --- canonical value encoding ----------------------------------------------------------
@@ -329,10 +349,12 @@ class _Walker:
             self.push(wrapped, True, depth + 1)
 
     def function(self, fn: types.FunctionType, as_part: bool) -> None:
-        module = fn.__module__
+        # Not fn.__module__/__qualname__: functools.wraps copies those from the wrapped
+        # function, while the globals and the code object tell where the code really is.
+        module = fn.__globals__.get("__name__")
         if not _is_user_module(module) and fn is not self.root:
             return
-        name = f"{module or '<exec>'}.{fn.__qualname__}"
+        name = f"{module or '<exec>'}.{getattr(fn.__code__, 'co_qualname', fn.__qualname__)}"
         if as_part:
             self.parts[name] = _function_digest(fn)
         cells: dict[str, object] = {}
@@ -483,8 +505,10 @@ def _code_refs(code: types.CodeType) -> tuple[_Ref, ...]:
     while todo:
         co = todo.pop()
         todo += [c for c in co.co_consts if isinstance(c, types.CodeType)]
-        kind, chain, consts, base, from_list, pending = "", [""], [None, None], "", False, None
-        for ins in [*dis.get_instructions(co), None]:
+        kind, chain, consts, base, from_list = "", [""], [None, None], "", False
+        pending: tuple[str, tuple[str, ...]] | None = None
+        arg: Any
+        for ins in [*dis.get_instructions(co), None]:  # None flushes the last chain
             op, arg = (ins.opname, ins.argval) if ins else ("", None)
             if chain[0] and op in ("LOAD_ATTR", "LOAD_METHOD"):
                 chain.append(arg)

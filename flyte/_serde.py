@@ -53,7 +53,23 @@ def display(value: Any) -> Any:
 
 def encode_json(values: Any) -> str:
     """JSON text of `display(values)`."""
-    return json.dumps(display(values), ensure_ascii=False)
+    kind = type(values)
+    # Fast path: the common dict of small scalars, or one scalar, needs no rebuilding.
+    if kind in _PLAIN_SCALARS or (
+        kind is dict
+        and all(type(v) in _PLAIN_SCALARS and type(k) is str for k, v in values.items())
+    ):
+        if not any(type(v) is str and len(v) > _MAX_DISPLAY_STR for v in _scalars(values)):
+            return _dumps(values)
+    return _dumps(display(values))
+
+
+_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+_dumps = json.JSONEncoder(allow_nan=True).encode
+
+
+def _scalars(values: Any) -> Any:
+    return values.values() if type(values) is dict else (values,)
 
 
 def dumps(value: Any, *, what: str = "value") -> bytes:

@@ -52,6 +52,14 @@ _ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
 _CONCURRENT_DIR = os.path.dirname(concurrent.futures.__file__)
 _THREADING_FILE = threading.__file__
 _HOST = socket.gethostname()
+# Enum .value lookups cost a descriptor call each; the hot path uses these constants.
+_RUNNING = Phase.RUNNING.value
+_SUCCEEDED = Phase.SUCCEEDED.value
+_FAILED = Phase.FAILED.value
+_ABORTED = Phase.ABORTED.value
+_TIMED_OUT = Phase.TIMED_OUT.value
+_CACHE_HIT = CacheStatus.HIT.value
+_CACHE_WRITTEN = CacheStatus.WRITTEN.value
 
 
 def format_user_traceback(exc: BaseException) -> str:
@@ -168,7 +176,7 @@ class LocalController:
                 {
                     "name": name,
                     "task": task.name,
-                    "phase": Phase.RUNNING.value,
+                    "phase": _RUNNING,
                     "created_at": now,
                     "started_at": now,
                     "inputs_json": _serde.encode_json(inputs),
@@ -213,7 +221,7 @@ class LocalController:
                 raise RunAbortedError(f"run {run.name} was aborted") from None
             raise
         fields = {
-            "phase": Phase.SUCCEEDED.value,
+            "phase": _SUCCEEDED,
             "ended_at": time.time(),
             "outputs_json": _serde.encode_json(value),
         }
@@ -328,11 +336,12 @@ class LocalController:
                     "parent": parent_id,
                     "name": task.name,
                     "kind": "task",
-                    "phase": Phase.RUNNING.value,
+                    "phase": _RUNNING,
                     "grp": group,
                     "inputs_hash": ihash,
                     "inputs_json": _serde.encode_json(inputs),
                     "started_at": started,
+                    "attempts": 1,
                     "settings": task.settings,
                     "seq": seq,
                 },
@@ -347,7 +356,7 @@ class LocalController:
                 run.name,
                 aid,
                 {
-                    "phase": Phase.SUCCEEDED.value,
+                    "phase": _SUCCEEDED,
                     "recovered": 1,
                     "outputs_json": _serde.encode_json(value),
                     "outputs_blob": recovered[1],
@@ -371,7 +380,7 @@ class LocalController:
             except Exception as exc:
                 err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
                 writer.update_action(
-                    run.name, aid, {"phase": Phase.FAILED.value, "ended_at": time.time(), **_error_fields(err)}
+                    run.name, aid, {"phase": _FAILED, "ended_at": time.time(), **_error_fields(err)}
                 )
                 raise err from exc
             cache_status = CacheStatus.MISS
@@ -383,8 +392,8 @@ class LocalController:
                         run.name,
                         aid,
                         {
-                            "phase": Phase.SUCCEEDED.value,
-                            "cache_status": CacheStatus.HIT.value,
+                            "phase": _SUCCEEDED,
+                            "cache_status": _CACHE_HIT,
                             "cache_key": key.key,
                             "outputs_json": hit[0].outputs_json,
                             "outputs_blob": hit[1],
@@ -395,7 +404,7 @@ class LocalController:
 
         value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
         end: dict[str, Any] = {
-            "phase": Phase.SUCCEEDED.value,
+            "phase": _SUCCEEDED,
             "outputs_json": out_json,
             "outputs_blob": blob,
             "ended_at": time.time(),
@@ -403,7 +412,7 @@ class LocalController:
         }
         if key is not None:
             end["cache_key"] = key.key
-            end["cache_status"] = CacheStatus.WRITTEN.value
+            end["cache_status"] = _CACHE_WRITTEN
             writer.put(
                 (
                     "cache_put",
@@ -439,18 +448,8 @@ class LocalController:
         for attempt in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=attempt)
             attempt_start = time.time()
-            writer.put(
-                (
-                    "attempt_upsert",
-                    {
-                        "run": run.name,
-                        "action": aid,
-                        "attempt": attempt,
-                        "phase": Phase.RUNNING.value,
-                        "started_at": attempt_start,
-                    },
-                )
-            )
+            if attempt > 1:
+                writer.update_action(run.name, aid, {"attempts": attempt, "phase": _RUNNING})
             try:
                 run.apply_env(task.env_name, task.env_values)
                 if task.is_async:
@@ -499,7 +498,6 @@ class LocalController:
                     and not isinstance(exc, NonRecoverableError | SerializationError)
                 )
                 if retryable:
-                    writer.update_action(run.name, aid, {"attempts": attempt})
                     delay = retries.delay(attempt)
                     if delay:
                         await asyncio.sleep(delay)
@@ -526,13 +524,12 @@ class LocalController:
                         "run": run.name,
                         "action": aid,
                         "attempt": attempt,
-                        "phase": Phase.SUCCEEDED.value,
+                        "phase": _SUCCEEDED,
                         "started_at": attempt_start,
                         "ended_at": time.time(),
                     },
                 )
             )
-            writer.update_action(run.name, aid, {"attempts": attempt})
             return value, blob, out_json
         raise AssertionError("unreachable: the attempt loop returns or raises")
 

@@ -118,7 +118,7 @@ def release_logs() -> None:
 def flush_action_logs(action: ActionContext) -> None:
     """Emit the unterminated last line an action printed, if any."""
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, _Router):
+        if type(stream) is _Router and stream._partial:
             stream.flush_action(action)
 
 
