@@ -45,7 +45,15 @@ __all__ = [
     "stable_hash",
 ]
 
-_blake = hashlib.blake2b
+_BLAKE = hashlib.blake2b(digest_size=16)  # copied, never updated: copy() is the cheap way
+
+
+def _hex(data: bytes) -> str:
+    hasher = _BLAKE.copy()
+    hasher.update(data)
+    return hasher.hexdigest()
+
+
 _MISSING = object()
 
 
@@ -89,7 +97,7 @@ def hash_inputs(
     per = {name: _digest(value) for name, value in items}
     # Digests have a fixed length, so "<len>:<name><digest>" records cannot run together.
     joined = "".join([f"{len(name)}:{name}{per[name]}" for name in sorted(per)])
-    return _blake(joined.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest(), per
+    return _hex(joined.encode("utf-8", "surrogatepass")), per
 
 
 _SMALL: dict[tuple[type, object], str] = {}  # (type, value) -> digest of small scalars
@@ -101,13 +109,13 @@ def _digest(value: object) -> str:
     # dict lookup plus the encoding, so small scalars keep their digest. The type is part of
     # the key: (int, 1) and (bool, True) are different keys, though 1 == True.
     kind = type(value)
-    if kind not in _SMALL_TYPES or (kind is str and len(value) > 256):  # type: ignore[arg-type]
-        return _blake(_encode(value), digest_size=16).hexdigest()
+    if kind not in _SMALL_TYPES or (kind in (str, bytes) and len(value) > 256):  # type: ignore[arg-type]
+        return _hex(_encode(value))
     digest = _SMALL.get((kind, value))
     if digest is None:
         if len(_SMALL) >= 4096:
             _SMALL.clear()
-        digest = _SMALL[kind, value] = _blake(_encode(value), digest_size=16).hexdigest()
+        digest = _SMALL[kind, value] = _hex(_encode(value))
     return digest
 
 
@@ -287,7 +295,7 @@ def code_version(func: Callable[..., object]) -> CodeVersion:
         return entry[1]
     parts = dict(sorted(_Walker(func).parts.items()))
     joined = b"".join([_enc_str(k) + _enc_str(v) for k, v in parts.items()])
-    version = CodeVersion(_blake(joined, digest_size=16).hexdigest(), parts)
+    version = CodeVersion(_hex(joined), parts)
     key = id(func)
     ref: Callable[[], object]
     try:
@@ -313,7 +321,7 @@ class _Walker:
 
     def __init__(self, func: object) -> None:
         self.parts: dict[str, str] = {}
-        self.seen: set[int] = set()
+        self.seen: dict[int, bool] = {}  # id -> visited as a part of its own
         self.keep: list[object] = []  # visited objects stay alive, so their ids stay unique
         self.todo: list[tuple[object, bool, int]] = []
         try:
@@ -325,10 +333,13 @@ class _Walker:
             self.visit(*self.todo.pop())
 
     def push(self, obj: object, as_part: bool = True, depth: int = 0) -> None:
-        if id(obj) not in self.seen and depth <= _MAX_WRAPPED:
-            self.seen.add(id(obj))
-            self.keep.append(obj)
-            self.todo.append((obj, as_part, depth))
+        seen = self.seen.get(id(obj))
+        # Visit once, or twice when a method first seen in its class is also reached alone.
+        if depth > _MAX_WRAPPED or seen is True or (seen is False and not as_part):
+            return
+        self.seen[id(obj)] = as_part
+        self.keep.append(obj)
+        self.todo.append((obj, as_part, depth))
 
     def visit(self, obj: object, as_part: bool, depth: int) -> None:
         if isinstance(obj, type):
@@ -346,7 +357,7 @@ class _Walker:
         except Exception:  # a user __getattr__ may raise anything; then there is no wrapper
             wrapped = None
         if wrapped is not None:
-            self.push(wrapped, True, depth + 1)
+            self.push(wrapped, as_part, depth + 1)
 
     def function(self, fn: types.FunctionType, as_part: bool) -> None:
         # Not fn.__module__/__qualname__: functools.wraps copies those from the wrapped
@@ -363,12 +374,13 @@ class _Walker:
                 cells[var] = cell.cell_contents
             except ValueError:  # an empty cell: the name is not bound yet
                 continue
-            self.resolve(cells[var], (), f"{name}.<closure>.{var}")
+            if as_part or not _is_literal(cells[var]):  # else in its owner's digest
+                self.resolve(cells[var], (), f"{name}.<closure>.{var}")
         package = fn.__globals__.get("__package__") or (module or "").rpartition(".")[0]
         for kind, root, attrs in _code_refs(fn.__code__):
             if kind == "g" and root in fn.__globals__:
                 self.resolve(fn.__globals__[root], attrs, f"{module or '<exec>'}.{root}")
-            elif kind == "d" and root in cells:
+            elif kind == "d" and isinstance(cells.get(root), types.ModuleType):
                 self.resolve(cells[root], attrs, f"{name}.<closure>.{root}")
             elif kind == "i" and (imported := _import_user_module(root, package)):
                 # `from pkg import sub` may name a submodule that is not imported yet.
@@ -429,7 +441,7 @@ def _function_digest(fn: types.FunctionType) -> str:
     if cached is None or cached[0] is not code:
         node = _parse_def(fn)
         body = b"c" + _encode(code) if node is None else b"a" + _dump(node)
-        cached = _OWN[id(code)] = (code, _blake(body, digest_size=16).hexdigest(), ())
+        cached = _OWN[id(code)] = (code, _hex(body), ())
     defaults = (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).items())
     if not defaults:
         return cached[1]
@@ -452,7 +464,7 @@ def _class_digest(cls: type) -> tuple[str, tuple[_Ref, ...]]:
                 if _member_functions(v) or _is_literal(v)
             }
             body, refs = b"c" + _encode(([_qualname(b) for b in cls.__bases__], members)), ()
-        cached = _OWN[id(cls)] = (cls, _blake(body, digest_size=16).hexdigest(), refs)
+        cached = _OWN[id(cls)] = (cls, _hex(body), refs)
     return cached[1], cached[2]
 
 
@@ -572,10 +584,12 @@ def _classify_module(name: str) -> bool:
         return False
     module = sys.modules.get(name)
     file = getattr(module, "__file__", None)
-    if not file:  # notebooks and exec'd code are the user's; built-in and frozen are not
-        origin = getattr(getattr(module, "__spec__", None), "origin", None)
-        return origin not in ("built-in", "frozen")
-    return _is_user_path(file)
+    if file:
+        return _is_user_path(file)
+    if paths := list(getattr(module, "__path__", ())):  # a namespace package
+        return all(_is_user_path(path) for path in paths)
+    # Notebooks and exec'd code are the user's; built-in and frozen modules are not.
+    return getattr(getattr(module, "__spec__", None), "origin", None) not in ("built-in", "frozen")
 
 
 def _import_user_module(name: str, package: str) -> types.ModuleType | None:

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import contextvars
 import functools
 import inspect
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flyte._context import ActionContext, current_action, group_var
 from flyte.errors import ActionAborted, UserError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["custom_context", "custom_context_var", "group", "map"]
 
@@ -135,6 +136,9 @@ class _Map:
         return_exceptions: bool,
         parent: ActionContext,
     ) -> Iterator[Any]:
+        import asyncio
+        import concurrent.futures
+
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         futures = [asyncio.run_coroutine_threadsafe(_limited(sem, c), loop) for c in coros]
         try:
@@ -173,6 +177,8 @@ class _Map:
                         raise
                     yield exc
             return
+        import asyncio
+
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         tasks = [asyncio.ensure_future(_limited(sem, c)) for c in _calls(parent, func, iterables, group_name)]
         try:

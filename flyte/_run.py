@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import os
 import secrets
 import time
@@ -13,6 +11,8 @@ from flyte._models import Phase
 from flyte.errors import RunAbortedError, RunNotFoundError, UserError
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from flyte._controller.state import RunState
     from flyte._models import ActionRecord, RunRecord
     from flyte._store import RunStore
@@ -156,6 +156,8 @@ class Run:
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
+            import concurrent.futures
+
             try:
                 concurrent.futures.wait([self._future], timeout=timeout)
             except KeyboardInterrupt:
@@ -303,6 +305,8 @@ class RunContext:
         return handle
 
     async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
+        import asyncio
+
         handle = self.start(task, *args, **kwargs)
         assert handle._future is not None
         await asyncio.wrap_future(handle._future)

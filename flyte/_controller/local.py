@@ -560,16 +560,24 @@ class LocalController:
                 return await asyncio.shield(future)
             return await asyncio.wait_for(asyncio.shield(future), timeout)
         except TimeoutError:
-            # The caller gets TaskTimeoutError now; the thread is asked to stop too.
+            # The caller gets TaskTimeoutError now; the thread is asked to stop too, and
+            # whatever it ends with later is consumed here, not reported as unretrieved.
+            future.add_done_callback(_consume)
             ident = run.sync_threads.get(key)
             if ident is not None:
                 _raise_in_thread(ident, _SyncTimeout)
             raise
         except asyncio.CancelledError:
+            future.add_done_callback(_consume)
             ident = run.sync_threads.get(key)
             if ident is not None:
                 _raise_in_thread(ident, ActionAborted)
             raise
+
+
+def _consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Call:

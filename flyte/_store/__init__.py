@@ -8,7 +8,6 @@ operations, so the engine can group a fan-out's records into one transaction.
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,7 +41,6 @@ Op = tuple[Any, ...]
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_STALE = 30.0
-_HOST = socket.gethostname()
 
 
 class RunStore(Protocol):
@@ -147,9 +145,11 @@ def driver_is_dead(pid: int | None, host: str | None, heartbeat: float | None) -
     On this host the pid tells; elsewhere (or after pid reuse) a heartbeat older than
     HEARTBEAT_STALE does.
     """
+    import socket
+
     now = time.time()
     if heartbeat is not None and now - heartbeat > HEARTBEAT_STALE:
         return True
-    if host == _HOST and pid is not None and pid != os.getpid():
+    if host == socket.gethostname() and pid is not None and pid != os.getpid():
         return not _pid_alive(pid)
     return False

@@ -8,7 +8,6 @@ and symlinked directories are neither hashed nor copied.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import fnmatch
 import hashlib
@@ -190,7 +189,7 @@ class Dir(Generic[T]):
         remote_destination: str | None = None,
     ) -> Dir[T]:
         """Async twin of `from_local_sync`; the copy runs in a worker thread."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             cls.from_local_sync,
             local_path,
             remote_path,
@@ -225,7 +224,7 @@ class Dir(Generic[T]):
         self, recursive: bool = True, max_depth: int | None = None, file_pattern: str = "*"
     ) -> AsyncIterator[File[T]]:
         """Async twin of `walk_sync`: `async for f in d.walk(): ...`."""
-        files = await asyncio.to_thread(
+        files = await _to_thread(
             lambda: list(self.walk_sync(recursive, file_pattern, max_depth))
         )
         for file in files:
@@ -237,7 +236,7 @@ class Dir(Generic[T]):
 
     async def list_files(self) -> list[File[T]]:
         """Async twin of `list_files_sync`."""
-        return await asyncio.to_thread(self.list_files_sync)
+        return await _to_thread(self.list_files_sync)
 
     def get_file_sync(self, file_name: str) -> File[T] | None:
         """Return the file at `file_name` (relative to this directory), or None if absent."""
@@ -280,7 +279,7 @@ class Dir(Generic[T]):
 
     async def download(self, local_path: Union[str, Path, None] = None) -> str:
         """Async twin of `download_sync`; the copy runs in a worker thread."""
-        return await asyncio.to_thread(self.download_sync, local_path)
+        return await _to_thread(self.download_sync, local_path)
 
     def __flyte_hash__(self) -> str:
         """Return the cache-key hash: `hash` if set, else the current tree hash.
@@ -297,3 +296,10 @@ class Dir(Generic[T]):
     def __flyte_json__(self) -> dict[str, Any]:
         """Return a JSON-safe summary for display."""
         return {"type": "Dir", "path": self.path, "name": self.name, "hash": self.hash}
+
+
+async def _to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """asyncio.to_thread, imported on first use so `import flyte` stays free of asyncio."""
+    import asyncio
+
+    return await asyncio.to_thread(func, *args, **kwargs)

@@ -9,7 +9,6 @@ a cluster runs unchanged on a laptop.
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import hashlib
 import os
@@ -149,11 +148,11 @@ class _AsyncFile:
         """Read up to `size` bytes (all, or one `block_size` chunk, when negative)."""
         if size < 0 and self._block_size:
             size = self._block_size
-        return await asyncio.to_thread(self._fh.read, size)
+        return await _to_thread(self._fh.read, size)
 
     async def write(self, data: Any) -> int:
         """Write `data`; return the number of bytes or characters written."""
-        return await asyncio.to_thread(self._fh.write, data)
+        return await _to_thread(self._fh.write, data)
 
     def __getattr__(self, attr: str) -> Any:
         value = getattr(self._fh, attr)
@@ -161,12 +160,12 @@ class _AsyncFile:
             return value
 
         async def call(*args: Any, **kwargs: Any) -> Any:
-            return await asyncio.to_thread(value, *args, **kwargs)
+            return await _to_thread(value, *args, **kwargs)
 
         return call
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        while line := await asyncio.to_thread(self._fh.readline):
+        while line := await _to_thread(self._fh.readline):
             yield line
 
 
@@ -279,7 +278,7 @@ class File(Generic[T]):
         hash_method: _HashMethod | str | None = None,
     ) -> File[T]:
         """Async twin of `from_local_sync`; the copy runs in a worker thread."""
-        return await asyncio.to_thread(
+        return await _to_thread(
             cls.from_local_sync, local_path, remote_destination, hash_method
         )
 
@@ -390,7 +389,7 @@ class File(Generic[T]):
 
     async def download(self, local_path: Union[str, Path, None] = None) -> str:
         """Async twin of `download_sync`; the copy runs in a worker thread."""
-        return await asyncio.to_thread(self.download_sync, local_path)
+        return await _to_thread(self.download_sync, local_path)
 
     def __flyte_hash__(self) -> str:
         """Return the cache-key hash: `hash` if set, else the current content hash.
@@ -407,3 +406,10 @@ class File(Generic[T]):
     def __flyte_json__(self) -> dict[str, Any]:
         """Return a JSON-safe summary for display."""
         return {"type": "File", "path": self.path, "name": self.name, "hash": self.hash}
+
+
+async def _to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
+    """asyncio.to_thread, imported on first use so `import flyte` stays free of asyncio."""
+    import asyncio
+
+    return await asyncio.to_thread(func, *args, **kwargs)
