@@ -14,6 +14,10 @@ __all__ = ["Cache", "CacheBehavior", "CachePolicy", "KeyParts", "compute_key", "
 
 CacheBehavior = Literal["auto", "override", "disable"]
 _BEHAVIORS: tuple[str, ...] = get_args(CacheBehavior)
+_ALIASES = {
+    **{a: "auto" for a in ("enable", "enabled", "on", "true", "yes")},
+    **{a: "disable" for a in ("disabled", "false", "no", "none", "off")},
+}
 
 
 class CachePolicy:
@@ -49,10 +53,13 @@ class Cache:
     policies: Any = None
 
     def __post_init__(self) -> None:
-        if self.behavior not in _BEHAVIORS:
+        behavior = self.behavior
+        if isinstance(behavior, str) and behavior.lower() in _ALIASES:
+            object.__setattr__(self, "behavior", _ALIASES[behavior.lower()])
+        elif behavior not in _BEHAVIORS:
             raise InvalidOptionError(
-                f"Invalid cache behavior: {self.behavior!r}. Valid behaviors are: "
-                + ", ".join(repr(b) for b in _BEHAVIORS)
+                f"Invalid cache behavior: {behavior!r}. Must be one of {list(_BEHAVIORS)} "
+                f"(aliases accepted: {sorted(_ALIASES)})"
             )
         if isinstance(self.ignored_inputs, str):
             object.__setattr__(self, "ignored_inputs", (self.ignored_inputs,))

@@ -575,7 +575,9 @@ def _is_user_module(name: str | None) -> bool:
         return True
     known = _USER_MODULES.get(name)
     if known is None:
-        known = _USER_MODULES[name] = _classify_module(name)
+        known = _classify_module(name)
+        if name in sys.modules:  # a name not imported yet may still turn out installed
+            _USER_MODULES[name] = known
     return known
 
 

@@ -357,14 +357,63 @@ def rerun(run_name: str, recover: bool = False, **new_inputs: Any) -> Run:
     old = store.get_run(run_name)
     if old is None:
         raise RunNotFoundError(f"run {run_name!r} not found; `flyte get runs` lists runs")
-    blob = store.run_task_blob(run_name)
-    inputs_blob = store.get_blob(run_name, None, "inputs")
-    if blob is None or inputs_blob is None:
-        raise RunNotFoundError(f"run {run_name!r} has no stored task to rerun")
-    task = loads(blob)
-    args, kwargs = loads(inputs_blob)
+    task, args, kwargs = load_run_task(store, old)
     if new_inputs:
         bound = task.bind(tuple(args), dict(kwargs))
+        unknown = sorted(set(new_inputs) - set(bound))
+        if unknown:
+            raise UserError(f"{task.name} has no input {unknown[0]!r}; inputs: {', '.join(bound)}")
         bound.update(new_inputs)
         args, kwargs = (), bound
     return RunContext(recover_from=run_name if recover else None).run(task, *args, **kwargs)
+
+
+def load_run_task(store: RunStore, record: RunRecord) -> tuple[TaskTemplate[Any, Any], tuple[Any, ...], dict[str, Any]]:
+    """The task and inputs of a recorded run, to run it again.
+
+    The task is loaded from its source file when that still exists, so a rerun picks up
+    code fixed since (the point of recovering a failed run); otherwise from the pickled
+    snapshot taken when the run started.
+
+    Raises:
+        RunNotFoundError: neither the source nor the snapshot can be loaded.
+    """
+    from flyte._serde import loads
+
+    inputs_blob = store.get_blob(record.name, None, "inputs")
+    if inputs_blob is None:
+        raise RunNotFoundError(f"run {record.name!r} has no stored inputs to rerun")
+    args, kwargs = loads(inputs_blob)
+    source = record.settings.get("source") or {}
+    task = _task_from_source(source) if source else None
+    if task is None:
+        blob = store.run_task_blob(record.name)
+        if blob is None:
+            raise RunNotFoundError(f"run {record.name!r}: its task {record.task} cannot be loaded")
+        task = loads(blob)
+    return task, tuple(args), dict(kwargs)
+
+
+def _task_from_source(source: dict[str, Any]) -> TaskTemplate[Any, Any] | None:
+    import importlib.util
+    import sys
+
+    from flyte._task import TaskTemplate
+
+    module_name, file, function = source.get("module"), source.get("file"), source.get("function")
+    module = sys.modules.get(module_name) if module_name and module_name != "__main__" else None
+    if module is None and file and os.path.exists(file):
+        name = module_name if module_name and module_name != "__main__" else "flyte_rerun_main"
+        spec = importlib.util.spec_from_file_location(name, file)
+        if spec is None or spec.loader is None:
+            return None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        parent = os.path.dirname(file)
+        if parent not in sys.path:
+            sys.path.insert(0, parent)
+        spec.loader.exec_module(module)
+    task = getattr(module, function, None) if module is not None and function else None
+    if isinstance(task, TaskTemplate) and task.name == source.get("task"):
+        return task
+    return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+import sys
 import typing
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
@@ -247,6 +248,17 @@ class TaskTemplate(Generic[P, R]):
         new._settings = None
         new._env_values = None
         return new
+
+    def source(self) -> dict[str, str | None]:
+        """Where the task is defined: its module and file, so a rerun can load it again."""
+        module = sys.modules.get(self.__module__)
+        file = getattr(module, "__file__", None) or self.func.__code__.co_filename
+        return {
+            "module": self.__module__,
+            "file": os.path.abspath(file) if file and os.path.exists(file) else None,
+            "task": self.name,
+            "function": self.__name__,
+        }
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"

@@ -167,8 +167,10 @@ class LocalController:
             run.recovered = store.successful_actions(options.recover_from)
         now = time.time()
         try:
-            task_blob = _serde.dumps(task, what="the task")
-        except SerializationError:
+            import cloudpickle
+
+            task_blob = bytes(cloudpickle.dumps(task))
+        except Exception:  # a task that cannot be pickled can still be rerun from its source
             task_blob = None
         writer.put(
             (
@@ -185,7 +187,7 @@ class LocalController:
                     "host": _HOST,
                     "heartbeat": now,
                     "recovered_from": options.recover_from,
-                    "settings": run.settings(),
+                    "settings": {**run.settings(), "source": task.source()},
                     "labels": options.labels,
                     "task_blob": task_blob,
                 },
