@@ -46,7 +46,9 @@ class CacheAPI:
 
         return store if store is not None else current_store()
 
-    def entries(self, task: str | None = None, *, store: RunStore | None = None) -> list[CacheEntry]:
+    def entries(
+        self, task: str | None = None, *, store: RunStore | None = None
+    ) -> list[CacheEntry]:
         """Cache entries, newest first; `task` matches a full or short task name."""
         return self._store(store).cache_entries(task)
 
@@ -67,20 +69,29 @@ class CacheAPI:
         st = self._store(store)
         action = st.get_action(run, action_id)
         if action is None:
-            raise RunNotFoundError(f"no action {action_id!r} in run {run!r}; `flyte get actions {run}`")
+            raise RunNotFoundError(
+                f"no action {action_id!r} in run {run!r}; `flyte get actions {run}`"
+            )
         if action.cache_status is CacheStatus.DISABLED or action.cache_key is None:
             return Explanation(
-                task=action.name, key=None, hit=False, compared_with=None,
+                task=action.name,
+                key=None,
+                hit=False,
+                compared_with=None,
                 reasons=["caching is disabled for this action"],
             )
         if action.cache_status is CacheStatus.HIT:
-            return Explanation(task=action.name, key=action.cache_key, hit=True, compared_with=None, reasons=[])
+            return Explanation(
+                task=action.name, key=action.cache_key, hit=True, compared_with=None, reasons=[]
+            )
         own = st.cache_get(action.cache_key)
         entries = [e for e in st.cache_entries(action.name) if e.key != action.cache_key]
         if action.started_at is not None:
             entries = [e for e in entries if e.created_at <= action.started_at] or entries
         if own is None or not entries:
-            return Explanation(task=action.name, key=action.cache_key, hit=False, compared_with=None, reasons=[])
+            return Explanation(
+                task=action.name, key=action.cache_key, hit=False, compared_with=None, reasons=[]
+            )
         newest = entries[0]
         return Explanation(
             task=action.name,
@@ -106,10 +117,14 @@ class CacheAPI:
             inputs=task.bind(args, kwargs),
         )
         if st.cache_get(parts.key) is not None:
-            return Explanation(task=task.name, key=parts.key, hit=True, compared_with=None, reasons=[])
+            return Explanation(
+                task=task.name, key=parts.key, hit=True, compared_with=None, reasons=[]
+            )
         entries = st.cache_entries(task.name)
         if not entries:
-            return Explanation(task=task.name, key=parts.key, hit=False, compared_with=None, reasons=[])
+            return Explanation(
+                task=task.name, key=parts.key, hit=False, compared_with=None, reasons=[]
+            )
         return Explanation(
             task=task.name,
             key=parts.key,

@@ -60,7 +60,9 @@ def _collect(envs: tuple[TaskEnvironment, ...]) -> list[TaskEnvironment]:
     return list(seen.values())
 
 
-def deploy(*envs: TaskEnvironment, version: str | None = None, dry_run: bool = False, **kwargs: Any) -> list[Deployment]:
+def deploy(
+    *envs: TaskEnvironment, version: str | None = None, dry_run: bool = False, **kwargs: Any
+) -> list[Deployment]:
     """Register every task of `envs` (and the environments they depend on).
 
     Args:
@@ -96,7 +98,11 @@ def deploy(*envs: TaskEnvironment, version: str | None = None, dry_run: bool = F
                     },
                 )
             )
-        out.append(Deployment(env=env.name, version=env_version, tasks=[t.name for t in tasks], dry_run=dry_run))
+        out.append(
+            Deployment(
+                env=env.name, version=env_version, tasks=[t.name for t in tasks], dry_run=dry_run
+            )
+        )
     if not dry_run:
         store.write(ops)
     return out

@@ -59,9 +59,13 @@ class TaskEnvironment:
             )
         normalize_cache(self.cache)
         if self.resources is not None and not isinstance(self.resources, Resources):
-            raise InvalidOptionError(f"resources must be flyte.Resources(...), got {self.resources!r}")
+            raise InvalidOptionError(
+                f"resources must be flyte.Resources(...), got {self.resources!r}"
+            )
         if self.reusable is not None and not isinstance(self.reusable, ReusePolicy):
-            raise InvalidOptionError(f"reusable must be flyte.ReusePolicy(...), got {self.reusable!r}")
+            raise InvalidOptionError(
+                f"reusable must be flyte.ReusePolicy(...), got {self.reusable!r}"
+            )
         for key, value in (self.env_vars or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidOptionError(f"env_vars must map str to str, got {key!r}: {value!r}")
@@ -75,6 +79,8 @@ class TaskEnvironment:
     @overload
     def task(
         self,
+        _func: None = None,
+        /,
         *,
         short_name: str | None = None,
         cache: Cache | str | bool | None = None,

@@ -114,12 +114,16 @@ class _Map:
 
         controller = get_controller()
         if controller.on_loop():
-            raise UserError("flyte.map blocks; inside an async task use `async for x in flyte.map.aio(...)`")
+            raise UserError(
+                "flyte.map blocks; inside an async task use `async for x in flyte.map.aio(...)`"
+            )
         coros = _calls(parent, func, iterables, group_name)
         return self._drain(controller.loop, coros, concurrency, return_exceptions, parent)
 
     @staticmethod
-    def _plain(func: Any, iterables: tuple[Iterable[Any], ...], return_exceptions: bool) -> Iterator[Any]:
+    def _plain(
+        func: Any, iterables: tuple[Iterable[Any], ...], return_exceptions: bool
+    ) -> Iterator[Any]:
         for items in zip(*iterables, strict=False):
             try:
                 yield func(*items)
@@ -180,7 +184,10 @@ class _Map:
         import asyncio
 
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
-        tasks = [asyncio.ensure_future(_limited(sem, c)) for c in _calls(parent, func, iterables, group_name)]
+        tasks = [
+            asyncio.ensure_future(_limited(sem, c))
+            for c in _calls(parent, func, iterables, group_name)
+        ]
         try:
             for t in tasks:
                 try:
@@ -194,4 +201,4 @@ class _Map:
                 t.cancel()
 
 
-map = _Map()  # noqa: A001 - upstream's public name
+map = _Map()

@@ -98,9 +98,9 @@ class Resources:
         for lo_hi, parse in ((self.cpu, _parse_cpu), (self.memory, parse_memory)):
             if lo_hi is None:
                 continue
-            values = lo_hi if isinstance(lo_hi, tuple) else (lo_hi,)
+            values: tuple[Any, ...] = lo_hi if isinstance(lo_hi, tuple) else (lo_hi,)
             for v in values:
-                parse(v)
+                parse(v)  # type: ignore[operator]
         if self.disk is not None:
             parse_memory(self.disk, what="disk")
         if self.shm is not None and self.shm != "auto":
@@ -288,7 +288,9 @@ class Image:
         return cls(base="uv-script", name=name, layers=(("uv_script", (str(script),)),))
 
     @classmethod
-    def from_dockerfile(cls, file: str, registry: str | None = None, name: str | None = None) -> Image:
+    def from_dockerfile(
+        cls, file: str, registry: str | None = None, name: str | None = None
+    ) -> Image:
         return cls(base="dockerfile", name=name, layers=(("dockerfile", (str(file),)),))
 
     def _with(self, kind: str, *args: Any) -> Image:

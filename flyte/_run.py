@@ -18,18 +18,87 @@ if TYPE_CHECKING:
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
 
-__all__ = ["Outputs", "Run", "RunContext", "init", "init_from_config", "rerun", "run", "with_runcontext"]
+__all__ = [
+    "Outputs",
+    "Run",
+    "RunContext",
+    "init",
+    "init_from_config",
+    "rerun",
+    "run",
+    "with_runcontext",
+]
 
-_ADJECTIVES = (
-    "amber brave calm clever cosmic crisp daring eager fancy gentle golden happy jolly keen "
-    "lively lucky mellow merry nimble noble plucky proud quick quiet rapid shiny silent snowy "
-    "sunny swift tidy vivid witty zesty"
-).split()
-_NOUNS = (
-    "badger beacon comet crane falcon fern finch fox gecko heron ibis koala lark lynx maple "
-    "meadow otter owl panda pebble puffin raven river robin salmon sparrow tiger tulip walrus "
-    "willow wren yak"
-).split()
+_ADJECTIVES = [
+    "amber",
+    "brave",
+    "calm",
+    "clever",
+    "cosmic",
+    "crisp",
+    "daring",
+    "eager",
+    "fancy",
+    "gentle",
+    "golden",
+    "happy",
+    "jolly",
+    "keen",
+    "lively",
+    "lucky",
+    "mellow",
+    "merry",
+    "nimble",
+    "noble",
+    "plucky",
+    "proud",
+    "quick",
+    "quiet",
+    "rapid",
+    "shiny",
+    "silent",
+    "snowy",
+    "sunny",
+    "swift",
+    "tidy",
+    "vivid",
+    "witty",
+    "zesty",
+]
+_NOUNS = [
+    "badger",
+    "beacon",
+    "comet",
+    "crane",
+    "falcon",
+    "fern",
+    "finch",
+    "fox",
+    "gecko",
+    "heron",
+    "ibis",
+    "koala",
+    "lark",
+    "lynx",
+    "maple",
+    "meadow",
+    "otter",
+    "owl",
+    "panda",
+    "pebble",
+    "puffin",
+    "raven",
+    "river",
+    "robin",
+    "salmon",
+    "sparrow",
+    "tiger",
+    "tulip",
+    "walrus",
+    "willow",
+    "wren",
+    "yak",
+]
 
 
 def new_run_name() -> str:
@@ -281,7 +350,9 @@ class RunContext:
         if store.get_run(name) is not None:
             raise UserError(f"a run named {name!r} already exists; choose another name")
         if self.options.recover_from and store.get_run(self.options.recover_from) is None:
-            raise RunNotFoundError(f"cannot recover from {self.options.recover_from!r}: no such run")
+            raise RunNotFoundError(
+                f"cannot recover from {self.options.recover_from!r}: no such run"
+            )
         state, future = get_controller().start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
         )
@@ -351,7 +422,6 @@ def rerun(run_name: str, recover: bool = False, **new_inputs: Any) -> Run:
     Raises:
         RunNotFoundError: there is no such run, or its task could not be restored.
     """
-    from flyte._serde import loads
 
     store = current_store()
     old = store.get_run(run_name)
@@ -368,7 +438,9 @@ def rerun(run_name: str, recover: bool = False, **new_inputs: Any) -> Run:
     return RunContext(recover_from=run_name if recover else None).run(task, *args, **kwargs)
 
 
-def load_run_task(store: RunStore, record: RunRecord) -> tuple[TaskTemplate[Any, Any], tuple[Any, ...], dict[str, Any]]:
+def load_run_task(
+    store: RunStore, record: RunRecord
+) -> tuple[TaskTemplate[Any, Any], tuple[Any, ...], dict[str, Any]]:
     """The task and inputs of a recorded run, to run it again.
 
     The task is loaded from its source file when that still exists, so a rerun picks up

@@ -55,12 +55,12 @@ def encode_json(values: Any) -> str:
     """JSON text of `display(values)`."""
     kind = type(values)
     # Fast path: the common dict of small scalars, or one scalar, needs no rebuilding.
-    if kind in _PLAIN_SCALARS or (
+    plain = kind in _PLAIN_SCALARS or (
         kind is dict
         and all(type(v) in _PLAIN_SCALARS and type(k) is str for k, v in values.items())
-    ):
-        if not any(type(v) is str and len(v) > _MAX_DISPLAY_STR for v in _scalars(values)):
-            return _dumps(values)
+    )
+    if plain and not any(type(v) is str and len(v) > _MAX_DISPLAY_STR for v in _scalars(values)):
+        return _dumps(values)
     return _dumps(display(values))
 
 

@@ -90,7 +90,9 @@ class TaskTemplate(Generic[P, R]):
         self.timeout = normalize_timeout(timeout)
         self.resources = resources if resources is not None else env.resources
         if self.resources is not None and not isinstance(self.resources, Resources):
-            raise InvalidOptionError(f"resources must be flyte.Resources(...), got {self.resources!r}")
+            raise InvalidOptionError(
+                f"resources must be flyte.Resources(...), got {self.resources!r}"
+            )
         self.env_vars = {**(env.env_vars or {}), **(env_vars or {})}
         self.secrets = _normalize_secrets(secrets if secrets is not None else env.secrets)
         self.reusable = reusable if reusable is not None else env.reusable
@@ -229,7 +231,9 @@ class TaskTemplate(Generic[P, R]):
         new = copy.copy(self)
         if resources is not None:
             if not isinstance(resources, Resources):
-                raise InvalidOptionError(f"resources must be flyte.Resources(...), got {resources!r}")
+                raise InvalidOptionError(
+                    f"resources must be flyte.Resources(...), got {resources!r}"
+                )
             new.resources = resources
         if cache is not None:
             new.cache = normalize_cache(cache)

@@ -29,7 +29,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 class _Checkpoint:
     """Bookkeeping for one trace call: id, lookup, recording."""
 
-    def __init__(self, func: Callable[..., Any], name: str, parent: ActionContext, args: Any, kwargs: Any):
+    def __init__(
+        self, func: Callable[..., Any], name: str, parent: ActionContext, args: Any, kwargs: Any
+    ):
         self.parent = parent
         self.run = parent.run
         self.name = name
@@ -57,7 +59,9 @@ class _Checkpoint:
         if found is None or found[0] != self.ihash:
             return False, None
         value = _serde.loads(found[1])
-        self._record(Phase.SUCCEEDED, outputs_json=_serde.encode_json(value), blob=found[1], recovered=True)
+        self._record(
+            Phase.SUCCEEDED, outputs_json=_serde.encode_json(value), blob=found[1], recovered=True
+        )
         if recovered:
             self.run.trace_results[self.id] = found
         return True, value

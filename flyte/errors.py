@@ -64,7 +64,7 @@ class UserError(FlyteError):
     kind = "user"
 
 
-class SystemError(FlyteError):  # noqa: A001 - upstream's name, scoped to flyte.errors
+class SystemError(FlyteError):
     """flyte itself, or its store, failed."""
 
     kind = "system"

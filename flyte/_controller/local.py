@@ -28,7 +28,7 @@ from flyte._controller.sequencer import ROOT_ID, action_id
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._hashing import hash_inputs
-from flyte._models import ActionKind, CacheStatus, Phase
+from flyte._models import CacheStatus, Phase
 from flyte._store import HEARTBEAT_INTERVAL
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
 from flyte.errors import (
@@ -199,7 +199,11 @@ class LocalController:
         return run, future
 
     async def _drive(
-        self, run: RunState, task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        run: RunState,
+        task: TaskTemplate[Any, Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
     ) -> Any:
         current = asyncio.current_task()
         assert current is not None
@@ -207,11 +211,17 @@ class LocalController:
         self._ensure_heartbeat()
         fields: dict[str, Any]
         try:
-            value = await self._run_action(task, _Call(task, None, args, kwargs), args, kwargs, run=run)
+            value = await self._run_action(
+                task, _Call(task, None, args, kwargs), args, kwargs, run=run
+            )
         except BaseException as exc:
-            aborted = isinstance(exc, asyncio.CancelledError | ActionAborted) or run.aborted.is_set()
-            phase = Phase.ABORTED if aborted else (
-                Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED
+            aborted = (
+                isinstance(exc, asyncio.CancelledError | ActionAborted) or run.aborted.is_set()
+            )
+            phase = (
+                Phase.ABORTED
+                if aborted
+                else (Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED)
             )
             fields = {"phase": phase.value, "ended_at": time.time()}
             if aborted:
@@ -276,7 +286,13 @@ class LocalController:
 
     # -- calls from user code ------------------------------------------------------
 
-    def call(self, task: TaskTemplate[Any, Any], parent: ActionContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def call(
+        self,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
         """Route a task call made inside a run (see DESIGN.md section 2, four combinations)."""
         coro = self.call_coro(task, parent, args, kwargs)
         if self.on_loop():
@@ -472,9 +488,13 @@ class LocalController:
                     exc = TaskTimeoutError(
                         f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
                     )
-                aborted = isinstance(exc, asyncio.CancelledError | ActionAborted | KeyboardInterrupt)
-                phase = Phase.ABORTED if aborted else (
-                    Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED
+                aborted = isinstance(
+                    exc, asyncio.CancelledError | ActionAborted | KeyboardInterrupt
+                )
+                phase = (
+                    Phase.ABORTED
+                    if aborted
+                    else (Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED)
                 )
                 err = {} if aborted else _error_fields(exc)
                 now = time.time()

@@ -46,9 +46,7 @@ class RunOptions:
 class RunState:
     """The live state of one run: its store writer, recovered results and environment."""
 
-    def __init__(
-        self, *, name: str, store: RunStore, writer: Writer, options: RunOptions
-    ) -> None:
+    def __init__(self, *, name: str, store: RunStore, writer: Writer, options: RunOptions) -> None:
         self.name = name
         self.store = store
         self.writer = writer

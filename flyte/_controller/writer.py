@@ -43,7 +43,9 @@ class Writer:
     def _ensure_thread(self) -> None:
         # Called with the condition held. An idle writer thread exits; the next put restarts it.
         if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="flyte-store-writer", daemon=True)
+            self._thread = threading.Thread(
+                target=self._loop, name="flyte-store-writer", daemon=True
+            )
             self._thread.start()
 
     def put(self, op: Op) -> None:

@@ -30,17 +30,56 @@ __all__ = [
     "run_from_row",
 ]
 
-RUN_COLUMNS = (
-    "name task phase created_at started_at ended_at inputs_json inputs_blob outputs_json "
-    "outputs_blob error_type error_message traceback pid host heartbeat recovered_from "
-    "interrupted abort_requested settings labels task_blob"
-).split()
+RUN_COLUMNS = [
+    "name",
+    "task",
+    "phase",
+    "created_at",
+    "started_at",
+    "ended_at",
+    "inputs_json",
+    "inputs_blob",
+    "outputs_json",
+    "outputs_blob",
+    "error_type",
+    "error_message",
+    "traceback",
+    "pid",
+    "host",
+    "heartbeat",
+    "recovered_from",
+    "interrupted",
+    "abort_requested",
+    "settings",
+    "labels",
+    "task_blob",
+]
 
-ACTION_COLUMNS = (
-    "run id parent name kind phase grp attempts cache_status cache_key recovered inputs_hash "
-    "inputs_json inputs_blob outputs_json outputs_blob error_type error_message traceback "
-    "started_at ended_at settings seq"
-).split()
+ACTION_COLUMNS = [
+    "run",
+    "id",
+    "parent",
+    "name",
+    "kind",
+    "phase",
+    "grp",
+    "attempts",
+    "cache_status",
+    "cache_key",
+    "recovered",
+    "inputs_hash",
+    "inputs_json",
+    "inputs_blob",
+    "outputs_json",
+    "outputs_blob",
+    "error_type",
+    "error_message",
+    "traceback",
+    "started_at",
+    "ended_at",
+    "settings",
+    "seq",
+]
 
 
 RUN_DEFAULTS: dict[str, Any] = {

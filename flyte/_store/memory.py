@@ -19,7 +19,11 @@ from flyte._models import (
 from flyte._store import Op
 from flyte._store._rows import (
     ACTION_DEFAULTS as _ACTION_DEFAULTS,
+)
+from flyte._store._rows import (
     RUN_DEFAULTS as _RUN_DEFAULTS,
+)
+from flyte._store._rows import (
     action_from_row,
     attempt_from_row,
     cache_from_row,
@@ -29,6 +33,7 @@ from flyte._store._rows import (
 )
 
 __all__ = ["MemoryRunStore"]
+
 
 class MemoryRunStore:
     """A run store held in dictionaries; nothing survives the process.
@@ -149,7 +154,9 @@ class MemoryRunStore:
 
     def get_blob(self, run: str, action_id: str | None, which: str) -> bytes | None:
         column = {"inputs": "inputs_blob", "outputs": "outputs_blob"}[which]
-        row = self._runs.get(run) if action_id is None else self._actions.get(run, {}).get(action_id)
+        row = (
+            self._runs.get(run) if action_id is None else self._actions.get(run, {}).get(action_id)
+        )
         return None if row is None else row[column]
 
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
@@ -202,7 +209,9 @@ class MemoryRunStore:
             self._counter += 1
         return len(doomed)
 
-    def get_deployed(self, name: str, version: str | None = None) -> tuple[DeployedTask, bytes] | None:
+    def get_deployed(
+        self, name: str, version: str | None = None
+    ) -> tuple[DeployedTask, bytes] | None:
         rows = [r for (n, v), r in self._deployed.items() if n == name and version in (None, v)]
         if not rows:
             return None

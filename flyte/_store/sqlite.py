@@ -163,14 +163,25 @@ class SqliteRunStore:
             if kind == "log":
                 row = op[1]
                 log_rows.append(
-                    (row["run"], row["action"], row["attempt"], row["ts"], row["stream"], row["line"])
+                    (
+                        row["run"],
+                        row["action"],
+                        row["attempt"],
+                        row["ts"],
+                        row["stream"],
+                        row["line"],
+                    )
                 )
             elif kind == "action_update":
                 _, run, action_id, fields = op
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(
                     f"UPDATE actions SET {sets} WHERE run = ? AND id = ?",
-                    (*(_to_json(v) if k == "settings" else v for k, v in fields.items()), run, action_id),
+                    (
+                        *(_to_json(v) if k == "settings" else v for k, v in fields.items()),
+                        run,
+                        action_id,
+                    ),
                 )
             elif kind == "run_insert":
                 full = {**RUN_DEFAULTS, **op[1]}
@@ -456,7 +467,9 @@ class SqliteRunStore:
 
     # -- deployed tasks ------------------------------------------------------------
 
-    def get_deployed(self, name: str, version: str | None = None) -> tuple[DeployedTask, bytes] | None:
+    def get_deployed(
+        self, name: str, version: str | None = None
+    ) -> tuple[DeployedTask, bytes] | None:
         if version is None:
             rows = self._query(
                 "SELECT * FROM deployed_tasks WHERE name = ? ORDER BY created_at DESC LIMIT 1",
@@ -487,8 +500,7 @@ _INSERT_ACTION = (
     f"VALUES ({', '.join('?' for _ in ACTION_COLUMNS)})"
 )
 _INSERT_RUN = (
-    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
 )
 # Blobs are read only on demand (get_blob), not with every listing.
 _ACTION_READ = ", ".join(c for c in ACTION_COLUMNS if not c.endswith("_blob"))

@@ -97,7 +97,9 @@ def _get_run(name: str) -> Run:
     return Run(name, store)
 
 
-def _listall(limit: int | None = 100, phase: str | None = None, task: str | None = None) -> list[Run]:
+def _listall(
+    limit: int | None = 100, phase: str | None = None, task: str | None = None
+) -> list[Run]:
     store = current_store()
     return [Run(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
 
