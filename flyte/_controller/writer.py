@@ -8,6 +8,7 @@ action inserted and finished before its batch is written becomes a single row in
 
 from __future__ import annotations
 
+import atexit
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -39,10 +40,21 @@ class Writer:
         self._error: BaseException | None = None
         self._closed = False
         self._thread: threading.Thread | None = None
+        self._atexit = False
+
+    def _flush_at_exit(self) -> None:
+        try:
+            self.flush(timeout=10)
+        except StoreError as exc:
+            print(f"flyte: {exc}", file=sys.__stderr__)
 
     def _ensure_thread(self) -> None:
         # Called with the condition held. An idle writer thread exits; the next put restarts it.
         if self._thread is None:
+            if not self._atexit:
+                # Daemon threads die with the interpreter: write what is queued first.
+                atexit.register(self._flush_at_exit)
+                self._atexit = True
             self._thread = threading.Thread(
                 target=self._loop, name="flyte-store-writer", daemon=True
             )
