@@ -16,7 +16,6 @@ from __future__ import annotations
 import ast
 import dataclasses
 import datetime as _dt
-import decimal
 import dis
 import enum
 import functools
@@ -27,8 +26,6 @@ import inspect
 import linecache
 import os
 import sys
-import sysconfig
-import textwrap
 import types
 import uuid
 import weakref
@@ -52,9 +49,6 @@ def _hex(data: bytes) -> str:
     hasher = _BLAKE.copy()
     hasher.update(data)
     return hasher.hexdigest()
-
-
-_MISSING = object()
 
 
 def stable_hash(value: object) -> str:
@@ -156,7 +150,7 @@ _PLAIN_CONTAINERS = frozenset({list, tuple, dict, set, frozenset})
 _TEXT_FORMS: tuple[tuple[Any, str, Callable[[Any], str]], ...] = (
     ((_dt.datetime, _dt.date, _dt.time), "", lambda v: v.isoformat()),
     (_dt.timedelta, "timedelta", lambda v: f"{v.days},{v.seconds},{v.microseconds}"),
-    ((decimal.Decimal, uuid.UUID), "", str),
+    (uuid.UUID, "", str),
     (PurePath, "path", lambda v: v.as_posix()),
     (complex, "complex", lambda v: f"{v.real.hex()},{v.imag.hex()}"),
 )
@@ -188,6 +182,9 @@ def _encode_special(value: Any, kind: type, active: list[int]) -> bytes | None:
         # Not co_filename, co_firstlineno or line tables: moving code keeps its version.
         fields = tuple(getattr(value, name, None) for name in _CODE_FIELDS)
         return b"c" + _encode(fields, active)
+    decimal = sys.modules.get("decimal")  # not imported here: `import flyte` stays cheap
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return b"x" + _enc_str("Decimal") + _enc_str(str(value))
     for classes, name, form in _TEXT_FORMS:
         if isinstance(value, classes):
             return b"x" + _enc_str(name or kind.__name__) + _enc_str(form(value))
@@ -220,7 +217,8 @@ def _encode_container(value: Any, kind: type, active: list[int]) -> bytes:
             tag = b"S" if isinstance(value, set) else b"Z"
             return tag + b"%d{" % len(body) + b"".join(body) + b"}"
         if dataclasses.is_dataclass(kind):
-            fields = [(f.name, getattr(value, f.name, _MISSING)) for f in dataclasses.fields(kind)]
+            # An unset field (init=False, no default) encodes as Ellipsis.
+            fields = [(f.name, getattr(value, f.name, ...)) for f in dataclasses.fields(kind)]
             body = [_enc_str(name) + _encode(item, active) for name, item in fields]
             return b"D" + _enc_str(_qualname(kind)) + b"%d(" % len(body) + b"".join(body) + b")"
         return b"p" + _pickled(value)
@@ -469,13 +467,17 @@ def _class_digest(cls: type) -> tuple[str, tuple[_Ref, ...]]:
 
 
 def _parse_def(obj: object) -> ast.stmt | None:
+    import textwrap
+
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))  # type: ignore[arg-type]
     except (OSError, TypeError, SyntaxError):  # no source, or a lambda mid-expression
         return None
     node = tree.body[0] if tree.body else None
-    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-        node.decorator_list = []  # `@env.task(...)` options are configuration, not code
+    # `@env.task(...)` options are configuration, not code. A class keeps its decorators:
+    # `@dataclass(order=True)` changes what the class does, and no task decorates a class.
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        node.decorator_list = []
     return node
 
 
@@ -486,10 +488,11 @@ def _dump(node: ast.AST) -> bytes:
 def _class_body_refs(node: ast.ClassDef) -> tuple[_Ref, ...]:
     """Names a class body uses outside its methods: bases, defaults, field factories."""
     refs: list[_Ref] = []
-    todo: list[ast.AST] = [*node.bases, *node.keywords, *node.body]
+    todo: list[ast.AST] = [*node.decorator_list, *node.bases, *node.keywords, *node.body]
     while todo:
         item = todo.pop()
         if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            todo += item.decorator_list
             todo += [d for d in (*item.args.defaults, *item.args.kw_defaults) if d is not None]
             continue  # method bodies are walked as code objects instead
         attrs: list[str] = []
@@ -554,6 +557,8 @@ def _code_refs(code: types.CodeType) -> tuple[_Ref, ...]:
 
 @functools.lru_cache(maxsize=1)
 def _system_dirs() -> tuple[str, ...]:
+    import sysconfig  # only code versions need it; keeps `import flyte` cheap
+
     paths = sysconfig.get_paths()
     dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     dirs.update(paths.get(key, "") for key in ("stdlib", "platstdlib", "purelib", "platlib"))

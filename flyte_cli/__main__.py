@@ -1,0 +1,3 @@
+from flyte_cli import main
+
+main()

@@ -1,0 +1,239 @@
+"""Execute a run for `flyte run` / `flyte rerun`: start, show it live, report the result.
+
+The run starts on the engine's background loop (`with_runcontext(...).start`) with echo
+off, and this thread polls the store like any other reader (`flyte tui`, `flyte logs`
+in another terminal) to draw the tree. On a terminal the tree is live (rich `Live`,
+redrawn every ~0.15 s); anywhere else (pipes, CI, CliRunner) nothing is drawn until the
+end, when one static tree is printed. Exit codes: 0 succeeded, 1 the run did not
+succeed, 130 the user pressed Ctrl-C (the run is aborted).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from flyte_cli._errors import CliError
+from flyte_cli._output import console, emit_json, fmt_duration, loads_json
+from flyte_cli._tree import run_tree
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from flyte import Run, TaskTemplate
+    from flyte._models import ActionRecord, RunRecord
+    from flyte._store import RunStore
+    from flyte_cli._command import RunSettings
+
+__all__ = ["execute", "launch_tui", "run_summary", "wait_for"]
+
+_POLL = 0.15
+_POLL_BIG = 0.6  # runs with thousands of actions: redraw less often, leave the CPU to them
+_LOG_LINES = 10
+
+
+def launch_tui(store: RunStore, run_name: str | None, *, follow_latest: bool = False) -> None:
+    """Open the dashboard (`tui.launch`, another package); blocks until the user quits.
+
+    Raises:
+        CliError: the dashboard is not installed or not available yet.
+    """
+    try:
+        from tui import launch
+    except ImportError as exc:
+        raise CliError(f"the terminal dashboard is not available: {exc}") from exc
+    launch(store, run_name, follow_latest=follow_latest)
+
+
+def execute(
+    task: TaskTemplate[Any, Any], inputs: dict[str, Any], settings: RunSettings, *, store: RunStore
+) -> None:
+    """Run `task` with `inputs`, show it, print the result; raise `typer.Exit` on failure.
+
+    Raises:
+        typer.Exit: code 1 when the run did not succeed, 130 after Ctrl-C.
+        flyte.errors.UserError: the run could not start (name taken, unknown --recover run).
+    """
+    import flyte
+
+    context = flyte.with_runcontext(
+        name=settings.name,
+        disable_run_cache=settings.no_cache,
+        overwrite_cache=settings.overwrite_cache,
+        recover_from=settings.recover,
+        echo=False,
+        raise_on_failure=False,
+        store=store,
+    )
+    run = context.start(task, **inputs)
+    out = console()
+    live = out.is_terminal and not (settings.json or settings.quiet)
+    try:
+        if settings.tui:
+            launch_tui(store, run.name)
+        if live:
+            _follow_live(run, store, out)
+        else:
+            run.wait()
+    except KeyboardInterrupt:
+        _interrupt(run)
+    record = store.get_run(run.name)
+    if record is None:  # pragma: no cover - the run was deleted while it ran
+        raise CliError(f"run {run.name} disappeared from the store")
+    actions = store.list_actions(run.name)
+    code = report(record, actions, settings, store=store)
+    if code:
+        raise typer.Exit(code)
+
+
+def wait_for(run: Run) -> None:
+    """Wait for a run; on Ctrl-C abort it and exit 130."""
+    try:
+        run.wait()
+    except KeyboardInterrupt:
+        _interrupt(run)
+
+
+def _interrupt(run: Run) -> None:
+    err = console(stderr=True)
+    err.print(f"[yellow]Interrupted: aborting run {run.name}…[/]")
+    try:
+        run.abort()
+        run.wait(timeout=10)
+    except KeyboardInterrupt:
+        pass
+    err.print(f"Run {run.name} aborted. Recover what finished: flyte rerun {run.name} --recover")
+    raise typer.Exit(130)
+
+
+def _follow_live(run: Run, store: RunStore, out: Console) -> None:
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    def frame() -> Any:
+        record = store.get_run(run.name)
+        actions = store.list_actions(run.name)
+        running = sum(1 for a in actions if str(a.phase) == "RUNNING")
+        status = Text(
+            f"{len(actions)} actions · {running} running · Ctrl-C aborts the run", style="dim"
+        )
+        return Group(run_tree(record, actions, max_children=12), status), len(actions)
+
+    # The tree disappears when the run ends (transient) and is printed once in full after,
+    # so a tree taller than the terminal never leaves a cut-off copy behind.
+    view, count = frame()
+    with Live(
+        view,
+        console=out,
+        auto_refresh=False,
+        transient=True,
+        redirect_stdout=False,  # the engine swaps sys.stdout itself while runs execute
+        redirect_stderr=False,
+    ) as live:
+        while not run.done():
+            run.wait(timeout=_POLL_BIG if count > 2000 else _POLL)
+            view, count = frame()
+            live.update(view, refresh=True)
+    run.wait()
+
+
+def _failed_logs(
+    store: RunStore, record: RunRecord, actions: list[ActionRecord]
+) -> dict[str, list[str]]:
+    failed = [a for a in actions if str(a.phase) in ("FAILED", "TIMED_OUT")][:5]
+    logs: dict[str, list[str]] = {}
+    for action in failed:
+        lines = store.logs(record.name, action_id=action.id)
+        if lines:
+            logs[action.id] = [line.line for line in lines[-_LOG_LINES:]]
+    return logs
+
+
+def run_summary(record: RunRecord, actions: list[ActionRecord]) -> dict[str, Any]:
+    """The machine-readable result of a run (what `--json` prints)."""
+    hits = sum(1 for a in actions if str(a.cache_status) == "hit")
+    recovered = sum(1 for a in actions if a.recovered)
+    error = None
+    if record.error_type:
+        error = {
+            "type": record.error_type,
+            "message": record.error_message,
+            "traceback": record.traceback,
+        }
+    return {
+        "run": record.name,
+        "task": record.task,
+        "phase": str(record.phase),
+        "outputs": loads_json(record.outputs_json),
+        "error": error,
+        "duration": record.duration,
+        "actions": len(actions),
+        "executed": len(actions) - hits - recovered,
+        "cache_hits": hits,
+        "recovered": recovered,
+        "recovered_from": record.recovered_from,
+    }
+
+
+def report(
+    record: RunRecord, actions: list[ActionRecord], settings: RunSettings, *, store: RunStore
+) -> int:
+    """Print the end of a run (tree, outputs or traceback, next commands); return the exit code."""
+    ok = str(record.phase) == "SUCCEEDED"
+    summary = run_summary(record, actions)
+    if settings.json:
+        emit_json(summary)
+        return 0 if ok else 1
+    if settings.quiet:
+        if ok:
+            _print_outputs(record, console())
+        else:
+            _print_failure(record, console(stderr=True))
+        return 0 if ok else 1
+    out = console()
+    out.print(run_tree(record, actions, max_children=20, logs=_failed_logs(store, record, actions)))
+    out.print()
+    if ok:
+        _print_outputs(record, out)
+    else:
+        _print_failure(record, out)
+    line = (
+        f"Run [bold cyan]{record.name}[/] {record.phase} in {fmt_duration(record.duration)}"
+        f" · {summary['actions']} actions: {summary['executed']} ran, "
+        f"{summary['cache_hits']} cache hits, {summary['recovered']} recovered"
+    )
+    out.print(line, style=None if ok else "red")
+    hints = [
+        (f"flyte get actions {record.name}", "the action tree"),
+        (f"flyte logs {record.name}", "what the tasks printed"),
+        (f"flyte get io {record.name}", "inputs and outputs"),
+    ]
+    if not ok:
+        hints.append((f"flyte rerun {record.name} --recover", "run again, reusing what succeeded"))
+    width = max(len(cmd) for cmd, _ in hints)
+    for cmd, what in hints:
+        out.print(f"  {cmd.ljust(width)}  [dim]# {what}[/]", highlight=False)
+    return 0 if ok else 1
+
+
+def _print_outputs(record: RunRecord, out: Console) -> None:
+    value = loads_json(record.outputs_json)
+    if value is None:
+        return
+    if isinstance(value, str):
+        out.print(value, markup=False, highlight=False)
+    else:
+        import json
+
+        out.print(json.dumps(value, indent=2, default=str), markup=False, highlight=False)
+
+
+def _print_failure(record: RunRecord, out: Console) -> None:
+    if record.traceback and str(record.phase) != "ABORTED":
+        out.print(record.traceback.rstrip(), markup=False, highlight=False, style="red")
+    else:
+        out.print(f"{record.error_type}: {record.error_message}", markup=False, style="red")
+    if out.stderr:
+        out.print(f"Run {record.name} {record.phase}", markup=False)

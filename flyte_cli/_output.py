@@ -1,0 +1,210 @@
+"""One renderer: rich tables for people, JSON for scripts, and the shared value formatting.
+
+Every list command builds plain dicts plus a list of `Column`s and calls `emit`, so the
+table and the `--json` form always show the same records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
+__all__ = [
+    "PHASE_STYLE",
+    "Column",
+    "console",
+    "emit",
+    "emit_json",
+    "fmt_ago",
+    "fmt_duration",
+    "fmt_time",
+    "loads_json",
+    "parse_since",
+    "phase_text",
+    "to_data",
+]
+
+PHASE_STYLE: dict[str, tuple[str, str]] = {
+    "QUEUED": ("○", "dim"),
+    "RUNNING": ("●", "yellow"),
+    "SUCCEEDED": ("✓", "green"),
+    "FAILED": ("✗", "red"),
+    "TIMED_OUT": ("⏱", "red"),
+    "ABORTED": ("⊘", "magenta"),
+}
+
+
+def console(*, stderr: bool = False) -> Console:
+    """A rich Console on stdout (or stderr); 120 columns wide when not a terminal."""
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 120
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Column:
+    """One table column: which key of the record it shows and how."""
+
+    key: str
+    header: str
+    fmt: Callable[[Any], str | Text] | None = None
+    justify: str = "left"
+    style: str | None = None
+
+
+def emit(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[Column],
+    *,
+    as_json: bool,
+    empty: str = "Nothing to show.",
+) -> None:
+    """Print `rows` as a rich table (only `columns`) or as a JSON array (every key)."""
+    if as_json:
+        emit_json(list(rows))
+        return
+    out = console()
+    if not rows:
+        out.print(f"[dim]{empty}[/]")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for col in columns:
+        table.add_column(col.header, justify=col.justify, style=col.style, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        cells: list[Any] = []
+        for col in columns:
+            value = row.get(col.key)
+            cells.append(col.fmt(value) if col.fmt else ("-" if value is None else str(value)))
+        table.add_row(*cells)
+    out.print(table)
+
+
+def emit_json(data: Any) -> None:
+    """Print `data` as indented JSON on stdout (plain text, no colors)."""
+    sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_data(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return str(value)
+
+
+def loads_json(text: str | None) -> Any:
+    """Parse a stored JSON form; None stays None, unparsable text is returned as is."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def to_data(record: Any) -> dict[str, Any]:
+    """A record dataclass as a JSON-able dict: enums as values, `*_json` fields parsed.
+
+    `inputs_json` becomes `inputs`, `outputs_json` becomes `outputs`; computed properties
+    (`duration`) are included.
+    """
+    data: dict[str, Any] = {}
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if f.name.endswith("_json"):
+            data[f.name[: -len("_json")]] = loads_json(value)
+        else:
+            data[f.name] = value
+    if hasattr(type(record), "duration"):
+        data["duration"] = record.duration
+    return data
+
+
+# -- formatting ------------------------------------------------------------------------
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`0.012s`, `3.4s`, `2m05s`, `1h02m`; `-` for unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 10:
+        return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def fmt_time(ts: float | None) -> str:
+    """Local time: `14:03:12` today, `2024-05-01 14:03` otherwise; `-` for unknown."""
+    if ts is None:
+        return "-"
+    local = time.localtime(ts)
+    if time.strftime("%Y-%m-%d", local) == time.strftime("%Y-%m-%d"):
+        return time.strftime("%H:%M:%S", local)
+    return time.strftime("%Y-%m-%d %H:%M", local)
+
+
+def fmt_ago(ts: float | None) -> str:
+    """`12s ago`, `5m ago`, `3h ago`, `2d ago`; `-` for unknown."""
+    if ts is None:
+        return "-"
+    delta = max(0.0, time.time() - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if delta >= size:
+            return f"{int(delta // size)}{unit} ago"
+    return f"{int(delta)}s ago"
+
+
+def phase_text(phase: Any) -> Text:
+    """The phase with its icon and color, e.g. a green `✓ SUCCEEDED`."""
+    from rich.text import Text
+
+    value = getattr(phase, "value", str(phase))
+    icon, style = PHASE_STYLE.get(value, ("?", ""))
+    return Text(f"{icon} {value}", style=style)
+
+
+_SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(value: str) -> float:
+    """`30m`, `2h`, `1d`, `1w` ago, or an ISO date/time, as a Unix timestamp.
+
+    Raises:
+        ValueError: the text is neither.
+    """
+    match = _SINCE.match(value)
+    if match:
+        return time.time() - float(match.group(1)) * _UNITS[match.group(2)]
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value.strip()).timestamp()
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not a duration like 30m, 2h, 1d or an ISO date like 2024-05-01"
+        ) from None

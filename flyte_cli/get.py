@@ -1,0 +1,340 @@
+"""`flyte get runs | run | actions | io | tasks | cache`: read the run store."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Optional
+
+import typer
+
+from flyte_cli._errors import CliError
+from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
+from flyte_cli._output import (
+    Column,
+    console,
+    emit,
+    emit_json,
+    fmt_ago,
+    fmt_duration,
+    fmt_time,
+    loads_json,
+    parse_since,
+    phase_text,
+    to_data,
+)
+
+__all__ = ["actions", "app", "cache", "io", "run", "runs", "tasks"]
+
+app = typer.Typer(
+    rich_markup_mode=None,
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help="Show runs, actions, inputs and outputs, deployed tasks and cache entries.",
+    epilog="""Examples:
+
+\b
+  flyte get runs --phase failed --since 1d
+  flyte get run RUN
+  flyte get actions RUN
+  flyte get io RUN
+  flyte get tasks --json
+  flyte get cache --task pipeline.transform
+""",
+)
+
+_PHASES = ["queued", "running", "succeeded", "failed", "timed_out", "aborted"]
+
+
+def _complete_phase(incomplete: str) -> list[str]:
+    return [p for p in _PHASES if p.startswith(incomplete.lower())]
+
+
+def _short(value: Any, width: int = 48) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+@app.command()
+def runs(
+    phase: Annotated[
+        Optional[str],
+        typer.Option(
+            help="Only runs in this phase.", autocompletion=_complete_phase, show_default=False
+        ),
+    ] = None,
+    task: Annotated[
+        Optional[str],
+        typer.Option(help="Only runs of this task (full or short name).", show_default=False),
+    ] = None,
+    since: Annotated[
+        Optional[str],
+        typer.Option(help="Only runs started since: 30m, 2h, 1d or a date.", show_default=False),
+    ] = None,
+    search: Annotated[
+        Optional[str], typer.Option(help="Only runs whose name contains this.", show_default=False)
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 20,
+    json_: JsonOpt = False,
+) -> None:
+    """List runs, newest first.
+
+    Examples:
+
+    \b
+      flyte get runs
+      flyte get runs --phase failed --since 1d
+      flyte get runs --task hello.main --limit 5 --json
+    """
+    if phase is not None and phase.lower() not in _PHASES:
+        raise CliError(f"unknown phase {phase!r}; choose one of: {', '.join(_PHASES)}")
+    try:
+        since_ts = parse_since(since) if since else None
+    except ValueError as exc:
+        raise CliError(f"--since: {exc}") from None
+    store = get_store()
+    records = store.list_runs(
+        phase=phase.upper() if phase else None,
+        task=task,
+        limit=limit,
+        since=since_ts,
+        search=search,
+    )
+    rows = [to_data(r) for r in records]
+    emit(
+        rows,
+        [
+            Column(key="name", header="RUN", style="cyan"),
+            Column(key="task", header="TASK"),
+            Column(key="phase", header="PHASE", fmt=phase_text),
+            Column(key="created_at", header="STARTED", fmt=fmt_ago),
+            Column(key="duration", header="DURATION", fmt=fmt_duration, justify="right"),
+            Column(key="action_count", header="ACTIONS", justify="right"),
+            Column(key="cache_hits", header="CACHE HITS", justify="right"),
+        ],
+        as_json=json_,
+        empty="No runs yet. Start one: flyte run examples/hello.py main",
+    )
+
+
+@app.command()
+def run(run: RunArg, json_: JsonOpt = False) -> None:
+    """Show one run: phase, timing, inputs, outputs, error and settings.
+
+    Examples:
+
+    \b
+      flyte get run RUN
+      flyte get run RUN --json
+    """
+    store = get_store()
+    record = require_run(store, run)
+    data = to_data(record)
+    if json_:
+        emit_json(data)
+        return
+    from rich.table import Table
+
+    out = console()
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    table.add_row("run", f"[cyan]{record.name}[/]")
+    table.add_row("task", record.task)
+    table.add_row("phase", phase_text(record.phase))
+    table.add_row("started", fmt_time(record.started_at or record.created_at))
+    table.add_row("duration", fmt_duration(record.duration))
+    table.add_row("actions", f"{record.action_count} ({record.cache_hits} cache hits)")
+    if record.recovered_from:
+        table.add_row("recovered from", record.recovered_from)
+    if record.interrupted:
+        table.add_row("interrupted", "yes: the process driving it died")
+    table.add_row("inputs", _short(data["inputs"], 100))
+    if record.outputs_json is not None:
+        table.add_row("outputs", _short(data["outputs"], 100))
+    if record.error_type:
+        table.add_row("error", f"[red]{record.error_type}: {record.error_message}[/]")
+    for key, value in sorted(record.labels.items()):
+        table.add_row(f"label {key}", value)
+    out.print(table)
+    if record.traceback and str(record.phase) != "ABORTED":
+        out.print()
+        out.print(record.traceback.rstrip(), markup=False, style="red", highlight=False)
+
+
+@app.command()
+def actions(
+    run: RunArg,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Draw every action, not 20 per node.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Show the action tree of a run (tasks and trace checkpoints).
+
+    Examples:
+
+    \b
+      flyte get actions RUN
+      flyte get actions RUN --all
+      flyte get actions RUN --json
+    """
+    from flyte_cli._tree import run_tree
+
+    store = get_store()
+    record = require_run(store, run)
+    found = store.list_actions(run)
+    if json_:
+        emit_json([to_data(a) for a in found])
+        return
+    console().print(run_tree(record, found, max_children=None if all_ else 20))
+
+
+@app.command()
+def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
+    """Show the inputs and outputs of a run, or of one of its actions.
+
+    Examples:
+
+    \b
+      flyte get io RUN
+      flyte get io RUN say_hello
+      flyte get io RUN 3f2a9c0d12ab --json
+    """
+    store = get_store()
+    record = require_run(store, run)
+    target: Any = record
+    if action is not None:
+        target = require_action(store.list_actions(run), run, action)
+    data = {
+        "run": run,
+        "action": getattr(target, "id", None),
+        "task": getattr(target, "name", record.task),
+        "phase": str(target.phase),
+        "inputs": loads_json(target.inputs_json),
+        "outputs": loads_json(target.outputs_json),
+        "error": f"{target.error_type}: {target.error_message}" if target.error_type else None,
+    }
+    if json_:
+        emit_json(data)
+        return
+    out = console()
+    out.print(
+        f"[bold]{data['task']}[/] [dim]{data['action'] or run}[/]  ", phase_text(target.phase)
+    )
+    out.print("[bold]inputs[/]")
+    out.print(json.dumps(data["inputs"], indent=2, default=str), markup=False, highlight=False)
+    out.print("[bold]outputs[/]")
+    if data["error"]:
+        out.print(data["error"], markup=False, style="red")
+    else:
+        out.print(json.dumps(data["outputs"], indent=2, default=str), markup=False, highlight=False)
+
+
+@app.command()
+def tasks(json_: JsonOpt = False) -> None:
+    """List deployed tasks (registered with `flyte deploy`), newest first.
+
+    Examples:
+
+    \b
+      flyte get tasks
+      flyte get tasks --json
+      flyte run --deployed hello.main --name Ada
+    """
+    store = get_store()
+    rows = []
+    for t in store.list_deployed():
+        data = to_data(t)
+        inputs = t.interface.get("inputs", {})
+        data["inputs_text"] = ", ".join(f"{k}: {v.get('type')}" for k, v in inputs.items()) or "-"
+        data["output_text"] = str(t.interface.get("outputs", "-"))
+        rows.append(data)
+    emit(
+        rows,
+        [
+            Column(key="name", header="TASK", style="cyan"),
+            Column(key="version", header="VERSION"),
+            Column(key="env", header="ENV"),
+            Column(key="inputs_text", header="INPUTS", fmt=_short),
+            Column(key="output_text", header="OUTPUT"),
+            Column(key="created_at", header="DEPLOYED", fmt=fmt_ago),
+        ],
+        as_json=json_,
+        empty="No deployed tasks. Deploy some: flyte deploy examples/hello.py",
+    )
+
+
+@app.command()
+def cache(
+    task: Annotated[
+        Optional[str],
+        typer.Option(help="Only entries of this task (full or short name).", show_default=False),
+    ] = None,
+    explain: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="ACTION",
+            help="Explain why ACTION (an id or task name) of --run hit or missed the cache.",
+            show_default=False,
+        ),
+    ] = None,
+    run: Annotated[
+        Optional[str],
+        typer.Option(
+            metavar="RUN",
+            help="The run of --explain (default: the newest run).",
+            show_default=False,
+        ),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """List cache entries, or explain a cache hit or miss.
+
+    Examples:
+
+    \b
+      flyte get cache
+      flyte get cache --task pipeline.transform --json
+      flyte get cache --explain transform --run RUN
+    """
+    import flyte
+
+    store = get_store()
+    if explain is not None:
+        if run is None:
+            newest = store.list_runs(limit=1)
+            if not newest:
+                raise CliError("no runs yet; --explain needs a run")
+            run = newest[0].name
+        require_run(store, run)
+        found = require_action(store.list_actions(run), run, explain)
+        explanation = flyte.cache.explain(run, found.id, store=store)
+        if json_:
+            emit_json({"run": run, "action": found.id, **to_data(explanation)})
+            return
+        out = console()
+        status = "[cyan]hit[/]" if explanation.hit else "[yellow]miss[/]"
+        out.print(f"[bold]{found.name}[/] [dim]{found.id}[/] in run {run}: cache {status}")
+        if explanation.hit:
+            out.print(f"  key {explanation.key}", markup=False)
+        elif explanation.reasons:
+            for reason in explanation.reasons:
+                out.print(f"  • {reason}", markup=False)
+        elif explanation.compared_with is None:
+            out.print("  no earlier cache entry for this task: this was its first run")
+        return
+    rows = [to_data(e) for e in flyte.cache.entries(task, store=store)]
+    emit(
+        rows,
+        [
+            Column(key="task", header="TASK", style="cyan"),
+            Column(key="key", header="KEY", fmt=lambda k: str(k)[:16]),
+            Column(key="created_at", header="CREATED", fmt=fmt_ago),
+            Column(key="run", header="RUN"),
+            Column(key="action", header="ACTION"),
+            Column(key="outputs", header="OUTPUTS", fmt=_short),
+        ],
+        as_json=json_,
+        empty="No cache entries. Tasks with cache='auto' write them.",
+    )

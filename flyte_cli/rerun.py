@@ -1,0 +1,158 @@
+"""`flyte rerun RUN [--recover] [--input VALUE ...]`: a new run of a recorded run's task.
+
+Like `flyte run`, this is a lazy group: its "subcommand" is the run name, resolved to a
+command with one option per input of the run's task (restored from the store), each
+defaulting to the value the old run had.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from flyte_cli._command import (
+    RUN_OPTIONS,
+    RunOption,
+    RunSettings,
+    build_task_command,
+    option_parameters,
+)
+from flyte_cli._errors import CliError
+from flyte_cli.run import RunGroup, task_command
+
+if TYPE_CHECKING:
+    from typer import Context
+    from typer._click import Command
+
+    from flyte import TaskTemplate
+
+__all__ = ["RERUN_OPTIONS", "RerunGroup", "app"]
+
+RERUN_OPTIONS: tuple[RunOption, ...] = (
+    *(o for o in RUN_OPTIONS if o.key not in ("recover", "watch", "watch_paths")),
+    RunOption(
+        key="recover",
+        decls=("--recover",),
+        help="Reuse every action and trace that succeeded in RUN; only the rest executes.",
+    ),
+)
+
+
+def _rerun(
+    task: TaskTemplate[Any, Any], inputs: dict[str, Any], settings: RunSettings, ctx: Context
+) -> None:
+    from flyte_cli._execute import execute
+    from flyte_cli._options import get_store
+
+    settings.recover = ctx.info_name if settings.recover_flag else None
+    execute(task, inputs, settings, store=get_store())
+
+
+def _load_run_task(run: str) -> tuple[TaskTemplate[Any, Any], dict[str, Any]]:
+    """The task and bound inputs of a recorded run.
+
+    Raises:
+        CliError: no such run, or its task cannot be restored in this directory.
+    """
+    from flyte._serde import loads
+    from flyte_cli._options import get_store, require_run
+
+    store = get_store()
+    require_run(store, run)
+    task_blob = store.run_task_blob(run)
+    inputs_blob = store.get_blob(run, None, "inputs")
+    if task_blob is None or inputs_blob is None:
+        raise CliError(f"run {run} has no stored task to rerun")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # tasks pickle by module name, relative to here
+    try:
+        task = loads(task_blob)
+        args, kwargs = loads(inputs_blob)
+    except Exception as exc:
+        raise CliError(
+            f"cannot restore the task of run {run} ({type(exc).__name__}: {exc}); "
+            "rerun it from the directory where it was started"
+        ) from exc
+    return task, task.bind(tuple(args), dict(kwargs))
+
+
+class RerunGroup(RunGroup):
+    """`flyte rerun`: resolves RUN lazily to a command with that run's task inputs."""
+
+    def __init__(self, **attrs: Any) -> None:
+        attrs["subcommand_metavar"] = "RUN [INPUTS]..."
+        super().__init__(**attrs)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:  # type: ignore[override]
+        if ctx.resilient_parsing:
+            return build_task_command(
+                cmd_name,
+                input_params=[],
+                taken=set(),
+                options=RERUN_OPTIONS,
+                callback=lambda **_: None,
+                help="",
+                epilog="",
+            )
+        task, defaults = _load_run_task(cmd_name)
+        return task_command(
+            cmd_name,
+            task,
+            usage=f"flyte rerun {cmd_name}",
+            on_run=_rerun,
+            defaults=defaults,
+            options=RERUN_OPTIONS,
+        )
+
+    def invoke(self, ctx: Context) -> Any:
+        if not ctx._protected_args and not ctx.args:
+            raise CliError(
+                "missing RUN: flyte rerun RUN [--recover] [INPUTS] (see flyte rerun --help)"
+            )
+        return super(RunGroup, self).invoke(ctx)
+
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[Any]:  # type: ignore[override]
+        if incomplete.startswith("-"):
+            return super(RunGroup, self).shell_complete(ctx, incomplete)
+        from typer._click.shell_completion import CompletionItem
+
+        from flyte_cli._options import complete_run
+
+        return [CompletionItem(name, help=help) for name, help in complete_run(ctx, incomplete)]
+
+
+def _rerun_callback(**kwargs: Any) -> None:
+    """Run a recorded run's task again, optionally reusing what succeeded."""
+
+
+_params = [
+    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+    *option_parameters(RERUN_OPTIONS),
+]
+_rerun_callback.__signature__ = inspect.Signature(_params)  # type: ignore[attr-defined]
+_rerun_callback.__annotations__ = {p.name: p.annotation for p in _params}
+
+app = typer.Typer(
+    cls=RerunGroup,
+    rich_markup_mode=None,
+    add_completion=False,
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.callback(
+    help="Run a recorded run's task again, with its inputs (change some with options).\n\n"
+    "With --recover every action and trace that succeeded in RUN is reused and marked "
+    "recovered; only what failed or never ran executes.",
+    epilog="""Examples:
+
+\b
+  flyte rerun RUN
+  flyte rerun RUN --recover
+  flyte rerun RUN --name Ada          # change an input
+  flyte rerun RUN --help              # the inputs, with their previous values
+""",
+)(_rerun_callback)

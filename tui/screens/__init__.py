@@ -1,0 +1,8 @@
+"""The dashboard's screens: the run list and one run."""
+
+from __future__ import annotations
+
+from tui.screens.run_detail import RunScreen
+from tui.screens.runs import RunsScreen
+
+__all__ = ["RunScreen", "RunsScreen"]

@@ -1,0 +1,268 @@
+"""RunScreen: one run's live action tree, the selected action's details, and logs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from flyte._models import Phase
+from flyte.errors import FlyteError
+from tui import _format
+from tui.data import RunActions, is_group_key
+from tui.widgets import ActionTree, Details, LogView, RunHeader
+
+if TYPE_CHECKING:
+    from flyte._models import ActionRecord, RunRecord
+    from tui.app import DashboardApp
+    from tui.data import ActionDiff
+
+__all__ = ["RunScreen"]
+
+_Snapshot = tuple["RunRecord | None", "list[ActionRecord]"]
+
+
+class RunScreen(Screen[None]):
+    """The run screen: tree on the left, details and logs on the right.
+
+    `run=None` shows the newest run (and waits for one); with the app's `follow` on and
+    `follow_latest`, the screen moves to each newer run as it appears (watch mode).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "back", "Runs"),
+        Binding("l", "toggle_logs", "Logs"),
+        Binding("w", "toggle_scope", "Run/action logs"),
+        Binding("slash", "search", "Search logs"),
+        Binding("e", "expand", "Expand values"),
+    ]
+
+    def __init__(self, run: str | None, *, logs: bool = False) -> None:
+        super().__init__(id="run-screen")
+        self.run_name = run
+        self.record: RunRecord | None = None
+        self.model: RunActions | None = None
+        self.whole_run_logs = logs
+        self._logs_open = logs
+        self._loading = False
+        self._dirty = False
+        self._followed: str | None = None
+        self._placed_cursor = False
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        """The app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        feed = self.dashboard.feed
+        yield RunHeader(id="run-header")
+        with Horizontal(id="run-body"):
+            yield ActionTree(id="tree")
+            with Vertical(id="side"):
+                yield Details(feed, id="details")
+                yield LogView(feed, id="logs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_class(self._logs_open, "-logs-open")
+        self.query_one(LogView).describe = self._describe
+        self.query_one(RunHeader).waiting(self.run_name)
+        self.watch(self.app, "version", self._store_changed, init=False)
+        self.watch(self.app, "follow", self._follow_changed, init=False)
+        self.set_interval(1.0, self._tick)
+        self.query_one(ActionTree).focus()
+        self.reload()
+
+    @property
+    def selected_run(self) -> str | None:
+        """The run shown (what rerun / recover / abort / copy act on)."""
+        return self.record.name if self.record is not None else self.run_name
+
+    # -- loading -------------------------------------------------------------------
+
+    def _store_changed(self) -> None:
+        if self.is_current:
+            self.reload()
+
+    def reload(self) -> None:
+        """Read the run and its actions again (in a worker; calls coalesce)."""
+        if self._loading:
+            self._dirty = True
+            return
+        self._loading = True
+        self._load(self.run_name)
+
+    @work(thread=True, exclusive=True, group="run")
+    def _load(self, name: str | None) -> None:
+        worker = get_current_worker()
+        feed = self.dashboard.feed
+        record: RunRecord | None = None
+        actions: list[ActionRecord] = []
+        try:
+            newest = feed.newest_run() if name is None or self._follows_latest() else None
+            if newest is not None and (name is None or newest.created_at > self._created_at()):
+                name = newest.name
+            record = feed.run(name) if name is not None else None
+            actions = feed.actions(name) if record is not None and name is not None else []
+        except FlyteError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._loaded, name, record, actions)
+
+    def _follows_latest(self) -> bool:
+        return self.dashboard.follow_latest and self.dashboard.follow
+
+    def _created_at(self) -> float:
+        return self.record.created_at if self.record is not None else 0.0
+
+    def _loaded(
+        self, name: str | None, record: RunRecord | None, actions: list[ActionRecord]
+    ) -> None:
+        self._loading = False
+        if record is not None and name is not None:
+            if self.model is None or self.model.run != name:
+                self._switch_to(name)
+            assert self.model is not None
+            self.record = record
+            self._apply(self.model.update(actions), first=not self._placed_cursor)
+        if self._dirty:
+            self._dirty = False
+            self.reload()
+
+    def _switch_to(self, name: str) -> None:
+        """Show run `name` from scratch (first load, or a newer run in watch mode)."""
+        self.run_name = name
+        self.model = RunActions(name)
+        self._placed_cursor = False
+        self._followed = None
+        self.query_one(ActionTree).show_model(self.model)
+        self.query_one(LogView).target = (name, None) if self.whole_run_logs else None
+
+    def _apply(self, diff: ActionDiff, *, first: bool) -> None:
+        assert self.model is not None and self.record is not None
+        tree = self.query_one(ActionTree)
+        tree.apply(diff)
+        self.query_one(RunHeader).show(self.record, self.model.counts, follow=self.dashboard.follow)
+        if first and self.model.actions:
+            self._placed_cursor = True
+            failure = self._first_failure()
+            if failure is None or not tree.move_to(failure):
+                tree.move_to("a0")
+        elif self.dashboard.follow:
+            self._follow()
+        selected = tree.selected_key
+        if selected is not None:
+            changed = {a.id for a in diff.changed} | {a.id for a in diff.added}
+            if selected in changed:
+                self.query_one(Details).reload()
+            elif is_group_key(selected) and selected in diff.groups:
+                self._show(selected)
+        self.query_one(LogView).poll()
+
+    def _first_failure(self) -> str | None:
+        """The failed action where the error started (a failed action with no failed child)."""
+        assert self.model is not None
+        failed = [
+            a for a in self.model.actions.values() if a.phase in (Phase.FAILED, Phase.TIMED_OUT)
+        ]
+        parents = {a.parent for a in failed}
+        origins = [a for a in failed if a.id not in parents]
+        if not origins:
+            return None
+        return min(origins, key=lambda a: a.ended_at or 0.0).id
+
+    def _follow(self) -> None:
+        assert self.model is not None
+        newest = self.model.newest_running()
+        if (
+            newest is not None
+            and newest.id != self._followed
+            and self.query_one(ActionTree).move_to(newest.id)
+        ):
+            self._followed = newest.id
+
+    def _follow_changed(self) -> None:
+        self.query_one(LogView).follow = self.dashboard.follow
+        if self.record is not None and self.model is not None:
+            self.query_one(RunHeader).show(
+                self.record, self.model.counts, follow=self.dashboard.follow
+            )
+        if self.dashboard.follow:
+            self.reload()
+
+    def _tick(self) -> None:
+        if not self.is_current or self.record is None or self.model is None:
+            return
+        if not self.record.phase.is_terminal:
+            self.query_one(ActionTree).tick()
+            self.query_one(RunHeader).show(
+                self.record, self.model.counts, follow=self.dashboard.follow
+            )
+
+    # -- selection -----------------------------------------------------------------
+
+    def _describe(self, action_id: str | None) -> str:
+        if action_id is None or self.model is None:
+            return ""
+        action = self.model.actions.get(action_id)
+        if action is None:
+            return action_id
+        preview = _format.inputs_preview(action.inputs_json, width=20)
+        return _format.short_task(action.name) + (f"({preview})" if preview else "")
+
+    def on_action_tree_highlighted(self, event: ActionTree.Highlighted) -> None:
+        self._show(event.key)
+
+    def _show(self, key: str) -> None:
+        if self.model is None:
+            return
+        details = self.query_one(Details)
+        if is_group_key(key):
+            details.show_group(RunActions.group_name(key), self.model.group_counts(key))
+        else:
+            details.target = (self.model.run, key)
+            if not self.whole_run_logs:
+                self.query_one(LogView).target = (self.model.run, key)
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_back(self) -> None:
+        """Back to the run list (always beneath: the app pushes it first)."""
+        self.app.pop_screen()
+
+    def action_toggle_logs(self) -> None:
+        """Give the logs the whole width (again: back to tree and details)."""
+        self._logs_open = not self._logs_open
+        self.set_class(self._logs_open, "-logs-open")
+        if self._logs_open:
+            self.query_one("#log-lines").focus()
+        else:
+            self.query_one(ActionTree).focus()
+
+    def action_toggle_scope(self) -> None:
+        """Switch the logs between the selected action and the whole run."""
+        if self.model is None:
+            return
+        self.whole_run_logs = not self.whole_run_logs
+        selected = self.query_one(ActionTree).selected_key
+        logs = self.query_one(LogView)
+        if self.whole_run_logs or selected is None or is_group_key(selected):
+            logs.target = (self.model.run, None)
+        else:
+            logs.target = (self.model.run, selected)
+
+    def action_search(self) -> None:
+        """Search the log lines shown."""
+        self.query_one(LogView).open_search()
+
+    def action_expand(self) -> None:
+        """Show inputs and outputs in full (again: truncated)."""
+        details = self.query_one(Details)
+        details.expanded = not details.expanded

@@ -1,0 +1,140 @@
+"""RunsScreen: every run in the store, newest first, live and filterable."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from flyte.errors import FlyteError
+from tui.widgets import FilterBar, RunTable
+
+if TYPE_CHECKING:
+    from flyte._models import RunRecord
+    from tui.app import DashboardApp
+
+__all__ = ["RunsScreen"]
+
+
+class RunsScreen(Screen[None]):
+    """The run list: `enter` opens a run, `/` searches, the pickers filter by phase and task."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "filter", "Filter"),
+        Binding("l", "open_logs", "Logs"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__(id="runs-screen")
+        self._filter_values: tuple[str | None, str | None, str] = (None, None, "")
+        self._loading = False
+        self._dirty = False
+        self._tasks: set[str] = set()
+        self._newest: str | None = None
+
+    @property
+    def dashboard(self) -> DashboardApp:
+        """The app, typed."""
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="runs-title")
+        yield FilterBar(id="filters")
+        yield RunTable(id="run-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#runs-title", Static).update(
+            f"flyte runs · {self.dashboard.feed.store.path}"
+        )
+        self.watch(self.app, "version", self._store_changed, init=False)
+        self.set_interval(1.0, self._tick)
+        self.query_one(RunTable).focus()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    def _store_changed(self) -> None:
+        if self.is_current:
+            self.reload()
+
+    def _tick(self) -> None:
+        if self.is_current:
+            self.query_one(RunTable).tick()
+
+    @property
+    def selected_run(self) -> str | None:
+        """The run under the cursor."""
+        return self.query_one(RunTable).selected_run
+
+    # -- loading -------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """Read the runs again (in a worker; calls made while one runs coalesce)."""
+        if self._loading:
+            self._dirty = True
+            return
+        self._loading = True
+        self._load(self._filter_values)
+
+    @work(thread=True, exclusive=True, group="runs")
+    def _load(self, filters: tuple[str | None, str | None, str]) -> None:
+        worker = get_current_worker()
+        phase, task, search = filters
+        runs: list[RunRecord] = []
+        try:
+            runs = self.dashboard.feed.runs(phase=phase, task=task, search=search)
+        except FlyteError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+        if not worker.is_cancelled:
+            self.app.call_from_thread(self._loaded, filters, runs)
+
+    def _loaded(self, filters: tuple[str | None, str | None, str], runs: list[RunRecord]) -> None:
+        self._loading = False
+        if filters == self._filter_values:
+            table = self.query_one(RunTable)
+            table.show(runs)
+            newest = runs[0].name if runs else None
+            if self.dashboard.follow and newest is not None and newest != self._newest:
+                table.move_cursor(row=0)
+            self._newest = newest
+            if not any(filters):  # the task picker offers tasks seen without filters
+                tasks = {r.task for r in runs}
+                if not tasks <= self._tasks:
+                    self._tasks |= tasks
+                    self.query_one(FilterBar).tasks = tuple(sorted(self._tasks))
+            title = f"flyte runs · {len(runs)} shown · {self.dashboard.store_label}"
+            self.query_one("#runs-title", Static).update(title)
+        if self._dirty or filters != self._filter_values:
+            self._dirty = False
+            self.reload()
+
+    # -- events and actions --------------------------------------------------------
+
+    def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+        self._filter_values = (event.phase, event.task, event.search)
+        self.reload()
+
+    def on_run_table_selected(self, event: RunTable.Selected) -> None:
+        self.dashboard.open_run(event.run)
+
+    def action_filter(self) -> None:
+        """Focus the run-name search box."""
+        self.query_one(FilterBar).focus_search()
+
+    def action_clear_filter(self) -> None:
+        """Leave the search box (escape) and go back to the table."""
+        self.query_one(RunTable).focus()
+
+    def action_open_logs(self) -> None:
+        """Open the selected run with its whole-run logs in front."""
+        run = self.selected_run
+        if run is not None:
+            self.dashboard.open_run(run, logs=True)

@@ -1,0 +1,75 @@
+"""FilterBar: narrow the runs table by name, phase and task."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.reactive import var
+from textual.widgets import Input, Select
+
+from flyte._models import Phase
+
+__all__ = ["FilterBar"]
+
+
+class FilterBar(Horizontal):
+    """A name search box and phase / task pickers; posts `FilterBar.Changed`.
+
+    Example:
+        bar = FilterBar(id="filters")
+        bar.tasks = ["pipeline.main", "pipeline.clean"]
+
+        def on_filter_bar_changed(self, event: FilterBar.Changed) -> None:
+            runs = feed.runs(phase=event.phase, task=event.task, search=event.search)
+    """
+
+    class Changed(Message):
+        """The filters changed; None means "any"."""
+
+        def __init__(self, phase: str | None, task: str | None, search: str) -> None:
+            super().__init__()
+            self.phase = phase
+            self.task = task
+            self.search = search
+
+    tasks: var[tuple[str, ...]] = var(())
+    """Task names offered by the task picker."""
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="/ search run names", id="search")
+        yield Select(
+            [(p.value, p.value) for p in Phase], prompt="any phase", id="phase", allow_blank=True
+        )
+        yield Select([], prompt="any task", id="task", allow_blank=True)
+
+    def watch_tasks(self, tasks: tuple[str, ...]) -> None:
+        picker: Select[str] = self.query_one("#task", Select)
+        current = picker.value
+        picker.set_options([(t, t) for t in tasks])
+        if isinstance(current, str) and current in tasks:
+            picker.value = current
+
+    def focus_search(self) -> None:
+        """Put the cursor in the search box."""
+        self.query_one("#search", Input).focus()
+
+    def _changed(self) -> None:
+        phase = self.query_one("#phase", Select).value
+        task = self.query_one("#task", Select).value
+        search = self.query_one("#search", Input).value
+        self.post_message(
+            self.Changed(
+                phase if isinstance(phase, str) else None,
+                task if isinstance(task, str) else None,
+                search.strip(),
+            )
+        )
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self._changed()
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        self._changed()
