@@ -13,8 +13,6 @@ Example:
     print(run.name, run.outputs()[0])
 """
 
-from __future__ import annotations
-
 from flyte import errors
 from flyte._cache import Cache, CachePolicy
 from flyte._cache_api import cache_api as cache

@@ -26,6 +26,8 @@ class Explanation:
     def __str__(self) -> str:
         if self.hit:
             return f"{self.task}: cache hit ({self.key})"
+        if self.reasons:
+            return f"{self.task}: " + "; ".join(self.reasons)
         if self.compared_with is None:
             return f"{self.task}: no earlier cache entry for this task"
         return f"{self.task}: " + ("; ".join(self.reasons) or "same key parts")
@@ -54,7 +56,12 @@ class CacheAPI:
 
     def clear(self, task: str | None = None, *, store: RunStore | None = None) -> int:
         """Delete entries (all, or one task's); returns how many."""
-        return self._store(store).cache_clear(task)
+        st = self._store(store)
+        writer = getattr(st, "_flyte_writer", None)
+        if writer is not None:
+            writer.flush()
+            writer.recent_cache.clear()
+        return st.cache_clear(task)
 
     def explain(self, run: str, action_id: str, *, store: RunStore | None = None) -> Explanation:
         """Why action `action_id` of `run` hit or missed the cache.

@@ -123,8 +123,24 @@ def _enc_str(text: str) -> bytes:
     return b"s%d:" % len(data) + data
 
 
+def _module_label(name: str | None) -> str:
+    """How a module is named in code-version parts: by file stem when it has a file.
+
+    One file is `__main__` under `python hello.py`, `hello` when imported, and
+    `examples.hello` when `flyte run` loads it from the project root; the stem is the same
+    in all three, so the same code gets the same version however it was started.
+    """
+    if name is None:
+        return "<exec>"
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if isinstance(file, str) and file.endswith(".py") and not file.endswith("__init__.py"):
+        return os.path.splitext(os.path.basename(file))[0]
+    return name
+
+
 def _qualname(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
+    return f"{_module_label(cls.__module__)}.{cls.__qualname__}"
 
 
 def _encode(value: Any, active: list[int] | None = None) -> bytes:
@@ -363,7 +379,7 @@ class _Walker:
         module = fn.__globals__.get("__name__")
         if not _is_user_module(module) and fn is not self.root:
             return
-        name = f"{module or '<exec>'}.{getattr(fn.__code__, 'co_qualname', fn.__qualname__)}"
+        name = f"{_module_label(module)}.{getattr(fn.__code__, 'co_qualname', fn.__qualname__)}"
         if as_part:
             self.parts[name] = _function_digest(fn)
         cells: dict[str, object] = {}
@@ -377,7 +393,7 @@ class _Walker:
         package = fn.__globals__.get("__package__") or (module or "").rpartition(".")[0]
         for kind, root, attrs in _code_refs(fn.__code__):
             if kind == "g" and root in fn.__globals__:
-                self.resolve(fn.__globals__[root], attrs, f"{module or '<exec>'}.{root}")
+                self.resolve(fn.__globals__[root], attrs, f"{_module_label(module)}.{root}")
             elif kind == "d" and isinstance(cells.get(root), types.ModuleType):
                 self.resolve(cells[root], attrs, f"{name}.<closure>.{root}")
             elif kind == "i" and (imported := _import_user_module(root, package)):
@@ -387,7 +403,7 @@ class _Walker:
                     if sub is None:
                         break
                     imported, attrs = sub, attrs[1:]
-                self.resolve(imported, attrs, imported.__name__)
+                self.resolve(imported, attrs, _module_label(imported.__name__))
         for default in (*(fn.__defaults__ or ()), *(fn.__kwdefaults__ or {}).values()):
             if not _is_literal(default):  # literal defaults are in the function's digest
                 self.push(default)
@@ -400,7 +416,7 @@ class _Walker:
         namespace = getattr(sys.modules.get(cls.__module__), "__dict__", {})
         for _kind, root, attrs in refs:
             if root in namespace:
-                self.resolve(namespace[root], attrs, f"{cls.__module__}.{root}")
+                self.resolve(namespace[root], attrs, f"{_module_label(cls.__module__)}.{root}")
         for base in cls.__bases__:
             self.push(base)
         for member in vars(cls).values():
@@ -416,7 +432,7 @@ class _Walker:
                 break
             if not _is_user_module(value.__name__) or attr not in vars(value):
                 return
-            label, value = f"{value.__name__}.{attr}", vars(value)[attr]
+            label, value = f"{_module_label(value.__name__)}.{attr}", vars(value)[attr]
         if _is_literal(value):
             self.parts[label] = stable_hash(value)
         elif not isinstance(value, types.ModuleType):

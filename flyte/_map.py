@@ -62,7 +62,8 @@ def _group_name(task: Any, group_name: str | None) -> str:
 
 def _calls(
     parent: ActionContext, func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None
-) -> list[Coroutine[Any, Any, Any]]:
+) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
+    """One coroutine factory per item, ids fixed now in input order."""
     from flyte._controller.local import get_controller
     from flyte._task import TaskTemplate
 
@@ -73,11 +74,38 @@ def _calls(
     token = group_var.set(_group_name(task, group_name))
     try:
         return [
-            controller.call_coro(task, parent, (*pargs, *items), dict(pkwargs))
+            controller.prepare(task, parent, (*pargs, *items), dict(pkwargs))
             for items in zip(*iterables, strict=False)
         ]
     finally:
         group_var.reset(token)
+
+
+async def _run_all(
+    factories: list[Callable[[], Coroutine[Any, Any, Any]]],
+    concurrency: int,
+    deliver: Callable[[int, bool, Any], None],
+) -> None:
+    """Run the calls, at most `concurrency` at once, delivering each outcome by index."""
+    import asyncio
+
+    sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+
+    async def one(index: int, factory: Callable[[], Coroutine[Any, Any, Any]]) -> None:
+        try:
+            if sem is None:
+                value = await factory()
+            else:
+                async with sem:
+                    value = await factory()
+        except BaseException as exc:
+            deliver(index, False, exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        deliver(index, True, value)
+
+    await asyncio.gather(*(one(i, f) for i, f in enumerate(factories)))
 
 
 async def _limited(sem: asyncio.Semaphore | None, coro: Coroutine[Any, Any, Any]) -> Any:
@@ -117,8 +145,8 @@ class _Map:
             raise UserError(
                 "flyte.map blocks; inside an async task use `async for x in flyte.map.aio(...)`"
             )
-        coros = _calls(parent, func, iterables, group_name)
-        return self._drain(controller.loop, coros, concurrency, return_exceptions, parent)
+        factories = _calls(parent, func, iterables, group_name)
+        return self._drain(controller.loop, factories, concurrency, return_exceptions, parent)
 
     @staticmethod
     def _plain(
@@ -135,29 +163,43 @@ class _Map:
     @staticmethod
     def _drain(
         loop: asyncio.AbstractEventLoop,
-        coros: list[Coroutine[Any, Any, Any]],
+        factories: list[Callable[[], Coroutine[Any, Any, Any]]],
         concurrency: int,
         return_exceptions: bool,
         parent: ActionContext,
     ) -> Iterator[Any]:
         import asyncio
-        import concurrent.futures
+        import queue
 
-        sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
-        futures = [asyncio.run_coroutine_threadsafe(_limited(sem, c), loop) for c in coros]
+        outcomes: queue.SimpleQueue[tuple[int, bool, Any]] = queue.SimpleQueue()
+        future = asyncio.run_coroutine_threadsafe(
+            _run_all(factories, concurrency, lambda *o: outcomes.put(o)), loop
+        )
+        run = parent.run
+        run.detached.add(future)
+        ready: dict[int, tuple[bool, Any]] = {}
         try:
-            for future in futures:
-                try:
-                    yield future.result()
-                except concurrent.futures.CancelledError:
-                    raise ActionAborted(f"run {parent.run.name} was aborted") from None
-                except Exception as exc:
-                    if not return_exceptions:
-                        raise
-                    yield exc
+            for index in range(len(factories)):
+                while index not in ready:
+                    if future.cancelled():
+                        raise ActionAborted(f"run {run.name} was aborted")
+                    try:  # wake up regularly so an abort injected into this thread lands
+                        i, ok, value = outcomes.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                    ready[i] = (ok, value)
+                ok, value = ready.pop(index)
+                if ok:
+                    yield value
+                elif not isinstance(value, Exception):
+                    raise ActionAborted(f"run {run.name} was aborted")
+                elif return_exceptions:
+                    yield value
+                else:
+                    raise value
         finally:
-            for future in futures:
-                future.cancel()
+            run.detached.discard(future)
+            future.cancel()
 
     async def aio(
         self,
@@ -185,8 +227,8 @@ class _Map:
 
         sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
         tasks = [
-            asyncio.ensure_future(_limited(sem, c))
-            for c in _calls(parent, func, iterables, group_name)
+            asyncio.ensure_future(_limited(sem, factory()))
+            for factory in _calls(parent, func, iterables, group_name)
         ]
         try:
             for t in tasks:

@@ -151,12 +151,16 @@ class ReusePolicy:
 class Backoff:
     """Exponential backoff between retries: base * factor**n seconds, at most `cap`."""
 
-    base: float = 0.0
+    base: float | timedelta = 0.0
     factor: float = 2.0
-    cap: float = 60.0
+    cap: float | timedelta = 60.0
 
     def __post_init__(self) -> None:
-        if self.base < 0 or self.factor < 1 or self.cap < 0:
+        for name in ("base", "cap"):
+            value = getattr(self, name)
+            if isinstance(value, timedelta):
+                object.__setattr__(self, name, value.total_seconds())
+        if self.base < 0 or self.factor < 1 or self.cap < 0:  # type: ignore[operator]
             raise InvalidOptionError(
                 "Backoff needs base >= 0, factor >= 1 and cap >= 0, "
                 f"got base={self.base}, factor={self.factor}, cap={self.cap}"
@@ -164,7 +168,7 @@ class Backoff:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1-based)."""
-        return float(min(self.cap, self.base * self.factor ** (retry - 1)))
+        return float(min(self.cap, self.base * self.factor ** (retry - 1)))  # type: ignore[type-var, operator]
 
 
 @dataclass(frozen=True)
@@ -192,6 +196,7 @@ class Timeout:
 
     max_runtime: timedelta | int | float
     max_queued_time: timedelta | int | float | None = None
+    deadline: timedelta | int | float | None = None
 
     def __post_init__(self) -> None:
         if self.seconds <= 0:

@@ -161,14 +161,21 @@ def current_store() -> RunStore:
 
 
 class Outputs(tuple):  # type: ignore[type-arg]
-    """A run's outputs, tuple-like as upstream: `outputs()[0]`, or unpack several."""
+    """A run's outputs, tuple-like as upstream: `outputs()[0]`, `.o0`, or unpack several."""
 
     __slots__ = ()
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("o") and name[1:].isdigit() and int(name[1:]) < len(self):
+            return self[int(name[1:])]
+        raise AttributeError(name)
+
+    @property
+    def named_outputs(self) -> dict[str, Any]:
+        return {f"o{i}": v for i, v in enumerate(self)}
+
 
 def _as_outputs(task_arity: int, value: Any) -> Outputs:
-    if task_arity == 0 and value is None:
-        return Outputs()
     if task_arity > 1 and isinstance(value, tuple):
         return Outputs(value)
     return Outputs((value,))
@@ -271,7 +278,7 @@ class Run:
             value = loads(blob) if blob is not None else None
         arity = self._arity
         if arity is None:
-            arity = 2 if isinstance(value, tuple) else (0 if value is None else 1)
+            arity = int(self.record.settings.get("output_arity", 1))
         return _as_outputs(arity, value)
 
     def inputs(self) -> dict[str, Any]:

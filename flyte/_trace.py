@@ -160,13 +160,13 @@ def trace(func: F) -> F:
             agen = func(*args, **kwargs)
             try:
                 while True:
-                    token = _current.set(cp.context())
+                    token = _enter(cp)
                     try:
                         item = await agen.__anext__()
                     except StopAsyncIteration:
                         break
                     finally:
-                        _current.reset(token)
+                        _leave(token)
                     items.append(item)
                     yield item
             except GeneratorExit:
@@ -210,14 +210,14 @@ def trace(func: F) -> F:
             hit, value = cp.replayed()
             if hit:
                 return value
-            token = _current.set(cp.context())
+            token = _enter(cp)
             try:
                 value = await func(*args, **kwargs)
             except BaseException as exc:
                 cp.failed(exc)
                 raise
             finally:
-                _current.reset(token)
+                _leave(token)
             cp.succeeded(value)
             return value
 
@@ -231,14 +231,14 @@ def trace(func: F) -> F:
             hit, value = cp.replayed()
             if hit:
                 return value
-            token = _current.set(cp.context())
+            token = _enter(cp)
             try:
                 value = func(*args, **kwargs)
             except BaseException as exc:
                 cp.failed(exc)
                 raise
             finally:
-                _current.reset(token)
+                _leave(token)
             cp.succeeded(value)
             return value
 
@@ -246,6 +246,17 @@ def trace(func: F) -> F:
     functools.update_wrapper(wrapper, func)
     wrapper.__flyte_trace__ = True
     return wrapper  # type: ignore[no-any-return]
+
+
+# The wrappers below call these instead of touching the ContextVar directly: cloudpickle
+# pickles a wrapper of a __main__/notebook function by value, and a ContextVar global
+# cannot be pickled, while module-level functions of flyte._trace pickle by reference.
+def _enter(cp: _Checkpoint) -> Any:
+    return _current.set(cp.context())
+
+
+def _leave(token: Any) -> None:
+    _current.reset(token)
 
 
 def _iter_in(action: ActionContext, gen: Iterator[Any]) -> Iterator[Any]:
@@ -257,7 +268,7 @@ def _iter_in(action: ActionContext, gen: Iterator[Any]) -> Iterator[Any]:
         except StopIteration:
             return
         finally:
-            _current.reset(token)
+            _leave(token)
         yield item
 
 

@@ -21,10 +21,11 @@ from flyte_cli._fast import lighten
 from flyte_cli._options import complete_run
 
 if TYPE_CHECKING:
-    from typer import Context
+    from typer._click import Context
 
 __all__ = [
     "INPUTS_PANEL",
+    "ExamplesCommand",
     "RUN_OPTIONS",
     "RUN_PANEL",
     "RunOption",
@@ -171,10 +172,26 @@ def settings_from(*layers: dict[str, Any]) -> RunSettings:
     return settings
 
 
+class ExamplesCommand(TyperCommand):
+    """A command whose docstring's `Examples:` section is printed last, after the options.
+
+    Click prints the whole docstring before the options; moving the examples into the
+    epilog keeps docstrings in Google style while every help page ends with Examples.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        text = kwargs.get("help") or ""
+        head, marker, examples = text.partition("Examples:")
+        if marker and not kwargs.get("epilog"):
+            kwargs["help"] = head.rstrip()
+            kwargs["epilog"] = marker + examples.rstrip("\n ") + "\n"
+        super().__init__(*args, **kwargs)
+
+
 class TaskCommand(TyperCommand):
     """A task's command; it keeps the raw arguments so `--watch` can pass them on."""
 
-    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:  # type: ignore[override]
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         ctx.meta["flyte.argv"] = list(args)
         return super().parse_args(ctx, args)
 

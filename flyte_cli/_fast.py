@@ -52,11 +52,19 @@ if RuntimeParam is not None:
                 number = annotation(value)
             except (TypeError, ValueError):
                 kind = "integer" if annotation is int else "number"
-                raise BadParameter(f"{value!r} is not a valid {kind}", ctx=ctx, param=param) from None
+                raise BadParameter(
+                    f"{value!r} is not a valid {kind}", ctx=ctx, param=param
+                ) from None
             info = self.parameter_info
             low, high = getattr(info, "min", None), getattr(info, "max", None)
             if (low is not None and number < low) or (high is not None and number > high):
-                bounds = f">= {low}" if high is None else f"<= {high}" if low is None else f"in {low}..{high}"
+                bounds = (
+                    f">= {low}"
+                    if high is None
+                    else f"<= {high}"
+                    if low is None
+                    else f"in {low}..{high}"
+                )
                 raise BadParameter(f"{number} is not {bounds}", ctx=ctx, param=param)
             return number
 

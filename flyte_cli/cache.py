@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from flyte_cli._command import ExamplesCommand
 from flyte_cli._options import get_store
 from flyte_cli._output import console, emit_json
 
@@ -21,11 +22,15 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def clear(
     task: Annotated[
         Optional[str],
-        typer.Option(help="Only this task's entries (full or short name).", show_default=False),
+        typer.Option(
+            metavar="TASK",
+            help="Only this task's entries (full or short name).",
+            show_default=False,
+        ),
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the count as JSON.")] = False,
 ) -> None:

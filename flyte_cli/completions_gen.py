@@ -28,7 +28,9 @@ def render(shell: str) -> str:
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        shell_complete(typer.main.get_command(app), {}, "flyte", "_FLYTE_COMPLETE", f"source_{shell}")
+        shell_complete(
+            typer.main.get_command(app), {}, "flyte", "_FLYTE_COMPLETE", f"source_{shell}"
+        )
     return out.getvalue()
 
 

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from flyte_cli._command import ExamplesCommand
 from flyte_cli._errors import CliError
 from flyte_cli._options import complete_run, get_store, require_run
 from flyte_cli._output import console
@@ -22,7 +23,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def run(
     runs: Annotated[
         list[str],

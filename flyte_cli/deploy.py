@@ -37,7 +37,9 @@ def deploy(
     version: Annotated[
         Optional[str],
         typer.Option(
-            help="The version to register (default: a hash of the code).", show_default=False
+            metavar="V",
+            help="The version to register (default: a hash of the code).",
+            show_default=False,
         ),
     ] = None,
     dry_run: Annotated[

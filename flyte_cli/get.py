@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from flyte_cli._command import ExamplesCommand
 from flyte_cli._errors import CliError
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
 from flyte_cli._output import (
@@ -55,26 +56,40 @@ def _short(value: Any, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def runs(
     phase: Annotated[
         Optional[str],
         typer.Option(
-            help="Only runs in this phase.", autocompletion=_complete_phase, show_default=False
+            metavar="PHASE",
+            help="Only runs in this phase.",
+            autocompletion=_complete_phase,
+            show_default=False,
         ),
     ] = None,
     task: Annotated[
         Optional[str],
-        typer.Option(help="Only runs of this task (full or short name).", show_default=False),
+        typer.Option(
+            metavar="TASK", help="Only runs of this task (full or short name).", show_default=False
+        ),
     ] = None,
     since: Annotated[
         Optional[str],
-        typer.Option(help="Only runs started since: 30m, 2h, 1d or a date.", show_default=False),
+        typer.Option(
+            metavar="WHEN",
+            help="Only runs started since: 30m, 2h, 1d or a date.",
+            show_default=False,
+        ),
     ] = None,
     search: Annotated[
-        Optional[str], typer.Option(help="Only runs whose name contains this.", show_default=False)
+        Optional[str],
+        typer.Option(
+            metavar="TEXT", help="Only runs whose name contains this.", show_default=False
+        ),
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 20,
+    limit: Annotated[
+        int, typer.Option(metavar="N", help="At most this many runs, newest first.")
+    ] = 20,
     json_: JsonOpt = False,
 ) -> None:
     """List runs, newest first.
@@ -117,7 +132,7 @@ def runs(
     )
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def run(run: RunArg, json_: JsonOpt = False) -> None:
     """Show one run: phase, timing, inputs, outputs, error and settings.
 
@@ -162,7 +177,7 @@ def run(run: RunArg, json_: JsonOpt = False) -> None:
         out.print(record.traceback.rstrip(), markup=False, style="red", highlight=False)
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def actions(
     run: RunArg,
     all_: Annotated[
@@ -190,7 +205,7 @@ def actions(
     console().print(run_tree(record, found, max_children=None if all_ else 20))
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
     """Show the inputs and outputs of a run, or of one of its actions.
 
@@ -231,7 +246,7 @@ def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
         out.print(json.dumps(data["outputs"], indent=2, default=str), markup=False, highlight=False)
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def tasks(json_: JsonOpt = False) -> None:
     """List deployed tasks (registered with `flyte deploy`), newest first.
 
@@ -265,11 +280,15 @@ def tasks(json_: JsonOpt = False) -> None:
     )
 
 
-@app.command()
+@app.command(cls=ExamplesCommand)
 def cache(
     task: Annotated[
         Optional[str],
-        typer.Option(help="Only entries of this task (full or short name).", show_default=False),
+        typer.Option(
+            metavar="TASK",
+            help="Only entries of this task (full or short name).",
+            show_default=False,
+        ),
     ] = None,
     explain: Annotated[
         Optional[str],

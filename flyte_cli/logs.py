@@ -34,13 +34,21 @@ def logs(
     tail: Annotated[
         Optional[int],
         typer.Option(
-            "--tail", "-n", min=0, help="Only the last N lines (then follow).", show_default=False
+            "--tail",
+            "-n",
+            min=0,
+            metavar="N",
+            help="Only the last N lines (then follow).",
+            show_default=False,
         ),
     ] = None,
     attempt: Annotated[
         Optional[int],
         typer.Option(
-            min=1, help="Only lines of this attempt (retries make several).", show_default=False
+            min=1,
+            metavar="K",
+            help="Only lines of this attempt (retries make several).",
+            show_default=False,
         ),
     ] = None,
     json_: JsonOpt = False,

@@ -22,13 +22,13 @@ import typer
 from typer.core import TyperGroup
 
 from flyte_cli import abort, cache, delete, deploy, get, logs, rerun, run, tui
+from flyte_cli._command import ExamplesCommand
 from flyte_cli._errors import CliError
 from flyte_cli._fast import lighten
 from flyte_cli._options import state
 
 if TYPE_CHECKING:
-    from typer import Context
-    from typer._click import HelpFormatter
+    from typer._click import Context, HelpFormatter
 
 __all__ = ["FlyteGroup", "app", "run_cli"]
 
@@ -39,7 +39,7 @@ _ORDER = ("run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "del
 class FlyteGroup(TyperGroup):
     """The root group: commands listed by section, and the error → exit code boundary."""
 
-    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:  # type: ignore[override]
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}
         names = self.list_commands(ctx)
         names.sort(key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
@@ -55,7 +55,7 @@ class FlyteGroup(TyperGroup):
                 with formatter.section(panel):
                     formatter.write_dl(sections[panel])
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
@@ -183,11 +183,11 @@ def _root(
 
 app.add_typer(run.app, name="run", rich_help_panel="Run")
 app.add_typer(rerun.app, name="rerun", rich_help_panel="Run")
-app.command("deploy", rich_help_panel="Run")(deploy.deploy)
-app.command("tui", rich_help_panel="Run")(tui.tui)
+app.command("deploy", cls=ExamplesCommand, rich_help_panel="Run")(deploy.deploy)
+app.command("tui", cls=ExamplesCommand, rich_help_panel="Run")(tui.tui)
 app.add_typer(get.app, name="get", rich_help_panel="Inspect")
-app.command("logs", rich_help_panel="Inspect")(logs.logs)
-app.command("abort", rich_help_panel="Manage")(abort.abort)
+app.command("logs", cls=ExamplesCommand, rich_help_panel="Inspect")(logs.logs)
+app.command("abort", cls=ExamplesCommand, rich_help_panel="Manage")(abort.abort)
 app.add_typer(cache.app, name="cache", rich_help_panel="Manage")
 app.add_typer(delete.app, name="delete", rich_help_panel="Manage")
 

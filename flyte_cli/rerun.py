@@ -25,8 +25,7 @@ from flyte_cli._errors import CliError
 from flyte_cli.run import RunGroup, task_command
 
 if TYPE_CHECKING:
-    from typer import Context
-    from typer._click import Command
+    from typer._click import Command, Context
 
     from flyte import TaskTemplate
 
@@ -87,7 +86,7 @@ class RerunGroup(RunGroup):
         attrs["subcommand_metavar"] = "RUN [INPUTS]..."
         super().__init__(**attrs)
 
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:  # type: ignore[override]
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if ctx.resilient_parsing:
             return build_task_command(
                 cmd_name,
@@ -115,7 +114,7 @@ class RerunGroup(RunGroup):
             )
         return super(RunGroup, self).invoke(ctx)
 
-    def shell_complete(self, ctx: Context, incomplete: str) -> list[Any]:  # type: ignore[override]
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[Any]:
         if incomplete.startswith("-"):
             return super(RunGroup, self).shell_complete(ctx, incomplete)
         from typer._click.shell_completion import CompletionItem

@@ -30,8 +30,7 @@ from flyte_cli._errors import CliError
 from flyte_cli._fast import lighten
 
 if TYPE_CHECKING:
-    from typer import Context
-    from typer._click import Command
+    from typer._click import Command, Context
 
     from flyte import TaskTemplate
     from flyte_cli._loader import TaskInfo
@@ -231,10 +230,10 @@ class FileGroup(TyperGroup):
         self.static = static  # tasks found by scanning the source (completion only)
         self._built: dict[str, Command] = {}
 
-    def list_commands(self, ctx: Context) -> list[str]:  # type: ignore[override]
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(self.tasks)
 
-    def format_commands(self, ctx: Context, formatter: Any) -> None:  # type: ignore[override]
+    def format_commands(self, ctx: Context, formatter: Any) -> None:
         rows = []
         for name, task in self.tasks.items():
             doc = inspect.getdoc(task) or "" if not self.static else task.summary
@@ -243,7 +242,7 @@ class FileGroup(TyperGroup):
             with formatter.section("Tasks"):
                 formatter.write_dl(rows)
 
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:  # type: ignore[override]
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         if cmd_name in self._built:
             return self._built[cmd_name]
         if self.static:
@@ -299,10 +298,10 @@ class RunGroup(TyperGroup):
         super().__init__(**attrs)
         self._files: dict[tuple[str, bool, bool], Command] = {}
 
-    def list_commands(self, ctx: Context) -> list[str]:  # type: ignore[override]
+    def list_commands(self, ctx: Context) -> list[str]:
         return []
 
-    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:  # type: ignore[override]
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
         module = bool(ctx.params.get("opt_module"))
         deployed = bool(ctx.params.get("opt_deployed"))
         key = (cmd_name, module, ctx.resilient_parsing)
@@ -346,7 +345,7 @@ class RunGroup(TyperGroup):
             )
         return super().invoke(ctx)
 
-    def shell_complete(self, ctx: Context, incomplete: str) -> list[Any]:  # type: ignore[override]
+    def shell_complete(self, ctx: Context, incomplete: str) -> list[Any]:
         if (
             incomplete.startswith("-")
             or ctx.params.get("opt_module")

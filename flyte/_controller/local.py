@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import ctypes
 import functools
@@ -182,12 +183,16 @@ class LocalController:
                     "created_at": now,
                     "started_at": now,
                     "inputs_json": _serde.encode_json(inputs),
-                    "inputs_blob": _serde.dumps((args, kwargs), what="the run's inputs"),
+                    "inputs_blob": _run_inputs_blob(task, args, kwargs, inputs),
                     "pid": os.getpid(),
                     "host": _HOST,
                     "heartbeat": now,
                     "recovered_from": options.recover_from,
-                    "settings": {**run.settings(), "source": task.source()},
+                    "settings": {
+                        **run.settings(),
+                        "source": task.source(),
+                        "output_arity": task.output_arity,
+                    },
                     "labels": options.labels,
                     "task_blob": task_blob,
                 },
@@ -211,6 +216,7 @@ class LocalController:
         self._ensure_heartbeat()
         fields: dict[str, Any]
         try:
+            run.apply_env("the run context", run.options.env_vars)
             value = await self._run_action(
                 task, _Call(task, None, args, kwargs), args, kwargs, run=run
             )
@@ -226,6 +232,8 @@ class LocalController:
             fields = {"phase": phase.value, "ended_at": time.time()}
             if aborted:
                 fields.update(error_type="Aborted", error_message="the run was aborted")
+                # Sync bodies cannot be stopped mid-call: their actions end ABORTED with the run.
+                run.writer.put(("abort_actions", run.name, fields["ended_at"]))
             else:
                 fields.update(_error_fields(exc))
             self._finish_run(run, fields)
@@ -260,6 +268,8 @@ class LocalController:
 
         def cancel() -> None:
             root.cancel()
+            for future in list(run.detached):
+                future.cancel()
             for ident in list(run.sync_threads.values()):
                 _raise_in_thread(ident, ActionAborted)
 
@@ -305,12 +315,20 @@ class LocalController:
         return self.wait_from_thread(coro, parent)
 
     def wait_from_thread(self, coro: Coroutine[Any, Any, Any], parent: ActionContext) -> Any:
-        """Run `coro` on the loop and block this worker thread until it is done."""
+        """Run `coro` on the loop and block this worker thread until it is done.
+
+        The future is registered with the run, so an abort cancels it (and this thread
+        stops waiting) even though no asyncio task awaits it.
+        """
+        run = parent.run
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        run.detached.add(future)
         try:
             return future.result()
         except concurrent.futures.CancelledError:
-            raise ActionAborted(f"run {parent.run.name} was aborted") from None
+            raise ActionAborted(f"run {run.name} was aborted") from None
+        finally:
+            run.detached.discard(future)
 
     def call_coro(
         self,
@@ -320,6 +338,20 @@ class LocalController:
         kwargs: dict[str, Any],
     ) -> Coroutine[Any, Any, Any]:
         """A coroutine running the task as a child action of `parent` (ids fixed now)."""
+        return self.prepare(task, parent, args, kwargs)()
+
+    def prepare(
+        self,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Callable[[], Coroutine[Any, Any, Any]]:
+        """Fix the call's id now; return a factory for the coroutine that runs it.
+
+        `flyte.map` creates the coroutines only when they are about to run, so calls that
+        an abort cancels before they start leave no never-awaited coroutine behind.
+        """
         if parent.in_trace:
             raise TraceCallError(
                 f"task {task.name} was called inside a @flyte.trace function; traces are "
@@ -328,7 +360,7 @@ class LocalController:
         if parent.run.aborted.is_set():
             raise ActionAborted(f"run {parent.run.name} was aborted")
         call = _Call(task, parent, args, kwargs)
-        return self._run_action(task, call, args, kwargs, run=parent.run)
+        return functools.partial(self._run_action, task, call, args, kwargs, run=parent.run)
 
     # -- one action ----------------------------------------------------------------
 
@@ -403,9 +435,13 @@ class LocalController:
                 raise err from exc
             cache_status = CacheStatus.MISS
             if not run.options.overwrite_cache:
-                hit = run.store.cache_get(key.key)
-                if hit is not None:
-                    value = _serde.loads(hit[1])
+                recent = writer.recent_cache.get(key.key)
+                hit = run.store.cache_get(key.key) if recent is None else None
+                if recent is not None or hit is not None:
+                    out_json, out_blob = (
+                        recent if recent is not None else (hit[0].outputs_json, hit[1])
+                    )  # type: ignore[index]
+                    value = _serde.loads(out_blob)
                     writer.update_action(
                         run.name,
                         aid,
@@ -413,8 +449,8 @@ class LocalController:
                             "phase": _SUCCEEDED,
                             "cache_status": _CACHE_HIT,
                             "cache_key": key.key,
-                            "outputs_json": hit[0].outputs_json,
-                            "outputs_blob": hit[1],
+                            "outputs_json": out_json,
+                            "outputs_blob": out_blob,
                             "ended_at": time.time(),
                         },
                     )
@@ -431,6 +467,9 @@ class LocalController:
         if key is not None:
             end["cache_key"] = key.key
             end["cache_status"] = _CACHE_WRITTEN
+            if len(writer.recent_cache) > 10_000:
+                writer.recent_cache.clear()
+            writer.recent_cache[key.key] = (out_json, blob)
             writer.put(
                 (
                     "cache_put",
@@ -472,7 +511,7 @@ class LocalController:
                 run.apply_env(task.env_name, task.env_values)
                 if task.is_async:
                     coro = _in_action(child, task.func, args, kwargs)
-                    value = await (asyncio.wait_for(coro, timeout) if timeout else coro)
+                    value = await (coro if timeout is None else _with_deadline(coro, timeout))
                 else:
                     value = await self._run_sync(child, task, args, kwargs, timeout)
                 if child.pending:
@@ -484,7 +523,7 @@ class LocalController:
                 if child.pending:
                     for handle in child.pending:
                         handle.cancel()
-                if isinstance(exc, TimeoutError) and not isinstance(exc, TaskTimeoutError):
+                if isinstance(exc, _Deadline):
                     exc = TaskTimeoutError(
                         f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
                     )
@@ -539,6 +578,9 @@ class LocalController:
                     raise
                 raise as_user_error(exc) from None
             flush_action_logs(child)
+            if run.aborted.is_set():  # a sync body that finished after its run was aborted
+                writer.update_action(run.name, aid, {"phase": _ABORTED, "ended_at": time.time()})
+                raise ActionAborted(f"run {run.name} was aborted")
             writer.put(
                 (
                     "attempt_upsert",
@@ -580,21 +622,64 @@ class LocalController:
         try:
             if timeout is None:
                 return await asyncio.shield(future)
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
-        except TimeoutError:
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+            if done:
+                return future.result()
             # The caller gets TaskTimeoutError now; the thread is asked to stop too, and
             # whatever it ends with later is consumed here, not reported as unretrieved.
             future.add_done_callback(_consume)
             ident = run.sync_threads.get(key)
             if ident is not None:
                 _raise_in_thread(ident, _SyncTimeout)
-            raise
+            raise _Deadline
         except asyncio.CancelledError:
             future.add_done_callback(_consume)
             ident = run.sync_threads.get(key)
             if ident is not None:
                 _raise_in_thread(ident, ActionAborted)
             raise
+
+
+def _run_inputs_blob(
+    task: TaskTemplate[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    inputs: dict[str, Any],
+) -> bytes:
+    try:
+        return _serde.dumps((args, kwargs))
+    except SerializationError as exc:
+        raise _input_error(task, inputs, exc) from exc
+
+
+def _input_error(
+    task: TaskTemplate[Any, Any], inputs: dict[str, Any], exc: Exception
+) -> SerializationError:
+    """A SerializationError naming the first input that cannot be hashed or stored."""
+    for name, value in inputs.items():
+        try:
+            hash_inputs({name: value})
+            _serde.dumps(value)
+        except Exception as inner:
+            return SerializationError(
+                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {inner}"
+            )
+    return SerializationError(f"inputs of {task.name} cannot be stored: {exc}")
+
+
+class _Deadline(Exception):
+    """An action's own timeout expired (as opposed to a TimeoutError the user raised)."""
+
+
+async def _with_deadline(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise _Deadline
 
 
 def _consume(future: asyncio.Future[Any]) -> None:
@@ -618,7 +703,7 @@ class _Call:
         try:
             self.inputs_hash = hash_inputs(self.inputs)[0]
         except Exception as exc:
-            raise SerializationError(f"inputs of {task.name} cannot be hashed: {exc}") from exc
+            raise _input_error(task, self.inputs, exc) from exc
         if parent is None:
             self.id, self.seq, self.parent_id, self.group = ROOT_ID, 0, None, None
         else:

@@ -62,6 +62,9 @@ class RunState:
         self._env_set: dict[str, tuple[str, str]] = {}
         self._env_saved: dict[str, str | None] = {}
         self.sync_threads: dict[str, int] = {}
+        # Futures of calls made from worker threads: no asyncio task awaits them, so an
+        # abort must cancel them by hand.
+        self.detached: set[Any] = set()
 
     @property
     def data_dir(self) -> Path:

@@ -41,6 +41,8 @@ class Writer:
         self._closed = False
         self._thread: threading.Thread | None = None
         self._atexit = False
+        # Cache entries this process wrote: visible to look-ups before their batch commits.
+        self.recent_cache: dict[str, tuple[str | None, bytes]] = {}
 
     def _flush_at_exit(self) -> None:
         try:

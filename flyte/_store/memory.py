@@ -35,6 +35,21 @@ from flyte._store._rows import (
 __all__ = ["MemoryRunStore"]
 
 
+_KINDS = frozenset(
+    {
+        "action_insert",
+        "action_update",
+        "log",
+        "run_insert",
+        "run_update",
+        "abort_actions",
+        "attempt_upsert",
+        "cache_put",
+        "deploy",
+    }
+)
+
+
 class MemoryRunStore:
     """A run store held in dictionaries; nothing survives the process.
 
@@ -54,31 +69,58 @@ class MemoryRunStore:
         self._counter = 0
 
     def write(self, ops: Sequence[Op]) -> None:
+        """Apply a batch atomically: every op is checked before any is applied."""
         with self._lock:
+            self._check(ops)
             for op in ops:
-                kind = op[0]
-                if kind == "action_insert":
-                    row = {**_ACTION_DEFAULTS, **op[1]}
-                    self._actions.setdefault(row["run"], {})[row["id"]] = row
-                elif kind == "action_update":
-                    self._actions[op[1]][op[2]].update(op[3])
-                elif kind == "log":
-                    self._logs.append({**op[1], "seq": len(self._logs) + 1})
-                elif kind == "run_insert":
-                    self._runs[op[1]["name"]] = {**_RUN_DEFAULTS, **op[1]}
-                    self._actions.setdefault(op[1]["name"], {})
-                elif kind == "run_update":
-                    self._runs[op[1]].update(op[2])
-                elif kind == "attempt_upsert":
-                    row = {"ended_at": None, "error_type": None, "error_message": None, **op[1]}
-                    self._attempts[(row["run"], row["action"], row["attempt"])] = row
-                elif kind == "cache_put":
-                    self._cache[op[1]["key"]] = dict(op[1])
-                elif kind == "deploy":
-                    self._deployed[(op[1]["name"], op[1]["version"])] = dict(op[1])
-                else:
-                    raise ValueError(f"unknown store operation {kind!r}")
+                self._apply(op)
             self._counter += 1
+
+    def _check(self, ops: Sequence[Op]) -> None:
+        # O(batch): look existing rows up directly, remember what the batch itself adds.
+        new_runs: set[str] = set()
+        new_actions: set[tuple[str, str]] = set()
+        for op in ops:
+            kind = op[0]
+            if kind == "action_insert":
+                new_actions.add((op[1]["run"], op[1]["id"]))
+            elif kind == "action_update":
+                if op[2] not in self._actions.get(op[1], ()) and (op[1], op[2]) not in new_actions:
+                    raise KeyError(f"no action {op[2]!r} in run {op[1]!r}")
+            elif kind == "run_insert":
+                new_runs.add(op[1]["name"])
+            elif kind == "run_update":
+                if op[1] not in self._runs and op[1] not in new_runs:
+                    raise KeyError(f"no run {op[1]!r}")
+            elif kind not in _KINDS:
+                raise ValueError(f"unknown store operation {kind!r}")
+
+    def _apply(self, op: Op) -> None:
+        kind = op[0]
+        if kind == "action_insert":
+            row = {**_ACTION_DEFAULTS, **op[1]}
+            self._actions.setdefault(row["run"], {})[row["id"]] = row
+        elif kind == "action_update":
+            self._actions[op[1]][op[2]].update(op[3])
+        elif kind == "log":
+            self._logs.append({**op[1], "seq": len(self._logs) + 1})
+        elif kind == "run_insert":
+            self._runs[op[1]["name"]] = {**_RUN_DEFAULTS, **op[1]}
+            self._actions.setdefault(op[1]["name"], {})
+        elif kind == "run_update":
+            self._runs[op[1]].update(op[2])
+        elif kind == "abort_actions":
+            for row in self._actions.get(op[1], {}).values():
+                if row["phase"] in ("QUEUED", "RUNNING"):
+                    row["phase"] = "ABORTED"
+                    row["ended_at"] = row["ended_at"] or op[2]
+        elif kind == "attempt_upsert":
+            row = {"ended_at": None, "error_type": None, "error_message": None, **op[1]}
+            self._attempts[(row["run"], row["action"], row["attempt"])] = row
+        elif kind == "cache_put":
+            self._cache[op[1]["key"]] = {"run": None, "action": None, "outputs_json": None, **op[1]}
+        elif kind == "deploy":
+            self._deployed[(op[1]["name"], op[1]["version"])] = dict(op[1])
 
     def _record(self, row: dict[str, Any]) -> RunRecord:
         actions = self._actions.get(row["name"], {})

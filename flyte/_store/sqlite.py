@@ -192,6 +192,13 @@ class SqliteRunStore:
                         for c in RUN_COLUMNS
                     ),
                 )
+            elif kind == "abort_actions":
+                _, run, ended = op
+                conn.execute(
+                    "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+                    "WHERE run = ? AND phase IN (?, ?)",
+                    (Phase.ABORTED.value, ended, run, *_ACTIVE),
+                )
             elif kind == "run_update":
                 _, name, fields = op
                 sets = ", ".join(f"{k} = ?" for k in fields)

@@ -224,9 +224,7 @@ class Dir(Generic[T]):
         self, recursive: bool = True, max_depth: int | None = None, file_pattern: str = "*"
     ) -> AsyncIterator[File[T]]:
         """Async twin of `walk_sync`: `async for f in d.walk(): ...`."""
-        files = await _to_thread(
-            lambda: list(self.walk_sync(recursive, file_pattern, max_depth))
-        )
+        files = await _to_thread(lambda: list(self.walk_sync(recursive, file_pattern, max_depth)))
         for file in files:
             yield file
 

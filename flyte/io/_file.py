@@ -278,9 +278,7 @@ class File(Generic[T]):
         hash_method: _HashMethod | str | None = None,
     ) -> File[T]:
         """Async twin of `from_local_sync`; the copy runs in a worker thread."""
-        return await _to_thread(
-            cls.from_local_sync, local_path, remote_destination, hash_method
-        )
+        return await _to_thread(cls.from_local_sync, local_path, remote_destination, hash_method)
 
     @contextmanager
     def _open_local(

@@ -8,10 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
-
-Invoke = Callable[..., Any]
+from cli_helpers import REPO, Invoke
 
 
 @pytest.fixture
@@ -38,13 +35,3 @@ def write(tmp_path: Path) -> Callable[[str, str], str]:
         return str(path)
 
     return write_file
-
-
-def error_line(result: Any) -> str:
-    """The single `Error: ...` line a usage error prints; fails if there is more."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("Error: "), lines[0]
-    assert "Traceback" not in result.output
-    return lines[0]

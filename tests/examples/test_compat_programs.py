@@ -104,11 +104,7 @@ PROGRAMS = [
     Program(SEED / "trace_and_finalize.py", ["ANSWER TO: WHY?!"], actions=3),
 ]
 
-XFAIL = {
-    "retry_and_timeout.py": "BUG: flyte/_options.py Backoff(base=timedelta(...)) raises TypeError "
-    "and Timeout(..., deadline=...) is not accepted, so upstream's retry_and_timeout.py "
-    "crashes at import; both should be accepted (see tests/sdk/test_api.py)",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _id(p: Program) -> str:

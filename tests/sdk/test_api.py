@@ -149,12 +149,6 @@ def test_retry_forms() -> None:
     assert r2.retries.count == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_options.py Backoff.__post_init__ compares timedelta to int and raises "
-    "TypeError for upstream's Backoff(base=timedelta(seconds=1), cap=timedelta(seconds=3)); "
-    "it should accept timedelta (and seconds) as upstream does",
-)
 def test_backoff_accepts_timedeltas_like_upstream() -> None:
     b = flyte.Backoff(base=timedelta(seconds=1), factor=2.0, cap=timedelta(seconds=3))
     strategy = flyte.RetryStrategy(count=4, backoff=b)
@@ -163,12 +157,6 @@ def test_backoff_accepts_timedeltas_like_upstream() -> None:
     assert strategy.delay(3) == pytest.approx(3.0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_options.py Timeout has no `deadline` field, so upstream's "
-    "flyte.Timeout(max_runtime=..., max_queued_time=..., deadline=...) raises TypeError; "
-    "it should accept and record it",
-)
 def test_timeout_accepts_all_upstream_bounds() -> None:
     t = flyte.Timeout(
         max_runtime=timedelta(minutes=10),

@@ -997,12 +997,6 @@ def test_a_script_run_twice_hits(project: Project) -> None:
     assert project.executions() == ["work", "work"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_hashing.py code_version keys its parts by import name ('__main__.work' vs "
-    "'hello.work'), so one unchanged file run as `python hello.py` and then imported as `hello` "
-    "(as `flyte run hello.py work` does) misses, and explain reports 'no longer reached'",
-)
 def test_a_file_run_as_a_script_and_imported_as_a_module_shares_entries(project: Project) -> None:
     project.write("hello", SCRIPT)
     assert _python(project, "hello.py") == "written"

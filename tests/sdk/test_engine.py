@@ -673,12 +673,6 @@ def read_runctx_var() -> str | None:
     return os.environ.get("RUNCTX_VAR")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_controller/state.py RunOptions.env_vars from "
-    "flyte.with_runcontext(env_vars=...) are recorded in settings but never applied to "
-    "os.environ while the run's tasks execute",
-)
 def test_with_runcontext_env_vars_apply_to_tasks(
     store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -969,11 +963,6 @@ def test_tuple_output_gives_several_outputs(store: Any) -> None:
     assert len(run.outputs()) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_run.py _as_outputs returns an empty Outputs for a `-> None` task, so "
-    "run.outputs()[0] raises IndexError; upstream gives (None,) (API_SURFACE.md section 5)",
-)
 def test_none_output_is_a_one_tuple_like_upstream(store: Any) -> None:
     assert flyte.run(nothing).outputs() == (None,)
 
@@ -1059,13 +1048,6 @@ def sync_parent_calls() -> int:
     return stubborn(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_controller/local.py abort(): when a sync parent is blocked on sync "
-    "children (flyte.map / a direct call), the run ends ABORTED while the in-flight child "
-    "actions stay RUNNING in the store until their bodies return; they should be recorded "
-    "ABORTED when the run ends",
-)
 @pytest.mark.parametrize("task", [sync_parent_maps, sync_parent_calls], ids=["map", "call"])
 def test_abort_leaves_no_running_action(store: Any, task: Any) -> None:
     run = flyte.with_runcontext(raise_on_failure=False, echo=False).start(task)
@@ -1105,12 +1087,6 @@ print(run.phase)
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_map.py _Map._drain: aborting a run cancels the queued flyte.map items "
-    "before they start, so their `_run_action` coroutines are never awaited and Python prints "
-    "'RuntimeWarning: coroutine ... was never awaited' (an error under -W error)",
-)
 def test_aborting_a_map_leaves_no_unawaited_coroutine(tmp_path: Path) -> None:
     script = tmp_path / "abort_map.py"
     script.write_text(_ABORT_MAP_PROGRAM)
@@ -1164,13 +1140,6 @@ def a_list() -> list[int]:
         pytest.param(
             var_tuple,
             (3,),
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: flyte/_run.py Run.outputs() on a handle without arity "
-                "(flyte.remote.Run.get / Run(name, store)) guesses from the value and splits a "
-                "single `tuple[int, ...]` output into several; it should use the task's "
-                "recorded output arity",
-            ),
         ),
     ],
     ids=["int", "pair", "list", "var-tuple"],
@@ -1246,12 +1215,6 @@ async def passes_a_lock() -> str:
     return "no"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_controller/local.py _Call / flyte/_run.py start: an input that cannot "
-    "be pickled fails with 'inputs of engine.takes_anything cannot be hashed' / 'the run's "
-    "inputs of type tuple', never naming the input `payload` (DESIGN.md section 2)",
-)
 def test_unpicklable_input_error_names_the_input(store: Any) -> None:
     assert "payload" in flyte.run(passes_a_lock).outputs()[0]
     with pytest.raises(SerializationError, match="payload"):

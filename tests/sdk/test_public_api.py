@@ -32,12 +32,6 @@ def test_every_name_in_all_exists() -> None:
     assert missing == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/__init__.py `from __future__ import annotations` leaks a public "
-    "`flyte.annotations` attribute that is not in __all__; drop the import from the facade "
-    "(or `del annotations`)",
-)
 def test_every_public_attribute_is_in_all() -> None:
     assert sorted(_public_attributes() - set(flyte.__all__)) == []
 

@@ -245,7 +245,7 @@ def test_recover_reexecutes_traces_that_failed(store: Any) -> None:
 @env.task
 def slow_step(i: int) -> int:
     executed[f"slow{i}"] += 1
-    time.sleep(0.02)
+    time.sleep(0.03)
     return -i
 
 
@@ -255,7 +255,7 @@ def slow_main(n: int) -> list[int]:
 
 
 def test_an_aborted_run_is_recovered_executing_only_unfinished_actions(sqlite_store: Any) -> None:
-    run = flyte.with_runcontext(echo=False).start(slow_main, 40)
+    run = flyte.with_runcontext(echo=False).start(slow_main, 60)
     deadline = time.monotonic() + 20
     while (
         sum(1 for a in run.actions() if a.name.endswith("slow_step") and a.phase is Phase.SUCCEEDED)
@@ -271,13 +271,13 @@ def test_an_aborted_run_is_recovered_executing_only_unfinished_actions(sqlite_st
         for a in run.actions()
         if a.name.endswith("slow_step") and a.phase is Phase.SUCCEEDED
     }
-    assert 5 <= len(done) < 40
+    assert 5 <= len(done) < 60
     executed.clear()
 
     recovered = flyte.rerun(run.name, recover=True)
 
-    assert recovered.outputs()[0] == [-i for i in range(40)]
-    assert {int(k[4:]) for k in executed} == set(range(40)) - done
+    assert recovered.outputs()[0] == [-i for i in range(60)]
+    assert {int(k[4:]) for k in executed} == set(range(60)) - done
     assert all(count == 1 for count in executed.values())
 
 

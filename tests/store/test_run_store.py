@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from flyte._models import ActionKind, CacheStatus, Phase
-from flyte._store.memory import MemoryRunStore
 
 HOST = socket.gethostname()
 
@@ -218,16 +217,7 @@ def test_cache_entries(store: Any) -> None:
     assert store.cache_entries() == []
 
 
-def test_cache_put_without_optional_fields(store: Any, request: pytest.FixtureRequest) -> None:
-    if isinstance(store, MemoryRunStore):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: flyte/_store/memory.py cache_put stores the row as given, so a "
-                "cache_put without run/action/outputs_json (optional in SqliteRunStore) makes "
-                "cache_get/cache_entries raise KeyError('run')",
-            )
-        )
+def test_cache_put_without_optional_fields(store: Any) -> None:
     store.write([("cache_put", {"key": "k", "task": "env.t", "parts": {},
                                 "outputs_blob": pickle.dumps(1), "created_at": 1.0})])  # fmt: skip
     entry, blob = store.cache_get("k")
@@ -326,16 +316,7 @@ def test_unknown_operation_is_rejected(store: Any) -> None:
         store.write([("bogus", {})])
 
 
-def test_a_batch_is_atomic(store: Any, request: pytest.FixtureRequest) -> None:
-    if isinstance(store, MemoryRunStore):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: flyte/_store/memory.py MemoryRunStore.write applies ops one by one, "
-                "so a batch that fails midway leaves its first ops applied; the RunStore "
-                "protocol promises one atomic batch like SqliteRunStore",
-            )
-        )
+def test_a_batch_is_atomic(store: Any) -> None:
     counter = store.change_counter()
     with pytest.raises(ValueError):
         store.write([("run_insert", run_row("half")), log_op("half", None, "x"), ("bogus", {})])

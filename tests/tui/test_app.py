@@ -55,13 +55,23 @@ async def open_run(pilot: Any, app: DashboardApp, name: str) -> None:
     await wait_until(pilot, lambda: isinstance(app.screen, RunScreen) and len(tree_lines(app)) > 0)
 
 
-async def select_action(pilot: Any, app: DashboardApp, text: str, expect: str = "") -> None:
+async def select_action(pilot: Any, app: DashboardApp, text: str) -> None:
     tree = app.screen.query_one(ActionTree)
+    details = app.screen.query_one(Details)
     for i in range(tree.last_line + 1):
         node = tree.get_node_at_line(i)
         if node is not None and text in str(node.label):
             tree.move_cursor(node)
-            await wait_until(pilot, lambda: (expect or text.split("(")[0]) in details_text(app))
+            key = node.data
+            if key is not None and key.startswith("group:"):
+                await wait_until(
+                    pilot, lambda: details.target is None and "Group" in details.plain()
+                )
+            else:
+                await wait_until(
+                    pilot,
+                    lambda key=key: details.data is not None and details.data.action.id == key,
+                )
             return
     raise AssertionError(f"no tree line contains {text!r}: {tree_lines(app)}")
 
@@ -139,7 +149,8 @@ async def test_run_screen_shows_groups_cache_hits_retries_and_replayed_traces(
         await select_action(pilot, app, "square(x=0)")
         assert "hit: outputs reused" in details_text(app)
 
-        await select_action(pilot, app, "▤ squares", "Group squares")
+        await select_action(pilot, app, "▤ squares")
+        assert "Group squares" in details_text(app)
         assert "Group squares" in details_text(app)
 
         await pilot.press("escape")
@@ -183,8 +194,9 @@ async def test_logs_follow_the_selection_switch_scope_and_search(seeded_store: A
 
 
 async def test_expand_shows_long_values_in_full(seeded_store: Any) -> None:
-    import flyte
     import tui_seed
+
+    import flyte
 
     flyte.with_runcontext(store=seeded_store, echo=False, name="long-values").run(
         tui_seed.main, n=40
@@ -252,14 +264,14 @@ async def test_rerun_and_recover_spawn_a_detached_cli_process(
 async def test_a_failing_rerun_is_reported_not_raised(
     seeded_store: Any, fake_popen: type[FakePopen]
 ) -> None:
-    fake_popen.code = 2
+    fake_popen.code = None  # still running
     app = app_for(seeded_store)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: len(table_rows(app)) == 3)
-        app.spawned.clear()
         await pilot.press("r")
         spawned = app.spawned[0]
         spawned.stderr.write(b"Traceback...\nError: no such run\n")
+        fake_popen.code = 2  # a usage error, not a failed run
         await wait_until(pilot, lambda: not app.spawned, timeout=5)
         messages = [n.message for n in app._notifications]
         assert any("failed: Error: no such run" in m for m in messages)
@@ -337,7 +349,6 @@ async def test_a_run_whose_driver_died_shows_as_interrupted(seeded_store: Any) -
     running_run(seeded_store, "orphan-run", pid=dead.pid)
     app = app_for(seeded_store, "orphan-run")
     async with app.run_test(size=SIZE) as pilot:
-        header = app.screen.query_one(RunHeader)
         await wait_until(pilot, lambda: "ABORTED (interrupted)" in header_text(app))
         assert "died" in header_text(app)
 
@@ -398,15 +409,18 @@ def test_launch_runs_the_app_and_names_the_extra_when_textual_is_missing(
     def fake_run(self: DashboardApp) -> None:
         seen.update(run=self.run_name, follow=self.follow, latest=self.follow_latest)
 
+    from flyte._store.memory import MemoryRunStore
+
+    store = MemoryRunStore()
     monkeypatch.setattr(DashboardApp, "run", fake_run)
-    tui.launch(object(), "some-run")  # type: ignore[arg-type]
+    tui.launch(store, "some-run")
     assert seen == {"run": "some-run", "follow": False, "latest": False}
-    tui.launch(object(), follow_latest=True)  # type: ignore[arg-type]
+    tui.launch(store, follow_latest=True)
     assert seen == {"run": None, "follow": True, "latest": True}
 
     monkeypatch.setitem(sys.modules, "tui.app", None)
     with pytest.raises(ImportError, match=r"flyte-local\[tui\]"):
-        tui.launch(object())  # type: ignore[arg-type]
+        tui.launch(store)
 
 
 def test_phase_of_records_is_an_enum(seeded_store: Any) -> None:

@@ -26,15 +26,17 @@ def make_app(store: Any, run: str | None = None) -> DashboardApp:
 
 async def _select(pilot: Pilot[None], text: str) -> None:
     tree = pilot.app.screen.query_one(ActionTree)
+    details = pilot.app.screen.query_one(Details)
     for line in range(tree.last_line + 1):
         node = tree.get_node_at_line(line)
         if node is not None and text in str(node.label):
             tree.move_cursor(node)
-            break
-    details = pilot.app.screen.query_one(Details)
-    await wait_until(
-        pilot, lambda: details.data is not None and text.split("(")[0] in details.plain()
-    )
+            key = node.data
+            await wait_until(
+                pilot, lambda key=key: details.data is not None and details.data.action.id == key
+            )
+            return
+    raise AssertionError(f"no tree line contains {text!r}")
 
 
 def test_runs_screen(snap_compare: Any, seeded_store: Any) -> None:
@@ -54,6 +56,7 @@ def test_run_screen_with_cache_hits_retries_and_replayed_trace(
         await _select(pilot, "flaky(x=4)")
         logs = pilot.app.screen.query_one(LogView)
         await wait_until(pilot, lambda: logs.target == ("second-cached", "eef5b46df5e9"))
+        await wait_until(pilot, lambda: len(logs.shown) == 1)  # what its trace printed
 
     app = make_app(seeded_store, "second-cached")
     assert snap_compare(app, terminal_size=SIZE, run_before=flaky_selected)
@@ -75,7 +78,9 @@ def test_whole_run_logs_with_search(snap_compare: Any, seeded_store: Any) -> Non
         assert isinstance(app, DashboardApp)
         await wait_until(pilot, lambda: app.screen.query_one(RunTable).row_count == 3)
         app.open_run("second-cached", logs=True)
-        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, RunScreen) and app.screen.query(LogView)
+        )
         logs = app.screen.query_one(LogView)
         await wait_until(pilot, lambda: len(logs.shown) == 2)
         await pilot.press("slash", *"squar", "enter")

@@ -17,13 +17,23 @@ REPO = str(Path(__file__).resolve().parents[2])
 
 
 async def wait_until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Let the app run until `condition()` is true; fail after `timeout` seconds."""
+    """Let the app run until `condition()` is true; fail after `timeout` seconds.
+
+    A widget the condition queries may not be mounted yet (a screen was just pushed):
+    NoMatches counts as "not yet".
+    """
+    from textual.css.query import NoMatches
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while True:
+        try:
+            if condition():
+                return
+        except NoMatches:
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {condition}")
         await pilot.pause(0.02)
-    await pilot.pause()
 
 
 async def settle(seconds: float = 0.05) -> None:

@@ -12,7 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from flyte._models import Phase
+from flyte._models import ActionKind, Phase
 from flyte.errors import FlyteError
 from tui import _format
 from tui.data import RunActions, is_group_key
@@ -72,7 +72,9 @@ class RunScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.set_class(self._logs_open, "-logs-open")
-        self.query_one(LogView).describe = self._describe
+        logs = self.query_one(LogView)
+        logs.describe = self._describe
+        logs.members = self._with_traces
         self.query_one(RunHeader).waiting(self.run_name)
         self.watch(self.app, "version", self._store_changed, init=False)
         self.watch(self.app, "follow", self._follow_changed, init=False)
@@ -216,6 +218,18 @@ class RunScreen(Screen[None]):
             return action_id
         preview = _format.inputs_preview(action.inputs_json, width=20)
         return _format.short_task(action.name) + (f"({preview})" if preview else "")
+
+    def _with_traces(self, action_id: str) -> list[str]:
+        """`action_id` and the trace checkpoints under it (traces nest in traces)."""
+        if self.model is None:
+            return [action_id]
+        found = [action_id]
+        for key in found:  # grows while iterating: a breadth-first walk
+            for child in self.model.children.get(key, ()):
+                record = self.model.actions.get(child)
+                if record is not None and record.kind is ActionKind.TRACE:
+                    found.append(child)
+        return found
 
     def on_action_tree_highlighted(self, event: ActionTree.Highlighted) -> None:
         self._show(event.key)

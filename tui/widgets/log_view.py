@@ -89,6 +89,10 @@ class LogView(Vertical):
         super().__init__(id=id, classes=classes)
         self.feed = feed
         self.describe: Callable[[str | None], str] = lambda action: action or ""
+        """Names an action for the log's `who` column (set by the screen)."""
+        self.members: Callable[[str], list[str]] = lambda action: [action]
+        """An action's own id plus its trace checkpoints' ids: a task's logs include
+        what its traces printed (set by the screen)."""
         self._lines: list[LogLine] = []
         self._last_seq = 0
         self._loading = False
@@ -147,15 +151,21 @@ class LogView(Vertical):
             self._dirty = True
             return
         self._loading = True
-        self._load(self.target, self._last_seq)
+        action = self.target[1]
+        ids: list[str | None] = [None] if action is None else list(self.members(action))
+        self._load(self.target, ids, self._last_seq)
 
     @work(thread=True, exclusive=True, group="logs")
-    def _load(self, target: LogTarget, after: int) -> None:
+    def _load(self, target: LogTarget, ids: list[str | None], after: int) -> None:
         worker = get_current_worker()
+        limit = FIRST_LOAD if after == 0 else None
         try:
-            lines = self.feed.logs(
-                target[0], target[1], after=after, limit=FIRST_LOAD if after == 0 else None
-            )
+            lines: list[LogLine] = []
+            for action in ids:
+                lines += self.feed.logs(target[0], action, after=after, limit=limit)
+            if len(ids) > 1:
+                lines.sort(key=lambda line: line.seq)
+                lines = lines[-limit:] if limit else lines
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             lines = []
@@ -177,14 +187,14 @@ class LogView(Vertical):
             self.poll()
 
     def _format_lines(self, lines: list[LogLine]) -> list[str]:
-        whole_run = self.target is not None and self.target[1] is None
+        own = self.target[1] if self.target is not None else None
         term = self.search.lower()
         out: list[str] = []
         for line in lines:
             if term and term not in line.line.lower():
                 continue
             tag = _STDERR if line.stream == "stderr" else " "
-            who = f"{self.describe(line.action)[:16]:<16} │ " if whole_run else ""
+            who = f"{self.describe(line.action)[:16]:<16} │ " if line.action != own else ""
             out.append(f"{_format.time_of_day(line.ts)} {tag} {who}{line.line}")
         return out
 

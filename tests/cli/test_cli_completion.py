@@ -1,0 +1,134 @@
+"""Shell completion (through the completion protocol's env vars) and the cost of `--help`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cli_helpers import REPO, Invoke
+
+
+def _complete(flyte: Invoke, line: str) -> list[str]:
+    """Ask for bash completions of `line` (completing its last word) in-process."""
+    words = line.split()
+    cword = len(words) if line.endswith(" ") else len(words) - 1
+    result = flyte(
+        env={"_FLYTE_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(cword)}
+    )
+    assert result.exit_code == 0, result.output
+    return result.stdout.split()
+
+
+def _bash_env(line: str, home: Path) -> dict[str, str]:
+    words = line.split()
+    cword = len(words) if line.endswith(" ") else len(words) - 1
+    return {
+        **os.environ,
+        "FLYTE_HOME": str(home),
+        "_FLYTE_COMPLETE": "complete_bash",
+        "COMP_WORDS": line,
+        "COMP_CWORD": str(cword),
+    }
+
+
+def test_tasks_of_the_file_complete_in_a_real_process(tmp_path: Path) -> None:
+    env = _bash_env("flyte run examples/hello.py ", tmp_path)
+    out = subprocess.run(
+        [sys.executable, "-m", "flyte_cli"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert sorted(out.stdout.split()) == ["main", "say_hello"]
+
+
+def test_completion_of_commands_files_tasks_and_inputs(flyte: Invoke) -> None:
+    assert _complete(flyte, "flyte g") == ["get"]
+    assert set(_complete(flyte, "flyte get ")) >= {"runs", "run", "actions", "io", "tasks", "cache"}
+    assert _complete(flyte, "flyte run exam") == ["examples/"]
+    assert "examples/hello.py" in _complete(flyte, "flyte run examples/")
+    assert _complete(flyte, "flyte run examples/hello.py m") == ["main"]
+    assert set(_complete(flyte, "flyte run -m examples.hello ")) == {"main", "say_hello"}
+    inputs = _complete(flyte, "flyte run examples/hello.py main --")
+    assert {"--name", "--friends", "--no-cache", "--json"} <= set(inputs)
+    assert _complete(flyte, "flyte run examples/failing.py main --b") == ["--b"]
+    assert _complete(flyte, "flyte run nope.py ") == []
+
+
+def test_completion_of_run_names_and_action_ids(flyte: Invoke) -> None:
+    assert _complete(flyte, "flyte get run ") == []  # no store yet: nothing, no error
+    first = json.loads(
+        flyte("run", "--json", "examples/hello.py", "main", "--friends", "0").stdout
+    )["run"]
+    second = json.loads(flyte("run", "--json", "examples/failing.py", "main").stdout)["run"]
+    assert _complete(flyte, "flyte get actions ") == [second, first]  # newest first
+    assert _complete(flyte, f"flyte logs {first[:4]}") == [first]
+    assert _complete(flyte, "flyte run --recover ") == [second, first]
+    assert _complete(flyte, "flyte rerun ") == [second, first]
+    from flyte._run import current_store
+
+    ids = sorted(a.id for a in current_store().list_actions(first))
+    assert sorted(_complete(flyte, f"flyte get io {first} ")) == ids
+    assert _complete(flyte, f"flyte logs {first} a") == ["a0"]
+    assert _complete(flyte, "flyte get runs --phase f") == ["failed"]
+
+
+def test_completion_scripts_are_up_to_date() -> None:
+    from flyte_cli import completions_gen
+
+    for shell in completions_gen.SHELLS:
+        path = REPO / "completions" / f"flyte.{shell}"
+        assert path.read_text(encoding="utf-8") == completions_gen.render(shell), (
+            f"{path} is stale: run `make completions`"
+        )
+    assert "_FLYTE_COMPLETE=complete_bash" in (REPO / "completions" / "flyte.bash").read_text()
+
+
+_PROBE = """
+import sys
+from flyte_cli.main import run_cli
+try:
+    run_cli(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = ("flyte", "flyte._controller.local", "textual", "httpx", "pydantic", "watchfiles", "tui")
+print("LOADED", [m for m in heavy if m in sys.modules], file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--help"], None),
+        (["run", "--help"], None),
+        (["get", "runs", "--help"], None),
+        ([], "flyte run examples/hello.py "),
+        ([], "flyte get actions "),
+        ([], "flyte run examples/hello.py main --"),
+    ],
+)
+def test_help_and_completion_import_nothing_heavy(
+    tmp_path: Path, args: list[str], line: str | None
+) -> None:
+    env: dict[str, Any] = (
+        _bash_env(line, tmp_path) if line else {**os.environ, "FLYTE_HOME": str(tmp_path)}
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() or line == "flyte get actions ", out.stderr  # (no runs: no names)
+    assert "LOADED []" in out.stderr, out.stderr
