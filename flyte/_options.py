@@ -168,7 +168,8 @@ class Backoff:
 
     def delay(self, retry: int) -> float:
         """Seconds to wait before retry number `retry` (1-based)."""
-        return float(min(self.cap, self.base * self.factor ** (retry - 1)))  # type: ignore[type-var, operator]
+        base, cap = float(self.base), float(self.cap)  # type: ignore[arg-type]  # seconds since __post_init__
+        return min(cap, base * self.factor ** (retry - 1))
 
 
 @dataclass(frozen=True)

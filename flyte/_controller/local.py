@@ -436,11 +436,11 @@ class LocalController:
             cache_status = CacheStatus.MISS
             if not run.options.overwrite_cache:
                 recent = writer.recent_cache.get(key.key)
-                hit = run.store.cache_get(key.key) if recent is None else None
-                if recent is not None or hit is not None:
-                    out_json, out_blob = (
-                        recent if recent is not None else (hit[0].outputs_json, hit[1])
-                    )  # type: ignore[index]
+                if recent is None:
+                    hit = run.store.cache_get(key.key)
+                    recent = None if hit is None else (hit[0].outputs_json, hit[1])
+                if recent is not None:
+                    out_json, out_blob = recent
                     value = _serde.loads(out_blob)
                     writer.update_action(
                         run.name,
