@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from flyte._store import RunStore
     from flyte_cli._command import RunSettings
 
-__all__ = ["execute", "launch_tui", "run_summary", "wait_for"]
+__all__ = ["execute", "launch_tui", "report", "run_summary"]
 
 _POLL = 0.15
 _POLL_BIG = 0.6  # runs with thousands of actions: redraw less often, leave the CPU to them
@@ -69,6 +69,7 @@ def execute(
     run = context.start(task, **inputs)
     out = console()
     live = out.is_terminal and not (settings.json or settings.quiet)
+    interrupted = False
     try:
         if settings.tui:
             launch_tui(store, run.name)
@@ -77,34 +78,27 @@ def execute(
         else:
             run.wait()
     except KeyboardInterrupt:
-        _interrupt(run)
+        _abort(run)
+        interrupted = True
     record = store.get_run(run.name)
     if record is None:  # pragma: no cover - the run was deleted while it ran
         raise CliError(f"run {run.name} disappeared from the store")
     actions = store.list_actions(run.name)
     code = report(record, actions, settings, store=store)
+    if interrupted:
+        raise typer.Exit(130)
     if code:
         raise typer.Exit(code)
 
 
-def wait_for(run: Run) -> None:
-    """Wait for a run; on Ctrl-C abort it and exit 130."""
-    try:
-        run.wait()
-    except KeyboardInterrupt:
-        _interrupt(run)
-
-
-def _interrupt(run: Run) -> None:
-    err = console(stderr=True)
-    err.print(f"[yellow]Interrupted: aborting run {run.name}…[/]")
+def _abort(run: Run) -> None:
+    """Ctrl-C: abort the run and wait (up to 10 s) until it has stopped."""
+    console(stderr=True).print(f"[yellow]Interrupted: aborting run {run.name}…[/]")
     try:
         run.abort()
         run.wait(timeout=10)
     except KeyboardInterrupt:
         pass
-    err.print(f"Run {run.name} aborted. Recover what finished: flyte rerun {run.name} --recover")
-    raise typer.Exit(130)
 
 
 def _follow_live(run: Run, store: RunStore, out: Console) -> None:
@@ -112,14 +106,23 @@ def _follow_live(run: Run, store: RunStore, out: Console) -> None:
     from rich.live import Live
     from rich.text import Text
 
-    def frame() -> Any:
+    latest: dict[str, str] = {}
+    seen = 0
+
+    def frame() -> tuple[Any, int]:
+        nonlocal seen
         record = store.get_run(run.name)
         actions = store.list_actions(run.name)
+        for line in store.logs(run.name, after=seen):
+            seen = line.seq
+            if line.action is not None:
+                latest[line.action] = line.line
         running = sum(1 for a in actions if str(a.phase) == "RUNNING")
         status = Text(
             f"{len(actions)} actions · {running} running · Ctrl-C aborts the run", style="dim"
         )
-        return Group(run_tree(record, actions, max_children=12), status), len(actions)
+        tree = run_tree(record, actions, max_children=12, latest=latest)
+        return Group(tree, status), len(actions)
 
     # The tree disappears when the run ends (transient) and is printed once in full after,
     # so a tree taller than the terminal never leaves a cut-off copy behind.
@@ -231,7 +234,10 @@ def _print_outputs(record: RunRecord, out: Console) -> None:
 
 
 def _print_failure(record: RunRecord, out: Console) -> None:
-    if record.traceback and str(record.phase) != "ABORTED":
+    if str(record.phase) == "ABORTED":
+        message = record.error_message or "the run was aborted"
+        out.print(message[:1].upper() + message[1:] + ".", markup=False, style="magenta")
+    elif record.traceback:
         out.print(record.traceback.rstrip(), markup=False, highlight=False, style="red")
     else:
         out.print(f"{record.error_type}: {record.error_message}", markup=False, style="red")

@@ -8,9 +8,7 @@ schema ever differs, completion offers nothing instead of failing.
 
 from __future__ import annotations
 
-import difflib
 import os
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +80,8 @@ def get_store() -> RunStore:
 
 def _close(name: str, names: Sequence[str]) -> str:
     """`; did you mean 'x'?` for the nearest names, or an empty string."""
+    import difflib
+
     matches = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
     if not matches:
         return ""
@@ -141,6 +141,8 @@ def _db_path(ctx: typer.Context) -> Path | None:
 
 
 def _query(ctx: typer.Context, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    import sqlite3
+
     path = _db_path(ctx)
     if path is None or not path.is_file():
         return []

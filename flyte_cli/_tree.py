@@ -99,6 +99,7 @@ def run_tree(
     *,
     max_children: int | None = 20,
     logs: Mapping[str, Sequence[str]] | None = None,
+    latest: Mapping[str, str] | None = None,
     now: float | None = None,
 ) -> Tree:
     """The run's actions as a tree rooted at the root action.
@@ -108,6 +109,7 @@ def run_tree(
         actions: every action of the run, in any order.
         max_children: how many children of one node to draw; None for all.
         logs: the last lines each failed action printed, by action id, drawn under it.
+        latest: the last line each action printed, shown after running actions (live view).
         now: the time to measure running actions against (default: now).
 
     Returns:
@@ -139,7 +141,11 @@ def run_tree(
     tree = Tree(header, guide_style="dim")
 
     def add(node: Tree, action: ActionRecord) -> None:
-        branch = node.add(action_label(action, now=now))
+        label = action_label(action, now=now)
+        line = (latest or {}).get(action.id)
+        if line and _phase(action.phase) == "RUNNING":
+            label.append(f"  » {line[:80]}", style="dim")
+        branch = node.add(label)
         for line in (logs or {}).get(action.id, ()):
             branch.add(Text(f"» {line}", style="dim"))
         add_children(branch, children.get(action.id, []))

@@ -487,7 +487,7 @@ class _Spawner:
     def prepare(self) -> None:
         """Start a spare unless one waits (not while a run starts: cores are few)."""
         if self.warm and self._spare is None:
-            cmd = [self.cmd[0], "-c", _SPARE]
+            cmd = [sys.executable, "-c", _SPARE]
             self._spare = _popen(cmd, stdin=subprocess.PIPE, output=self.output, env=self.env)
 
     def spawn(self, changed: tuple[str, ...]) -> _Child:
@@ -495,7 +495,7 @@ class _Spawner:
         stale = any(p.startswith(self._code) for p in changed)
         if spare is not None and spare.stdin is not None and spare.poll() is None and not stale:
             with contextlib.suppress(OSError):  # it died meanwhile: start cold
-                spare.stdin.write(json.dumps(self.cmd[3:]).encode() + b"\n")
+                spare.stdin.write(json.dumps(self.cmd[3:]).encode() + b"\n")  # after `-m flyte_cli`
                 spare.stdin.close()
                 return _Child(spare, changed)
         if spare is not None:

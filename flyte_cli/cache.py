@@ -17,9 +17,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Manage the cache (`flyte get cache` lists and explains entries).",
     epilog="Examples:\n\n\b\n  flyte cache clear\n  flyte cache clear --task pipeline.transform\n",
 )
+
+
+@app.callback()
+def _group() -> None:
+    """Manage the cache (`flyte get cache` lists and explains entries)."""
 
 
 @app.command(cls=ExamplesCommand)

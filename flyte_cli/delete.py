@@ -18,9 +18,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
-    help="Delete recorded runs.",
     epilog="Examples:\n\n\b\n  flyte delete run RUN\n  flyte delete run RUN1 RUN2\n",
 )
+
+
+@app.callback()
+def _group() -> None:
+    """Delete recorded runs."""
 
 
 @app.command(cls=ExamplesCommand)

@@ -7,9 +7,14 @@
     2    bad usage or input: one `Error: ...` line on stderr, no Python traceback
     130  interrupted with Ctrl-C
 
-Help is rendered by Typer's plain formatter (`rich_markup_mode=None`): the rich one
-imports ~80 ms of modules, which alone would break the 0.15 s budget of `flyte --help`.
-Every verb imports the SDK, the engine and rich inside its function, never at import.
+`flyte --help` and completion calls have a 0.15 s budget, so:
+
+- the verbs are a lazy group (modal's `entry_point.py`): `VERBS` names each verb's
+  module, section and one-line summary, and a verb's module is imported and its
+  command built only when that verb is used;
+- help uses Typer's plain formatter (`rich_markup_mode=None`): the rich one imports
+  ~80 ms of modules;
+- every verb imports the SDK, the engine and rich inside its function, never at import.
 """
 
 from __future__ import annotations
@@ -21,39 +26,72 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 from typer.core import TyperGroup
 
-from flyte_cli import abort, cache, delete, deploy, get, logs, rerun, run, tui
-from flyte_cli._command import ExamplesCommand
 from flyte_cli._errors import CliError
 from flyte_cli._fast import lighten
 from flyte_cli._options import state
 
 if TYPE_CHECKING:
-    from typer._click import Context, HelpFormatter
+    from typer._click import Command, Context, HelpFormatter
 
-__all__ = ["FlyteGroup", "app", "run_cli"]
+__all__ = ["VERBS", "FlyteGroup", "app", "run_cli"]
 
-_PANELS = ("Run", "Inspect", "Manage")
-_ORDER = ("run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete")
+VERBS: dict[str, tuple[str, str, str]] = {
+    # verb: ("module:attribute" (a Typer app or a command function), section, summary)
+    "run": ("flyte_cli.run:app", "Run", "Run a task from a Python file, with a live tree."),
+    "rerun": ("flyte_cli.rerun:app", "Run", "Run a recorded run again (--recover reuses results)."),
+    "deploy": ("flyte_cli.deploy:deploy", "Run", "Register a file's tasks with a version."),
+    "tui": ("flyte_cli.tui:tui", "Run", "Open the live terminal dashboard."),
+    "get": ("flyte_cli.get:app", "Inspect", "Show runs, actions, inputs/outputs, tasks, cache."),
+    "logs": ("flyte_cli.logs:logs", "Inspect", "Print or follow what a run's tasks printed."),
+    "abort": ("flyte_cli.abort:abort", "Manage", "Abort a running run."),
+    "cache": ("flyte_cli.cache:app", "Manage", "Clear cache entries."),
+    "delete": ("flyte_cli.delete:app", "Manage", "Delete recorded runs."),
+}
+
+
+def _build(verb: str) -> Command:
+    """Import a verb's module and build its command."""
+    import importlib
+
+    from flyte_cli._command import ExamplesCommand
+
+    target, _, summary = VERBS[verb]
+    module_name, _, attribute = target.partition(":")
+    obj = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(obj, typer.Typer):
+        holder = typer.Typer(rich_markup_mode=None, add_completion=False)
+        holder.command(
+            verb,
+            cls=ExamplesCommand,
+            short_help=summary,
+            context_settings={"help_option_names": ["-h", "--help"]},
+        )(obj)
+        obj = holder
+    command = typer.main.get_command(obj)
+    command.name = verb
+    command.short_help = summary
+    lighten(command)
+    return command
 
 
 class FlyteGroup(TyperGroup):
-    """The root group: commands listed by section, and the error → exit code boundary."""
+    """The root group: lazy verbs listed by section, and the error → exit code boundary."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(VERBS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in self.commands and cmd_name in VERBS:
+            self.commands[cmd_name] = _build(cmd_name)
+        return self.commands.get(cmd_name)
 
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}
-        names = self.list_commands(ctx)
-        names.sort(key=lambda n: _ORDER.index(n) if n in _ORDER else len(_ORDER))
-        width = max(formatter.width - 6 - max(map(len, names), default=0), 30)
-        for name in names:
-            command = self.get_command(ctx, name)
-            if command is None or command.hidden:
-                continue
-            panel = getattr(command, "rich_help_panel", None) or "Commands"
-            sections.setdefault(panel, []).append((name, command.get_short_help_str(width)))
-        for panel in (*_PANELS, *(p for p in sections if p not in _PANELS)):
-            if panel in sections:
-                with formatter.section(panel):
-                    formatter.write_dl(sections[panel])
+        for verb, (_, section, summary) in VERBS.items():
+            sections.setdefault(section, []).append((verb, summary))
+        for section, rows in sections.items():
+            with formatter.section(section):
+                formatter.write_dl(rows)
 
     def main(
         self,
@@ -61,6 +99,7 @@ class FlyteGroup(TyperGroup):
         prog_name: str | None = None,
         complete_var: str | None = None,
         standalone_mode: bool = True,
+        windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
         """Run the CLI; translate every error into a message and an exit code."""
@@ -72,6 +111,7 @@ class FlyteGroup(TyperGroup):
                 prog_name=prog_name or "flyte",
                 complete_var=complete_var,
                 standalone_mode=False,
+                windows_expand_args=windows_expand_args,
                 **extra,
             )
         )
@@ -179,17 +219,6 @@ def _root(
     """flyte-local: run Flyte 2 tasks locally, live, and inspect every run."""
     state.store = store
     state.verbose = verbose
-
-
-app.add_typer(run.app, name="run", rich_help_panel="Run")
-app.add_typer(rerun.app, name="rerun", rich_help_panel="Run")
-app.command("deploy", cls=ExamplesCommand, rich_help_panel="Run")(deploy.deploy)
-app.command("tui", cls=ExamplesCommand, rich_help_panel="Run")(tui.tui)
-app.add_typer(get.app, name="get", rich_help_panel="Inspect")
-app.command("logs", cls=ExamplesCommand, rich_help_panel="Inspect")(logs.logs)
-app.command("abort", cls=ExamplesCommand, rich_help_panel="Manage")(abort.abort)
-app.add_typer(cache.app, name="cache", rich_help_panel="Manage")
-app.add_typer(delete.app, name="delete", rich_help_panel="Manage")
 
 
 def run_cli(argv: Sequence[str] | None = None) -> None:

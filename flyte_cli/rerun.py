@@ -121,7 +121,8 @@ class RerunGroup(RunGroup):
 
         from flyte_cli._options import complete_run
 
-        return [CompletionItem(name, help=help) for name, help in complete_run(ctx, incomplete)]
+        found = complete_run(ctx, incomplete)  # type: ignore[arg-type]
+        return [CompletionItem(name, help=help) for name, help in found]
 
 
 def _rerun_callback(**kwargs: Any) -> None:

@@ -10,15 +10,21 @@ from cli_helpers import Invoke
 
 
 def _paths() -> list[tuple[str, ...]]:
+    """Every static command path: (), ("run",), ("get", "runs"), ..."""
+    from typer._click import Context
+
     from flyte_cli.main import app
 
     found: list[tuple[str, ...]] = [()]
     stack: list[tuple[tuple[str, ...], Any]] = [((), typer.main.get_command(app))]
     while stack:
         path, command = stack.pop()
-        for name, sub in getattr(command, "commands", {}).items():
+        if not hasattr(command, "list_commands"):
+            continue
+        ctx = Context(command)
+        for name in command.list_commands(ctx):
             found.append((*path, name))
-            stack.append(((*path, name), sub))
+            stack.append(((*path, name), command.get_command(ctx, name)))
     return sorted(found)
 
 

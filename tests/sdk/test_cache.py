@@ -472,18 +472,7 @@ def test_cache_status_is_recorded_on_each_action(store: Any) -> None:
     assert hit.record.cache_hits == 1
 
 
-def test_repeated_calls_in_one_run_compute_once(store: Any, request: pytest.FixtureRequest) -> None:
-    from flyte._store.memory import MemoryRunStore
-
-    if not isinstance(store, MemoryRunStore):
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="BUG: flyte/_controller/local.py _run_action looks up only "
-                "store.cache_get, so an entry still queued in the SQLite writer is missed: a "
-                "cached task called again at once in the same run executes again",
-            )
-        )
+def test_repeated_calls_in_one_run_compute_once(store: Any) -> None:
     env = flyte.TaskEnvironment("repeat_env")
     calls: list[int] = []
 
@@ -679,11 +668,6 @@ def test_explain_of_a_disabled_action_says_so(store: Any) -> None:
         flyte.cache.explain(run.name, "nope")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_cache_api.py Explanation.__str__ prints 'no earlier cache entry for this "
-    "task' when compared_with is None, hiding reasons such as 'caching is disabled'",
-)
 def test_explain_text_of_a_disabled_action_says_disabled(sqlite_store: Any) -> None:
     env = flyte.TaskEnvironment("explain_text_env")
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import types
 
-import pytest
-
 import flyte
 import flyte.errors
 import flyte.io

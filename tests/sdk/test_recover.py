@@ -143,13 +143,6 @@ def test_rerun_of_a_task_defined_by_exec(store: Any) -> None:
     assert flyte.rerun(first.name, x=5).outputs()[0] == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_trace.py trace() copies the user function's __module__/__qualname__ onto "
-    "the wrapper, so cloudpickle pickles it by value with flyte._trace's ContextVar global -> "
-    "TypeError; a task using a trace from a notebook/exec cell gets no task_blob and rerun raises "
-    "RunNotFoundError",
-)
 def test_rerun_of_a_task_using_a_trace_defined_by_exec(store: Any) -> None:
     namespace: dict[str, Any] = {"__name__": "notebook_cell"}
     source = CELL.replace("def helper", "@flyte.trace\ndef helper")

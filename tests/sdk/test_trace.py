@@ -445,12 +445,6 @@ def test_repeated_calls_with_the_same_inputs_replay_one_by_one(store: Any) -> No
     assert [t.recovered for t in recorded] == [True, True, False]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_controller/local.py _execute turns any builtin TimeoutError from user code "
-    "into TaskTimeoutError and formats timeout=None with :g -> TypeError; a task without a "
-    "timeout should retry it and surface the user's TimeoutError",
-)
 def test_a_timeout_error_raised_by_a_trace_is_an_ordinary_error(store: Any) -> None:
     env = flyte.TaskEnvironment("trace_timeout_error")
     ran: Counter[str] = Counter()
@@ -470,12 +464,6 @@ def test_a_timeout_error_raised_by_a_trace_is_an_ordinary_error(store: Any) -> N
     assert ran["call"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: flyte/_trace.py trace() wrapper carries the user's __module__/__qualname__, so "
-    "cloudpickle pickles it by value with flyte._trace's ContextVar global; hashing an instance "
-    "of a notebook/script/local class with a traced method raises SerializationError",
-)
 def test_a_trace_on_a_method_of_a_locally_defined_class(store: Any) -> None:
     env = flyte.TaskEnvironment("trace_method")
 
