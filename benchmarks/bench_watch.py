@@ -169,6 +169,8 @@ def watch_latency(reps: int, workdir: Path) -> list[Row]:
 
             name = wait(new_run, "a new run after the save")
             first = wait(lambda name=name: _first_action_start(store, name), "its first action")
+            if first < saved:
+                raise AssertionError(f"run {name} started {saved - first:.3f} s before the save")
             latencies.append(first - saved)
             wait(settled, "the new run to end")
     finally:
@@ -191,6 +193,9 @@ def watch_latency(reps: int, workdir: Path) -> list[Row]:
             baseline_label="python -c pass",
             target=TARGET_S,
             n=reps,
-            note=f"raw save->first action {raw:.3f} s; {debounce_note}",
+            note=(
+                f"raw save->first action {raw:.3f} s (min {min(latencies):.3f}, "
+                f"max {max(latencies):.3f}); {debounce_note}"
+            ),
         )
     ]

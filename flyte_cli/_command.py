@@ -206,6 +206,8 @@ def build_task_command(
     help: str,
     epilog: str,
     short_help: str | None = None,
+    leading: Sequence[inspect.Parameter] = (),
+    context_settings: dict[str, Any] | None = None,
 ) -> TaskCommand:
     """A Typer command named `name` with the given input and run-option parameters.
 
@@ -218,9 +220,12 @@ def build_task_command(
         help: the help text (the task's docstring).
         epilog: text after the options (the Examples).
         short_help: the one-line summary in the file's task list.
+        leading: parameters before the inputs (positional arguments).
+        context_settings: extra click context settings.
     """
     params = [
         inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *leading,
         *input_params,
         *option_parameters(options, taken=taken),
     ]
@@ -238,7 +243,7 @@ def build_task_command(
         help=help,
         epilog=epilog,
         short_help=short_help,
-        context_settings={"help_option_names": ["-h", "--help"]},
+        context_settings={"help_option_names": ["-h", "--help"], **(context_settings or {})},
     )(invoke)
     command = typer.main.get_command(app)
     assert isinstance(command, TaskCommand)

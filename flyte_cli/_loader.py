@@ -45,15 +45,38 @@ _cache: dict[tuple[str, int, int], Loaded] = {}
 
 
 def _module_name(path: Path) -> str:
-    """`examples.hello` for a file under the working directory, else its stem."""
+    """`examples.hello` for a file under the working directory, else its stem.
+
+    A name that already means another module (a user's `types.py` or `json.py`) gets a
+    suffix instead, so the file never replaces that module in `sys.modules`.
+    """
+    name = path.stem
     try:
         rel = path.relative_to(Path.cwd().resolve())
     except ValueError:
-        return path.stem
-    parts = [*rel.parts[:-1], path.stem]
-    if all(p.isidentifier() for p in parts):
-        return ".".join(parts)
-    return path.stem
+        rel = None
+    if rel is not None:
+        parts = [*rel.parts[:-1], path.stem]
+        if all(p.isidentifier() for p in parts):
+            name = ".".join(parts)
+    if _taken(name, path):
+        import hashlib
+
+        name = f"{path.stem}_{hashlib.sha1(str(path).encode()).hexdigest()[:8]}"
+    return name
+
+
+def _taken(name: str, path: Path) -> bool:
+    """Whether `name` already imports (or would import) a module other than `path`."""
+    existing = sys.modules.get(name)
+    if existing is not None:
+        return Path(getattr(existing, "__file__", None) or "").resolve() != path
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return False
+    origin = spec.origin if spec is not None else None
+    return origin not in (None, "namespace") and Path(origin).resolve() != path
 
 
 def _add_path(entry: str) -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "complete_py_file",
     "complete_run",
     "get_store",
+    "store_url",
     "require_action",
     "require_run",
     "state",
@@ -52,30 +53,31 @@ class State:
 state = State()
 
 
-_opened: dict[str, RunStore] = {}
-
-
 def get_store() -> RunStore:
     """The run store for this invocation: `--store`, else whatever the SDK would use.
 
-    Without `--store` this is `flyte._run.current_store()`, so `flyte.init(store=...)` (tests)
-    and `$FLYTE_STORE` / `$FLYTE_HOME` are respected. With it, the store is also installed
-    with `flyte.init`, so SDK calls made for the CLI (deploy, rerun, deployed tasks) use it.
+    `--store` works through `$FLYTE_STORE` (set for the duration of the invocation), so the
+    SDK calls made for the CLI (deploy, deployed tasks) and any child process (the watch
+    loop's runs) use the same store. Without it this is `flyte._run.current_store()`, so
+    `flyte.init(store=...)` (tests) and `$FLYTE_HOME` are respected.
 
     Raises:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
     """
-    import flyte
-    from flyte._run import current_store
-    from flyte._store import open_store
+    if state.store is not None:
+        from flyte._store import default_store
 
-    if state.store is None:
-        return current_store()
-    store = _opened.get(state.store)
-    if store is None:
-        store = _opened[state.store] = open_store(state.store)
-    flyte.init(store=store)
-    return store
+        return default_store()
+    from flyte._run import current_store
+
+    return current_store()
+
+
+def store_url(value: str) -> str:
+    """`--store` as an absolute path (or `memory`), so child processes find the same file."""
+    if value in ("memory", ":memory:", "memory://"):
+        return value
+    return str(Path(value).expanduser().resolve())
 
 
 def _close(name: str, names: Sequence[str]) -> str:

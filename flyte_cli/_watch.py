@@ -71,6 +71,7 @@ SIGTERM_GRACE = 2.0
 """Seconds after SIGTERM before SIGKILL."""
 
 _POLL_S = 0.05
+_SIGKILL = getattr(signal, "SIGKILL", signal.SIGTERM)  # Windows has no SIGKILL
 _SPARE_AFTER_S = 1.0
 _EDITOR_TEMP = re.compile(r"(\.py[cod]|\.sw.|~|\.___jb_...___)$|^(\.|#|flycheck_|4913$)")
 
@@ -127,7 +128,7 @@ class GitIgnore:
             if not line or line.startswith("#"):
                 continue
             negate = line.startswith("!")
-            line = line[negate:].removeprefix("**/")
+            line = (line[1:] if negate else line).removeprefix("**/")
             dir_only = line.endswith("/")
             line = line.rstrip("/")
             anchored = "/" in line
@@ -242,7 +243,7 @@ class RunSummary:
 
     def line(self) -> str:
         """The one-line summary (rich markup) printed after the run."""
-        changed = ", ".join(self.changed[:3]) or "initial run"
+        changed = _escape(", ".join(self.changed[:3])) or "initial run"
         if len(self.changed) > 3:
             changed += f" +{len(self.changed) - 3} more"
         if self.run is None:
@@ -403,9 +404,9 @@ class _Child:
             if not _wait_exit(self.proc, SIGINT_GRACE):
                 _signal_group(self.proc, signal.SIGTERM)
                 if not _wait_exit(self.proc, SIGTERM_GRACE):
-                    _signal_group(self.proc, signal.SIGKILL)
+                    _signal_group(self.proc, _SIGKILL)
         except KeyboardInterrupt:
-            _signal_group(self.proc, signal.SIGKILL)
+            _signal_group(self.proc, _SIGKILL)
             raise
         finally:
             _reap(self.proc)
@@ -433,7 +434,7 @@ def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
 
 def _wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> bool:
     """Wait for `proc` to exit, unreaped, so its group id cannot be reused meanwhile."""
-    if not hasattr(os, "waitid"):
+    if not hasattr(os, "waitid") or not hasattr(os, "WNOWAIT"):
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout)
         return proc.returncode is not None
@@ -454,7 +455,7 @@ def _reap(proc: subprocess.Popen[bytes]) -> None:
     """Reap `proc`, first SIGKILLing what it left in its group: no stray processes."""
     if proc.returncode is None and os.name == "posix":
         _wait_exit(proc, 5.0)
-        _signal_group(proc, signal.SIGKILL)
+        _signal_group(proc, _SIGKILL)
     proc.wait()
 
 
@@ -510,7 +511,7 @@ class _Spawner:
 
     @staticmethod
     def _discard(spare: subprocess.Popen[bytes]) -> None:
-        _signal_group(spare, signal.SIGKILL)
+        _signal_group(spare, _SIGKILL)
         _reap(spare)
 
 
@@ -581,6 +582,12 @@ def _raise_on_termination() -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
 
 
 class _Loop:
@@ -659,7 +666,7 @@ class _Loop:
                 return tuple(sorted(paths))
             timeout = None
             if isinstance(item, Exception):
-                self.echo(f"[yellow]the file watcher failed ({item}); restarting it[/]")
+                self.echo(f"[yellow]the file watcher failed ({_escape(str(item))}); restarting[/]")
                 time.sleep(0.5)
                 self._arm()
             else:
@@ -672,9 +679,9 @@ class _Loop:
             0 when stopped by `stop` or `max_runs`; 130 after Ctrl-C (128 + N for signal N).
         """
         for path in self.missing:
-            self.echo(f"[yellow]watch path {path} does not exist; ignored[/]")
-        extra = "".join(f", {p}" for p in self.accept.extra)
-        self.echo(f"[dim]watching Python files under {self.root}{extra} (Ctrl-C to stop)[/]")
+            self.echo(f"[yellow]watch path {_escape(path)} does not exist; ignored[/]")
+        where = _escape("".join(f", {p}" for p in (self.root, *self.accept.extra))[2:])
+        self.echo(f"[dim]watching Python files under {where} (Ctrl-C to stop)[/]")
         self._arm()
         child: _Child | None = None
         runs = 0
@@ -685,14 +692,15 @@ class _Loop:
                 changed = self._next_changes()
                 if child is not None and (changed or child.exited()):
                     if changed and not child.exited():
-                        shown = ", ".join(self._display(p) for p in changed[:3])
-                        self.echo(f"[dim]↻ {shown} changed: aborting the run in flight[/]")
-                        child.stop(self.store)
+                        child.stop(self.store)  # SIGINT: the run ends ABORTED
                     self._report(child)
                     child, runs = None, runs + 1
                     if max_runs is not None and runs >= max_runs:
                         return 0
                 if changed:
+                    # Printed once the old child is gone: its live tree would overwrite it.
+                    shown = ", ".join(self._display(p) for p in changed[:3])
+                    self.echo(f"[dim]↻ {_escape(shown)} changed: running again[/]")
                     child = self.spawner.spawn(changed)
                 elif child is None or time.time() - child.spawned_at > _SPARE_AFTER_S:
                     self.spawner.prepare()

@@ -56,6 +56,15 @@ def _short(value: Any, width: int = 48) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _elapsed(record: Any) -> str:
+    """The duration of an ended run, or the time so far of a running one (`3.2s…`)."""
+    if record.duration is not None or record.started_at is None:
+        return fmt_duration(record.duration)
+    import time
+
+    return fmt_duration(time.time() - record.started_at) + "…"
+
+
 @app.command(cls=ExamplesCommand)
 def runs(
     phase: Annotated[
@@ -116,6 +125,9 @@ def runs(
         search=search,
     )
     rows = [to_data(r) for r in records]
+    for row, record in zip(rows, records, strict=True):
+        if not json_:
+            row["elapsed"] = _elapsed(record)  # for the table only
     emit(
         rows,
         [
@@ -123,7 +135,7 @@ def runs(
             Column(key="task", header="TASK"),
             Column(key="phase", header="PHASE", fmt=phase_text),
             Column(key="created_at", header="STARTED", fmt=fmt_ago),
-            Column(key="duration", header="DURATION", fmt=fmt_duration, justify="right"),
+            Column(key="elapsed", header="DURATION", justify="right"),
             Column(key="action_count", header="ACTIONS", justify="right"),
             Column(key="cache_hits", header="CACHE HITS", justify="right"),
         ],
@@ -158,7 +170,7 @@ def run(run: RunArg, json_: JsonOpt = False) -> None:
     table.add_row("task", record.task)
     table.add_row("phase", phase_text(record.phase))
     table.add_row("started", fmt_time(record.started_at or record.created_at))
-    table.add_row("duration", fmt_duration(record.duration))
+    table.add_row("duration", _elapsed(record))
     table.add_row("actions", f"{record.action_count} ({record.cache_hits} cache hits)")
     if record.recovered_from:
         table.add_row("recovered from", record.recovered_from)

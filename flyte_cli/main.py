@@ -19,6 +19,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -28,7 +29,7 @@ from typer.core import TyperGroup
 
 from flyte_cli._errors import CliError
 from flyte_cli._fast import lighten
-from flyte_cli._options import state
+from flyte_cli._options import state, store_url
 
 if TYPE_CHECKING:
     from typer._click import Command, Context, HelpFormatter
@@ -105,16 +106,23 @@ class FlyteGroup(TyperGroup):
         """Run the CLI; translate every error into a message and an exit code."""
         state.reset()
         lighten(self)
-        code = _guarded(
-            lambda: super(FlyteGroup, self).main(
-                args=args,
-                prog_name=prog_name or "flyte",
-                complete_var=complete_var,
-                standalone_mode=False,
-                windows_expand_args=windows_expand_args,
-                **extra,
+        saved_store = os.environ.get("FLYTE_STORE")  # `--store` sets it for this invocation
+        try:
+            code = _guarded(
+                lambda: super(FlyteGroup, self).main(
+                    args=args,
+                    prog_name=prog_name or "flyte",
+                    complete_var=complete_var,
+                    standalone_mode=False,
+                    windows_expand_args=windows_expand_args,
+                    **extra,
+                )
             )
-        )
+        finally:
+            if saved_store is None:
+                os.environ.pop("FLYTE_STORE", None)
+            else:
+                os.environ["FLYTE_STORE"] = saved_store
         if standalone_mode:
             sys.exit(code)
         return code
@@ -217,8 +225,10 @@ def _root(
     ] = None,
 ) -> None:
     """flyte-local: run Flyte 2 tasks locally, live, and inspect every run."""
-    state.store = store
     state.verbose = verbose
+    if store is not None:
+        state.store = store_url(store)
+        os.environ["FLYTE_STORE"] = state.store
 
 
 def run_cli(argv: Sequence[str] | None = None) -> None:

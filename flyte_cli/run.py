@@ -11,6 +11,7 @@ of importing it (see `_loader.scan_tasks`).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -35,7 +36,10 @@ if TYPE_CHECKING:
     from flyte import TaskTemplate
     from flyte_cli._loader import TaskInfo
 
-__all__ = ["FileGroup", "RunGroup", "app", "task_command"]
+__all__ = ["FileGroup", "OnRun", "RunGroup", "app", "task_command"]
+
+OnRun = Callable[["TaskTemplate[Any, Any]", dict[str, Any], RunSettings, "Context"], None]
+"""What a task command does once its options are parsed: run (or rerun) the task."""
 
 _EXAMPLES = """Examples:
 
@@ -78,7 +82,7 @@ def task_command(
     task: TaskTemplate[Any, Any],
     *,
     usage: str,
-    on_run: Any,
+    on_run: OnRun,
     defaults: dict[str, Any] | None = None,
     options: tuple[RunOption, ...] = RUN_OPTIONS,
 ) -> TaskCommand:
@@ -113,9 +117,10 @@ def task_command(
             raw = kwargs.get(f"in_{index}")
             if raw is None:
                 if defaults is None and spec.required:
-                    raise typer.BadParameter(
-                        f"missing a value for input {spec.name!r} ({_params.describe(spec.annotation)})",
-                        param_hint=f"'{spec.flags[0]}'",
+                    raise CliError(
+                        f"missing option '{spec.flags[0]}': the input {spec.name!r} "
+                        f"({_params.describe(spec.annotation)}) is required. "
+                        f"See '{ctx.command_path} --help'."
                     )
                 continue
             inputs[spec.name] = _params.convert(spec, raw)
@@ -125,7 +130,7 @@ def task_command(
 
     example = usage
     for spec in specs:
-        if spec.required or (defaults is None and spec is specs[0]):
+        if (spec.required and defaults is None) or spec is specs[0]:
             flag = spec.flags[0]
             inner = spec.annotation
             if inner is bool:
@@ -338,6 +343,19 @@ class RunGroup(TyperGroup):
         self._files[key] = command
         return command
 
+    def resolve_command(
+        self, ctx: Context, args: list[str]
+    ) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except CliError:
+            # `--watch` on a file that does not import yet (a syntax error mid-edit): the
+            # watch loop reports it and keeps watching, so hand over without the file.
+            watching = ctx.params.get("opt_watch") or "--watch" in args[1:]
+            if ctx.resilient_parsing or not watching or ctx.params.get("opt_deployed"):
+                raise
+            return args[0], _watch_unloaded(args[0]), args[1:]
+
     def invoke(self, ctx: Context) -> Any:
         if not ctx._protected_args and not ctx.args:
             raise CliError(
@@ -357,6 +375,47 @@ class RunGroup(TyperGroup):
         from flyte_cli._options import complete_py_file
 
         return [CompletionItem(text) for text in complete_py_file(incomplete)]
+
+
+def _watch_unloaded(target: str) -> Command:
+    """A stand-in for a file that fails to import: `TASK [ARGS]...` straight to the loop."""
+    watch_options = tuple(o for o in RUN_OPTIONS if o.key in ("watch", "watch_paths", "tui"))
+
+    def callback(ctx: Context, task: str, **kwargs: Any) -> None:
+        try:
+            from flyte_cli._watch import watch_loop
+        except ImportError as exc:
+            raise CliError(f"watch mode is not available: {exc}") from exc
+        group = _group_ctx(ctx)
+        params = group.params if group else {}
+        settings = settings_from(params, kwargs)
+        code = watch_loop(
+            target,
+            task,
+            list(ctx.args),
+            watch_paths=list(settings.watch_paths),
+            tui=settings.tui,
+            module=bool(params.get("opt_module")),
+        )
+        raise typer.Exit(code)
+
+    task_param = inspect.Parameter(
+        "task",
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[str, typer.Argument(metavar="TASK")],
+    )
+    command = build_task_command(
+        target,
+        input_params=[],
+        taken=set(),
+        options=watch_options,
+        callback=callback,
+        help="",
+        epilog="",
+        leading=[task_param],
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    return command
 
 
 def _deployed_command(target: str) -> Command:

@@ -37,6 +37,7 @@ def test_every_verb_is_there() -> None:
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "get"} == {
         "runs", "run", "actions", "io", "tasks", "cache",
     }  # fmt: skip
+    assert ("cache", "clear") in PATHS and ("delete", "run") in PATHS
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "flyte")

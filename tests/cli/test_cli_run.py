@@ -444,3 +444,61 @@ def test_watch_flag_hands_over_to_the_watch_loop(
         )
     ]
     assert _store().list_runs() == []  # the loop starts the runs, not this process
+
+
+def test_watch_starts_even_when_the_file_does_not_import_yet(
+    flyte: Invoke, write: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+    import types
+
+    calls: list[tuple[Any, ...]] = []
+
+    def watch_loop(file: str, task: str, argv: list[str], **kwargs: Any) -> int:
+        calls.append((file, task, argv, kwargs))
+        return 0
+
+    module = types.ModuleType("flyte_cli._watch")
+    module.watch_loop = watch_loop  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "flyte_cli._watch", module)
+    path = write("mid_edit.py", "def broken(:\n")
+    result = flyte("run", "--watch", path, "main", "--n", "3", "--watch-path", "src")
+    assert result.exit_code == 0, result.output
+    assert calls == [
+        (path, "main", ["--n", "3"], {"watch_paths": ["src"], "tui": False, "module": False})
+    ]
+    assert "syntax error" in error_line(flyte("run", path, "main"))  # without --watch: an error
+
+
+def test_store_option_selects_the_run_store(flyte: Invoke, tmp_path: Path) -> None:
+    other = str(tmp_path / "other" / "runs.db")
+    result = flyte("--store", other, "run", "--json", "examples/hello.py", "main")
+    assert result.exit_code == 0, result.output
+    name = json.loads(result.stdout)["run"]
+    assert [
+        r["name"] for r in json.loads(flyte("--store", other, "get", "runs", "--json").stdout)
+    ] == [name]
+    assert json.loads(flyte("get", "runs", "--json").stdout) == []  # not in the default store
+    memory = flyte("--store", "memory", "run", "-q", "examples/hello.py", "main", "--name", "Mem")
+    assert memory.stdout == "Hello, Mem!\n"
+
+
+def test_a_user_file_named_like_a_stdlib_module(flyte: Invoke, write: Any) -> None:
+    import sys
+    import types as stdlib_types
+
+    path = write(
+        "types.py",
+        """
+        import flyte
+        env = flyte.TaskEnvironment("shadow")
+
+        @env.task
+        def main() -> str:
+            return "mine"
+        """,
+    )
+    result = flyte("run", "-q", path, "main")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "mine\n"
+    assert sys.modules["types"] is stdlib_types

@@ -247,7 +247,10 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
-def test_ctrl_c_ends_the_loop_and_its_child(project: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_ends_the_loop_and_its_child(
+    project: Path, tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
     script = textwrap.dedent(
         f"""
         import sys
@@ -264,8 +267,8 @@ def test_ctrl_c_ends_the_loop_and_its_child(project: Path, tmp_path: Path) -> No
         wait_for(lambda: len(_children(proc.pid)) >= 2)  # the run's child and the spare
         children = _children(proc.pid)
         assert run.pid in children
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 130
+        proc.send_signal(sig)  # Ctrl-C, or `kill`: the child must not be orphaned
+        assert proc.wait(timeout=20) == code
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -274,6 +277,28 @@ def test_ctrl_c_ends_the_loop_and_its_child(project: Path, tmp_path: Path) -> No
     record = default_store().get_run(run.name)
     assert record is not None and record.phase is Phase.ABORTED
     assert "stopped watching" in log.read_text()
+
+
+def test_module_form_watches_the_modules_project(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte_cli._options import state
+
+    monkeypatch.setattr(state, "store", None)
+    monkeypatch.chdir(project)
+    summaries: list[RunSummary] = []
+    code = watch_loop(
+        "pipeline",
+        "main",
+        ["--n", "2"],
+        watch_paths=[],
+        tui=False,
+        module=True,
+        max_runs=1,
+        on_summary=summaries.append,
+    )
+    assert code == 0
+    assert [(s.phase, s.executed) for s in summaries] == [("SUCCEEDED", 4)]
 
 
 def test_tui_mode_runs_quiet_children_and_follows_the_newest_run(

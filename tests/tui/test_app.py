@@ -157,6 +157,21 @@ async def test_run_screen_shows_groups_cache_hits_retries_and_replayed_traces(
         assert isinstance(app.screen, RunsScreen)
 
 
+async def test_a_recovered_run_marks_reused_actions(seeded_store: Any) -> None:
+    import tui_seed
+
+    import flyte
+
+    flyte.with_runcontext(
+        store=seeded_store, echo=False, recover_from="first-success", name="recovered-run"
+    ).run(tui_seed.main, n=4)  # squares 0-2 are reused, the rest runs
+    app = app_for(seeded_store, "recovered-run")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "recovers first-success" in header_text(app))
+        await wait_until(pilot, lambda: sum("⟲ recovered" in line for line in tree_lines(app)) == 3)
+        assert "recovered 4" in header_text(app)  # and the trace replayed by the retry
+
+
 async def test_failed_run_opens_on_the_failing_action_with_its_traceback(seeded_store: Any) -> None:
     app = app_for(seeded_store, "third-failed")
     async with app.run_test(size=SIZE) as pilot:
@@ -274,7 +289,7 @@ async def test_a_failing_rerun_is_reported_not_raised(
         fake_popen.code = 2  # a usage error, not a failed run
         await wait_until(pilot, lambda: not app.spawned, timeout=5)
         messages = [n.message for n in app._notifications]
-        assert any("failed: Error: no such run" in m for m in messages)
+        assert any("failed: Error: no such run" in m for m in messages), messages
 
 
 async def test_rerun_needs_a_store_file(fake_popen: type[FakePopen]) -> None:

@@ -154,9 +154,13 @@ class RunScreen(Screen[None]):
         self.query_one(RunHeader).show(self.record, self.model.counts, follow=self.dashboard.follow)
         if first and self.model.actions:
             self._placed_cursor = True
-            failure = self._first_failure()
-            if failure is None or not tree.move_to(failure):
-                tree.move_to("a0")
+            start = self._first_failure()
+            if start is None or not tree.move_to(start):
+                start = "a0"
+                tree.move_to(start)
+            # The cursor may already sit on that line (a new run in watch mode), in which
+            # case the tree posts no Highlighted message: show the details directly.
+            self._show(start)
         elif self.dashboard.follow:
             self._follow()
         selected = tree.selected_key

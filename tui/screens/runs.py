@@ -67,7 +67,10 @@ class RunsScreen(Screen[None]):
 
     def _tick(self) -> None:
         if self.is_current:
-            self.query_one(RunTable).tick()
+            table = self.query_one(RunTable)
+            table.tick()
+            if table.has_active_runs:
+                self.reload()  # notices drivers that died (they write nothing)
 
     @property
     def selected_run(self) -> str | None:

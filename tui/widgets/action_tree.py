@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ActionTree"]
 
-PAGE = 200
+PAGE = 500
 """Children materialized per container at a time; the rest wait behind a "more" node."""
 
 AUTO_EXPAND = 300

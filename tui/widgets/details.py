@@ -132,6 +132,11 @@ class Details(VerticalScroll):
         else:
             self._render_details(found)
 
+    def tick(self) -> None:
+        """Re-render a running action, whose duration grows with the clock."""
+        if self.data is not None and not self.data.action.phase.is_terminal:
+            self._render_details(self.data)
+
     def show_group(self, name: str, counts: Counts) -> None:
         """Show a summary of group `name` instead of an action."""
         self.target = None

@@ -69,6 +69,8 @@ class RunHeader(Static):
         text.append(
             f" · cached {counts.cached}", self._style("cache-hit" if counts.cached else "dim")
         )
+        if counts.aborted:
+            text.append(f" · aborted {counts.aborted}", self._style("aborted"))
         if counts.recovered:
             text.append(f" · recovered {counts.recovered}", self._style("recovered"))
         if counts.traces:

@@ -141,6 +141,11 @@ class RunTable(DataTable[Text]):
                 self.update_cell(name, "duration", self._cells(run)["duration"])
 
     @property
+    def has_active_runs(self) -> bool:
+        """Whether a shown run is still queued or running."""
+        return any(not run.phase.is_terminal for run in self._records.values())
+
+    @property
     def selected_run(self) -> str | None:
         """The name of the run under the cursor, if any."""
         if not self._order or not 0 <= self.cursor_row < len(self._order):
