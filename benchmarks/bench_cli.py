@@ -58,8 +58,10 @@ def cli(reps: int, workdir: Path) -> list[Row]:
 
     times: dict[str, list[float]] = {k: [] for k in commands}
     rss: dict[str, list[float]] = {k: [] for k in commands}
-    for _ in range(reps):
-        for key, (cmd, cmd_env) in commands.items():
+    keys = list(commands)
+    for rep in range(reps):
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
+            cmd, cmd_env = commands[key]
             elapsed, peak, _ = spawn_timed(cmd, env=cmd_env, cwd=workdir)
             times[key].append(elapsed)
             rss[key].append(peak)

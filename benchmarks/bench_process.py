@@ -90,9 +90,11 @@ def process_hello(reps: int, workdir: Path) -> list[Row]:
 
     times: dict[str, list[float]] = {k: [] for k in [*commands, "fresh"]}
     rss: dict[str, list[float]] = {k: [] for k in times}
+    keys = list(commands)
     for rep in range(reps):
-        for key, cmd in commands.items():
-            elapsed, peak, _ = spawn_timed(cmd, env=env, cwd=workdir)
+        # Rotate the order each repetition, so no command always follows the same one.
+        for key in keys[rep % len(keys) :] + keys[: rep % len(keys)]:
+            elapsed, peak, _ = spawn_timed(commands[key], env=env, cwd=workdir)
             times[key].append(elapsed)
             rss[key].append(peak)
         fresh_home = workdir / f"fresh-{rep}"

@@ -43,6 +43,11 @@ def details_text(app: DashboardApp) -> str:
     return app.screen.query_one(Details).plain()
 
 
+def notified(app: DashboardApp, text: str) -> bool:
+    """Whether a notification containing `text` is showing (notify() posts a message)."""
+    return any(text in n.message for n in app._notifications)
+
+
 def header_text(app: DashboardApp) -> str:
     return str(app.screen.query_one(RunHeader).content)
 
@@ -288,8 +293,7 @@ async def test_a_failing_rerun_is_reported_not_raised(
         spawned.stderr.write(b"Traceback...\nError: no such run\n")
         fake_popen.code = 2  # a usage error, not a failed run
         await wait_until(pilot, lambda: not app.spawned, timeout=5)
-        messages = [n.message for n in app._notifications]
-        assert any("failed: Error: no such run" in m for m in messages), messages
+        await wait_until(pilot, lambda: notified(app, "failed: Error: no such run"))
 
 
 async def test_rerun_needs_a_store_file(fake_popen: type[FakePopen]) -> None:
@@ -308,9 +312,8 @@ async def test_rerun_needs_a_store_file(fake_popen: type[FakePopen]) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: table_rows(app) == ["mem-run"])
         await pilot.press("r")
-        await pilot.pause()
+        await wait_until(pilot, lambda: notified(app, "in memory"))
         assert fake_popen.calls == []
-        assert any("in memory" in n.message for n in app._notifications)
 
 
 def running_run(store: Any, name: str, pid: int | None = None) -> None:
@@ -352,9 +355,7 @@ async def test_abort_flags_the_selected_run(seeded_store: Any) -> None:
         await pilot.press("a")
         await wait_until(pilot, lambda: seeded_store.abort_requested("busy-run"))
         await pilot.press("down", "a")  # a finished run: a warning, nothing else
-        await wait_until(
-            pilot, lambda: any("is not running" in n.message for n in app._notifications)
-        )
+        await wait_until(pilot, lambda: notified(app, "is not running"))
         assert not seeded_store.abort_requested("third-failed")
 
 

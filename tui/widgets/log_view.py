@@ -35,6 +35,7 @@ FIRST_LOAD = 5_000
 """Lines read when a target is first shown (the newest ones); later reads are increments."""
 
 MAX_LINES = 50_000
+"""Lines kept per target; older ones are dropped as new ones arrive."""
 
 _STDERR = "!"
 
@@ -177,6 +178,7 @@ class LogView(Vertical):
         if target == self.target and lines and lines[-1].seq > self._last_seq:
             lines = [line for line in lines if line.seq > self._last_seq]
             self._lines.extend(lines)
+            del self._lines[:-MAX_LINES]
             self._last_seq = lines[-1].seq
             log = self.query_one("#log-lines", Log)
             at_end = log.is_vertical_scroll_end or log.max_scroll_y == 0
