@@ -4,6 +4,9 @@ Usage:
     python benchmarks/hotspots.py fanout_memory [--runs 10] [--top 25]
     python benchmarks/hotspots.py process_hello
 
+Workloads: fanout_memory, fanout_durable, chain_durable, cache_hits,
+cache_hits_other_process, recovery, process_hello.
+
 The engine runs task bodies on its own event-loop thread and writes the store from a
 writer thread, so profiling only the caller's thread misses most of the work: this script
 profiles every thread (the main thread, `flyte-controller`, `flyte-store-writer`, task
@@ -98,6 +101,16 @@ def _workload(name: str, workdir: Path) -> Any:
 
         flyte.init(store=bench_cache._store(workdir))
         bench_cache._run(bench_cache.cached_fanout, bench_cache.HITS_N)  # fill
+        return lambda: bench_cache._run(bench_cache.cached_fanout, bench_cache.HITS_N)
+    if name == "cache_hits_other_process":
+        import bench_cache
+
+        db = workdir / "runs-shared.db"
+        fill = bench_cache._FILL_SCRIPT.format(
+            bench_dir=str(Path(__file__).resolve().parent), db=str(db), n=bench_cache.HITS_N
+        )
+        subprocess.run([sys.executable, "-c", fill], check=True, capture_output=True)
+        flyte.init(store=bench_cache._store_at(db))
         return lambda: bench_cache._run(bench_cache.cached_fanout, bench_cache.HITS_N)
     if name == "recovery":
         import bench_cache

@@ -93,8 +93,8 @@ class CacheAPI:
             )
         own = st.cache_get(action.cache_key)
         entries = [e for e in st.cache_entries(action.name) if e.key != action.cache_key]
-        if action.started_at is not None:
-            entries = [e for e in entries if e.created_at <= action.started_at] or entries
+        if action.started_at is not None:  # only entries that existed when it looked up
+            entries = [e for e in entries if e.created_at <= action.started_at]
         if own is None or not entries:
             return Explanation(
                 task=action.name, key=action.cache_key, hit=False, compared_with=None, reasons=[]

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flyte._models import Phase
-from flyte.errors import RunAbortedError, RunNotFoundError, UserError
+from flyte.errors import RunNotFoundError, UserError
 
 if TYPE_CHECKING:
     import concurrent.futures
@@ -377,8 +377,6 @@ class RunContext:
         handle.wait()
         exc = handle.exception()
         if exc is not None and self.raise_on_failure:
-            if isinstance(exc, RunAbortedError):
-                raise KeyboardInterrupt(str(exc)) if False else exc
             raise exc
         return handle
 

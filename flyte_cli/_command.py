@@ -126,7 +126,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         decls=("--watch-path",),
         kind="multi",
         metavar="PATH",
-        help="A file or directory --watch watches (repeatable; default: the working directory).",
+        help="Another file or directory --watch watches, besides the project root (repeatable).",
     ),
 )
 

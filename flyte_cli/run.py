@@ -174,8 +174,29 @@ def _start(
     execute(task, inputs, settings, store=get_store())
 
 
+def _check_watch_options(settings: RunSettings) -> None:
+    """Refuse run options that make no sense on every save, instead of dropping them."""
+    clashing = [
+        flag
+        for flag, given in (
+            ("--name", settings.name is not None),
+            ("--recover", settings.recover is not None or settings.recover_flag),
+            ("--no-cache", settings.no_cache),
+            ("--overwrite-cache", settings.overwrite_cache),
+            ("--json", settings.json),
+        )
+        if given
+    ]
+    if clashing:
+        raise CliError(
+            f"{', '.join(clashing)} cannot be combined with --watch: watch mode starts a new, "
+            "cached run on every save; drop the option or run without --watch"
+        )
+
+
 def _watch(ctx: Context, settings: RunSettings, *, module: bool) -> None:
     """Hand over to the watch loop (`flyte_cli._watch`, written separately)."""
+    _check_watch_options(settings)
     try:
         from flyte_cli._watch import watch_loop
     except ImportError as exc:
@@ -389,6 +410,7 @@ def _watch_unloaded(target: str) -> Command:
         group = _group_ctx(ctx)
         params = group.params if group else {}
         settings = settings_from(params, kwargs)
+        _check_watch_options(settings)
         code = watch_loop(
             target,
             task,

@@ -432,7 +432,7 @@ def test_watch_flag_hands_over_to_the_watch_loop(
     monkeypatch.setitem(sys.modules, "flyte_cli._watch", module)
     result = flyte(
         "run", "--watch-path", "flyte", "examples/hello.py", "main", "--name", "Ada",
-        "--watch", "--friends=2", "--watch-path", "examples", "--no-cache", "--tui",
+        "--watch", "--friends=2", "--watch-path", "examples", "--tui",
     )  # fmt: skip
     assert result.exit_code == 3, result.output
     assert calls == [
@@ -444,6 +444,21 @@ def test_watch_flag_hands_over_to_the_watch_loop(
         )
     ]
     assert _store().list_runs() == []  # the loop starts the runs, not this process
+
+
+@pytest.mark.parametrize("option", [["--no-cache"], ["--overwrite-cache"], ["--json"]])
+def test_watch_refuses_run_options_it_cannot_honour(
+    flyte: Invoke, monkeypatch: pytest.MonkeyPatch, option: list[str]
+) -> None:
+    import sys
+    import types
+
+    module = types.ModuleType("flyte_cli._watch")
+    module.watch_loop = lambda *a, **k: 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "flyte_cli._watch", module)
+    result = flyte("run", "examples/hello.py", "main", "--watch", *option)
+    assert result.exit_code == 2
+    assert f"{option[0]} cannot be combined with --watch" in result.output
 
 
 def test_watch_starts_even_when_the_file_does_not_import_yet(
