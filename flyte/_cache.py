@@ -119,7 +119,8 @@ def compute_key(
     Raises:
         flyte.errors.SerializationError: an input cannot be hashed.
     """
-    from flyte._hashing import code_version, hash_inputs, stable_hash
+    from flyte._codeversion import code_version
+    from flyte._hashing import hash_inputs, stable_hash
 
     inputs_digest, per_input = hash_inputs(inputs, cache.ignored_inputs)
     if cache.behavior == "override":

@@ -73,7 +73,8 @@ def deploy(
     Returns:
         One Deployment per environment.
     """
-    from flyte._hashing import code_version, stable_hash
+    from flyte._codeversion import code_version
+    from flyte._hashing import stable_hash
     from flyte._run import current_store
 
     store = current_store()

@@ -81,7 +81,7 @@ class _Checkpoint:
         self._record(Phase.SUCCEEDED, outputs_json=_serde.encode_json(value), blob=blob)
 
     def failed(self, exc: BaseException) -> None:
-        from flyte._controller.local import format_user_traceback
+        from flyte._controller.calls import format_user_traceback
 
         self._record(
             Phase.FAILED,

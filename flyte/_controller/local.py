@@ -10,25 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import contextvars
-import ctypes
 import functools
 import os
 import socket
 import threading
 import time
-import traceback
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._cache import compute_key
-from flyte._context import ActionContext, _current, group_var
-from flyte._controller.sequencer import ROOT_ID, action_id
+from flyte._context import ActionContext, _current
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
-from flyte._hashing import hash_inputs
 from flyte._models import CacheStatus, Phase
 from flyte._store import HEARTBEAT_INTERVAL
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
@@ -46,12 +41,21 @@ if TYPE_CHECKING:
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
 
+from flyte._controller.calls import (
+    Call,
+    Deadline,
+    SyncTimeout,
+    consume,
+    error_fields,
+    format_user_traceback,
+    in_action,
+    raise_in_thread,
+    run_inputs_blob,
+    with_deadline,
+)
+
 __all__ = ["LocalController", "format_user_traceback", "get_controller"]
 
-_FLYTE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
-_CONCURRENT_DIR = os.path.dirname(concurrent.futures.__file__)
-_THREADING_FILE = threading.__file__
 _HOST = socket.gethostname()
 # Enum .value lookups cost a descriptor call each; the hot path uses these constants.
 _RUNNING = Phase.RUNNING.value
@@ -61,42 +65,6 @@ _ABORTED = Phase.ABORTED.value
 _TIMED_OUT = Phase.TIMED_OUT.value
 _CACHE_HIT = CacheStatus.HIT.value
 _CACHE_WRITTEN = CacheStatus.WRITTEN.value
-
-
-def format_user_traceback(exc: BaseException) -> str:
-    """The traceback of `exc` with flyte's and asyncio's own frames left out."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not (
-            f.filename.startswith(_FLYTE_DIR + os.sep)
-            or f.filename.startswith(_ASYNCIO_DIR)
-            or f.filename.startswith(_CONCURRENT_DIR)
-            or f.filename == _THREADING_FILE
-        )
-    ]
-    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
-    lines += traceback.format_exception_only(type(exc), exc)
-    return "".join(lines)
-
-
-def _error_fields(exc: BaseException) -> dict[str, Any]:
-    code = getattr(exc, "code", None)
-    etype = code if isinstance(code, str) and code else type(exc).__name__
-    return {
-        "error_type": etype,
-        "error_message": str(exc),
-        "traceback": format_user_traceback(exc),
-    }
-
-
-def _raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
-    """Ask a worker thread to raise `exc_type` at its next bytecode (abort / timeout)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
-
-
-class _SyncTimeout(BaseException):
-    """Injected into a sync body's thread after its deadline passed; never reaches users."""
 
 
 class LocalController:
@@ -183,7 +151,7 @@ class LocalController:
                     "created_at": now,
                     "started_at": now,
                     "inputs_json": _serde.encode_json(inputs),
-                    "inputs_blob": _run_inputs_blob(task, args, kwargs, inputs),
+                    "inputs_blob": run_inputs_blob(task, args, kwargs, inputs),
                     "pid": os.getpid(),
                     "host": _HOST,
                     "heartbeat": now,
@@ -218,7 +186,7 @@ class LocalController:
         try:
             run.apply_env("the run context", run.options.env_vars)
             value = await self._run_action(
-                task, _Call(task, None, args, kwargs), args, kwargs, run=run
+                task, Call(task, None, args, kwargs), args, kwargs, run=run
             )
         except BaseException as exc:
             aborted = (
@@ -235,7 +203,7 @@ class LocalController:
                 # Sync bodies cannot be stopped mid-call: their actions end ABORTED with the run.
                 run.writer.put(("abort_actions", run.name, fields["ended_at"]))
             else:
-                fields.update(_error_fields(exc))
+                fields.update(error_fields(exc))
             self._finish_run(run, fields)
             if aborted:
                 raise RunAbortedError(f"run {run.name} was aborted") from None
@@ -271,7 +239,7 @@ class LocalController:
             for future in list(run.detached):
                 future.cancel()
             for ident in list(run.sync_threads.values()):
-                _raise_in_thread(ident, ActionAborted)
+                raise_in_thread(ident, ActionAborted)
 
         self.loop.call_soon_threadsafe(cancel)
         return True
@@ -359,7 +327,7 @@ class LocalController:
             )
         if parent.run.aborted.is_set():
             raise ActionAborted(f"run {parent.run.name} was aborted")
-        call = _Call(task, parent, args, kwargs)
+        call = Call(task, parent, args, kwargs)
         return functools.partial(self._run_action, task, call, args, kwargs, run=parent.run)
 
     # -- one action ----------------------------------------------------------------
@@ -367,7 +335,7 @@ class LocalController:
     async def _run_action(
         self,
         task: TaskTemplate[Any, Any],
-        call: _Call,
+        call: Call,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
@@ -430,7 +398,7 @@ class LocalController:
             except Exception as exc:
                 err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
                 writer.update_action(
-                    run.name, aid, {"phase": _FAILED, "ended_at": time.time(), **_error_fields(err)}
+                    run.name, aid, {"phase": _FAILED, "ended_at": time.time(), **error_fields(err)}
                 )
                 raise err from exc
             cache_status = CacheStatus.MISS
@@ -510,8 +478,8 @@ class LocalController:
             try:
                 run.apply_env(task.env_name, task.env_values)
                 if task.is_async:
-                    coro = _in_action(child, task.func, args, kwargs)
-                    value = await (coro if timeout is None else _with_deadline(coro, timeout))
+                    coro = in_action(child, task.func, args, kwargs)
+                    value = await (coro if timeout is None else with_deadline(coro, timeout))
                 else:
                     value = await self._run_sync(child, task, args, kwargs, timeout)
                 if child.pending:
@@ -523,7 +491,7 @@ class LocalController:
                 if child.pending:
                     for handle in child.pending:
                         handle.cancel()
-                if isinstance(exc, _Deadline):
+                if isinstance(exc, Deadline):
                     exc = TaskTimeoutError(
                         f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
                     )
@@ -535,7 +503,7 @@ class LocalController:
                     if aborted
                     else (Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED)
                 )
-                err = {} if aborted else _error_fields(exc)
+                err = {} if aborted else error_fields(exc)
                 now = time.time()
                 writer.put(
                     (
@@ -627,100 +595,17 @@ class LocalController:
                 return future.result()
             # The caller gets TaskTimeoutError now; the thread is asked to stop too, and
             # whatever it ends with later is consumed here, not reported as unretrieved.
-            future.add_done_callback(_consume)
+            future.add_done_callback(consume)
             ident = run.sync_threads.get(key)
             if ident is not None:
-                _raise_in_thread(ident, _SyncTimeout)
-            raise _Deadline
+                raise_in_thread(ident, SyncTimeout)
+            raise Deadline
         except asyncio.CancelledError:
-            future.add_done_callback(_consume)
+            future.add_done_callback(consume)
             ident = run.sync_threads.get(key)
             if ident is not None:
-                _raise_in_thread(ident, ActionAborted)
+                raise_in_thread(ident, ActionAborted)
             raise
-
-
-def _run_inputs_blob(
-    task: TaskTemplate[Any, Any],
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-    inputs: dict[str, Any],
-) -> bytes:
-    try:
-        return _serde.dumps((args, kwargs))
-    except SerializationError as exc:
-        raise _input_error(task, inputs, exc) from exc
-
-
-def _input_error(
-    task: TaskTemplate[Any, Any], inputs: dict[str, Any], exc: Exception
-) -> SerializationError:
-    """A SerializationError naming the first input that cannot be hashed or stored."""
-    for name, value in inputs.items():
-        try:
-            hash_inputs({name: value})
-            _serde.dumps(value)
-        except Exception as inner:
-            return SerializationError(
-                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {inner}"
-            )
-    return SerializationError(f"inputs of {task.name} cannot be stored: {exc}")
-
-
-class _Deadline(Exception):
-    """An action's own timeout expired (as opposed to a TimeoutError the user raised)."""
-
-
-async def _with_deadline(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
-    task = asyncio.ensure_future(coro)
-    done, _ = await asyncio.wait({task}, timeout=timeout)
-    if done:
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(BaseException):
-        await task
-    raise _Deadline
-
-
-def _consume(future: asyncio.Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()
-
-
-class _Call:
-    """A task call's identity, fixed when the call is made (not when it starts running)."""
-
-    __slots__ = ("group", "id", "inputs", "inputs_hash", "parent_id", "seq")
-
-    def __init__(
-        self,
-        task: TaskTemplate[Any, Any],
-        parent: ActionContext | None,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> None:
-        self.inputs = task.bind(args, kwargs)
-        try:
-            self.inputs_hash = hash_inputs(self.inputs)[0]
-        except Exception as exc:
-            raise _input_error(task, self.inputs, exc) from exc
-        if parent is None:
-            self.id, self.seq, self.parent_id, self.group = ROOT_ID, 0, None, None
-        else:
-            self.seq = parent.next_seq(task.name, self.inputs_hash)
-            self.id = action_id(parent.action_id, task.name, self.inputs_hash, self.seq)
-            self.parent_id = parent.action_id
-            self.group = group_var.get()
-
-
-async def _in_action(
-    child: ActionContext, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    token = _current.set(child)
-    try:
-        return await func(*args, **kwargs)
-    finally:
-        _current.reset(token)
 
 
 _controller: LocalController | None = None

@@ -24,14 +24,8 @@ import cloudpickle
 import pytest
 
 import flyte._hashing as hashing
-from flyte._hashing import (
-    CodeVersion,
-    clear_code_version_cache,
-    code_version,
-    explain_difference,
-    hash_inputs,
-    stable_hash,
-)
+from flyte._codeversion import CodeVersion, clear_code_version_cache, code_version
+from flyte._hashing import explain_difference, hash_inputs, stable_hash
 
 REPO_ROOT = Path(hashing.__file__).resolve().parents[1]
 
@@ -563,7 +557,7 @@ def test_exec_defined_functions_get_stable_versions() -> None:
 
 def test_exec_versions_are_the_same_in_another_process() -> None:
     script = (
-        "import sys\nfrom flyte._hashing import code_version\n"
+        "import sys\nfrom flyte._codeversion import code_version\n"
         "ns = {'__name__': 'notebook_cell'}\n"
         "exec(compile(sys.stdin.read(), '<cell>', 'exec'), ns)\n"
         "print(code_version(ns['task']).digest)\n"

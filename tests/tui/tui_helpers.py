@@ -92,3 +92,6 @@ def seed(store: Any) -> None:
     ctx("first-success").run(tui_seed.main, n=3)
     ctx("second-cached").run(tui_seed.main, n=4)
     ctx("third-failed").run(tui_seed.failing)
+    for name, phase in (("first-success", "SUCCEEDED"), ("second-cached", "SUCCEEDED")):
+        run = store.get_run(name)
+        assert run.phase.value == phase, (name, run.error_type, run.error_message, run.traceback)

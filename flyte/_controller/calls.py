@@ -1,0 +1,164 @@
+"""Helpers of the local controller: call identity, user tracebacks, deadlines, threads.
+
+Kept apart from `local.py` so the controller reads as the look-up-before-execute flow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import ctypes
+import os
+import threading
+import traceback
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from flyte import _serde
+from flyte._context import ActionContext, _current, group_var
+from flyte._controller.sequencer import ROOT_ID, action_id
+from flyte._hashing import hash_inputs
+from flyte.errors import (
+    SerializationError,
+)
+
+if TYPE_CHECKING:
+    from flyte._task import TaskTemplate
+
+__all__ = [
+    "Call",
+    "Deadline",
+    "SyncTimeout",
+    "consume",
+    "error_fields",
+    "format_user_traceback",
+    "in_action",
+    "raise_in_thread",
+    "run_inputs_blob",
+    "with_deadline",
+]
+
+_FLYTE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_ASYNCIO_DIR = os.path.dirname(asyncio.__file__)
+_CONCURRENT_DIR = os.path.dirname(concurrent.futures.__file__)
+_THREADING_FILE = threading.__file__
+
+
+def format_user_traceback(exc: BaseException) -> str:
+    """The traceback of `exc` with flyte's and asyncio's own frames left out."""
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not (
+            f.filename.startswith(_FLYTE_DIR + os.sep)
+            or f.filename.startswith(_ASYNCIO_DIR)
+            or f.filename.startswith(_CONCURRENT_DIR)
+            or f.filename == _THREADING_FILE
+        )
+    ]
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def error_fields(exc: BaseException) -> dict[str, Any]:
+    code = getattr(exc, "code", None)
+    etype = code if isinstance(code, str) and code else type(exc).__name__
+    return {
+        "error_type": etype,
+        "error_message": str(exc),
+        "traceback": format_user_traceback(exc),
+    }
+
+
+def raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
+    """Ask a worker thread to raise `exc_type` at its next bytecode (abort / timeout)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
+
+
+class SyncTimeout(BaseException):
+    """Injected into a sync body's thread after its deadline passed; never reaches users."""
+
+
+def run_inputs_blob(
+    task: TaskTemplate[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    inputs: dict[str, Any],
+) -> bytes:
+    try:
+        return _serde.dumps((args, kwargs))
+    except SerializationError as exc:
+        raise _input_error(task, inputs, exc) from exc
+
+
+def _input_error(
+    task: TaskTemplate[Any, Any], inputs: dict[str, Any], exc: Exception
+) -> SerializationError:
+    """A SerializationError naming the first input that cannot be hashed or stored."""
+    for name, value in inputs.items():
+        try:
+            hash_inputs({name: value})
+            _serde.dumps(value)
+        except Exception as inner:
+            return SerializationError(
+                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {inner}"
+            )
+    return SerializationError(f"inputs of {task.name} cannot be stored: {exc}")
+
+
+class Deadline(Exception):
+    """An action's own timeout expired (as opposed to a TimeoutError the user raised)."""
+
+
+async def with_deadline(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
+    task = asyncio.ensure_future(coro)
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
+    raise Deadline
+
+
+def consume(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class Call:
+    """A task call's identity, fixed when the call is made (not when it starts running)."""
+
+    __slots__ = ("group", "id", "inputs", "inputs_hash", "parent_id", "seq")
+
+    def __init__(
+        self,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        self.inputs = task.bind(args, kwargs)
+        try:
+            self.inputs_hash = hash_inputs(self.inputs)[0]
+        except Exception as exc:
+            raise _input_error(task, self.inputs, exc) from exc
+        if parent is None:
+            self.id, self.seq, self.parent_id, self.group = ROOT_ID, 0, None, None
+        else:
+            self.seq = parent.next_seq(task.name, self.inputs_hash)
+            self.id = action_id(parent.action_id, task.name, self.inputs_hash, self.seq)
+            self.parent_id = parent.action_id
+            self.group = group_var.get()
+
+
+async def in_action(
+    child: ActionContext, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    token = _current.set(child)
+    try:
+        return await func(*args, **kwargs)
+    finally:
+        _current.reset(token)
