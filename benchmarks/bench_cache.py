@@ -233,7 +233,7 @@ def _per_call(fn: Any, loops: int) -> float:
 
 def cache_key(reps: int, workdir: Path) -> list[Row]:
     """`code_version` cold and warm, and `compute_key`, for a task reaching 10 helpers."""
-    from flyte._cache import compute_key
+    from flyte._cachekey import compute_key
     from flyte._codeversion import clear_code_version_cache, code_version
 
     module = _write_helpers_module(workdir)

@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 from flyte.errors import InvalidOptionError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    pass
 
-__all__ = ["Cache", "CacheBehavior", "CachePolicy", "KeyParts", "compute_key", "normalize_cache"]
+__all__ = ["Cache", "CacheBehavior", "CachePolicy", "normalize_cache"]
 
 CacheBehavior = Literal["auto", "override", "disable"]
 _BEHAVIORS: tuple[str, ...] = get_args(CacheBehavior)
@@ -96,47 +96,3 @@ def normalize_cache(value: Cache | str | bool | None) -> Cache:
         f"cache must be flyte.Cache(...) or one of {', '.join(map(repr, _BEHAVIORS))}, "
         f"got {value!r}"
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class KeyParts:
-    """The parts a cache key is made of, kept so that a miss can be explained."""
-
-    key: str
-    parts: dict[str, Any]
-
-
-def compute_key(
-    *,
-    task_name: str,
-    interface: str,
-    func: Callable[..., Any],
-    cache: Cache,
-    inputs: Mapping[str, Any],
-) -> KeyParts:
-    """Compute the cache key of a task call and the parts it is made of.
-
-    Raises:
-        flyte.errors.SerializationError: an input cannot be hashed.
-    """
-    from flyte._codeversion import code_version
-    from flyte._hashing import hash_inputs, stable_hash
-
-    inputs_digest, per_input = hash_inputs(inputs, cache.ignored_inputs)
-    if cache.behavior == "override":
-        version = str(cache.version_override)
-        code: dict[str, str] = {}
-    else:
-        cv = code_version(func)
-        version, code = cv.digest, cv.parts
-    parts = {
-        "task": task_name,
-        "interface": interface,
-        "inputs": per_input,
-        "inputs_digest": inputs_digest,
-        "code_version": version,
-        "code": code,
-        "salt": cache.salt,
-    }
-    key = stable_hash([task_name, interface, inputs_digest, version, cache.salt])
-    return KeyParts(key=key, parts=parts)

@@ -112,7 +112,7 @@ class CacheAPI:
         self, task: TaskTemplate[Any, Any], *args: Any, store: RunStore | None = None, **kwargs: Any
     ) -> Explanation:
         """Would calling `task(*args, **kwargs)` hit the cache now, and if not, why."""
-        from flyte._cache import compute_key
+        from flyte._cachekey import compute_key
         from flyte._hashing import explain_difference
 
         st = self._store(store)

@@ -24,6 +24,7 @@ from pathlib import PurePath
 from typing import Any
 
 __all__ = [
+    "combine_digests",
     "explain_difference",
     "hash_inputs",
     "stable_hash",
@@ -76,9 +77,18 @@ def hash_inputs(
     else:
         items = list(inputs.items())
     per = {name: _digest(value) for name, value in items}
+    return combine_digests(per), per
+
+
+def combine_digests(per_input: Mapping[str, str], ignored: Iterable[str] = ()) -> str:
+    """The overall inputs digest from per-input digests (as `hash_inputs` returns them).
+
+    Lets the cache reuse the digests computed for the action id, dropping ignored inputs.
+    """
+    names = sorted(n for n in per_input if n not in ignored) if ignored else sorted(per_input)
     # Digests have a fixed length, so "<len>:<name><digest>" records cannot run together.
-    joined = "".join([f"{len(name)}:{name}{per[name]}" for name in sorted(per)])
-    return _hex(joined.encode("utf-8", "surrogatepass")), per
+    joined = "".join([f"{len(name)}:{name}{per_input[name]}" for name in names])
+    return _hex(joined.encode("utf-8", "surrogatepass"))
 
 
 _SMALL: dict[tuple[type, object], str] = {}  # (type, value) -> digest of small scalars

@@ -52,24 +52,43 @@ def display(value: Any) -> Any:
 
 
 def encode_json(values: Any) -> str:
-    """JSON text of `display(values)`."""
+    """JSON text of `display(values)`.
+
+    The common cases (one scalar, or a dict of scalars: most task inputs and outputs) are
+    written directly with the C string encoder; this runs twice per action.
+    """
     kind = type(values)
-    # Fast path: the common dict of small scalars, or one scalar, needs no rebuilding.
-    plain = kind in _PLAIN_SCALARS or (
-        kind is dict
-        and all(type(v) in _PLAIN_SCALARS and type(k) is str for k, v in values.items())
-    )
-    if plain and not any(type(v) is str and len(v) > _MAX_DISPLAY_STR for v in _scalars(values)):
-        return _dumps(values)
+    if kind is dict:
+        parts = []
+        for key, value in values.items():
+            item = _scalar_json(value) if type(key) is str else None
+            if item is None:
+                break
+            parts.append(f"{_enc_str(key)}: {item}")
+        else:
+            return "{" + ", ".join(parts) + "}"
+    else:
+        item = _scalar_json(values)
+        if item is not None:
+            return item
     return _dumps(display(values))
 
 
-_PLAIN_SCALARS = frozenset({str, int, bool, type(None)})
+def _scalar_json(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return _enc_str(value) if len(value) <= _MAX_DISPLAY_STR else None
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is bool:
+        return "true" if value else "false"
+    return None
+
+
+_enc_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _dumps = json.JSONEncoder(allow_nan=True).encode
-
-
-def _scalars(values: Any) -> Any:
-    return values.values() if type(values) is dict else (values,)
 
 
 def dumps(value: Any, *, what: str = "value") -> bytes:

@@ -190,9 +190,7 @@ class TaskTemplate(Generic[P, R]):
         action = current_action()
         if action is None:
             return self.func(*args, **kwargs)
-        from flyte._controller.local import get_controller
-
-        return typing.cast(R, get_controller().call(self, action, args, kwargs))
+        return action.run.controller.call(self, action, args, kwargs)  # type: ignore[no-any-return]
 
     async def aio(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Call the task from async code, whether its body is sync or async."""

@@ -131,7 +131,7 @@ def consume(future: asyncio.Future[Any]) -> None:
 class Call:
     """A task call's identity, fixed when the call is made (not when it starts running)."""
 
-    __slots__ = ("group", "id", "inputs", "inputs_hash", "parent_id", "seq")
+    __slots__ = ("group", "id", "inputs", "inputs_hash", "parent_id", "per_input", "seq")
 
     def __init__(
         self,
@@ -142,7 +142,7 @@ class Call:
     ) -> None:
         self.inputs = task.bind(args, kwargs)
         try:
-            self.inputs_hash = hash_inputs(self.inputs)[0]
+            self.inputs_hash, self.per_input = hash_inputs(self.inputs)
         except Exception as exc:
             raise _input_error(task, self.inputs, exc) from exc
         if parent is None:

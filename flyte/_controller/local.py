@@ -20,7 +20,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
-from flyte._cache import compute_key
+from flyte._cachekey import compute_key
 from flyte._context import ActionContext, _current
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
@@ -65,6 +65,7 @@ _ABORTED = Phase.ABORTED.value
 _TIMED_OUT = Phase.TIMED_OUT.value
 _CACHE_HIT = CacheStatus.HIT.value
 _CACHE_WRITTEN = CacheStatus.WRITTEN.value
+_UNLOADED: Any = object()
 
 
 class LocalController:
@@ -131,6 +132,7 @@ class LocalController:
         """Record a new run and start its root action on the loop; return its future."""
         writer = self.writer_for(store)
         run = RunState(name=name, store=store, writer=writer, options=options)
+        run.controller = self
         inputs = task.bind(args, kwargs)
         if options.recover_from:
             run.recovered = store.successful_actions(options.recover_from)
@@ -394,6 +396,8 @@ class LocalController:
                     func=task.func,
                     cache=cache,
                     inputs=inputs,
+                    per_input=call.per_input,
+                    inputs_digest=call.inputs_hash,
                 )
             except Exception as exc:
                 err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
@@ -405,8 +409,7 @@ class LocalController:
             if not run.options.overwrite_cache:
                 recent = writer.recent_cache.get(key.key)
                 if recent is None:
-                    hit = run.store.cache_get(key.key)
-                    recent = None if hit is None else (hit[0].outputs_json, hit[1])
+                    recent = self._cache_lookup(run, task.name, key.key)
                 if recent is not None:
                     out_json, out_blob = recent
                     value = _serde.loads(out_blob)
@@ -418,7 +421,6 @@ class LocalController:
                             "cache_status": _CACHE_HIT,
                             "cache_key": key.key,
                             "outputs_json": out_json,
-                            "outputs_blob": out_blob,
                             "ended_at": time.time(),
                         },
                     )
@@ -455,6 +457,20 @@ class LocalController:
             )
         writer.update_action(run.name, aid, end)
         return value
+
+    @staticmethod
+    def _cache_lookup(run: RunState, task_name: str, key: str) -> tuple[str | None, bytes] | None:
+        """A cached output: from the task's entries loaded once per run, else one query.
+
+        Loading a task's entries ahead turns a re-run's thousand look-ups into one query;
+        an entry another process writes meanwhile is then missed, which only costs a run.
+        """
+        index = run.cache_index.get(task_name, _UNLOADED)
+        if index is _UNLOADED:
+            index = run.cache_index[task_name] = run.store.cache_outputs(task_name)
+        if index is not None:
+            return index.get(key)  # type: ignore[union-attr]
+        return run.store.cache_lookup(key)
 
     async def _execute(
         self,

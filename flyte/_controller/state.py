@@ -51,6 +51,7 @@ class RunState:
         self.store = store
         self.writer = writer
         self.options = options
+        self.controller: Any = None  # the LocalController driving this run
         self.mode = options.mode
         self.labels = options.labels
         self.echo = options.echo
@@ -65,6 +66,8 @@ class RunState:
         # Futures of calls made from worker threads: no asyncio task awaits them, so an
         # abort must cancel them by hand.
         self.detached: set[Any] = set()
+        # task name -> its cache entries (key -> outputs), loaded on the first look-up.
+        self.cache_index: dict[str, Any] = {}
 
     @property
     def data_dir(self) -> Path:

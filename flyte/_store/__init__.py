@@ -81,6 +81,14 @@ class RunStore(Protocol):
         limit: int | None = None,
     ) -> list[LogLine]: ...
     def cache_get(self, key: str) -> tuple[CacheEntry, bytes] | None: ...
+    def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
+        """Just the outputs (JSON, pickled) under `key`, for the engine's hot path."""
+
+    def cache_outputs(
+        self, task: str, *, max_entries: int = 5000, max_bytes: int = 64 << 20
+    ) -> dict[str, tuple[str | None, bytes]] | None:
+        """All of a task's cached outputs by key (loaded once per run), or None if too many."""
+
     def cache_entries(self, task: str | None = None) -> list[CacheEntry]: ...
     def cache_clear(self, task: str | None = None) -> int: ...
     def get_deployed(

@@ -9,6 +9,7 @@ The hot path uses stdlib `sqlite3` directly; each thread gets its own connection
 from __future__ import annotations
 
 import json
+import operator
 import sqlite3
 import threading
 import time
@@ -66,6 +67,23 @@ def connect(path: str) -> sqlite3.Connection:
             "move it aside or set FLYTE_HOME to another folder"
         ) from exc
     return conn
+
+
+_SETTINGS_JSON: dict[int, tuple[Any, str]] = {}
+
+
+def _settings_json(value: Any) -> str:
+    """JSON of an action's settings; one task's actions share one dict, encoded once."""
+    if isinstance(value, str):
+        return value
+    memo = _SETTINGS_JSON.get(id(value))
+    if memo is not None and memo[0] is value:
+        return memo[1]
+    text = _to_json(value)
+    if len(_SETTINGS_JSON) > 1024:
+        _SETTINGS_JSON.clear()
+    _SETTINGS_JSON[id(value)] = (value, text)
+    return text
 
 
 def _to_json(value: Any) -> str:
@@ -142,7 +160,11 @@ class SqliteRunStore:
                 raise
 
     def _apply(self, conn: sqlite3.Connection, ops: Sequence[Op]) -> None:
+        # Rows of one kind go in one executemany. Action inserts are written before any
+        # op that may depend on them (updates, aborts); attempts, logs and cache entries
+        # depend on no action row, so they never break a batch of inserts apart.
         action_rows: list[tuple[Any, ...]] = []
+        attempt_rows: list[tuple[Any, ...]] = []
         log_rows: list[tuple[Any, ...]] = []
 
         def flush_actions() -> None:
@@ -153,13 +175,25 @@ class SqliteRunStore:
         for op in ops:
             kind = op[0]
             if kind == "action_insert":
+                full = {**ACTION_DEFAULTS, **op[1]}
+                full["settings"] = _settings_json(full["settings"])
+                action_rows.append(_ACTION_VALUES(full))
+                continue
+            if kind == "attempt_upsert":
                 row = op[1]
-                full = {**ACTION_DEFAULTS, **row}
-                action_rows.append(
-                    tuple(_to_json(full[c]) if c == "settings" else full[c] for c in ACTION_COLUMNS)
+                attempt_rows.append(
+                    (
+                        row["run"],
+                        row["action"],
+                        row["attempt"],
+                        row["phase"],
+                        row["started_at"],
+                        row.get("ended_at"),
+                        row.get("error_type"),
+                        row.get("error_message"),
+                    )
                 )
                 continue
-            flush_actions()
             if kind == "log":
                 row = op[1]
                 log_rows.append(
@@ -172,7 +206,9 @@ class SqliteRunStore:
                         row["line"],
                     )
                 )
-            elif kind == "action_update":
+                continue
+            flush_actions()
+            if kind == "action_update":
                 _, run, action_id, fields = op
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(
@@ -203,22 +239,6 @@ class SqliteRunStore:
                 _, name, fields = op
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(f"UPDATE runs SET {sets} WHERE name = ?", (*fields.values(), name))
-            elif kind == "attempt_upsert":
-                row = op[1]
-                conn.execute(
-                    "INSERT OR REPLACE INTO attempts (run, action, attempt, phase, started_at, "
-                    "ended_at, error_type, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        row["run"],
-                        row["action"],
-                        row["attempt"],
-                        row["phase"],
-                        row["started_at"],
-                        row.get("ended_at"),
-                        row.get("error_type"),
-                        row.get("error_message"),
-                    ),
-                )
             elif kind == "cache_put":
                 row = op[1]
                 conn.execute(
@@ -253,6 +273,12 @@ class SqliteRunStore:
             else:
                 raise ValueError(f"unknown store operation {kind!r}")
         flush_actions()
+        if attempt_rows:
+            conn.executemany(
+                "INSERT OR REPLACE INTO attempts (run, action, attempt, phase, started_at, "
+                "ended_at, error_type, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                attempt_rows,
+            )
         if log_rows:
             conn.executemany(
                 "INSERT INTO logs (run, action, attempt, ts, stream, line) VALUES (?, ?, ?, ?, ?, ?)",
@@ -399,6 +425,12 @@ class SqliteRunStore:
         column = {"inputs": "inputs_blob", "outputs": "outputs_blob"}[which]
         if action_id is None:
             rows = self._query(f"SELECT {column} FROM runs WHERE name = ?", (run,))
+        elif which == "outputs":  # a cache hit keeps its outputs in the cache entry only
+            rows = self._query(
+                "SELECT coalesce(a.outputs_blob, c.outputs_blob) FROM actions a "
+                "LEFT JOIN cache c ON c.key = a.cache_key WHERE a.run = ? AND a.id = ?",
+                (run, action_id),
+            )
         else:
             rows = self._query(
                 f"SELECT {column} FROM actions WHERE run = ? AND id = ?", (run, action_id)
@@ -407,7 +439,9 @@ class SqliteRunStore:
 
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
         rows = self._query(
-            "SELECT id, inputs_hash, outputs_blob, kind FROM actions WHERE run = ? AND phase = ?",
+            "SELECT a.id, a.inputs_hash, coalesce(a.outputs_blob, c.outputs_blob), a.kind "
+            "FROM actions a LEFT JOIN cache c ON c.key = a.cache_key "
+            "WHERE a.run = ? AND a.phase = ?",
             (run, Phase.SUCCEEDED.value),
         )
         return {r[0]: (r[1], r[2], r[3]) for r in rows}
@@ -447,6 +481,26 @@ class SqliteRunStore:
         if not rows:
             return None
         return cache_from_row(rows[0]), rows[0]["outputs_blob"]
+
+    def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
+        """The outputs (JSON, pickled) cached under `key`: the hot path of a hit."""
+        rows = self._query("SELECT outputs_json, outputs_blob FROM cache WHERE key = ?", (key,))
+        return (rows[0][0], rows[0][1]) if rows else None
+
+    def cache_outputs(
+        self, task: str, *, max_entries: int = 5000, max_bytes: int = 64 << 20
+    ) -> dict[str, tuple[str | None, bytes]] | None:
+        """Every cached output of `task` by key, or None when there are too many to load."""
+        count, size = self._query(
+            "SELECT count(*), coalesce(sum(length(outputs_blob)), 0) FROM cache WHERE task = ?",
+            (task,),
+        )[0]
+        if count > max_entries or size > max_bytes:
+            return None
+        rows = self._query(
+            "SELECT key, outputs_json, outputs_blob FROM cache WHERE task = ?", (task,)
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def cache_entries(self, task: str | None = None) -> list[CacheEntry]:
         if task is None:
@@ -509,5 +563,6 @@ _INSERT_ACTION = (
 _INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
 )
+_ACTION_VALUES = operator.itemgetter(*ACTION_COLUMNS)
 # Blobs are read only on demand (get_blob), not with every listing.
 _ACTION_READ = ", ".join(c for c in ACTION_COLUMNS if not c.endswith("_blob"))

@@ -63,6 +63,7 @@ async def open_run(pilot: Any, app: DashboardApp, name: str) -> None:
 async def select_action(pilot: Any, app: DashboardApp, text: str) -> None:
     tree = app.screen.query_one(ActionTree)
     details = app.screen.query_one(Details)
+    await wait_until(pilot, lambda: tree.cursor_node is not None)  # the initial placement
     for i in range(tree.last_line + 1):
         node = tree.get_node_at_line(i)
         if node is not None and text in str(node.label):

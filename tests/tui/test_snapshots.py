@@ -27,6 +27,7 @@ def make_app(store: Any, run: str | None = None) -> DashboardApp:
 async def _select(pilot: Pilot[None], text: str) -> None:
     tree = pilot.app.screen.query_one(ActionTree)
     details = pilot.app.screen.query_one(Details)
+    await wait_until(pilot, lambda: tree.cursor_node is not None)  # the initial placement
     for line in range(tree.last_line + 1):
         node = tree.get_node_at_line(line)
         if node is not None and text in str(node.label):

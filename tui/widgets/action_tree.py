@@ -212,8 +212,15 @@ class ActionTree(Tree[str]):
         node = self.reveal(key)
         if node is None:
             return False
-        # A new node has no line number until the tree lays its lines out again.
-        self.call_after_refresh(self.move_cursor, node)
+        # A new node has no line number until the tree lays its lines out again, so the
+        # move waits for that; if the user moved the cursor meanwhile, theirs wins.
+        before = self.cursor_node
+
+        def place() -> None:
+            if self.cursor_node is before:
+                self.move_cursor(node)
+
+        self.call_after_refresh(place)
         return True
 
     # -- labels --------------------------------------------------------------------
