@@ -7,12 +7,13 @@ refused, never modified.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 
 from flyte.errors import StoreError
 
-__all__ = ["MIGRATIONS", "migrate"]
+__all__ = ["MIGRATIONS", "check_foreign", "migrate"]
 
 _V1 = """
 CREATE TABLE runs (
@@ -118,6 +119,34 @@ INSERT INTO changes (id, counter) VALUES (1, 0);
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
 ]
+
+
+def check_foreign(path: str) -> None:
+    """Refuse, without writing a byte, a SQLite file that is some other program's database.
+
+    Runs on a read-only connection before the store's own connection switches the file to
+    WAL (which would already change its header).
+
+    Raises:
+        StoreError: the file holds tables but no flyte migrations table.
+    """
+    if path == ":memory:" or not os.path.exists(path) or os.path.getsize(path) == 0:
+        return
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            tables = {
+                r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            }
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError:
+        return  # not a database at all: the connection factory reports it as corrupt
+    if tables and "_migrations" not in tables:
+        raise StoreError(
+            f"{path} is a SQLite database but not a flyte run store (it has tables "
+            f"{', '.join(sorted(tables)[:3])}); point FLYTE_HOME or --store elsewhere"
+        )
 
 
 def migrate(conn: sqlite3.Connection, path: str) -> None:

@@ -39,7 +39,7 @@ from flyte._store._rows import (
     log_from_row,
     run_from_row,
 )
-from flyte._store.migrations import migrate
+from flyte._store.migrations import check_foreign, migrate
 from flyte.errors import StoreError
 
 __all__ = ["SqliteRunStore", "connect"]
@@ -107,6 +107,7 @@ class SqliteRunStore:
         self._write_lock = threading.Lock()
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        check_foreign(self.path)
         conn = self._conn()
         try:
             migrate(conn, self.path)

@@ -488,3 +488,18 @@ def test_dead_local_pid_reads_as_aborted(tmp_path: Path) -> None:
     rec = store.get_run("orphan")
     assert rec is not None
     assert (rec.phase, rec.interrupted) == (Phase.ABORTED, True)
+
+
+def test_a_foreign_sqlite_database_is_refused_and_left_alone(tmp_path: Path) -> None:
+    import sqlite3
+
+    from flyte._store.sqlite import SqliteRunStore
+    from flyte.errors import StoreError
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match="not a flyte run store"):
+        SqliteRunStore(path)
+    assert path.read_bytes() == before
