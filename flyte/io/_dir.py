@@ -27,6 +27,7 @@ from ._file import (
     _data_root,
     _hash_file,
     _local_path,
+    _to_thread,
     _stored_path,
     _tmp_dir,
 )
@@ -295,9 +296,3 @@ class Dir(Generic[T]):
         """Return a JSON-safe summary for display."""
         return {"type": "Dir", "path": self.path, "name": self.name, "hash": self.hash}
 
-
-async def _to_thread(func: Any, /, *args: Any, **kwargs: Any) -> Any:
-    """asyncio.to_thread, imported on first use so `import flyte` stays free of asyncio."""
-    import asyncio
-
-    return await asyncio.to_thread(func, *args, **kwargs)
