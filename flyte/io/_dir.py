@@ -27,9 +27,9 @@ from ._file import (
     _data_root,
     _hash_file,
     _local_path,
-    _to_thread,
     _stored_path,
     _tmp_dir,
+    _to_thread,
 )
 
 __all__ = ["Dir"]
@@ -295,4 +295,3 @@ class Dir(Generic[T]):
     def __flyte_json__(self) -> dict[str, Any]:
         """Return a JSON-safe summary for display."""
         return {"type": "Dir", "path": self.path, "name": self.name, "hash": self.hash}
-
