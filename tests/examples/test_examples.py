@@ -18,6 +18,8 @@ EXPECT: dict[str, tuple[str, Any]] = {
     "failing.py": ("FAILED", None),
     "pipeline.py": ("SUCCEEDED", {"count": 10, "total": 67.5, "mean": 6.75}),
     "slow.py": ("SUCCEEDED", 6),
+    "traces.py": ("SUCCEEDED", 51),
+    "fanout.py": ("SUCCEEDED", {"squares": 285, "cubes": 2025, "extra": 3}),
 }
 
 
