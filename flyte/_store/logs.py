@@ -39,13 +39,14 @@ class _Router:
         if action is None:
             return self._real.write(text)
         run = action.run
-        if run.echo:
-            self._real.write(text)
         key = (run.name, action.action_id)
         buffered = self._partial.pop(key, "") + text
         *lines, rest = buffered.split("\n")
         if rest:
             self._partial[key] = rest
+        if lines and run.echo:
+            # Whole lines in one write: concurrent tasks never interleave within a line.
+            self._real.write("\n".join(lines) + "\n")
         for line in lines:
             run.log(action, self._stream, line)
         return len(text)
@@ -53,6 +54,8 @@ class _Router:
     def flush_action(self, action: ActionContext) -> None:
         rest = self._partial.pop((action.run.name, action.action_id), None)
         if rest:
+            if action.run.echo:
+                self._real.write(rest + "\n")
             action.run.log(action, self._stream, rest)
 
     def flush(self) -> None:

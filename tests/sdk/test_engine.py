@@ -1273,3 +1273,33 @@ def test_ctrl_c_aborts_the_run_and_records_aborted(tmp_path: Path) -> None:
     assert rec is not None
     assert rec.phase is Phase.ABORTED
     assert rec.interrupted is False, "a Ctrl-C abort is recorded by the driver, not reaped"
+
+
+def test_echoed_lines_of_concurrent_tasks_never_interleave(
+    store: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = flyte.TaskEnvironment("echo_env")
+
+    @env.task
+    def chatty(i: int) -> int:
+        import sys
+        import time
+
+        for _ in range(20):  # one line in three writes, with thread switches between them
+            sys.stdout.write(f"task{i} ")
+            time.sleep(0.0005)
+            sys.stdout.write("x" * 50 + " ")
+            time.sleep(0.0005)
+            sys.stdout.write(f"end{i}\n")
+        return i
+
+    @env.task
+    def main() -> int:
+        return sum(flyte.map(chatty, range(8), concurrency=8))
+
+    flyte.run(main)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("task")]
+    assert len(lines) == 160
+    for line in lines:
+        word, xs, end = line.split(" ")
+        assert xs == "x" * 50 and end == "end" + word.removeprefix("task"), line
