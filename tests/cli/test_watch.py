@@ -23,14 +23,9 @@ import pytest
 
 from flyte._models import CacheStatus, Phase
 from flyte._store import default_store
-from flyte_cli._watch import (
-    GitIgnore,
-    RunSummary,
-    WatchFilter,
-    child_command,
-    find_project_root,
-    watch_loop,
-)
+from flyte_cli._watch import RunSummary, watch_loop
+from flyte_cli._watch_child import child_command
+from flyte_cli._watch_files import GitIgnore, WatchFilter, find_project_root
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="process groups and signals")
 
