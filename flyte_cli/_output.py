@@ -110,13 +110,11 @@ def _json_default(value: Any) -> Any:
 
 
 def loads_json(text: str | None) -> Any:
-    """Parse a stored JSON form; None stays None, unparsable text is returned as is."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+    """Parse a stored JSON form (`flyte._store._rows.decode_json`, imported on use: help
+    and completion must not import flyte)."""
+    from flyte._store._rows import decode_json
+
+    return decode_json(text)
 
 
 def to_data(record: Any) -> dict[str, Any]:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from flyte._models import Phase
+from flyte._store._rows import decode_json
 
 __all__ = [
     "PHASE_ICONS",
@@ -94,14 +94,8 @@ def short_task(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def parse_json(text: str | None) -> Any:
-    """Decode a stored JSON value; undecodable text comes back as the text itself."""
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+parse_json = decode_json
+"""Decode a stored JSON value; undecodable text comes back as the text itself."""
 
 
 def inputs_preview(inputs_json: str, width: int = 32) -> str:

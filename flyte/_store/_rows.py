@@ -24,6 +24,7 @@ __all__ = [
     "RUN_COLUMNS",
     "action_from_row",
     "attempt_from_row",
+    "decode_json",
     "cache_from_row",
     "deployed_from_row",
     "log_from_row",
@@ -124,6 +125,16 @@ ACTION_DEFAULTS: dict[str, Any] = {
     "settings": {},
     "seq": 0,
 }
+
+
+def decode_json(text: str | None) -> Any:
+    """Decode a stored JSON form; None stays None, undecodable text comes back as is."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
 
 
 def _json(value: Any) -> Any:

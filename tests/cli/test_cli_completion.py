@@ -70,7 +70,7 @@ def test_completion_of_run_names_and_action_ids(flyte: Invoke) -> None:
     )["run"]
     second = json.loads(flyte("run", "--json", "examples/failing.py", "main").stdout)["run"]
     assert _complete(flyte, "flyte get actions ") == [second, first]  # newest first
-    assert _complete(flyte, f"flyte logs {first[:4]}") == [first]
+    assert _complete(flyte, f"flyte logs {first[:-1]}") == [first]  # a unique prefix
     assert _complete(flyte, "flyte run --recover ") == [second, first]
     assert _complete(flyte, "flyte rerun ") == [second, first]
     from flyte._run import current_store
