@@ -466,7 +466,10 @@ def load_run_task(
     if task is None:
         blob = store.run_task_blob(record.name)
         if blob is None:
-            raise RunNotFoundError(f"run {record.name!r}: its task {record.task} cannot be loaded")
+            where = source.get("file") or "its source"
+            raise RunNotFoundError(
+                f"run {record.name!r}: its task {record.task} is no longer in {where}"
+            )
         task = loads(blob)
     return task, tuple(args), dict(kwargs)
 
@@ -489,7 +492,11 @@ def _task_from_source(source: dict[str, Any]) -> TaskTemplate[Any, Any] | None:
         parent = os.path.dirname(file)
         if parent not in sys.path:
             sys.path.insert(0, parent)
-        spec.loader.exec_module(module)
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            sys.modules.pop(name, None)  # never leave a half-imported module behind
+            raise
     task = getattr(module, function, None) if module is not None and function else None
     if isinstance(task, TaskTemplate) and task.name == source.get("task"):
         return task

@@ -57,21 +57,17 @@ def _load_run_task(run: str) -> tuple[TaskTemplate[Any, Any], dict[str, Any]]:
     Raises:
         CliError: no such run, or its task cannot be restored in this directory.
     """
-    from flyte._serde import loads
+    from flyte._run import load_run_task
+    from flyte.errors import FlyteError
     from flyte_cli._options import get_store, require_run
 
     store = get_store()
-    require_run(store, run)
-    task_blob = store.run_task_blob(run)
-    inputs_blob = store.get_blob(run, None, "inputs")
-    if task_blob is None or inputs_blob is None:
-        raise CliError(f"run {run} has no stored task to rerun")
+    record = require_run(store, run)
     if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())  # tasks pickle by module name, relative to here
+        sys.path.insert(0, os.getcwd())  # a snapshot pickles imports by module name
     try:
-        task = loads(task_blob)
-        args, kwargs = loads(inputs_blob)
-    except Exception as exc:
+        task, args, kwargs = load_run_task(store, record)
+    except (FlyteError, ImportError, SyntaxError, AttributeError) as exc:
         raise CliError(
             f"cannot restore the task of run {run} ({type(exc).__name__}: {exc}); "
             "rerun it from the directory where it was started"

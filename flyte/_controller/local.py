@@ -137,12 +137,16 @@ class LocalController:
         if options.recover_from:
             run.recovered = store.successful_actions(options.recover_from)
         now = time.time()
-        try:
-            import cloudpickle
+        source = task.source()
+        task_blob = None
+        if source["file"] is None:
+            # No source file to reload on rerun (notebook cell, exec): keep a snapshot.
+            try:
+                import cloudpickle
 
-            task_blob = bytes(cloudpickle.dumps(task))
-        except Exception:  # a task that cannot be pickled can still be rerun from its source
-            task_blob = None
+                task_blob = bytes(cloudpickle.dumps(task))
+            except Exception:  # cannot be snapshotted: rerun then says so clearly
+                task_blob = None
         writer.put(
             (
                 "run_insert",
@@ -160,7 +164,7 @@ class LocalController:
                     "recovered_from": options.recover_from,
                     "settings": {
                         **run.settings(),
-                        "source": task.source(),
+                        "source": source,
                         "output_arity": task.output_arity,
                     },
                     "labels": options.labels,

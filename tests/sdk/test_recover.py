@@ -402,3 +402,51 @@ def test_a_run_killed_with_sigkill_is_recovered_executing_only_unfinished_action
 
     uninterrupted = flyte.run(sigkill_steps.main, 50)
     assert recovered.outputs()[0] == uninterrupted.outputs()[0] == [i * i + 1 for i in range(50)]
+
+
+FIXABLE = """
+import asyncio
+
+import flyte
+
+env = flyte.TaskEnvironment("fixable")
+
+
+@env.task
+async def part(i: int) -> int:
+    if i == 3:
+        raise ValueError("bug in part 3")  # BUG
+    return i * 10
+
+
+@env.task
+async def main(n: int) -> int:
+    return sum(await asyncio.gather(*(part(i) for i in range(n))))
+"""
+
+
+def test_recover_after_fixing_the_bug_in_the_source_file(
+    sqlite_store: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real workflow: a run fails, the user fixes the file, recover reuses the rest."""
+    import importlib.util
+
+    path = tmp_path / "fixable_pipeline.py"
+    path.write_text(FIXABLE)
+    spec = importlib.util.spec_from_file_location("__main__fixable", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "__main__fixable", module)
+
+    with pytest.raises(ValueError, match="bug in part 3"):
+        flyte.run(module.main, 6)
+    failed = sqlite_store.list_runs(limit=1)[0]
+    assert failed.phase is Phase.FAILED
+
+    path.write_text(FIXABLE.replace('raise ValueError("bug in part 3")  # BUG', "pass"))
+    monkeypatch.delitem(sys.modules, "__main__fixable")  # a new process would not have it
+    run = flyte.rerun(failed.name, recover=True)
+    assert run.outputs()[0] == sum(i * 10 for i in range(6))
+    parts = [a for a in run.actions() if a.name == "fixable.part"]
+    assert sorted(a.recovered for a in parts) == [False] + [True] * 5
