@@ -37,7 +37,7 @@ R = TypeVar("R")
 def _type_name(annotation: Any) -> str:
     if annotation is inspect.Parameter.empty:
         return "Any"
-    if isinstance(annotation, type):
+    if isinstance(annotation, type) and typing.get_origin(annotation) is None:
         return annotation.__name__
     return str(annotation).replace("typing.", "")
 
