@@ -155,6 +155,34 @@ def option_parameters(
     return [o.parameter() for o in options if not (set(o.decls) & taken)]
 
 
+def group_app(
+    cls: type[typer.core.TyperGroup], *option_sets: Sequence[RunOption], help: str, epilog: str
+) -> typer.Typer:
+    """A Typer app for a lazy click group (`run`, `rerun`) whose callback takes `option_sets`.
+
+    The callback does nothing itself: the group reads the parsed options from its context.
+    """
+
+    def callback(**kwargs: Any) -> None:
+        """Parse the group's run options; the group's commands act on them."""
+
+    params = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        *(p for options in option_sets for p in option_parameters(options)),
+    ]
+    callback.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    callback.__annotations__ = {p.name: p.annotation for p in params}
+    app = typer.Typer(
+        cls=cls,
+        rich_markup_mode=None,
+        add_completion=False,
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    app.callback(help=help, epilog=epilog)(callback)
+    return app
+
+
 def settings_from(*layers: dict[str, Any]) -> RunSettings:
     """Merge `opt_*` values of several contexts; later layers win where given."""
     settings = RunSettings()

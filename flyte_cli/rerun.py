@@ -7,19 +7,16 @@ defaulting to the value the old run had.
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from typing import TYPE_CHECKING, Any
-
-import typer
 
 from flyte_cli._command import (
     RUN_OPTIONS,
     RunOption,
     RunSettings,
     build_task_command,
-    option_parameters,
+    group_app,
 )
 from flyte_cli._errors import CliError
 from flyte_cli.run import RunGroup, task_command
@@ -121,25 +118,9 @@ class RerunGroup(RunGroup):
         return [CompletionItem(name, help=help) for name, help in found]
 
 
-def _rerun_callback(**kwargs: Any) -> None:
-    """Run a recorded run's task again, optionally reusing what succeeded."""
-
-
-_params = [
-    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-    *option_parameters(RERUN_OPTIONS),
-]
-_rerun_callback.__signature__ = inspect.Signature(_params)  # type: ignore[attr-defined]
-_rerun_callback.__annotations__ = {p.name: p.annotation for p in _params}
-
-app = typer.Typer(
-    cls=RerunGroup,
-    rich_markup_mode=None,
-    add_completion=False,
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.callback(
+app = group_app(
+    RerunGroup,
+    RERUN_OPTIONS,
     help="Run a recorded run's task again, with its inputs (change some with options).\n\n"
     "With --recover every action and trace that succeeded in RUN is reused and marked "
     "recovered; only what failed or never ran executes.",
@@ -151,4 +132,4 @@ app.callback(
   flyte rerun RUN --name Ada          # change an input
   flyte rerun RUN --help              # the inputs, with their previous values
 """,
-)(_rerun_callback)
+)

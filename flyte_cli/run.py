@@ -24,7 +24,7 @@ from flyte_cli._command import (
     RunSettings,
     TaskCommand,
     build_task_command,
-    option_parameters,
+    group_app,
     settings_from,
 )
 from flyte_cli._errors import CliError
@@ -453,29 +453,13 @@ def _deployed_command(target: str) -> Command:
     return task_command(target, task, usage=f"flyte run --deployed {target}", on_run=_start)
 
 
-def _run_callback(**kwargs: Any) -> None:
-    """Run a task from a Python file, live, and print its outputs and run name."""
-
-
-_params = [
-    inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
-    *option_parameters(_GROUP_ONLY),
-    *option_parameters(RUN_OPTIONS),
-]
-_run_callback.__signature__ = inspect.Signature(_params)  # type: ignore[attr-defined]
-_run_callback.__annotations__ = {p.name: p.annotation for p in _params}
-
-app = typer.Typer(
-    cls=RunGroup,
-    rich_markup_mode=None,
-    add_completion=False,
-    no_args_is_help=True,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-app.callback(
+app = group_app(
+    RunGroup,
+    _GROUP_ONLY,
+    RUN_OPTIONS,
     help="Run a task from a Python file: a live tree of its actions, then its outputs.\n\n"
     "Task inputs become options (`--x 3`, `--flag/--no-flag`, JSON for lists, dicts and "
     "dataclasses, paths for File and Dir). Run options go before FILE, or after TASK when "
     "no input has the same name.",
     epilog=_EXAMPLES,
-)(_run_callback)
+)
