@@ -133,7 +133,8 @@ class LocalController:
         writer = self.writer_for(store)
         run = RunState(name=name, store=store, writer=writer, options=options)
         run.controller = self
-        inputs = task.bind(args, kwargs)
+        call = Call(task, None, args, kwargs)
+        inputs = call.inputs
         if options.recover_from:
             run.recovered = store.successful_actions(options.recover_from)
         now = time.time()
@@ -174,13 +175,16 @@ class LocalController:
         )
         writer.flush()
         capture_logs()
-        future = asyncio.run_coroutine_threadsafe(self._drive(run, task, args, kwargs), self.loop)
+        future = asyncio.run_coroutine_threadsafe(
+            self._drive(run, task, call, args, kwargs), self.loop
+        )
         return run, future
 
     async def _drive(
         self,
         run: RunState,
         task: TaskTemplate[Any, Any],
+        call: Call,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
@@ -191,9 +195,7 @@ class LocalController:
         fields: dict[str, Any]
         try:
             run.apply_env("the run context", run.options.env_vars)
-            value = await self._run_action(
-                task, Call(task, None, args, kwargs), args, kwargs, run=run
-            )
+            value = await self._run_action(task, call, args, kwargs, run=run)
         except BaseException as exc:
             aborted = (
                 isinstance(exc, asyncio.CancelledError | ActionAborted) or run.aborted.is_set()
