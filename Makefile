@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/flyte run examples/hello.py main --name World
 
 lint: $(STAMP)
-	$(BIN)/ruff check flyte flyte_cli tui tests examples benchmarks
-	$(BIN)/ruff format --check flyte flyte_cli tui tests examples benchmarks
+	$(BIN)/ruff check flyte flyte_cli flyte_tui tests examples benchmarks
+	$(BIN)/ruff format --check flyte flyte_cli flyte_tui tests examples benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -59,7 +59,7 @@ _VERSIONS: dict[int, tuple[Callable[[], object], CodeVersion]] = {}
 _OWN: dict[int, tuple[object, str, tuple[_Ref, ...]]] = {}  # id -> (object, digest, refs)
 _REFS: dict[types.CodeType, tuple[_Ref, ...]] = {}
 _USER_MODULES: dict[str, bool] = {}
-_OWN_PACKAGES = frozenset({"flyte", "flyte_cli", "tui"})
+_OWN_PACKAGES = frozenset({"flyte", "flyte_cli", "flyte_tui"})
 _MAX_WRAPPED = 16  # bounds __wrapped__ chains of objects that invent attributes (mocks)
 
 

@@ -34,13 +34,13 @@ _LOG_LINES = 10
 
 
 def launch_tui(store: RunStore, run_name: str | None, *, follow_latest: bool = False) -> None:
-    """Open the dashboard (`tui.launch`, another package); blocks until the user quits.
+    """Open the dashboard (`flyte_tui.launch`, another package); blocks until the user quits.
 
     Raises:
         CliError: the dashboard is not installed or not available yet.
     """
     try:
-        from tui import launch
+        from flyte_tui import launch
     except ImportError as exc:
         raise CliError(f"the terminal dashboard is not available: {exc}") from exc
     launch(store, run_name, follow_latest=follow_latest)

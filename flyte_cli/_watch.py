@@ -383,7 +383,7 @@ def _watch_with_tui(
     from rich.console import Console
 
     from flyte._store import flyte_home
-    from tui import launch
+    from flyte_tui import launch
 
     log_path = flyte_home() / "watch.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ try:
     run_cli(sys.argv[1:])
 except SystemExit:
     pass
-heavy = ("flyte", "flyte._controller.local", "textual", "httpx", "pydantic", "watchfiles", "tui")
+heavy = ("flyte", "flyte._controller.local", "textual", "httpx", "pydantic", "watchfiles", "flyte_tui")
 print("LOADED", [m for m in heavy if m in sys.modules], file=sys.stderr)
 """
 

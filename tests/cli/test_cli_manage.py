@@ -259,11 +259,11 @@ def test_delete_run(flyte: Invoke) -> None:
 
 
 def test_tui_command_calls_launch(flyte: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
-    import tui
+    import flyte_tui
 
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(
-        tui, "launch", lambda store, run=None, *, follow_latest=False: calls.append((store, run, follow_latest)),
+        flyte_tui, "launch", lambda store, run=None, *, follow_latest=False: calls.append((store, run, follow_latest)),
         raising=False,
     )  # fmt: skip
     run = _run(flyte, "examples/hello.py", "main")["run"]
@@ -277,5 +277,5 @@ def test_tui_command_calls_launch(flyte: Invoke, monkeypatch: pytest.MonkeyPatch
 def test_tui_not_available_is_a_clear_error(flyte: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "tui", None)  # `from tui import launch` raises ImportError
+    monkeypatch.setitem(sys.modules, "flyte_tui", None)  # `from flyte_tui import launch` raises ImportError
     assert "terminal dashboard is not available" in error_line(flyte("tui"))

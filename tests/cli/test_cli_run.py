@@ -398,7 +398,7 @@ def test_recover_reuses_what_succeeded(
 def test_tui_flag_launches_the_dashboard_then_prints_the_summary(
     flyte: Invoke, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tui
+    import flyte_tui
 
     calls: list[tuple[Any, ...]] = []
 
@@ -407,7 +407,7 @@ def test_tui_flag_launches_the_dashboard_then_prints_the_summary(
     ) -> None:
         calls.append((store, run_name, follow_latest, store.get_run(run_name) is not None))
 
-    monkeypatch.setattr(tui, "launch", fake_launch, raising=False)
+    monkeypatch.setattr(flyte_tui, "launch", fake_launch, raising=False)
     result = flyte("run", "examples/hello.py", "main", "--tui")
     assert result.exit_code == 0, result.output
     run = _store().list_runs()[0]

@@ -299,7 +299,7 @@ def test_module_form_watches_the_modules_project(
 def test_tui_mode_runs_quiet_children_and_follows_the_newest_run(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tui
+    import flyte_tui
     from flyte_cli._options import state
 
     monkeypatch.setattr(state, "store", None)
@@ -310,7 +310,7 @@ def test_tui_mode_runs_quiet_children_and_follows_the_newest_run(
         calls.append((store.path, run_name, follow_latest))
         summaries.get(timeout=30)  # "the user quits" once the first run has ended
 
-    monkeypatch.setattr(tui, "launch", launch)
+    monkeypatch.setattr(flyte_tui, "launch", launch)
     code = watch_loop(
         str(project / "pipeline.py"),
         "main",

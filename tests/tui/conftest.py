@@ -15,12 +15,12 @@ from tui_helpers import FROZEN_NOW, normalize, seed
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[float]:
     """Freeze the dashboard's clock and time zone so durations and times are stable."""
-    import tui._format
+    import flyte_tui._format
 
     old_tz = os.environ.get("TZ")
     os.environ["TZ"] = "UTC"
     time.tzset()
-    monkeypatch.setattr(tui._format, "now", lambda: FROZEN_NOW)
+    monkeypatch.setattr(flyte_tui._format, "now", lambda: FROZEN_NOW)
     yield FROZEN_NOW
     if old_tz is None:
         del os.environ["TZ"]

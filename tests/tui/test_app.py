@@ -13,9 +13,9 @@ from textual.widgets import Input, Select
 from tui_helpers import wait_until
 
 from flyte._models import Phase
-from tui.app import DashboardApp
-from tui.screens import RunScreen, RunsScreen
-from tui.widgets import ActionTree, Details, LogView, RunHeader, RunTable
+from flyte_tui.app import DashboardApp
+from flyte_tui.screens import RunScreen, RunsScreen
+from flyte_tui.widgets import ActionTree, Details, LogView, RunHeader, RunTable
 
 SIZE = (120, 36)
 
@@ -419,7 +419,7 @@ async def test_footer_lists_the_keys(seeded_store: Any) -> None:
 def test_launch_runs_the_app_and_names_the_extra_when_textual_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import tui
+    import flyte_tui
 
     seen: dict[str, Any] = {}
 
@@ -430,14 +430,14 @@ def test_launch_runs_the_app_and_names_the_extra_when_textual_is_missing(
 
     store = MemoryRunStore()
     monkeypatch.setattr(DashboardApp, "run", fake_run)
-    tui.launch(store, "some-run")
+    flyte_tui.launch(store, "some-run")
     assert seen == {"run": "some-run", "follow": False, "latest": False}
-    tui.launch(store, follow_latest=True)
+    flyte_tui.launch(store, follow_latest=True)
     assert seen == {"run": None, "follow": True, "latest": True}
 
-    monkeypatch.setitem(sys.modules, "tui.app", None)
+    monkeypatch.setitem(sys.modules, "flyte_tui.app", None)
     with pytest.raises(ImportError, match=r"flyte-local\[tui\]"):
-        tui.launch(store)
+        flyte_tui.launch(store)
 
 
 def test_phase_of_records_is_an_enum(seeded_store: Any) -> None:

@@ -1,4 +1,4 @@
-"""The dashboard's model (tui.data) and formatting, without Textual."""
+"""The dashboard's model (flyte_tui.data) and formatting, without Textual."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import dataclasses
 from typing import Any
 
 from flyte._models import ActionKind, ActionRecord, CacheStatus, Phase
-from tui import _format
-from tui.data import ROOT, Counts, RunActions, RunFeed, group_key
+from flyte_tui import _format
+from flyte_tui.data import ROOT, Counts, RunActions, RunFeed, group_key
 
 
 def action(id: str, parent: str | None = "a0", **fields: Any) -> ActionRecord:

@@ -15,10 +15,10 @@ from tui_helpers import wait_until
 import flyte
 from flyte._models import Phase
 from flyte._store.sqlite import SqliteRunStore
-from tui.app import DashboardApp
-from tui.screens import RunScreen
-from tui.widgets import ActionTree, LogView, RunHeader, RunTable
-from tui.widgets.action_tree import PAGE
+from flyte_tui.app import DashboardApp
+from flyte_tui.screens import RunScreen
+from flyte_tui.widgets import ActionTree, LogView, RunHeader, RunTable
+from flyte_tui.widgets.action_tree import PAGE
 
 SIZE = (120, 36)
 

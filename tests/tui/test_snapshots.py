@@ -11,9 +11,9 @@ from typing import Any
 from textual.pilot import Pilot
 from tui_helpers import wait_until
 
-from tui.app import DashboardApp
-from tui.screens import RunScreen
-from tui.widgets import ActionTree, Details, LogView, RunTable
+from flyte_tui.app import DashboardApp
+from flyte_tui.screens import RunScreen
+from flyte_tui.widgets import ActionTree, Details, LogView, RunTable
 
 SIZE = (120, 36)
 

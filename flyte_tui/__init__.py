@@ -2,10 +2,10 @@
 
 Example:
     from flyte._store import default_store
-    import tui
+    import flyte_tui
 
-    tui.launch(default_store())                    # every run, newest first
-    tui.launch(default_store(), "swift-otter-4f2a9c")  # one run's tree, details, logs
+    flyte_tui.launch(default_store())                    # every run, newest first
+    flyte_tui.launch(default_store(), "swift-otter-4f2a9c")  # one run's tree, details, logs
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def launch(store: RunStore, run_name: str | None = None, *, follow_latest: bool 
         ImportError: Textual is not installed.
     """
     try:
-        from tui.app import DashboardApp
+        from flyte_tui.app import DashboardApp
     except ImportError as exc:  # textual is the optional `tui` extra
         raise ImportError(
             f"the dashboard needs Textual ({exc}); install it with: pip install 'flyte-local[tui]'"

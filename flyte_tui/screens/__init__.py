@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.screens.run_detail import RunScreen
-from tui.screens.runs import RunsScreen
+from flyte_tui.screens.run_detail import RunScreen
+from flyte_tui.screens.runs import RunsScreen
 
 __all__ = ["RunScreen", "RunsScreen"]

@@ -1,7 +1,7 @@
 """Text formatting shared by the widgets: clock, durations, phase icons, value previews.
 
 Everything time-dependent goes through `now()` and `clock()`, so snapshot tests can
-freeze the screen by monkeypatching `tui._format.now` (and setting `TZ`).
+freeze the screen by monkeypatching `flyte_tui._format.now` (and setting `TZ`).
 """
 
 from __future__ import annotations

@@ -8,11 +8,11 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
-from tui import _format
+from flyte_tui import _format
 
 if TYPE_CHECKING:
     from flyte._models import RunRecord
-    from tui.data import Counts
+    from flyte_tui.data import Counts
 
 __all__ = ["RunHeader"]
 

@@ -4,7 +4,7 @@ The tree is built lazily and updated incrementally, so a 10,000-action run stays
 responsive: a container (the top, an action, a group) materializes its children only
 once expanded, and then at most `PAGE` of them at a time behind a "… N more" node;
 updates relabel only the nodes whose record changed. Node data is a key: an action id,
-a group key (`tui.data.group_key`), or `more:<container>`.
+a group key (`flyte_tui.data.group_key`), or `more:<container>`.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from textual.message import Message
 from textual.widgets import Tree
 
 from flyte._models import ActionKind, CacheStatus, Phase
-from tui import _format
-from tui.data import ROOT, RunActions, is_group_key
+from flyte_tui import _format
+from flyte_tui.data import ROOT, RunActions, is_group_key
 
 if TYPE_CHECKING:
     from textual.widgets.tree import TreeNode
 
     from flyte._models import ActionRecord
-    from tui.data import ActionDiff, Counts
+    from flyte_tui.data import ActionDiff, Counts
 
 __all__ = ["ActionTree"]
 

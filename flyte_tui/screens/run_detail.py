@@ -14,14 +14,14 @@ from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, Phase
 from flyte.errors import FlyteError
-from tui import _format
-from tui.data import RunActions, is_group_key
-from tui.widgets import ActionTree, Details, LogView, RunHeader
+from flyte_tui import _format
+from flyte_tui.data import RunActions, is_group_key
+from flyte_tui.widgets import ActionTree, Details, LogView, RunHeader
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, RunRecord
-    from tui.app import DashboardApp
-    from tui.data import ActionDiff
+    from flyte_tui.app import DashboardApp
+    from flyte_tui.data import ActionDiff
 
 __all__ = ["RunScreen"]
 

@@ -12,11 +12,11 @@ from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
 from flyte.errors import FlyteError
-from tui.widgets import FilterBar, RunTable
+from flyte_tui.widgets import FilterBar, RunTable
 
 if TYPE_CHECKING:
     from flyte._models import RunRecord
-    from tui.app import DashboardApp
+    from flyte_tui.app import DashboardApp
 
 __all__ = ["RunsScreen"]
 

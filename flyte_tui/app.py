@@ -15,9 +15,9 @@ from textual.binding import Binding, BindingType
 from textual.reactive import var
 
 from flyte.errors import FlyteError
-from tui.data import RunFeed
-from tui.screens.run_detail import RunScreen
-from tui.screens.runs import RunsScreen
+from flyte_tui.data import RunFeed
+from flyte_tui.screens.run_detail import RunScreen
+from flyte_tui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
     from flyte._store import RunStore

@@ -11,7 +11,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from flyte._models import Phase
-from tui import _format
+from flyte_tui import _format
 
 if TYPE_CHECKING:
     from flyte._models import RunRecord

@@ -18,13 +18,13 @@ from textual.widgets import Input, Log, Static
 from textual.worker import get_current_worker
 
 from flyte.errors import FlyteError
-from tui import _format
+from flyte_tui import _format
 
 if TYPE_CHECKING:
     from rich.text import Text
 
     from flyte._models import LogLine
-    from tui.data import RunFeed
+    from flyte_tui.data import RunFeed
 
 __all__ = ["LogView", "LogTarget"]
 

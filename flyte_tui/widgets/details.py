@@ -25,11 +25,11 @@ from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, CacheStatus
 from flyte.errors import FlyteError
-from tui import _format
+from flyte_tui import _format
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord
-    from tui.data import ActionDetails, Counts, RunFeed
+    from flyte_tui.data import ActionDetails, Counts, RunFeed
 
 __all__ = ["Details", "DetailsTarget"]
 
