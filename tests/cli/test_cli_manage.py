@@ -277,5 +277,7 @@ def test_tui_command_calls_launch(flyte: Invoke, monkeypatch: pytest.MonkeyPatch
 def test_tui_not_available_is_a_clear_error(flyte: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "flyte_tui", None)  # `from flyte_tui import launch` raises ImportError
+    monkeypatch.setitem(
+        sys.modules, "flyte_tui", None
+    )  # `from flyte_tui import launch` raises ImportError
     assert "terminal dashboard is not available" in error_line(flyte("tui"))
