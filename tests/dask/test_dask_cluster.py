@@ -1,0 +1,108 @@
+"""The Dask cluster lifecycle: executor specs, the local cluster flyte starts, clients."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flyte._controller import dask as fdask
+from flyte.errors import InvalidOptionError
+
+
+@pytest.mark.parametrize(
+    ("spec", "address"),
+    [
+        ("dask", None),
+        ("dask://10.0.0.5:9000", "tcp://10.0.0.5:9000"),
+        ("dask://scheduler", "tcp://scheduler:8786"),
+        ("dask://127.0.0.1:8786/", "tcp://127.0.0.1:8786"),
+    ],
+)
+def test_parse_executor(spec: str, address: str | None) -> None:
+    assert fdask.parse_executor(spec) == address
+
+
+@pytest.mark.parametrize("spec", ["dask:", "dask://", "dask://host:port", "ray://x:1", "daskx"])
+def test_parse_executor_rejects_bad_specs(spec: str) -> None:
+    with pytest.raises(InvalidOptionError, match="dask://HOST:PORT|port must be a number"):
+        fdask.parse_executor(spec)
+
+
+def test_unreachable_scheduler_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(fdask.DaskUnavailableError, match="cannot reach the Dask scheduler"):
+        fdask.open_cluster(f"dask://127.0.0.1:{port}")
+
+
+def test_client_is_used_as_given(dask_client: Any) -> None:
+    cluster = fdask.open_cluster(dask_client)
+    assert cluster.client is dask_client
+    assert fdask.open_cluster(dask_client) is cluster
+    assert len(cluster.workers()) == 2
+    cluster.close()
+    # flyte did not open this client, so closing flyte's side leaves it usable.
+    assert dask_client.submit(os.getpid, pure=False).result() != os.getpid()
+
+
+def test_address_spec_connects_to_a_running_scheduler(dask_cluster: Any) -> None:
+    host_port = dask_cluster.scheduler_address.removeprefix("tcp://")
+    cluster = fdask.open_cluster(f"dask://{host_port}")
+    try:
+        assert cluster.address == dask_cluster.scheduler_address
+        assert fdask.open_cluster(f"dask://{host_port}") is cluster
+        assert cluster.client.submit(os.getpid, pure=False).result() != os.getpid()
+    finally:
+        fdask.close_all()
+
+
+def test_local_cluster_is_sized_and_stopped_at_exit(tmp_path: Path) -> None:
+    # In a subprocess: the cluster's own process must be gone when the driver exits, and
+    # the driver script has no __main__ guard (Dask's spawned workers must not re-run it).
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os
+            from flyte._controller.dask import open_cluster
+
+            cluster = open_cluster("dask")
+            print("CLUSTER", cluster.process.pid, flush=True)
+            print("WORKERS", len(cluster.workers()), flush=True)
+            print("RESOURCES", sorted(cluster.worker_resources()), flush=True)
+            print("PID", cluster.client.submit(os.getpid, pure=False).result() != os.getpid())
+            """
+        )
+    )
+    env = {**os.environ, "FLYTE_HOME": str(tmp_path / "home")}
+    out = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=90
+    )
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
+    assert int(lines["WORKERS"]) == (os.cpu_count() or 1)
+    assert lines["RESOURCES"] == "['CPU', 'MEMORY']"
+    assert lines["PID"] == "True"
+    cluster_pid = int(lines["CLUSTER"])
+    assert not _alive(cluster_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes; /proc says so on Linux.
+    try:
+        return "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
