@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flyte.errors import InvalidOptionError, RuntimeSystemError, UserError
+from flyte.errors import InvalidOptionError, UserError
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -104,7 +104,7 @@ class DaskCluster:
 
     @property
     def address(self) -> str:
-        return str(self.client.scheduler.address)
+        return str(self.client.scheduler_info()["address"])
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """Worker address -> the scheduler's info on it (pid, nthreads, resources, ...)."""

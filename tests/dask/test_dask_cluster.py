@@ -30,7 +30,7 @@ def test_parse_executor(spec: str, address: str | None) -> None:
 
 @pytest.mark.parametrize("spec", ["dask:", "dask://", "dask://host:port", "ray://x:1", "daskx"])
 def test_parse_executor_rejects_bad_specs(spec: str) -> None:
-    with pytest.raises(InvalidOptionError, match="dask://HOST:PORT|port must be a number"):
+    with pytest.raises(InvalidOptionError, match=r"dask://HOST:PORT|port must be a number"):
         fdask.parse_executor(spec)
 
 
