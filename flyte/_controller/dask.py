@@ -24,17 +24,22 @@ if TYPE_CHECKING:
 
     from distributed import Client
 
+    from flyte._options import Resources
+
 __all__ = [
     "DaskCluster",
     "DaskUnavailableError",
+    "ResourcePlan",
     "open_cluster",
     "parse_executor",
+    "plan_resources",
 ]
 
 DEFAULT_PORT = 8786
 # A child that prints this line followed by the scheduler address is ready.
 _READY = "flyte-dask-scheduler"
 _START_TIMEOUT = 120.0
+_MEMORY_TOPIC = "worker-restart-memory"
 
 
 class DaskUnavailableError(UserError):
@@ -101,6 +106,34 @@ class DaskCluster:
         self.process = process
         self.log_path = log_path
         self._closed = False
+        # Worker pids a nanny killed for memory (Dask's "worker-restart-memory" event):
+        # how an attempt whose worker vanished is told apart as OOMError.
+        self._memory_kills: dict[int, dict[str, Any]] = {}
+        self._kills_changed = threading.Condition()
+        client.subscribe_topic(_MEMORY_TOPIC, self._on_memory_kill)
+
+    def _on_memory_kill(self, event: tuple[float, dict[str, Any]]) -> None:
+        msg = event[1]
+        with self._kills_changed:
+            if len(self._memory_kills) > 10_000:
+                self._memory_kills.clear()
+            self._memory_kills[int(msg.get("pid", -1))] = msg
+            self._kills_changed.notify_all()
+
+    def killed_for_memory(self, pid: int, wait: float = 0.0) -> dict[str, Any] | None:
+        """The nanny's memory-kill event for worker process `pid`, waiting up to `wait` s.
+
+        The event travels nanny -> scheduler -> client while the worker's connections drop
+        at once, so a caller that saw a worker vanish waits a little for the reason.
+        """
+        deadline = time.monotonic() + wait
+        with self._kills_changed:
+            while True:
+                found = self._memory_kills.get(pid)
+                left = deadline - time.monotonic()
+                if found is not None or left <= 0:
+                    return found
+                self._kills_changed.wait(left)
 
     @property
     def address(self) -> str:
@@ -124,6 +157,10 @@ class DaskCluster:
         if self._closed:
             return
         self._closed = True
+        try:
+            self.client.unsubscribe_topic(_MEMORY_TOPIC)
+        except Exception:  # a closed client has nothing to unsubscribe from
+            pass
         if self.owned_client:
             try:
                 self.client.close(timeout=10)
@@ -131,6 +168,84 @@ class DaskCluster:
                 pass
         if self.process is not None:
             _stop_process(self.process)
+
+
+class ResourcePlan:
+    """How a task's `Resources` meet a Dask cluster: what Dask enforces, what it cannot."""
+
+    __slots__ = ("dask", "unenforced")
+
+    def __init__(self, dask: dict[str, float], unenforced: list[str]) -> None:
+        self.dask = dask
+        """Passed to `Client.submit(resources=...)`: Dask's names and amounts."""
+        self.unenforced = unenforced
+        """Requests no worker declares: recorded on the action, with a note, not enforced."""
+
+    def note(self) -> str | None:
+        if not self.unenforced:
+            return None
+        names = ", ".join(self.unenforced)
+        return (
+            f"{names} recorded, not enforced: the Dask workers declare no such resource "
+            '(start them with e.g. `dask worker ADDRESS --resources "CPU=4 MEMORY=16e9"`)'
+        )
+
+
+def plan_resources(
+    task_name: str, resources: Resources | None, declared: dict[str, float]
+) -> ResourcePlan:
+    """Map a task's requests onto the resources the cluster's workers declare.
+
+    Names match case-insensitively (`cpu` -> `CPU`, `memory` -> `MEMORY` in bytes, `gpu`
+    -> `GPU`, `disk` -> `DISK` in bytes). A request is the lower bound of a range.
+
+    Raises:
+        InvalidOptionError: a request is larger than any one worker's declared amount; Dask
+            would keep such a task waiting forever.
+    """
+    if resources is None:
+        return ResourcePlan({}, [])
+    from flyte._options import _parse_cpu, parse_memory
+
+    by_lower = {name.lower(): name for name in declared}
+    wanted: dict[str, float] = {}
+    if resources.cpu is not None:
+        cpu = resources.cpu[0] if isinstance(resources.cpu, tuple) else resources.cpu
+        wanted["cpu"] = _parse_cpu(cpu)
+    if resources.memory is not None:
+        memory = resources.memory[0] if isinstance(resources.memory, tuple) else resources.memory
+        wanted["memory"] = float(parse_memory(memory))
+    if resources.gpu is not None:
+        gpu = resources.gpu
+        if isinstance(gpu, str):
+            count = gpu.rpartition(":")[2] if ":" in gpu else "1"
+            gpu = int(count)
+        wanted["gpu"] = float(gpu)
+    if resources.disk is not None:
+        wanted["disk"] = float(parse_memory(resources.disk, what="disk"))
+    mapped: dict[str, float] = {}
+    unenforced: list[str] = []
+    for name, amount in wanted.items():
+        dask_name = by_lower.get(name)
+        if dask_name is None:
+            if amount:
+                unenforced.append(name)
+            continue
+        if amount > declared[dask_name]:
+            raise InvalidOptionError(
+                f"{task_name} asks for {name}={_show(name, amount)}, but no Dask worker "
+                f"declares more than {dask_name}={_show(name, declared[dask_name])}; lower "
+                "the request or start workers with more (`dask worker --resources`)"
+            )
+        if amount:
+            mapped[dask_name] = amount
+    return ResourcePlan(mapped, unenforced)
+
+
+def _show(name: str, amount: float) -> str:
+    if name in ("memory", "disk"):
+        return f"{amount / 2**20:.0f}Mi"
+    return f"{amount:g}"
 
 
 _clusters: dict[str, DaskCluster] = {}

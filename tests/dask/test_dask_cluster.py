@@ -106,3 +106,32 @@ def _alive(pid: int) -> bool:
         return "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]
     except OSError:
         return False
+
+
+def test_resources_map_onto_declared_worker_resources() -> None:
+    import flyte
+
+    declared = {"CPU": 2.0, "MEMORY": 4 * 2.0**30, "GPU": 1.0}
+    plan = fdask.plan_resources("t", flyte.Resources(cpu="500m", memory="1Gi", gpu=1), declared)
+    assert plan.dask == {"CPU": 0.5, "MEMORY": float(2**30), "GPU": 1.0}
+    assert plan.unenforced == [] and plan.note() is None
+    ranged = fdask.plan_resources("t", flyte.Resources(cpu=(1, 2), gpu="A100:1"), declared)
+    assert ranged.dask == {"CPU": 1.0, "GPU": 1.0}
+    assert fdask.plan_resources("t", None, declared).dask == {}
+
+
+def test_resources_no_worker_declares_are_recorded_with_a_note() -> None:
+    import flyte
+
+    plan = fdask.plan_resources("t", flyte.Resources(cpu=1, memory="1Gi"), {"cpu": 4.0})
+    assert plan.dask == {"cpu": 1.0}
+    assert plan.unenforced == ["memory"]
+    note = plan.note()
+    assert note is not None and "memory recorded, not enforced" in note and "--resources" in note
+
+
+def test_a_request_no_worker_can_hold_is_an_error_at_call_time() -> None:
+    import flyte
+
+    with pytest.raises(InvalidOptionError, match=r"asks for memory=8192Mi.*MEMORY=1024Mi"):
+        fdask.plan_resources("env.t", flyte.Resources(memory="8Gi"), {"MEMORY": 2.0**30})
