@@ -344,7 +344,16 @@ class ProcessExecutor:
             worker.started_attempts += 1
             worker.running[running.key] = running
             self._running[running.key] = running
+            placement: Placement = {
+                "worker": "process",
+                "pid": worker.pid or 0,
+                "reused": reused,
+            }
+            if queued:
+                placement["queued_s"] = round(queued, 3)
+            attempt.placement = placement
             self._send_attempt(worker, running)
+            info: dict[str, Any] = {}
             try:
                 if attempt.timeout is None:
                     ok, payload, info = await asyncio.shield(running.future)
@@ -357,17 +366,10 @@ class ProcessExecutor:
             except asyncio.CancelledError:
                 self._kill(worker, "abort")
                 raise
-            placement: Placement = {
-                "worker": "process",
-                "pid": worker.pid or 0,
-                "reused": reused,
-            }
-            peak = info.get("peak_rss") or worker.peak_rss
-            if peak:
-                placement["peak_rss"] = int(peak)
-            if queued:
-                placement["queued_s"] = round(queued, 3)
-            attempt.placement = placement
+            finally:
+                peak = info.get("peak_rss") or worker.peak_rss
+                if peak:
+                    placement["peak_rss"] = int(peak)
             if not ok:
                 raise payload
             blob, out_json = payload
