@@ -141,6 +141,9 @@ class AttemptRecord:
     ended_at: float | None = None
     error_type: str | None = None
     error_message: str | None = None
+    placement: dict[str, Any] = field(default_factory=dict)
+    """Where it ran: {"worker": "inline"|"process"|"dask", "pid", "reused", "peak_rss" (bytes),
+    "queued_s" (seconds waited QUEUED for CPU/memory)}; empty for attempts recorded before."""
 
 
 @dataclass(kw_only=True, frozen=True)

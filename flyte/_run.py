@@ -13,6 +13,7 @@ from flyte.errors import RunNotFoundError, UserError
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from flyte._controller import Controller
     from flyte._controller.state import RunState
     from flyte._models import ActionRecord, RunRecord
     from flyte._store import RunStore
@@ -106,9 +107,6 @@ def new_run_name() -> str:
     return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.token_hex(3)}"
 
 
-_config: dict[str, Any] = {}
-
-
 def init(
     *,
     store: RunStore | str | os.PathLike[str] | None = None,
@@ -119,6 +117,7 @@ def init(
     domain: str | None = None,
     org: str | None = None,
     log_level: int | None = None,
+    executor: Any = None,
     **kwargs: Any,
 ) -> None:
     """Configure flyte for this process; optional, everything is local by default.
@@ -132,27 +131,60 @@ def init(
         domain: recorded as a label for upstream compatibility.
         org: recorded as a label for upstream compatibility.
         log_level: accepted for upstream compatibility.
+        executor: where task bodies run: "inline" (this process), "process" (worker
+            processes), "dask" / "dask://HOST:PORT"; default: in process, except tasks
+            with `resources=` or `reusable=` (also `$FLYTE_EXECUTOR`).
         **kwargs: other upstream options, accepted and ignored locally.
     """
+    from flyte import _config
+
+    if executor is not None and isinstance(executor, str):
+        _check_executor(executor)
+    opened: Any = None
+    url: str | None = None
     if store is not None and not isinstance(store, str | os.PathLike):
-        _config["store"] = store
+        opened = store
     elif store is not None:
         from flyte._store import open_store
 
-        _config["store"] = open_store(store)
-    else:
-        _config.pop("store", None)
-    _config.update(endpoint=endpoint, api_key=api_key, project=project, domain=domain, org=org)
+        url = os.fspath(store)
+        opened = open_store(store)
+    _config.reset()
+    _config.replace_config(
+        store=opened,
+        store_url=url,
+        endpoint=endpoint,
+        api_key=api_key,
+        executor=executor,
+        project=project,
+        domain=domain,
+        org=org,
+    )
+
+
+_EXECUTORS = ("inline", "process", "dask", "auto")
+
+
+def _check_executor(spec: str) -> None:
+    if spec in _EXECUTORS or spec.startswith("dask://"):
+        return
+    from flyte.errors import InvalidOptionError
+
+    raise InvalidOptionError(
+        f"executor {spec!r} is not known; use 'inline', 'process', 'dask' or 'dask://HOST:PORT'"
+    )
 
 
 def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
     """Upstream's config-file initialisation; locally a missing or remote config means local."""
-    init(**{k: v for k, v in kwargs.items() if k in ("store", "root_dir")})
+    init(**{k: v for k, v in kwargs.items() if k in ("store", "root_dir", "executor")})
 
 
 def current_store() -> RunStore:
     """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db`."""
-    store = _config.get("store")
+    from flyte._config import current
+
+    store = current().store
     if store is not None:
         return store  # type: ignore[no-any-return]
     from flyte._store import default_store
@@ -197,12 +229,14 @@ class Run:
         future: concurrent.futures.Future[Any] | None = None,
         state: RunState | None = None,
         arity: int | None = None,
+        controller: Controller | None = None,
     ) -> None:
         self.name = name
         self.store = store
         self._future = future
         self._state = state
         self._arity = arity
+        self._controller = controller
 
     @property
     def url(self) -> str:
@@ -232,13 +266,12 @@ class Run:
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
-            import concurrent.futures
-
+            controller = self._controller or _controller()
             try:
-                concurrent.futures.wait([self._future], timeout=timeout)
+                controller.wait(self._future, timeout)
             except KeyboardInterrupt:
                 self.abort()
-                concurrent.futures.wait([self._future], timeout=10)
+                controller.wait(self._future, 10)
                 self._flush()
                 raise
             self._flush()
@@ -292,9 +325,7 @@ class Run:
 
     def abort(self) -> bool:
         """Abort the run, here or in the process driving it."""
-        from flyte._controller.local import get_controller
-
-        if get_controller().abort(self.name):
+        if (self._controller or _controller()).abort(self.name):
             return True
         return self.store.request_abort(self.name)
 
@@ -324,6 +355,7 @@ class RunContext:
         echo: bool = True,
         raise_on_failure: bool = True,
         wait: bool = True,
+        executor: Any = None,
         **kwargs: Any,
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
@@ -339,14 +371,16 @@ class RunContext:
             labels=labels,
             recover_from=recover_from,
             echo=echo,
+            executor=executor,
         )
+        if isinstance(executor, str):
+            _check_executor(executor)
         self.store = store
         self.raise_on_failure = raise_on_failure
         self.wait_for_end = wait
 
     def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Start the run and return at once (the run goes on in the background)."""
-        from flyte._controller.local import get_controller
         from flyte._task import TaskTemplate
 
         task = _resolve(task)
@@ -360,10 +394,18 @@ class RunContext:
             raise RunNotFoundError(
                 f"cannot recover from {self.options.recover_from!r}: no such run"
             )
-        state, future = get_controller().start_run(
+        controller = _controller()
+        state, future = controller.start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
         )
-        return Run(name, store, future=future, state=state, arity=task.output_arity)
+        return Run(
+            name,
+            store,
+            future=future,
+            state=state,
+            arity=task.output_arity,
+            controller=controller,
+        )
 
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Run `task` with these inputs and wait for it to end.
@@ -388,6 +430,13 @@ class RunContext:
         await asyncio.wrap_future(handle._future)
         handle._flush()
         return handle
+
+
+def _controller() -> Controller:
+    """The controller that drives runs started here (the local engine unless configured)."""
+    from flyte._controller import get_controller
+
+    return get_controller()
 
 
 def _resolve(task: Any) -> Any:

@@ -116,8 +116,13 @@ CREATE TABLE changes (
 INSERT INTO changes (id, counter) VALUES (1, 0);
 """
 
+# Where each attempt ran (inline / process worker pid / reused), its peak memory and how
+# long it waited QUEUED for CPU or memory: a JSON object (flyte._controller.recorder.Placement).
+_ATTEMPT_PLACEMENT = "ALTER TABLE attempts ADD COLUMN placement TEXT"
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
+    ("0002_attempt_placement", _ATTEMPT_PLACEMENT),
 ]
 
 
