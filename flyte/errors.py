@@ -13,12 +13,14 @@ BaseException
            │    ├── OOMError ............. an action ran out of memory
            │    ├── TraceCallError ....... a task was called inside a @flyte.trace
            │    ├── SerializationError ... an input or output could not be stored
+           │    ├── ExecutorUnavailableError . the executor asked for cannot be reached
            │    ├── RunNotFoundError ..... no run with that name
            │    ├── TaskNotFoundError .... no deployed task with that name / version
            │    └── EnvVarConflictError .. two environments set one variable differently
            └── SystemError ....... flyte itself or its store failed (kind="system")
                 ├── StoreError ........... the run store cannot be used (corrupt, too new)
                 └── RuntimeSystemError ... the engine failed
+                     └── ExecutorLostError ... the cluster running bodies went away (not retried)
 ```
 """
 
@@ -29,6 +31,8 @@ from typing import Any, ClassVar
 __all__ = [
     "ActionAborted",
     "EnvVarConflictError",
+    "ExecutorLostError",
+    "ExecutorUnavailableError",
     "FlyteError",
     "InvalidOptionError",
     "NonRecoverableError",
@@ -99,6 +103,10 @@ class SerializationError(UserError, TypeError):
     """An input or output value could not be serialized for the store."""
 
 
+class ExecutorUnavailableError(UserError):
+    """The executor asked for (a Dask scheduler, the `dask` extra) cannot be used."""
+
+
 class RunNotFoundError(UserError, LookupError):
     """No run with the given name exists in the store."""
 
@@ -121,6 +129,13 @@ class StoreError(SystemError):
 
 class RuntimeSystemError(SystemError):
     """The engine failed for a reason that is not the user's code."""
+
+
+class ExecutorLostError(RuntimeSystemError):
+    """The cluster running task bodies went away (a lost Dask scheduler); not retried."""
+
+    # A retry would meet the same missing cluster; the run stops and can be recovered.
+    retryable: ClassVar[bool] = False
 
 
 class ActionAborted(BaseException):

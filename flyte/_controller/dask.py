@@ -1,428 +1,509 @@
 """The Dask executor: task bodies run on a Dask cluster; the controller and store stay here.
 
-`flyte.init(executor="dask")` starts a `LocalCluster` sized to this machine (in a child
-process, shut down when this process exits), `"dask://HOST:PORT"` connects to a running
-scheduler, and a `distributed.Client` is used as given. `distributed` is imported only
-when one of these is asked for (extra `dask`), so `import flyte` never imports it.
+`DaskExecutor` implements the `Executor` protocol (`executor.py`). Per attempt:
+
+1. The task's `Resources` become Dask worker resources where the workers declare them
+   (`dask_cluster.plan_resources`); what no worker declares is recorded with a note.
+2. `Client.submit(run_on_worker, ..., key=<unique per attempt>, pure=False)`: on a worker,
+   `dask_worker.run_on_worker` connects back to this process over the worker channel
+   (TCP), claims the attempt and runs the body; its log lines, traces and task calls come
+   back as channel messages, handled here exactly as for process workers, so the run
+   tree, cache, recovery and logs are the same as for a local run. The outcome arrives as
+   a `done` message; the Dask result only says how the worker side ended.
+3. Faults: a worker's channel closing mid-attempt means its process died: the attempt
+   fails with `OOMError` when Dask's nanny killed it for memory (its
+   `worker-restart-memory` event), else with a `RuntimeSystemError`; retries then run on
+   whichever worker Dask picks. A lost scheduler fails every attempt in flight with
+   `ExecutorLostError` (not retried): the run ends FAILED and `rerun --recover` finishes it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import collections
+import itertools
 import os
-import subprocess
+import pickle
+import secrets
+import socket
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flyte.errors import InvalidOptionError, UserError
+from flyte import _serde
+from flyte._context import group_var
+from flyte._controller.calls import Call, Deadline
+from flyte._controller.channel import Channel, ChannelServer, load_task, pack_error, task_ref
+from flyte._controller.dask_cluster import DaskCluster, ResourcePlan, open_cluster, plan_resources
+from flyte._map import custom_context_var
+from flyte.errors import ExecutorLostError, OOMError, RuntimeSystemError
 
 if TYPE_CHECKING:
-    from types import ModuleType
+    from flyte._context import ActionContext
+    from flyte._controller.executor import Attempt
+    from flyte._controller.local import LocalController
+    from flyte._controller.recorder import Placement
+    from flyte._controller.state import RunState
+    from flyte._task import TaskTemplate
 
-    from distributed import Client
+__all__ = ["DaskExecutor", "callback_host", "no_delay"]
 
-    from flyte._options import Resources
-
-__all__ = [
-    "DaskCluster",
-    "DaskUnavailableError",
-    "ResourcePlan",
-    "open_cluster",
-    "parse_executor",
-    "plan_resources",
-]
-
-DEFAULT_PORT = 8786
-# A child that prints this line followed by the scheduler address is ready.
-_READY = "flyte-dask-scheduler"
-_START_TIMEOUT = 120.0
-_MEMORY_TOPIC = "worker-restart-memory"
+# How long a vanished worker's memory-kill event may take to reach us (nanny -> scheduler
+# -> client) before the death is reported as a plain crash.
+_OOM_EVENT_WAIT = 2.0
+# Declared worker resources are re-read at most this often (workers come and go).
+_RESOURCES_TTL = 5.0
 
 
-class DaskUnavailableError(UserError):
-    """The Dask scheduler asked for cannot be reached (or the `dask` extra is missing)."""
+def callback_host(scheduler_address: str) -> str:
+    """The address Dask workers use to reach this process's worker channel.
 
-
-def import_distributed() -> ModuleType:
-    """`distributed`, or an ImportError that says which extra to install."""
-    try:
-        import distributed
-    except ImportError as exc:
-        raise ImportError(
-            "the Dask executor needs dask.distributed: pip install 'flyte-local[dask]'"
-        ) from exc
-    return distributed
-
-
-def parse_executor(spec: str) -> str | None:
-    """The scheduler address of a `dask` executor spec; None means "start a LocalCluster".
-
-    Raises:
-        InvalidOptionError: `spec` is not `dask` or `dask://HOST[:PORT]`.
+    `$FLYTE_DASK_CALLBACK_HOST` when set; 127.0.0.1 for a scheduler on this machine;
+    else the local address of the interface that routes to the scheduler.
     """
-    if spec == "dask":
-        return None
-    prefix = "dask://"
-    if not spec.startswith(prefix) or not spec[len(prefix) :].strip("/"):
-        raise InvalidOptionError(
-            f"executor {spec!r} is not valid; use 'dask' (a local cluster) or "
-            "'dask://HOST:PORT' (a running `dask scheduler`)"
-        )
-    hostport = spec[len(prefix) :].strip("/")
-    host, _, port = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
-    if not port:
-        host, port = hostport, str(DEFAULT_PORT)
-    if not port.isdigit() or not host:
-        raise InvalidOptionError(
-            f"executor {spec!r} is not valid; the port must be a number, as in "
-            f"'dask://127.0.0.1:{DEFAULT_PORT}'"
-        )
-    return f"tcp://{host}:{port}"
+    chosen = os.environ.get("FLYTE_DASK_CALLBACK_HOST")
+    if chosen:
+        return chosen
+    host = scheduler_address.split("://", 1)[-1].rpartition(":")[0].strip("[]")
+    if not host or host == "localhost" or host.startswith("127.") or host == "::1":
+        return "127.0.0.1"
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect((host, 9))  # no packet is sent: this only picks the route
+            return str(probe.getsockname()[0])
+    except OSError:
+        return socket.gethostbyname(socket.gethostname())
 
 
-class DaskCluster:
-    """A client on a Dask cluster, and the local cluster process when flyte started one.
+def no_delay(channel: Channel) -> None:
+    """Turn Nagle's algorithm off on a TCP channel.
+
+    Channel messages are small requests and replies: with Nagle on, a reply sent while
+    the peer delays its ACK waits ~40 ms, which made every claim and nested call that slow.
+    """
+    try:
+        sock = socket.socket(fileno=os.dup(channel.fileno()))
+    except OSError:
+        return
+    try:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    finally:
+        sock.close()
+
+
+class _Link:
+    """One Dask worker process's channel, as the driver sees it."""
+
+    __slots__ = ("address", "channel", "dead", "pid", "running")
+
+    def __init__(self, channel: Channel, pid: int, address: str | None) -> None:
+        self.channel = channel
+        self.pid = pid
+        self.address = address
+        self.running: set[int] = set()
+        self.dead = False
+
+
+class _Running:
+    """An attempt submitted to Dask, from submit to outcome."""
+
+    __slots__ = ("attempt", "claimed", "dask_future", "future", "key", "link", "run")
+
+    def __init__(self, key: int, attempt: Attempt, loop: asyncio.AbstractEventLoop) -> None:
+        self.key = key
+        self.attempt = attempt
+        self.run: RunState = attempt.context.run
+        self.link: _Link | None = None
+        self.claimed = False
+        self.dask_future: Any = None
+        self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
+
+    def settle(self, ok: bool, payload: Any) -> None:
+        if not self.future.done():
+            self.future.set_result((ok, payload))
+
+
+class DaskExecutor:
+    """Runs attempts on a Dask cluster (see the module docstring).
 
     Example:
-        cluster = open_cluster("dask://127.0.0.1:8786")
-        print(cluster.address, cluster.worker_resources())
+        flyte.init(executor="dask://127.0.0.1:8786")   # or "dask", or a distributed.Client
+        run = flyte.run(main, n=100)                     # every body runs on a Dask worker
     """
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        spec: str,
-        owned_client: bool,
-        process: subprocess.Popen[bytes] | None = None,
-        log_path: Path | None = None,
-    ) -> None:
-        self.client = client
+    name = "dask"
+
+    def __init__(self, spec: Any, controller: LocalController) -> None:
         self.spec = spec
-        self.owned_client = owned_client
-        self.process = process
-        self.log_path = log_path
+        self.controller = controller
+        self.loop = controller.loop
+        self.cluster: DaskCluster | None = None
+        self._server: ChannelServer | None = None
+        self._opening: asyncio.Lock | None = None
+        self._keys = itertools.count(1)
+        self._token = secrets.token_hex(4)
+        self._running: dict[int, _Running] = {}
+        self._links: list[_Link] = []
+        self._inbox: collections.deque[tuple[_Link | None, tuple[Any, ...]]] = collections.deque()
+        self._declared: tuple[float, dict[str, float]] | None = None
+        self._plans: dict[tuple[str, int], ResourcePlan] = {}
+        self._noted: set[tuple[str, str]] = set()
+        self.lost: str | None = None
         self._closed = False
-        # Worker pids a nanny killed for memory (Dask's "worker-restart-memory" event):
-        # how an attempt whose worker vanished is told apart as OOMError.
-        self._memory_kills: dict[int, dict[str, Any]] = {}
-        self._kills_changed = threading.Condition()
-        client.subscribe_topic(_MEMORY_TOPIC, self._on_memory_kill)
+        atexit.register(self.shutdown)
 
-    def _on_memory_kill(self, event: tuple[float, dict[str, Any]]) -> None:
-        msg = event[1]
-        with self._kills_changed:
-            if len(self._memory_kills) > 10_000:
-                self._memory_kills.clear()
-            self._memory_kills[int(msg.get("pid", -1))] = msg
-            self._kills_changed.notify_all()
+    # -- opening -------------------------------------------------------------------
 
-    def killed_for_memory(self, pid: int, wait: float = 0.0) -> dict[str, Any] | None:
-        """The nanny's memory-kill event for worker process `pid`, waiting up to `wait` s.
+    async def _ready(self) -> tuple[DaskCluster, ChannelServer]:
+        if self.cluster is None or self._server is None:
+            if self._opening is None:
+                self._opening = asyncio.Lock()
+            async with self._opening:
+                if self.cluster is None:
+                    # Starting a LocalCluster takes seconds: not on the controller's loop.
+                    self.cluster = await self.loop.run_in_executor(None, open_cluster, self.spec)
+                if self._server is None:
+                    host = callback_host(self.cluster.address)
+                    self._server = ChannelServer(self._on_connect, family="AF_INET", host=host)
+        return self.cluster, self._server
 
-        The event travels nanny -> scheduler -> client while the worker's connections drop
-        at once, so a caller that saw a worker vanish waits a little for the reason.
-        """
-        deadline = time.monotonic() + wait
-        with self._kills_changed:
+    def _plan(self, cluster: DaskCluster, task: TaskTemplate[Any, Any]) -> ResourcePlan:
+        resources = task.resources
+        if resources is None:
+            return ResourcePlan({}, [])
+        key = (task.name, id(resources))
+        plan = self._plans.get(key)
+        if plan is None:
+            now = self.loop.time()
+            if self._declared is None or now - self._declared[0] > _RESOURCES_TTL:
+                self._declared = (now, cluster.worker_resources())
+            plan = plan_resources(task.name, resources, self._declared[1])
+            if len(self._plans) > 1024:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    # -- one attempt ---------------------------------------------------------------
+
+    async def run_attempt(self, attempt: Attempt) -> Any:
+        cluster, server = await self._ready()
+        client = cluster.client
+        if self.lost is not None:
+            if client.status != "running":
+                raise ExecutorLostError(self.lost)
+            self.lost = None  # the client reconnected to a scheduler meanwhile
+        task = attempt.task
+        child = attempt.context
+        run = child.run
+        plan = self._plan(cluster, task)
+        placement: Placement = {"worker": "dask"}
+        note = plan.note()
+        if note:
+            placement["note"] = note
+            if (run.name, child.action_id) not in self._noted:
+                self._noted.add((run.name, child.action_id))
+                run.recorder.log(
+                    run.name, child.action_id, child.attempt, "log", f"flyte: {note}", time.time()
+                )
+        attempt.placement = placement
+        key = next(self._keys)
+        running = _Running(key, attempt, self.loop)
+        self._running[key] = running
+        task_key, ref = task_ref(task)
+        payload = _serde.dumps((attempt.args, attempt.kwargs), what=f"the inputs of {task.name}")
+        context = (
+            run.name,
+            child.action_id,
+            child.attempt,
+            run.mode,
+            run.labels,
+            run.echo,
+            custom_context_var.get(),
+            group_var.get(),
+        )
+        from flyte._controller.dask_worker import run_on_worker
+        from flyte._store import flyte_home
+
+        env = {**run.options.env_vars, **task.env_values, "FLYTE_HOME": str(flyte_home())}
+        try:
+            future = client.submit(
+                run_on_worker,
+                server.address,
+                server.authkey,
+                key,
+                task_key,
+                ref,
+                payload,
+                context,
+                env,
+                key=f"flyte-{task.name}-{run.name}-{child.action_id}-{child.attempt}-"
+                f"{self._token}-{key}",
+                pure=False,
+                resources=plan.dask or None,
+            )
+            running.dask_future = future
+            future.add_done_callback(lambda f: self._dask_finished(key, f))
+            try:
+                if attempt.timeout is None:
+                    ok, outcome = await asyncio.shield(running.future)
+                else:
+                    done, _ = await asyncio.wait({running.future}, timeout=attempt.timeout)
+                    if not done:
+                        self._stop(running)
+                        raise Deadline("")
+                    ok, outcome = running.future.result()
+            except asyncio.CancelledError:
+                self._stop(running)
+                raise
+        finally:
+            self._running.pop(key, None)
+            if running.link is not None:
+                running.link.running.discard(key)
+                placement["pid"] = running.link.pid
+                if running.link.address:
+                    placement["address"] = running.link.address
+            if running.dask_future is not None:
+                running.dask_future.release()
+                running.dask_future = None
+        if not ok:
+            raise outcome
+        blob, out_json = outcome
+        attempt.blob = blob
+        attempt.out_json = out_json
+        return pickle.loads(blob)
+
+    def _stop(self, running: _Running) -> None:
+        """Timeout or abort: stop the body where it runs (Dask cannot kill a task)."""
+        link = running.link
+        if link is not None and not link.dead:
+            try:
+                link.channel.send(("cancel", running.key))
+            except OSError:
+                pass
+        if running.dask_future is not None:
+            running.dask_future.release()
+            running.dask_future = None
+
+    def _dask_finished(self, key: int, future: Any) -> None:
+        """The Dask task ended (a Dask callback thread): fail attempts that never ran."""
+        status = future.status
+        if status == "finished":
+            return  # the outcome came (or comes) as a `done` message on the channel
+        try:
+            exc = future.exception(timeout=5)
+        except BaseException as raised:  # a cancelled future raises its reason
+            exc = raised
+        self._post(None, ("_dask_failed", key, status, exc))
+
+    def _dask_error(self, running: _Running, status: str, exc: BaseException | None) -> Any:
+        reason = getattr(exc, "reason", "") or ""
+        assert self.cluster is not None
+        address = self.cluster.address
+        if status == "cancelled" and (
+            "connection" in reason or self.cluster.client.status != "running"
+        ):
+            self.lost = (
+                f"lost the Dask scheduler at {address} ({reason or 'connection closed'}); "
+                f"the run stopped here: finish it with `flyte rerun {running.run.name} "
+                "--recover` once the cluster is back"
+            )
+            return ExecutorLostError(self.lost)
+        name = running.attempt.task.name
+        if type(exc).__name__ == "KilledWorker":
+            return RuntimeSystemError(
+                f"Dask workers kept dying before {name} could start ({exc}); see the workers' logs"
+            )
+        if status == "cancelled":
+            return RuntimeSystemError(
+                f"the Dask task running {name} was cancelled ({reason or 'no reason given'})"
+            )
+        return RuntimeSystemError(
+            f"a Dask worker could not run {name}: {type(exc).__name__}: {exc}; the workers "
+            f"must reach this process at {self._server.address if self._server else '?'} "
+            "(set FLYTE_DASK_CALLBACK_HOST to an address they can reach)"
+        )
+
+    # -- the worker channel --------------------------------------------------------
+
+    def _on_connect(self, channel: Channel, hello: tuple[Any, ...]) -> None:
+        """A Dask worker process connected (accept thread)."""
+        if hello[0] != "hello" or hello[1] != "dask":
+            channel.close()
+            return
+        no_delay(channel)
+        link = _Link(channel, int(hello[2]), hello[3])
+        self._links.append(link)
+
+        def read() -> None:
             while True:
-                found = self._memory_kills.get(pid)
-                left = deadline - time.monotonic()
-                if found is not None or left <= 0:
-                    return found
-                self._kills_changed.wait(left)
+                try:
+                    message = channel.recv()
+                except (EOFError, OSError):
+                    self._post(link, ("_eof",))
+                    return
+                self._post(link, message)
 
-    @property
-    def address(self) -> str:
-        return str(self.client.scheduler_info()["address"])
+        threading.Thread(target=read, name=f"flyte-dask-{link.pid}", daemon=True).start()
 
-    def workers(self) -> dict[str, dict[str, Any]]:
-        """Worker address -> the scheduler's info on it (pid, nthreads, resources, ...)."""
-        info = self.client.scheduler_info(n_workers=-1)
-        return dict(info.get("workers", {}))
+    def _post(self, link: _Link | None, message: tuple[Any, ...]) -> None:
+        inbox = self._inbox
+        inbox.append((link, message))
+        if len(inbox) == 1:
+            try:
+                self.loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop is closed: the process is exiting
+                pass
 
-    def worker_resources(self) -> dict[str, float]:
-        """The largest amount of each resource any one worker declares (empty if none)."""
-        best: dict[str, float] = {}
-        for worker in self.workers().values():
-            for name, amount in (worker.get("resources") or {}).items():
-                best[name] = max(best.get(name, 0.0), float(amount))
-        return best
+    def _drain(self) -> None:
+        inbox = self._inbox
+        while inbox:
+            link, message = inbox.popleft()
+            try:
+                self._on_message(link, message)
+            except Exception as exc:
+                print(f"flyte: dask message {message[0]!r} failed: {exc!r}", file=sys.__stderr__)
 
-    def close(self) -> None:
-        """Close the client if flyte opened it, and stop the cluster flyte started."""
+    def _on_message(self, link: _Link | None, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "log":
+            _, key, run_name, action, attempt, stream, line, ts = message
+            running = self._running.get(key)
+            if running is not None:
+                running.run.recorder.log(run_name, action, attempt, stream, line, ts)
+        elif kind == "done":
+            _, key, ok, payload, _info = message
+            running = self._running.get(key)
+            if running is None or running.future.done():
+                return
+            if ok:
+                running.settle(True, payload)
+            else:
+                from flyte._controller.channel import unpack_error
+
+                exc = unpack_error(payload)
+                if isinstance(exc, MemoryError) and not isinstance(exc, OOMError):
+                    exc = OOMError(
+                        f"{running.attempt.task.name} ran out of memory on its Dask worker "
+                        f"({exc or 'MemoryError'}); give the workers more memory"
+                    )
+                running.settle(False, exc)
+        elif kind == "claim":
+            assert link is not None
+            _, req, key = message
+            running = self._running.get(key)
+            granted = running is not None and not running.claimed and not running.future.done()
+            if granted:
+                assert running is not None
+                running.claimed = True
+                running.link = link
+                link.running.add(key)
+            self._reply(link, req, True, pickle.dumps(granted, 5))
+        elif kind == "trace":
+            _, run_name, trace = message
+            run = self._run_named(run_name)
+            if run is not None:
+                run.record_trace(trace)
+        elif kind == "trace_get":
+            assert link is not None
+            _, req, run_name, trace_id = message
+            run = self._run_named(run_name)
+            found = run.trace_lookup(trace_id) if run is not None else None
+            self._reply(link, req, True, pickle.dumps(found, 5))
+        elif kind == "call":
+            assert link is not None
+            self.loop.create_task(self._nested_call(link, message))
+        elif kind == "_dask_failed":
+            _, key, status, exc = message
+            running = self._running.get(key)
+            if running is not None and not running.future.done():
+                running.settle(False, self._dask_error(running, status, exc))
+                self._stop(running)
+        elif kind == "_eof":
+            assert link is not None
+            self.loop.create_task(self._link_died(link))
+
+    def _run_named(self, name: str) -> RunState | None:
+        for running in self._running.values():
+            if running.run.name == name:
+                return running.run
+        return None
+
+    def _reply(self, link: _Link, req: int, ok: bool, blob: bytes) -> None:
+        if link.dead:
+            return
+        try:
+            link.channel.send(("reply", req, ok, blob))
+        except OSError:
+            pass
+
+    async def _nested_call(self, link: _Link, message: tuple[Any, ...]) -> None:
+        """A body on a Dask worker called a task: run it here as a child action; reply."""
+        _, req, key, task_key, ref, payload, _call_id, seq, group = message
+        running = self._running.get(key)
+        if running is None:
+            self._reply(link, req, False, pack_error(RuntimeSystemError("attempt not found")))
+            return
+        parent: ActionContext = running.attempt.context
+        try:
+            task = load_task(task_key, ref)
+            args, kwargs = pickle.loads(payload)
+            call = Call.remote(task, parent, args, kwargs, seq, group)
+            value = await self.controller._run_action(task, call, args, kwargs, run=parent.run)
+            blob, ok = _serde.dumps(value, what=f"the output of {task.name}"), True
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # the child's error goes back to the body that called
+            blob, ok = pack_error(exc), False
+        self._reply(link, req, ok, blob)
+
+    async def _link_died(self, link: _Link) -> None:
+        """A worker's channel closed: its process died; fail what was running there."""
+        link.dead = True
+        if link in self._links:
+            self._links.remove(link)
+        link.channel.close()
+        victims = [self._running[k] for k in link.running if k in self._running]
+        if not victims:
+            return
+        cluster = self.cluster
+        assert cluster is not None
+        kill = await self.loop.run_in_executor(
+            None, cluster.killed_for_memory, link.pid, _OOM_EVENT_WAIT
+        )
+        where = f"the Dask worker {link.address or '?'} (pid {link.pid})"
+        for running in victims:
+            if running.future.done():
+                continue
+            name = running.attempt.task.name
+            exc: BaseException
+            if kill is not None:
+                rss = kill.get("rss")
+                used = f" at {rss / 2**20:.0f}Mi" if isinstance(rss, int | float) else ""
+                exc = OOMError(
+                    f"{name} ran out of memory: Dask killed {where} for going over its memory "
+                    f"limit{used}. Ask for a worker with more memory (Resources(memory=...) on "
+                    "workers declaring MEMORY, or a larger --memory-limit)"
+                )
+            else:
+                exc = RuntimeSystemError(f"{where} running {name} died mid-attempt")
+            running.settle(False, exc)
+            self._stop(running)
+
+    # -- the rest of the protocol --------------------------------------------------
+
+    def pids(self) -> list[int]:
+        """The pids of the Dask worker processes connected to this driver."""
+        return [link.pid for link in self._links if not link.dead]
+
+    def shutdown(self) -> None:
+        """Close the channel; the cluster closes at exit (`dask_cluster.close_all`)."""
         if self._closed:
             return
         self._closed = True
-        try:
-            self.client.unsubscribe_topic(_MEMORY_TOPIC)
-        except Exception:  # a closed client has nothing to unsubscribe from
-            pass
-        if self.owned_client:
-            try:
-                self.client.close(timeout=10)
-            except Exception:  # the scheduler may already be gone; nothing left to close
-                pass
-        if self.process is not None:
-            _stop_process(self.process)
-
-
-class ResourcePlan:
-    """How a task's `Resources` meet a Dask cluster: what Dask enforces, what it cannot."""
-
-    __slots__ = ("dask", "unenforced")
-
-    def __init__(self, dask: dict[str, float], unenforced: list[str]) -> None:
-        self.dask = dask
-        """Passed to `Client.submit(resources=...)`: Dask's names and amounts."""
-        self.unenforced = unenforced
-        """Requests no worker declares: recorded on the action, with a note, not enforced."""
-
-    def note(self) -> str | None:
-        if not self.unenforced:
-            return None
-        names = ", ".join(self.unenforced)
-        return (
-            f"{names} recorded, not enforced: the Dask workers declare no such resource "
-            '(start them with e.g. `dask worker ADDRESS --resources "CPU=4 MEMORY=16e9"`)'
-        )
-
-
-def plan_resources(
-    task_name: str, resources: Resources | None, declared: dict[str, float]
-) -> ResourcePlan:
-    """Map a task's requests onto the resources the cluster's workers declare.
-
-    Names match case-insensitively (`cpu` -> `CPU`, `memory` -> `MEMORY` in bytes, `gpu`
-    -> `GPU`, `disk` -> `DISK` in bytes). A request is the lower bound of a range.
-
-    Raises:
-        InvalidOptionError: a request is larger than any one worker's declared amount; Dask
-            would keep such a task waiting forever.
-    """
-    if resources is None:
-        return ResourcePlan({}, [])
-    from flyte._options import _parse_cpu, parse_memory
-
-    by_lower = {name.lower(): name for name in declared}
-    wanted: dict[str, float] = {}
-    if resources.cpu is not None:
-        cpu = resources.cpu[0] if isinstance(resources.cpu, tuple) else resources.cpu
-        wanted["cpu"] = _parse_cpu(cpu)
-    if resources.memory is not None:
-        memory = resources.memory[0] if isinstance(resources.memory, tuple) else resources.memory
-        wanted["memory"] = float(parse_memory(memory))
-    if resources.gpu is not None:
-        gpu = resources.gpu
-        if isinstance(gpu, str):
-            count = gpu.rpartition(":")[2] if ":" in gpu else "1"
-            gpu = int(count)
-        wanted["gpu"] = float(gpu)
-    if resources.disk is not None:
-        wanted["disk"] = float(parse_memory(resources.disk, what="disk"))
-    mapped: dict[str, float] = {}
-    unenforced: list[str] = []
-    for name, amount in wanted.items():
-        dask_name = by_lower.get(name)
-        if dask_name is None:
-            if amount:
-                unenforced.append(name)
-            continue
-        if amount > declared[dask_name]:
-            raise InvalidOptionError(
-                f"{task_name} asks for {name}={_show(name, amount)}, but no Dask worker "
-                f"declares more than {dask_name}={_show(name, declared[dask_name])}; lower "
-                "the request or start workers with more (`dask worker --resources`)"
-            )
-        if amount:
-            mapped[dask_name] = amount
-    return ResourcePlan(mapped, unenforced)
-
-
-def _show(name: str, amount: float) -> str:
-    if name in ("memory", "disk"):
-        return f"{amount / 2**20:.0f}Mi"
-    return f"{amount:g}"
-
-
-_clusters: dict[str, DaskCluster] = {}
-_clusters_lock = threading.Lock()
-
-
-def open_cluster(spec: str | Client) -> DaskCluster:
-    """The cluster for an executor spec; opened once per process and closed at exit.
-
-    Args:
-        spec: "dask" (start a LocalCluster sized to this machine), "dask://HOST:PORT"
-            (a running scheduler), or a `distributed.Client`.
-
-    Raises:
-        InvalidOptionError: the spec is malformed.
-        DaskUnavailableError: the scheduler cannot be reached, or the cluster did not start.
-    """
-    if not isinstance(spec, str):
-        client = spec
-        key = f"client:{id(client)}"
-        with _clusters_lock:
-            found = _clusters.get(key)
-            if found is None or found.client is not client:
-                found = _clusters[key] = DaskCluster(client, spec="client", owned_client=False)
-            return found
-    address = parse_executor(spec)
-    with _clusters_lock:
-        found = _clusters.get(spec)
-        if found is not None and not found._closed:
-            return found
-        distributed = import_distributed()
-        if address is None:
-            found = _start_local_cluster(distributed)
-        else:
-            found = DaskCluster(_connect(distributed, address, spec), spec=spec, owned_client=True)
-        _clusters[spec] = found
-        if len(_clusters) == 1:
-            atexit.register(close_all)
-        return found
-
-
-def close_all() -> None:
-    """Close every cluster opened by `open_cluster` (registered with atexit)."""
-    with _clusters_lock:
-        clusters = list(_clusters.values())
-        _clusters.clear()
-    for cluster in clusters:
-        cluster.close()
-
-
-def _connect(distributed: ModuleType, address: str, spec: str) -> Client:
-    try:
-        return distributed.Client(address, timeout="10s", set_as_default=False)  # type: ignore[no-any-return]
-    except OSError as exc:
-        raise DaskUnavailableError(
-            f"cannot reach the Dask scheduler at {address} ({spec}): {exc}; start one with "
-            "`dask scheduler` and `dask worker ADDRESS`, or use executor='dask' for a local "
-            "cluster"
-        ) from None
-
-
-def _start_local_cluster(distributed: ModuleType) -> DaskCluster:
-    """Start a LocalCluster in a child process and connect to it.
-
-    The cluster lives in its own process, not in this one: Dask starts workers with the
-    `spawn` method, which re-imports the `__main__` module in every worker (and again
-    whenever a nanny restarts one), so a user script without an `if __name__ ==
-    "__main__":` guard would run itself again. The child exits when its stdin closes, so
-    the cluster never outlives this process, even one killed with SIGKILL.
-    """
-    from flyte._store import flyte_home
-
-    log_dir = flyte_home() / "dask"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"local-cluster-{os.getpid()}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flyte._controller.dask"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            start_new_session=True,  # Ctrl-C in the terminal reaches the driver only
-        )
-    address = _await_address(process, log_path)
-    try:
-        client = distributed.Client(address, timeout="30s", set_as_default=False)
-    except OSError as exc:
-        _stop_process(process)
-        raise DaskUnavailableError(
-            f"the local Dask cluster started at {address} but cannot be reached: {exc}"
-        ) from None
-    return DaskCluster(client, spec="dask", owned_client=True, process=process, log_path=log_path)
-
-
-def _await_address(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    assert process.stdout is not None
-    deadline = time.monotonic() + _START_TIMEOUT
-    result: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        for raw in process.stdout:
-            line = raw.decode(errors="replace").strip()
-            if line.startswith(_READY):
-                result.append(line.split()[-1])
-                return
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(max(0.0, deadline - time.monotonic()))
-    if result:
-        return result[0]
-    _stop_process(process)
-    tail = log_path.read_text(errors="replace").strip().splitlines()[-5:]
-    raise DaskUnavailableError(
-        "the local Dask cluster did not start"
-        + (f" ({tail[-1]})" if tail else "")
-        + f"; see {log_path}"
-    )
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        if process.stdin is not None:
-            process.stdin.close()  # the child's signal to shut its cluster down cleanly
-        process.wait(timeout=15)
-    except (OSError, subprocess.TimeoutExpired):
-        process.kill()
-        process.wait()
-
-
-def _local_cluster_size() -> dict[str, Any]:
-    """Worker processes for this machine: one single-threaded worker per CPU.
-
-    Each worker declares its share as Dask resources (`CPU`, `MEMORY`), so a task's
-    `Resources(cpu=..., memory=...)` become real scheduling constraints on this cluster.
-    """
-    cpus = os.cpu_count() or 1
-    total = _total_memory()
-    per_worker = total // cpus if total else None
-    resources: dict[str, float] = {"CPU": 1.0}
-    if per_worker:
-        resources["MEMORY"] = float(per_worker)
-    return {
-        "n_workers": cpus,
-        "threads_per_worker": 1,
-        "memory_limit": per_worker or "auto",
-        "resources": resources,
-    }
-
-
-def _total_memory() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
-def _serve_local_cluster() -> None:
-    """Run a LocalCluster until stdin closes (the parent exited or asked to stop)."""
-    from distributed import LocalCluster
-
-    cluster = LocalCluster(
-        processes=True,
-        dashboard_address=None,
-        protocol="tcp",
-        host="127.0.0.1",
-        **_local_cluster_size(),
-    )
-    print(_READY, cluster.scheduler_address, flush=True)
-    try:
-        sys.stdin.buffer.read()
-    finally:
-        cluster.close(timeout=10)
-
-
-if __name__ == "__main__":
-    _serve_local_cluster()
+        for link in list(self._links):
+            link.channel.close()
+        if self._server is not None:
+            self._server.close()

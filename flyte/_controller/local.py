@@ -603,6 +603,7 @@ class LocalController:
                         exc, NonRecoverableError | SerializationError | InvalidOptionError
                     )
                     and getattr(exc, "code", None) not in _NOT_RETRIED
+                    and getattr(exc, "retryable", True)
                 )
                 if retryable:
                     delay = retries.delay(number)

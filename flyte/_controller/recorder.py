@@ -37,6 +37,10 @@ class Placement(TypedDict, total=False):
 
     worker: str
     pid: int
+    address: str
+    """The Dask worker's address."""
+    note: str
+    """What the executor could not honour (e.g. resources no Dask worker declares)."""
     reused: bool
     peak_rss: int
     queued_s: float

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from flyte._controller import dask as fdask
-from flyte.errors import InvalidOptionError
+from flyte._controller import dask_cluster as fdask
+from flyte.errors import ExecutorUnavailableError, InvalidOptionError
 
 
 @pytest.mark.parametrize(
@@ -40,7 +40,7 @@ def test_unreachable_scheduler_is_a_clear_error() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    with pytest.raises(fdask.DaskUnavailableError, match="cannot reach the Dask scheduler"):
+    with pytest.raises(ExecutorUnavailableError, match="cannot reach the Dask scheduler"):
         fdask.open_cluster(f"dask://127.0.0.1:{port}")
 
 
@@ -73,7 +73,7 @@ def test_local_cluster_is_sized_and_stopped_at_exit(tmp_path: Path) -> None:
         textwrap.dedent(
             """
             import os
-            from flyte._controller.dask import open_cluster
+            from flyte._controller.dask_cluster import open_cluster
 
             cluster = open_cluster("dask")
             print("CLUSTER", cluster.process.pid, flush=True)

@@ -1,0 +1,219 @@
+"""The Dask side of the Dask executor: what runs inside a Dask worker process.
+
+`run_on_worker` is the function the driver submits to Dask, once per attempt. In a
+worker process it keeps one `Link` per driver: a worker-channel connection (TCP, the
+driver's authkey) and a `WorkerController` (`worker.py`) that runs bodies exactly as a
+process worker does, so task calls, `flyte.map`, traces and log lines from the body reach
+the driver and are recorded in the same run tree.
+
+Each attempt first *claims* its key from the driver: Dask re-runs a task whose worker
+died on another worker, but the driver has already failed (and maybe retried) that
+attempt, so the re-run is refused and the body never runs twice for one attempt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from typing import Any
+
+from flyte._controller.channel import Channel, connect, pack_error
+from flyte._controller.worker import WorkerController
+from flyte.errors import ActionAborted
+
+__all__ = ["Link", "run_on_worker"]
+
+_links: dict[Any, Link] = {}
+_links_lock = threading.Lock()
+_env_lock = threading.Lock()
+
+
+class _Slot:
+    """The Dask thread of one attempt waits on this until the body is done."""
+
+    __slots__ = ("done", "event", "secede")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.secede = False
+        self.event = threading.Event()
+
+
+class _Controller(WorkerController):
+    """A `WorkerController` that tells its `Link` when attempts end or wait on children."""
+
+    def __init__(self, channel: Channel, link: Link) -> None:
+        super().__init__(channel)
+        self.link = link
+
+    def _send_done(
+        self, key: int, value: Any, exc: BaseException | None, name: str = "the task"
+    ) -> None:
+        try:
+            super()._send_done(key, value, exc, name)
+        finally:
+            self.link.finished(key)
+
+    async def _remote_call(self, task: Any, call: Any, args: Any, kwargs: Any, key: int) -> Any:
+        self.link.waiting_on_child(key)
+        return await super()._remote_call(task, call, args, kwargs, key)
+
+
+class Link:
+    """This worker process's connection to one driver, shared by all its attempts."""
+
+    def __init__(self, address: Any, authkey: bytes) -> None:
+        self.address = address
+        channel = connect(address, authkey)
+        from flyte._controller.dask import no_delay
+
+        no_delay(channel)
+        channel.send(("hello", "dask", os.getpid(), _worker_address()))
+        self.controller = _Controller(channel, self)
+        self.slots: dict[int, _Slot] = {}
+        self.lost = False
+        from flyte._store.logs import capture_logs
+
+        capture_logs()  # prints of bodies go to their actions (and, with echo, to stdout)
+        threading.Thread(target=self._read, name="flyte-dask-link", daemon=True).start()
+
+    def _read(self) -> None:
+        controller = self.controller
+        while True:
+            try:
+                message = controller.channel.recv()
+            except (EOFError, OSError):
+                self._driver_lost()
+                return
+            kind = message[0]
+            if kind == "reply":
+                controller._resolve(message[1], message[2], message[3])
+            elif kind == "cancel":
+                controller.cancel(message[1])
+
+    def _driver_lost(self) -> None:
+        """The driver went away: nobody will record these bodies, so stop them."""
+        self.lost = True
+        with _links_lock:
+            if _links.get(self.address) is self:
+                del _links[self.address]
+        controller = self.controller
+        error = pack_error(ActionAborted("the driver of this run went away"))
+        for req in list(controller._waiting):
+            controller._resolve(req, False, error)
+        for key in list(self.slots):
+            controller.cancel(key)
+            self.finished(key)
+        controller.channel.close()
+
+    def finished(self, key: int) -> None:
+        slot = self.slots.get(key)
+        if slot is not None:
+            slot.done = True
+            slot.event.set()
+
+    def waiting_on_child(self, key: int) -> None:
+        slot = self.slots.get(key)
+        if slot is not None and not slot.secede:
+            slot.secede = True
+            slot.event.set()
+
+    def run(
+        self,
+        key: int,
+        task_key: str,
+        ref: Any,
+        payload: bytes,
+        context: tuple[Any, ...],
+        env: dict[str, str],
+    ) -> str:
+        """Claim the attempt, run it, and block this Dask thread until it is done."""
+        controller = self.controller
+        if not controller.request(("claim", key)):
+            return "refused"
+        slot = self.slots[key] = _Slot()
+        saved = _apply_env(env)
+        seceded = False
+        try:
+            controller.start_attempt(key, task_key, ref, payload, context)
+            while not slot.done:
+                slot.event.wait()
+                slot.event.clear()
+                if slot.secede and not seceded and not slot.done:
+                    # The body waits on child tasks that need worker threads too: leave
+                    # Dask's thread budget, or parents holding every thread would deadlock.
+                    seceded = _secede()
+        finally:
+            self.slots.pop(key, None)
+            _restore_env(saved)
+        return "lost" if self.lost else "done"
+
+
+def run_on_worker(
+    address: Any,
+    authkey: bytes,
+    key: int,
+    task_key: str,
+    ref: Any,
+    payload: bytes,
+    context: tuple[Any, ...],
+    env: dict[str, str],
+) -> str:
+    """Run one attempt of one action in this Dask worker (submitted by `DaskExecutor`).
+
+    Returns "done" (the outcome went to the driver over the channel), "refused" (the
+    driver had already given up on this attempt) or "lost" (the driver went away).
+    """
+    return _link_for(address, authkey).run(key, task_key, ref, payload, context, env)
+
+
+def _link_for(address: Any, authkey: bytes) -> Link:
+    with _links_lock:
+        link = _links.get(address)
+        if link is None or link.lost:
+            link = _links[address] = Link(address, authkey)
+        return link
+
+
+def _worker_address() -> str | None:
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().address)
+    except (ImportError, ValueError):
+        return None
+
+
+def _secede() -> bool:
+    try:
+        from distributed import secede
+
+        secede()
+    except (ImportError, ValueError, KeyError):  # not in a Dask task thread (tests)
+        return False
+    return True
+
+
+def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
+    """Set the attempt's environment (run and task env vars, secrets, FLYTE_HOME).
+
+    A Dask worker process is shared by the attempts it runs: with one thread per worker
+    (the usual setup, and `executor="dask"`'s) each attempt sees exactly its own values.
+    """
+    saved: dict[str, str | None] = {}
+    with _env_lock:
+        for name, value in env.items():
+            saved[name] = os.environ.get(name)
+            os.environ[name] = value
+    return saved
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    with _env_lock:
+        for name, value in saved.items():
+            if value is None:
+                with contextlib.suppress(KeyError):
+                    del os.environ[name]
+            else:
+                os.environ[name] = value
