@@ -59,6 +59,7 @@ if TYPE_CHECKING:
 __all__ = ["ProcessExecutor", "ResourceGate", "describe_exit", "machine_capacity"]
 
 _MONITOR_INTERVAL = 0.02
+_RETRY_KEEP = 120.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -313,6 +314,8 @@ class ProcessExecutor:
         self._exits: dict[int, tuple[int, int]] = {}
         self._running: dict[int, _Running] = {}
         self._pools: dict[Any, _Pool] = {}
+        # (run, action) -> the isolated worker its failed attempt ran in, for the retry.
+        self._retry_workers: dict[tuple[str, str], _Worker] = {}
         self._inbox: collections.deque[tuple[_Worker | None, tuple[Any, ...]]] = collections.deque()
         self._monitor_wake = threading.Event()
         self._closed = False
@@ -338,7 +341,7 @@ class ProcessExecutor:
             run.recorder.action_running(run.name, child.action_id, child.attempt)
         running: _Running | None = None
         try:
-            worker = await self._worker_for(run, task, limit)
+            worker = await self._worker_for(child, task, limit)
             running = _Running(next(self._keys), attempt, worker, cpu)
             reused = worker.started_attempts > 0
             worker.started_attempts += 1
@@ -393,6 +396,17 @@ class ProcessExecutor:
         worker.running.pop(running.key, None)
         worker.last_used = time.monotonic()
         if worker.pool is None:
+            attempt = running.attempt
+            child = attempt.context
+            retries_left = child.attempt <= attempt.task.retries.count
+            future = running.future
+            failed_in_body = future.done() and not future.cancelled() and not future.result()[0]
+            if retries_left and failed_in_body and not (worker.dead or worker.stopping):
+                # The action's next attempt runs in this process: module state persists
+                # across retries, as in upstream's local mode (a crash gets a new one).
+                self._retry_workers[(child.run.name, child.action_id)] = worker
+                self._schedule_reaper()
+                return
             self._retire(worker)
         else:
             if worker.dead or worker.stopping:
@@ -428,11 +442,15 @@ class ProcessExecutor:
     # -- workers -------------------------------------------------------------------
 
     async def _worker_for(
-        self, run: RunState, task: TaskTemplate[Any, Any], limit: int | None
+        self, child: ActionContext, task: TaskTemplate[Any, Any], limit: int | None
     ) -> _Worker:
+        run = child.run
         extra = {**run.options.env_vars, **task.env_values}
         policy: ReusePolicy | None = task.reusable
         if policy is None:
+            kept = self._retry_workers.pop((run.name, child.action_id), None)
+            if kept is not None and not (kept.dead or kept.stopping or kept.oom):
+                return kept
             return await self._spawn(run, extra, limit, None)
         replicas = policy.replicas[-1] if isinstance(policy.replicas, tuple) else policy.replicas
         key = (task.env_name, replicas, policy.concurrency, limit, tuple(sorted(extra.items())))
@@ -602,8 +620,10 @@ class ProcessExecutor:
         if kind == "log":
             _, key, run_name, action, attempt, stream, line, ts = message
             running = self._running.get(key)
-            if running is not None:
-                running.run.recorder.log(run_name, action, attempt, stream, line, ts)
+            # Lines printed inside a trace carry the trace's id, not the attempt's key.
+            run = running.run if running is not None else self._run_named(worker, run_name)
+            if run is not None:
+                run.recorder.log(run_name, action, attempt, stream, line, ts)
         elif kind == "done":
             _, key, ok, payload, info = message
             running = self._running.get(key)
@@ -767,6 +787,13 @@ class ProcessExecutor:
         self._reaper = None
         now = time.monotonic()
         alive = False
+        for key, worker in list(self._retry_workers.items()):
+            # A retry that never came (its run aborted or failed meanwhile).
+            if now - worker.last_used > _RETRY_KEEP:
+                del self._retry_workers[key]
+                self._retire(worker)
+            else:
+                alive = True
         for pool in list(self._pools.values()):
             for worker in list(pool.workers):
                 if (

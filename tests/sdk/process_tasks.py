@@ -159,6 +159,7 @@ def catches_child_error() -> str:
 
 @flyte.trace
 def traced(x: int) -> int:
+    print(f"tracing {x}")
     CALLS["n"] += 1
     return x * 10
 
