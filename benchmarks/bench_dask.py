@@ -53,7 +53,7 @@ def dask_fanout(reps: int, workdir: Path) -> list[Row]:
     from flyte._store.sqlite import SqliteRunStore
 
     cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
     client = Client(cluster, set_as_default=False)
     flyte.init(store=SqliteRunStore(workdir / "runs.db"), executor=client)

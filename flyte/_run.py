@@ -138,7 +138,7 @@ def init(
     """
     from flyte import _config
 
-    if executor is not None and isinstance(executor, str):
+    if executor is not None:
         _check_executor(executor)
     opened: Any = None
     url: str | None = None
@@ -165,13 +165,16 @@ def init(
 _EXECUTORS = ("inline", "process", "dask", "auto")
 
 
-def _check_executor(spec: str) -> None:
-    if spec in _EXECUTORS or spec.startswith("dask://"):
+def _check_executor(spec: Any) -> None:
+    if isinstance(spec, str) and (spec in _EXECUTORS or spec.startswith("dask://")):
+        return
+    # A distributed.Client (checked by name: importing dask here would make init slow).
+    if not isinstance(spec, str) and type(spec).__module__.split(".")[0] == "distributed":
         return
     from flyte.errors import InvalidOptionError
 
     raise InvalidOptionError(
-        f"executor {spec!r} is not known; use 'inline', 'process', 'dask' or 'dask://HOST:PORT'"
+        f"executor {spec!r} is not known; use 'inline', 'process', 'dask', 'dask://HOST:PORT' or a distributed.Client"
     )
 
 
@@ -373,7 +376,7 @@ class RunContext:
             echo=echo,
             executor=executor,
         )
-        if isinstance(executor, str):
+        if executor is not None:
             _check_executor(executor)
         self.store = store
         self.raise_on_failure = raise_on_failure

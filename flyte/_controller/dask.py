@@ -371,8 +371,10 @@ class DaskExecutor:
         if kind == "log":
             _, key, run_name, action, attempt, stream, line, ts = message
             running = self._running.get(key)
-            if running is not None:
-                running.run.recorder.log(run_name, action, attempt, stream, line, ts)
+            # Lines printed inside a trace carry the trace's id, not the attempt's key.
+            run = running.run if running is not None else self._run_named(run_name)
+            if run is not None:
+                run.recorder.log(run_name, action, attempt, stream, line, ts)
         elif kind == "done":
             _, key, ok, payload, _info = message
             running = self._running.get(key)

@@ -407,7 +407,7 @@ def _serve_local_cluster() -> None:
 
     cluster = LocalCluster(
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         protocol="tcp",
         host="127.0.0.1",
         **_local_cluster_size(),

@@ -1,0 +1,135 @@
+"""Tasks the Dask executor tests run on real Dask workers (imported there by name)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import flyte
+import flyte.errors
+from flyte.io import File
+
+env = flyte.TaskEnvironment("dask_tests")
+
+
+@env.task
+def square(i: int) -> int:
+    print(f"square({i}) on pid {os.getpid()}")
+    return i * i
+
+
+@env.task
+async def fan_out(n: int) -> list[int]:
+    return list(await asyncio.gather(*(square.aio(i) for i in range(n))))
+
+
+@env.task
+def where() -> int:
+    return os.getpid()
+
+
+@env.task
+def child(x: int) -> int:
+    print(f"child got {x}")
+    return x + 1
+
+
+@env.task
+def parent(x: int) -> tuple[int, int, int]:
+    """A sync task on a worker calling another task (sync, from sync code)."""
+    print(f"parent calls child with {x}")
+    return child(x), os.getpid(), where()
+
+
+@flyte.trace
+def checkpoint(x: int) -> int:
+    print(f"checkpoint body ran for {x}")
+    return x * 10
+
+
+@env.task(retries=2)
+def kill_own_worker(marker: str) -> int:
+    """The first attempt SIGKILLs the Dask worker process running it; the retry succeeds."""
+    ctx = flyte.ctx()
+    assert ctx is not None
+    value = checkpoint(4)
+    if ctx.attempt == 1:
+        Path(marker).write_text(str(os.getpid()))
+        os.kill(os.getpid(), signal.SIGKILL)
+    return value + ctx.attempt
+
+
+@env.task(timeout=1)
+def too_slow(marker: str) -> int:
+    for _ in range(600):  # short sleeps: an abort/timeout can interrupt between them
+        time.sleep(0.05)
+    Path(marker).write_text("the body was not stopped")
+    return 0
+
+
+@env.task
+async def too_slow_parent(marker: str) -> str:
+    try:
+        await too_slow.aio(marker)
+    except flyte.errors.TaskTimeoutError as exc:
+        return f"caught {type(exc).__name__}"
+    return "no timeout"
+
+
+@env.task
+def write_file(text: str) -> File:
+    path = Path(f"/tmp/flyte-dask-test-{os.getpid()}-{time.time_ns()}.txt")
+    path.write_text(text)
+    try:
+        return File.from_local_sync(str(path))
+    finally:
+        path.unlink()
+
+
+@env.task
+def read_file(f: File) -> tuple[str, int]:
+    with f.open_sync("r") as fh:
+        return fh.read(), os.getpid()
+
+
+@env.task
+def file_roundtrip(text: str) -> tuple[str, int, int]:
+    f = write_file(text)
+    content, reader = read_file(f)
+    return content, reader, os.getpid()
+
+
+big_env = flyte.TaskEnvironment("dask_big", resources=flyte.Resources(cpu=1, memory="100Mi", gpu=1))
+
+
+@big_env.task
+def with_resources() -> int:
+    return os.getpid()
+
+
+huge_env = flyte.TaskEnvironment("dask_huge", resources=flyte.Resources(cpu=64))
+
+
+@huge_env.task
+def too_big() -> int:
+    return 0
+
+
+@env.task
+def step(i: int, marker_dir: str) -> int:
+    """One step of `steps`: appends a line to its marker file each time its body runs."""
+    with open(Path(marker_dir) / f"step-{i}", "a") as fh:
+        fh.write("ran\n")
+    hold = Path(marker_dir) / "hold"
+    if i == 3 and hold.exists():
+        for _ in range(600):  # the driver is killed while this step runs
+            time.sleep(0.05)
+    return i
+
+
+@env.task
+def steps(n: int, marker_dir: str) -> int:
+    return sum(step(i, marker_dir) for i in range(n))

@@ -1,0 +1,141 @@
+"""The Dask executor against a real two-worker LocalCluster(processes=True)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dask_tasks as t
+import pytest
+
+import flyte
+from flyte._models import Phase
+from flyte.errors import InvalidOptionError
+
+
+@pytest.fixture
+def on_dask(dask_client: Any, sqlite_store: Any) -> Any:
+    """Every body of the test's runs goes to the module's Dask cluster."""
+    flyte.init(store=sqlite_store, executor=dask_client)
+    return sqlite_store
+
+
+def worker_pids(client: Any) -> set[int]:
+    return set(client.run(os.getpid).values())
+
+
+def tree(store: Any, run: str) -> list[tuple[str, str | None, str, str | None, str]]:
+    return sorted(
+        (a.id, a.parent, a.name, a.outputs_json, a.phase.value) for a in store.list_actions(run)
+    )
+
+
+def test_fan_out_runs_on_the_workers_with_the_same_outputs_and_tree(
+    dask_client: Any, sqlite_store: Any
+) -> None:
+    local = flyte.with_runcontext(echo=False, executor="inline").run(t.fan_out, 20)
+    flyte.init(store=sqlite_store, executor=dask_client)
+    run = flyte.with_runcontext(echo=False).run(t.fan_out, 20)
+
+    assert run.outputs()[0] == [i * i for i in range(20)] == local.outputs()[0]
+    assert tree(sqlite_store, run.name) == tree(sqlite_store, local.name)
+    attempts = sqlite_store.list_attempts(run.name)
+    assert len(attempts) == 21
+    pids = {a.placement["pid"] for a in attempts}
+    assert {a.placement["worker"] for a in attempts} == {"dask"}
+    assert os.getpid() not in pids
+    assert pids <= worker_pids(dask_client)
+    assert all(a.placement["address"].startswith("tcp://") for a in attempts)
+    # What each body printed on its worker is in the store, under its own action.
+    lines = [line.line for line in sqlite_store.logs(run.name)]
+    assert len([line for line in lines if line.startswith("square(")]) == 20
+    logged_pids = {int(line.rsplit(" ", 1)[1]) for line in lines if line.startswith("square(")}
+    assert logged_pids <= worker_pids(dask_client)
+
+
+def test_a_task_on_a_worker_calls_another_task(on_dask: Any, dask_client: Any) -> None:
+    run = flyte.with_runcontext(echo=False).run(t.parent, 41)
+    value, parent_pid, child_pid = run.outputs()
+    assert value == 42
+    assert {parent_pid, child_pid} <= worker_pids(dask_client)
+    actions = {a.name: a for a in on_dask.list_actions(run.name)}
+    assert actions["dask_tests.child"].parent == "a0"
+    assert actions["dask_tests.where"].parent == "a0"
+    assert all(a.phase is Phase.SUCCEEDED for a in actions.values())
+    logs = {(line.action, line.line) for line in on_dask.logs(run.name)}
+    assert ("a0", "parent calls child with 41") in logs
+    assert (actions["dask_tests.child"].id, "child got 41") in logs
+
+
+def test_a_task_that_sigkills_its_worker_succeeds_on_retry(
+    on_dask: Any, dask_client: Any, tmp_path: Path
+) -> None:
+    marker = tmp_path / "killed-pid"
+    run = flyte.with_runcontext(echo=False).run(t.kill_own_worker, str(marker))
+    assert run.outputs()[0] == 40 + 2
+    killed = int(marker.read_text())
+    attempts = on_dask.list_attempts(run.name, "a0")
+    assert [a.phase for a in attempts] == [Phase.FAILED, Phase.SUCCEEDED]
+    first, second = attempts
+    assert first.placement["pid"] == killed
+    assert first.error_type == "RuntimeSystemError"
+    assert f"(pid {killed})" in (first.error_message or "")
+    assert "died mid-attempt" in (first.error_message or "")
+    assert second.placement["pid"] != killed
+    # The trace checkpoint recorded by the killed attempt is replayed by the retry.
+    body_runs = [line for line in on_dask.logs(run.name) if "checkpoint body ran" in line.line]
+    assert len(body_runs) == 1
+
+
+def test_timeout_stops_the_body_on_its_worker(on_dask: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "not-stopped"
+    run = flyte.with_runcontext(echo=False).run(t.too_slow_parent, str(marker))
+    assert run.outputs()[0] == "caught TaskTimeoutError"
+    child = next(a for a in on_dask.list_actions(run.name) if a.name == "dask_tests.too_slow")
+    assert child.phase is Phase.TIMED_OUT
+    # The worker is free again (the body was interrupted), so the next run is not stuck.
+    assert flyte.with_runcontext(echo=False).run(t.square, 3).outputs()[0] == 9
+    assert not marker.exists()
+
+
+def test_file_values_cross_workers(on_dask: Any, dask_client: Any) -> None:
+    run = flyte.with_runcontext(echo=False).run(t.file_roundtrip, "hello from a worker")
+    content, reader_pid, parent_pid = run.outputs()
+    assert content == "hello from a worker"
+    assert {reader_pid, parent_pid} <= worker_pids(dask_client)
+
+
+def test_resources_no_worker_declares_are_recorded_with_a_note(on_dask: Any) -> None:
+    run = flyte.with_runcontext(echo=False).run(t.with_resources)
+    action = on_dask.get_action(run.name, "a0")
+    assert action.settings["resources"] == {"cpu": 1, "memory": "100Mi", "gpu": 1}
+    (attempt,) = on_dask.list_attempts(run.name, "a0")
+    assert "cpu, memory, gpu recorded, not enforced" in attempt.placement["note"]
+    logs = [line.line for line in on_dask.logs(run.name)]
+    assert any("not enforced" in line for line in logs)
+
+
+def test_resources_map_onto_dask_worker_resources() -> None:
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=False,
+            dashboard_address=":0",
+            resources={"CPU": 2, "MEMORY": 2e9, "GPU": 1},
+        ) as cluster,
+        distributed.Client(cluster, set_as_default=False) as client,
+    ):
+        flyte.init(store="memory", executor=client)
+        run = flyte.with_runcontext(echo=False).run(t.with_resources)
+        (attempt,) = run.store.list_attempts(run.name, "a0")
+        assert "note" not in attempt.placement
+        with pytest.raises(InvalidOptionError, match=r"asks for cpu=64.*CPU=2"):
+            flyte.with_runcontext(echo=False).run(t.too_big)
+
+
+def test_init_refuses_an_executor_object_it_cannot_use() -> None:
+    with pytest.raises(InvalidOptionError, match="executor"):
+        flyte.init(executor=object())
