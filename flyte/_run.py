@@ -178,6 +178,24 @@ def _check_executor(spec: Any) -> None:
     )
 
 
+def _connect_executor(executor: Any) -> None:
+    """Reach a Dask executor before the run is recorded.
+
+    An unreachable scheduler (or a typo in `$FLYTE_EXECUTOR`) is bad input, reported at
+    once as a one-line error, not a run that fails on its first action.
+    """
+    if executor is None:
+        from flyte._config import executor_spec
+
+        executor = executor_spec()
+    if executor is None or (executor in _EXECUTORS and executor != "dask"):
+        return
+    _check_executor(executor)
+    from flyte._controller.dask_cluster import open_cluster
+
+    open_cluster(executor)
+
+
 def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
     """Upstream's config-file initialisation; locally a missing or remote config means local."""
     init(**{k: v for k, v in kwargs.items() if k in ("store", "root_dir", "executor")})
@@ -397,6 +415,7 @@ class RunContext:
             raise RunNotFoundError(
                 f"cannot recover from {self.options.recover_from!r}: no such run"
             )
+        _connect_executor(self.options.executor)
         controller = _controller()
         state, future = controller.start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options

@@ -62,6 +62,7 @@ def execute(
         disable_run_cache=settings.no_cache,
         overwrite_cache=settings.overwrite_cache,
         recover_from=settings.recover,
+        executor=settings.executor,
         echo=False,
         raise_on_failure=False,
         store=store,

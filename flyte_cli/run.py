@@ -11,6 +11,7 @@ of importing it (see `_loader.scan_tasks`).
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -204,6 +205,9 @@ def _watch(ctx: Context, settings: RunSettings, *, module: bool) -> None:
     file_ctx = ctx.parent
     assert file_ctx is not None and ctx.info_name is not None and file_ctx.info_name is not None
     argv = _input_argv(ctx.meta.get("flyte.argv", []), ctx.command)
+    if settings.executor:
+        # Every run of the loop is a fresh process: they read the executor from here.
+        os.environ["FLYTE_EXECUTOR"] = settings.executor
     code = watch_loop(
         file_ctx.info_name,
         ctx.info_name,

@@ -158,11 +158,13 @@ class DaskExecutor:
     # -- opening -------------------------------------------------------------------
 
     async def _ready(self) -> tuple[DaskCluster, ChannelServer]:
-        if self.cluster is None or self._server is None:
+        if self.cluster is None or self.cluster.closed or self._server is None:
             if self._opening is None:
                 self._opening = asyncio.Lock()
             async with self._opening:
-                if self.cluster is None:
+                if self.cluster is None or self.cluster.closed:
+                    # (Re)open: `open_cluster` gives the process's cluster for this spec,
+                    # a new one if the previous was closed (tests, a restarted scheduler).
                     # Starting a LocalCluster takes seconds: not on the controller's loop.
                     self.cluster = await self.loop.run_in_executor(None, open_cluster, self.spec)
                 if self._server is None:

@@ -131,6 +131,10 @@ class DaskCluster:
                 self._kills_changed.wait(left)
 
     @property
+    def closed(self) -> bool:
+        return self._closed or self.client.status in ("closing", "closed")
+
+    @property
     def address(self) -> str:
         return str(self.client.scheduler_info()["address"])
 
@@ -269,7 +273,7 @@ def open_cluster(spec: str | Client) -> DaskCluster:
     address = parse_executor(spec)
     with _clusters_lock:
         found = _clusters.get(spec)
-        if found is not None and not found._closed:
+        if found is not None and not found.closed:
             return found
         distributed = import_distributed()
         if address is None:
