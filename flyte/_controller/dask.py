@@ -423,8 +423,14 @@ class DaskExecutor:
             _, key, status, exc = message
             running = self._running.get(key)
             if running is not None and not running.future.done():
-                running.settle(False, self._dask_error(running, status, exc))
-                self._stop(running)
+                error = self._dask_error(running, status, exc)
+                # A lost scheduler fails everything in flight at once, not one by one as
+                # Dask's callbacks trickle in.
+                victims = list(self._running.values()) if self.lost else [running]
+                for victim in victims:
+                    if not victim.future.done():
+                        victim.settle(False, error)
+                        self._stop(victim)
         elif kind == "_eof":
             assert link is not None
             self.loop.create_task(self._link_died(link))

@@ -101,6 +101,7 @@ class DaskCluster:
         self.process = process
         self.log_path = log_path
         self._closed = False
+        self._address: str | None = None
         # Worker pids a nanny killed for memory (Dask's "worker-restart-memory" event):
         # how an attempt whose worker vanished is told apart as OOMError.
         self._memory_kills: dict[int, dict[str, Any]] = {}
@@ -136,7 +137,10 @@ class DaskCluster:
 
     @property
     def address(self) -> str:
-        return str(self.client.scheduler_info()["address"])
+        """The scheduler's address (as connected: still known after the scheduler is lost)."""
+        if self._address is None:
+            self._address = str(self.client.scheduler_info()["address"])
+        return self._address
 
     def workers(self) -> dict[str, dict[str, Any]]:
         """Worker address -> the scheduler's info on it (pid, nthreads, resources, ...)."""

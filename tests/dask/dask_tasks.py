@@ -133,3 +133,10 @@ def step(i: int, marker_dir: str) -> int:
 @env.task
 def steps(n: int, marker_dir: str) -> int:
     return sum(step(i, marker_dir) for i in range(n))
+
+
+@env.task
+def hog(mib: int) -> int:
+    block = b"x" * (mib * 2**20)
+    time.sleep(2)  # Dask's nanny checks memory every 100 ms
+    return len(block) // 2**20

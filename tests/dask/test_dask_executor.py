@@ -139,3 +139,70 @@ def test_resources_map_onto_dask_worker_resources() -> None:
 def test_init_refuses_an_executor_object_it_cannot_use() -> None:
     with pytest.raises(InvalidOptionError, match="executor"):
         flyte.init(executor=object())
+
+
+DRIVER = """
+import sys
+
+import flyte
+
+sys.path.insert(0, sys.argv[4])
+import dask_tasks as t
+
+flyte.init(executor=sys.argv[1])
+flyte.with_runcontext(name=sys.argv[2], echo=False).run(t.steps, 6, sys.argv[3])
+"""
+
+
+def test_rerun_recover_of_a_run_interrupted_on_the_cluster_runs_only_unfinished_work(
+    dask_cluster: Any, dask_client: Any, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from flyte._run import current_store
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    (markers / "hold").touch()  # step 3 blocks while this exists
+    address = "dask://" + dask_cluster.scheduler_address.removeprefix("tcp://")
+    name = "interrupted-on-dask"
+    driver = subprocess.Popen(
+        [sys.executable, "-c", DRIVER, address, name, str(markers), str(Path(t.__file__).parent)],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    store = current_store()
+    deadline = time.monotonic() + 90
+    try:
+        while True:  # until steps 0-2 are recorded and step 3 runs on a worker
+            done = [a for a in store.list_actions(name) if a.phase is Phase.SUCCEEDED]
+            if len(done) == 3 and (markers / "step-3").exists():
+                break
+            assert driver.poll() is None, driver.stderr.read() if driver.stderr else ""
+            assert time.monotonic() < deadline, "the driver did not reach step 3"
+            time.sleep(0.05)
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    (markers / "hold").unlink()
+    assert store.get_run(name).phase is Phase.ABORTED  # its driver is gone
+
+    flyte.init(executor=dask_client)
+    run = flyte.rerun(name, recover=True)
+    assert run.outputs()[0] == sum(range(6))
+    runs = {i: (markers / f"step-{i}").read_text().count("ran") for i in range(6)}
+    assert runs == {0: 1, 1: 1, 2: 1, 3: 2, 4: 1, 5: 1}
+    recovered = sorted(
+        json_input(a.inputs_json) for a in store.list_actions(run.name) if a.recovered
+    )
+    assert recovered == [0, 1, 2]
+
+
+def json_input(inputs_json: str | None) -> int:
+    import json
+
+    return int(json.loads(inputs_json or "{}")["i"])
