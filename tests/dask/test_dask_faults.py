@@ -27,6 +27,7 @@ pytest.importorskip("distributed")
 
 DASK = str(Path(sys.executable).with_name("dask"))
 TASKS_DIR = str(Path(t.__file__).parent)
+NO_DASHBOARD = ("--dashboard-address", ":0")
 
 
 def _free_port() -> int:
@@ -45,13 +46,11 @@ class SubprocessCluster:
         self.log = open(tmp / "cluster.log", "wb")  # noqa: SIM115 - closed in stop()
         common = {"env": env, "stdout": self.log, "stderr": self.log}
         self.scheduler = subprocess.Popen(
-            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port)]
-            + ["--dashboard-address", ":0"],
+            [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(self.port), *NO_DASHBOARD],
             **common,  # type: ignore[call-overload]
         )
         self.worker = subprocess.Popen(
-            [DASK, "worker", self.address, "--nthreads", "1", "--dashboard-address", ":0"]
-            + list(worker_args),
+            [DASK, "worker", self.address, "--nthreads", "1", *NO_DASHBOARD, *worker_args],
             **common,  # type: ignore[call-overload]
         )
 
