@@ -135,3 +135,64 @@ def test_a_request_no_worker_can_hold_is_an_error_at_call_time() -> None:
 
     with pytest.raises(InvalidOptionError, match=r"asks for memory=8192Mi.*MEMORY=1024Mi"):
         fdask.plan_resources("env.t", flyte.Resources(memory="8Gi"), {"MEMORY": 2.0**30})
+
+
+def test_import_flyte_and_a_local_run_never_import_dask(tmp_path: Path) -> None:
+    code = textwrap.dedent(
+        """
+        import json, sys
+        import flyte
+
+        env = flyte.TaskEnvironment("plain")
+
+        @env.task
+        def one() -> int:
+            return 1
+
+        flyte.init(store="memory")
+        assert flyte.run(one).outputs()[0] == 1
+        flyte.init(store="memory", executor="dask://127.0.0.1:1")  # checked, not connected
+        print(json.dumps(sorted(m for m in ("dask", "distributed") if m in sys.modules)))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    env["FLYTE_HOME"] = str(tmp_path / "home")
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
+
+
+def test_local_cluster_stops_when_its_driver_is_killed(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import time
+            from flyte._controller.dask_cluster import open_cluster
+
+            print("CLUSTER", open_cluster("dask").process.pid, flush=True)
+            time.sleep(600)
+            """
+        )
+    )
+    env = {**os.environ, "FLYTE_HOME": str(tmp_path / "home")}
+    driver = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert driver.stdout is not None
+        line = driver.stdout.readline()
+        assert line.startswith("CLUSTER"), line
+        cluster_pid = int(line.split()[1])
+    finally:
+        driver.send_signal(signal.SIGKILL)
+        driver.wait()
+    deadline = time.monotonic() + 60
+    while _alive(cluster_pid):  # its stdin closed with the driver: it shuts down
+        assert time.monotonic() < deadline, "the cluster outlived its driver"
+        time.sleep(0.1)

@@ -206,3 +206,49 @@ def json_input(inputs_json: str | None) -> int:
     import json
 
     return int(json.loads(inputs_json or "{}")["i"])
+
+
+async def test_the_dashboard_shows_a_dask_run_like_any_other(
+    dask_client: Any, sqlite_store: Any
+) -> None:
+    import asyncio
+    import time
+
+    from flyte_tui.app import DashboardApp
+    from flyte_tui.screens import RunScreen
+    from flyte_tui.widgets import ActionTree, LogView, RunTable
+
+    flyte.init(store=sqlite_store, executor=dask_client)
+    # The run blocks; the dashboard's test loop must not, so it runs in a thread.
+    run = await asyncio.to_thread(lambda: flyte.with_runcontext(echo=False).run(t.parent, 1))
+    app = DashboardApp(sqlite_store, None, poll_interval=0.05)
+
+    async def until(condition: Any) -> None:
+        deadline = time.monotonic() + 15
+        while not condition():
+            assert time.monotonic() < deadline, f"timed out waiting for {condition}"
+            await pilot.pause(0.02)
+
+    def rows() -> list[str]:
+        table = app.screen.query_one(RunTable)
+        return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+
+    def lines() -> list[str]:
+        tree = app.screen.query_one(ActionTree)
+        nodes = (tree.get_node_at_line(i) for i in range(tree.last_line + 1))
+        return [str(node.label) for node in nodes if node is not None]
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(lambda: run.name in rows())
+        table = app.screen.query_one(RunTable)
+        table.move_cursor(row=rows().index(run.name))
+        await pilot.press("enter")
+        await until(lambda: isinstance(app.screen, RunScreen) and len(lines()) == 3)
+        tree_text = "\n".join(lines())
+        assert "parent(x=1)" in tree_text
+        assert "child(x=1)" in tree_text and "✓ where" in tree_text
+        assert tree_text.count("✓") == 3
+        logs = app.screen.query_one(LogView)
+        await pilot.press("w")  # the whole run's logs, printed on the workers
+        await until(lambda: any("parent calls child with 1" in line for line in logs.shown))
+        assert any("child got 1" in line for line in logs.shown)
