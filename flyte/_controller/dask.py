@@ -55,6 +55,10 @@ __all__ = ["DaskExecutor", "callback_host", "no_delay"]
 _OOM_EVENT_WAIT = 2.0
 # Declared worker resources are re-read at most this often (workers come and go).
 _RESOURCES_TTL = 5.0
+# How often attempts in flight are checked for Dask-side failures (a lost scheduler, a task
+# that failed before its body started). A done-callback per future costs the driver a
+# coroutine and a thread hop per attempt; a periodic look at the futures' status does not.
+_WATCH_INTERVAL = 0.25
 
 
 def callback_host(scheduler_address: str) -> str:
@@ -110,7 +114,7 @@ class _Link:
 class _Running:
     """An attempt submitted to Dask, from submit to outcome."""
 
-    __slots__ = ("attempt", "claimed", "dask_future", "future", "key", "link", "run")
+    __slots__ = ("attempt", "checking", "claimed", "dask_future", "future", "key", "link", "run")
 
     def __init__(self, key: int, attempt: Attempt, loop: asyncio.AbstractEventLoop) -> None:
         self.key = key
@@ -118,6 +122,7 @@ class _Running:
         self.run: RunState = attempt.context.run
         self.link: _Link | None = None
         self.claimed = False
+        self.checking = False
         self.dask_future: Any = None
         self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
 
@@ -152,6 +157,7 @@ class DaskExecutor:
         self._plans: dict[tuple[str, int], ResourcePlan] = {}
         self._noted: set[tuple[str, str]] = set()
         self.lost: str | None = None
+        self._watch: asyncio.TimerHandle | None = None
         self._closed = False
         atexit.register(self.shutdown)
 
@@ -247,7 +253,7 @@ class DaskExecutor:
                 resources=plan.dask or None,
             )
             running.dask_future = future
-            future.add_done_callback(lambda f: self._dask_finished(key, f))
+            self._ensure_watch()
             try:
                 if attempt.timeout is None:
                     ok, outcome = await asyncio.shield(running.future)
@@ -289,8 +295,26 @@ class DaskExecutor:
             running.dask_future.release()
             running.dask_future = None
 
+    def _ensure_watch(self) -> None:
+        if self._watch is None:
+            self._watch = self.loop.call_later(_WATCH_INTERVAL, self._watchdog)
+
+    def _watchdog(self) -> None:
+        """Look for attempts whose Dask task failed or was cancelled (on the loop)."""
+        self._watch = None
+        if not self._running:
+            return
+        for running in list(self._running.values()):
+            future = running.dask_future
+            if future is None or running.future.done() or running.checking:
+                continue
+            if future.status in ("error", "cancelled", "lost"):
+                running.checking = True
+                self.loop.run_in_executor(None, self._dask_finished, running.key, future)
+        self._ensure_watch()
+
     def _dask_finished(self, key: int, future: Any) -> None:
-        """The Dask task ended (a Dask callback thread): fail attempts that never ran."""
+        """Read why a Dask task failed (in a helper thread: it may wait on the client)."""
         status = future.status
         if status == "finished":
             return  # the outcome came (or comes) as a `done` message on the channel

@@ -14,12 +14,16 @@ attempt, so the re-run is refused and the body never runs twice for one attempt.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
+import pickle
 import threading
 from typing import Any
 
-from flyte._controller.channel import Channel, connect, pack_error
-from flyte._controller.worker import WorkerController
+from flyte._context import ActionContext, _current
+from flyte._controller.calls import BodyExit
+from flyte._controller.channel import Channel, connect, load_task, pack_error
+from flyte._controller.worker import WorkerController, _set_context_vars
 from flyte.errors import ActionAborted
 
 __all__ = ["Link", "run_on_worker"]
@@ -27,17 +31,29 @@ __all__ = ["Link", "run_on_worker"]
 _links: dict[Any, Link] = {}
 _links_lock = threading.Lock()
 _env_lock = threading.Lock()
+# The slot of the attempt whose sync body runs in this (Dask task) thread, if any.
+_here = threading.local()
 
 
 class _Slot:
     """The Dask thread of one attempt waits on this until the body is done."""
 
-    __slots__ = ("done", "event", "secede")
+    __slots__ = ("done", "event", "secede", "seceded")
 
     def __init__(self) -> None:
         self.done = False
         self.secede = False
+        self.seceded = False
         self.event = threading.Event()
+
+    def leave_dask_pool(self) -> None:
+        """Secede this Dask task's thread from the worker's pool (once; its own thread only).
+
+        A body waiting on child tasks that need worker threads too must not hold one:
+        parents holding every thread would deadlock their children.
+        """
+        if not self.seceded:
+            self.seceded = _secede()
 
 
 class _Controller(WorkerController):
@@ -58,6 +74,18 @@ class _Controller(WorkerController):
     async def _remote_call(self, task: Any, call: Any, args: Any, kwargs: Any, key: int) -> Any:
         self.link.waiting_on_child(key)
         return await super()._remote_call(task, call, args, kwargs, key)
+
+    def call(self, task: Any, parent: Any, args: Any, kwargs: Any) -> Any:
+        slot = getattr(_here, "slot", None)
+        if slot is not None and not self.on_loop():
+            slot.leave_dask_pool()  # a sync body in a Dask thread is about to wait on a child
+        return super().call(task, parent, args, kwargs)
+
+    def blocking(self) -> Any:
+        slot = getattr(_here, "slot", None)
+        if slot is not None:
+            slot.leave_dask_pool()  # flyte.map from a sync body waits on its children
+        return super().blocking()
 
 
 class Link:
@@ -134,20 +162,61 @@ class Link:
             return "refused"
         slot = self.slots[key] = _Slot()
         saved = _apply_env(env)
-        seceded = False
         try:
-            controller.start_attempt(key, task_key, ref, payload, context)
-            while not slot.done:
-                slot.event.wait()
-                slot.event.clear()
-                if slot.secede and not seceded and not slot.done:
-                    # The body waits on child tasks that need worker threads too: leave
-                    # Dask's thread budget, or parents holding every thread would deadlock.
-                    seceded = _secede()
+            try:
+                task = load_task(task_key, ref)
+            except BaseException:
+                task = None  # start_attempt reports the failure to the driver
+            if task is not None and not task.is_async:
+                self._run_sync(slot, key, task, payload, context)
+            else:
+                controller.start_attempt(key, task_key, ref, payload, context)
+                while not slot.done:
+                    slot.event.wait()
+                    slot.event.clear()
+                    if slot.secede and not slot.done:
+                        slot.leave_dask_pool()
         finally:
             self.slots.pop(key, None)
             _restore_env(saved)
         return "lost" if self.lost else "done"
+
+    def _run_sync(
+        self, slot: _Slot, key: int, task: Any, payload: bytes, context: tuple[Any, ...]
+    ) -> None:
+        """A sync body runs right here, in the Dask task's thread (no hand-off)."""
+        controller = self.controller
+        run_name, action_id, attempt, mode, labels, echo, custom, group = context
+        try:
+            args, kwargs = pickle.loads(payload)
+        except BaseException as exc:
+            controller._send_done(key, None, exc)
+            return
+        run = controller._run_for(run_name, mode, labels, echo)
+        child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
+        run.keys[(action_id, attempt)] = key
+        thread_key = f"{action_id}:{attempt}"
+        controller._tasks[key] = (run, thread_key)
+        ctx = contextvars.copy_context()
+        ctx.run(_set_context_vars, custom, group)
+
+        def body() -> tuple[Any, BaseException | None]:
+            run.sync_threads[thread_key] = threading.get_ident()
+            _here.slot = slot
+            token = _current.set(child)
+            try:
+                return task.func(*args, **kwargs), None
+            except BaseException as exc:
+                if isinstance(exc, SystemExit | KeyboardInterrupt):
+                    exc = BodyExit(exc)
+                return None, exc
+            finally:
+                _current.reset(token)
+                _here.slot = None
+                run.sync_threads.pop(thread_key, None)
+
+        value, error = ctx.run(body)
+        controller._finish(key, child, value, error)
 
 
 def run_on_worker(
