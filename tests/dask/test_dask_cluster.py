@@ -65,35 +65,51 @@ def test_address_spec_connects_to_a_running_scheduler(dask_cluster: Any) -> None
         fdask.close_all()
 
 
-def test_local_cluster_is_sized_and_stopped_at_exit(tmp_path: Path) -> None:
-    # In a subprocess: the cluster's own process must be gone when the driver exits, and
-    # the driver script has no __main__ guard (Dask's spawned workers must not re-run it).
+def test_executor_dask_starts_a_local_cluster_runs_there_and_stops_it_at_exit(
+    tmp_path: Path,
+) -> None:
+    # A user script without a __main__ guard: Dask's spawned workers must not re-run it,
+    # and the cluster's own process must be gone when the script exits.
     script = tmp_path / "driver.py"
     script.write_text(
         textwrap.dedent(
             """
             import os
+            import flyte
             from flyte._controller.dask_cluster import open_cluster
 
+            env = flyte.TaskEnvironment("script")
+
+            @env.task
+            def pid(i: int) -> int:
+                return os.getpid()
+
+            @env.task
+            def main(n: int) -> list[int]:
+                return [pid(i) for i in range(n)]
+
+            flyte.init(executor="dask")
+            pids = flyte.with_runcontext(echo=False).run(main, 4).outputs()[0]
             cluster = open_cluster("dask")
             print("CLUSTER", cluster.process.pid, flush=True)
             print("WORKERS", len(cluster.workers()), flush=True)
             print("RESOURCES", sorted(cluster.worker_resources()), flush=True)
-            print("PID", cluster.client.submit(os.getpid, pure=False).result() != os.getpid())
+            print("FOREIGN", all(p != os.getpid() for p in pids), flush=True)
+            print("RAN", len(pids), flush=True)
             """
         )
     )
     env = {**os.environ, "FLYTE_HOME": str(tmp_path / "home")}
     out = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=90
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=110
     )
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(" ", 1) for line in out.stdout.splitlines())
     assert int(lines["WORKERS"]) == (os.cpu_count() or 1)
     assert lines["RESOURCES"] == "['CPU', 'MEMORY']"
-    assert lines["PID"] == "True"
-    cluster_pid = int(lines["CLUSTER"])
-    assert not _alive(cluster_pid)
+    assert lines["FOREIGN"] == "True"
+    assert lines["RAN"] == "4"
+    assert not _alive(int(lines["CLUSTER"]))
 
 
 def _alive(pid: int) -> bool:
