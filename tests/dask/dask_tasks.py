@@ -64,9 +64,11 @@ def kill_own_worker(marker: str) -> int:
 
 @env.task(timeout=1)
 def too_slow(marker: str) -> int:
-    for _ in range(600):  # short sleeps: an abort/timeout can interrupt between them
-        time.sleep(0.05)
-    Path(marker).write_text("the body was not stopped")
+    try:
+        for _ in range(1200):  # short sleeps: an abort/timeout can interrupt between them
+            time.sleep(0.05)
+    finally:
+        Path(marker).write_text(f"stopped at {time.time()}")
     return 0
 
 
@@ -140,3 +142,25 @@ def hog(mib: int) -> int:
     block = b"x" * (mib * 2**20)
     time.sleep(2)  # Dask's nanny checks memory every 100 ms
     return len(block) // 2**20
+
+
+@env.task
+def depth(n: int) -> int:
+    """Each level waits on the next: deeper than the cluster has worker threads."""
+    return 0 if n == 0 else 1 + depth(n - 1)
+
+
+@env.task
+def mapped(n: int) -> list[int]:
+    return list(flyte.map(square, range(n)))
+
+
+@env.task
+def wait_forever(marker: str) -> int:
+    Path(marker).write_text(str(os.getpid()))
+    try:
+        for _ in range(1200):
+            time.sleep(0.05)
+    finally:
+        Path(marker + ".stopped").touch()
+    return 0

@@ -88,15 +88,23 @@ def test_a_task_that_sigkills_its_worker_succeeds_on_retry(
     assert len(body_runs) == 1
 
 
+def wait_for_file(path: Path, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.05)
+
+
 def test_timeout_stops_the_body_on_its_worker(on_dask: Any, tmp_path: Path) -> None:
-    marker = tmp_path / "not-stopped"
+    marker = tmp_path / "stopped"
     run = flyte.with_runcontext(echo=False).run(t.too_slow_parent, str(marker))
     assert run.outputs()[0] == "caught TaskTimeoutError"
     child = next(a for a in on_dask.list_actions(run.name) if a.name == "dask_tests.too_slow")
     assert child.phase is Phase.TIMED_OUT
-    # The worker is free again (the body was interrupted), so the next run is not stuck.
-    assert flyte.with_runcontext(echo=False).run(t.square, 3).outputs()[0] == 9
-    assert not marker.exists()
+    # The body (a 60 s loop) was interrupted on its worker, not left running there.
+    wait_for_file(marker)
 
 
 def test_file_values_cross_workers(on_dask: Any, dask_client: Any) -> None:
@@ -252,3 +260,28 @@ async def test_the_dashboard_shows_a_dask_run_like_any_other(
         await pilot.press("w")  # the whole run's logs, printed on the workers
         await until(lambda: any("parent calls child with 1" in line for line in logs.shown))
         assert any("child got 1" in line for line in logs.shown)
+
+
+def test_calls_nested_deeper_than_the_worker_threads_do_not_deadlock(on_dask: Any) -> None:
+    # Two single-threaded workers, five levels each waiting on the next: a waiting body
+    # leaves Dask's thread pool (secede), so its children still get threads.
+    assert flyte.with_runcontext(echo=False).run(t.depth, 5).outputs()[0] == 5
+
+
+def test_flyte_map_from_a_body_on_a_worker(on_dask: Any) -> None:
+    run = flyte.with_runcontext(echo=False).run(t.mapped, 6)
+    assert run.outputs()[0] == [i * i for i in range(6)]
+    assert len(on_dask.list_actions(run.name)) == 7
+
+
+def test_abort_stops_the_body_on_its_worker(on_dask: Any, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    run = flyte.with_runcontext(echo=False, raise_on_failure=False).start(
+        t.wait_forever, str(marker)
+    )
+    wait_for_file(marker, 60)
+    assert run.abort()
+    run.wait(timeout=60)
+    assert run.phase is Phase.ABORTED
+    # The body (a 60 s loop) was interrupted where it ran, not left running on the worker.
+    wait_for_file(Path(f"{marker}.stopped"))
