@@ -50,6 +50,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("cli", "bench_cli:cli", 7, 3),
     Workload("watch_latency", "bench_watch:watch_latency", 5, 2),
     Workload("dask_fanout", "bench_dask:dask_fanout", 5, 2, timeout=600.0),
+    Workload("workers", "bench_workers:workers", 7, 2),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

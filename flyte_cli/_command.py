@@ -118,8 +118,9 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         decls=("--executor",),
         kind="text",
         metavar="EXECUTOR",
-        help="Where task bodies run: inline, process, dask (a local Dask cluster) or "
-        "dask://HOST:PORT (default: $FLYTE_EXECUTOR, else in this process).",
+        help="Where task bodies run: inline, process (worker processes), dask (a local Dask "
+        "cluster), dask://HOST:PORT "
+        "(default: in process, tasks with resources or reusable in workers; $FLYTE_EXECUTOR).",
     ),
     RunOption(key="json", decls=("--json",), help="Print the result as JSON (no live view)."),
     RunOption(key="quiet", decls=("--quiet", "-q"), help="Print only the outputs (no live view)."),

@@ -16,7 +16,7 @@ import typer
 
 from flyte_cli._errors import CliError
 from flyte_cli._output import console, emit_json, fmt_duration, loads_json
-from flyte_cli._tree import run_tree
+from flyte_cli._tree import placements, run_tree
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -62,10 +62,10 @@ def execute(
         disable_run_cache=settings.no_cache,
         overwrite_cache=settings.overwrite_cache,
         recover_from=settings.recover,
-        executor=settings.executor,
         echo=False,
         raise_on_failure=False,
         store=store,
+        executor=settings.executor,
     )
     run = context.start(task, **inputs)
     out = console()
@@ -197,7 +197,15 @@ def report(
             _print_failure(record, console(stderr=True))
         return 0 if ok else 1
     out = console()
-    out.print(run_tree(record, actions, max_children=20, logs=_failed_logs(store, record, actions)))
+    out.print(
+        run_tree(
+            record,
+            actions,
+            max_children=20,
+            logs=_failed_logs(store, record, actions),
+            where=placements(store, record.name),
+        )
+    )
     out.print()
     if ok:
         _print_outputs(record, out)

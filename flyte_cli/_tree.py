@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     from rich.tree import Tree
 
     from flyte._models import ActionRecord, RunRecord
+    from flyte._store import RunStore
 
-__all__ = ["action_label", "run_tree"]
+__all__ = ["action_label", "placements", "run_tree"]
 
 _PRIORITY = {"FAILED": 0, "TIMED_OUT": 0, "RUNNING": 1, "ABORTED": 2, "QUEUED": 3}
 
@@ -30,8 +31,13 @@ def _phase(value: object) -> str:
     return str(getattr(value, "value", value))
 
 
-def action_label(action: ActionRecord, *, now: float | None = None) -> Text:
-    """One line for an action: icon, task, id, duration, cache / retry / recovery notes."""
+def action_label(
+    action: ActionRecord, *, now: float | None = None, where: str | None = None
+) -> Text:
+    """One line for an action: icon, task, id, duration, cache / retry / recovery notes.
+
+    `where` (`AttemptRecord.where` of its last attempt) is shown for worker processes.
+    """
     from rich.text import Text
 
     phase = _phase(action.phase)
@@ -55,10 +61,21 @@ def action_label(action: ActionRecord, *, now: float | None = None) -> Text:
         text.append("  replayed" if kind == "trace" else "  recovered", style="magenta")
     if action.attempts > 1:
         text.append(f"  attempt {action.attempts}", style="yellow")
+    if where and where != "inline":
+        text.append(f"  {where}", style="dim")
     if phase in ("FAILED", "TIMED_OUT") and action.error_type:
         message = (action.error_message or "").splitlines()[0] if action.error_message else ""
         text.append(f"  {action.error_type}: {message}", style="red")
     return text
+
+
+def placements(store: RunStore, run: str) -> dict[str, str]:
+    """Where the last attempt of each action of `run` ran (`AttemptRecord.where`)."""
+    found: dict[str, tuple[int, str]] = {}
+    for attempt in store.list_attempts(run):
+        if attempt.action not in found or attempt.attempt >= found[attempt.action][0]:
+            found[attempt.action] = (attempt.attempt, attempt.where)
+    return {action: where for action, (_, where) in found.items()}
 
 
 def _order(action: ActionRecord) -> tuple[float, int]:
@@ -101,6 +118,7 @@ def run_tree(
     logs: Mapping[str, Sequence[str]] | None = None,
     latest: Mapping[str, str] | None = None,
     now: float | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> Tree:
     """The run's actions as a tree rooted at the root action.
 
@@ -111,6 +129,7 @@ def run_tree(
         logs: the last lines each failed action printed, by action id, drawn under it.
         latest: the last line each action printed, shown after running actions (live view).
         now: the time to measure running actions against (default: now).
+        where: where each action's last attempt ran, by action id (see `placements`).
 
     Returns:
         A rich Tree, ready to print or to put in a `Live`.
@@ -141,7 +160,7 @@ def run_tree(
     tree = Tree(header, guide_style="dim")
 
     def add(node: Tree, action: ActionRecord) -> None:
-        label = action_label(action, now=now)
+        label = action_label(action, now=now, where=(where or {}).get(action.id))
         line = (latest or {}).get(action.id)
         if line and _phase(action.phase) == "RUNNING":
             label.append(f"  » {line[:80]}", style="dim")

@@ -206,7 +206,7 @@ def actions(
       flyte get actions RUN --all
       flyte get actions RUN --json
     """
-    from flyte_cli._tree import run_tree
+    from flyte_cli._tree import placements, run_tree
 
     store = get_store()
     record = require_run(store, run)
@@ -214,7 +214,14 @@ def actions(
     if json_:
         emit_json([to_data(a) for a in found])
         return
-    console().print(run_tree(record, found, max_children=None if all_ else 20))
+    console().print(
+        run_tree(
+            record,
+            found,
+            max_children=None if all_ else 20,
+            where=placements(store, record.name),
+        )
+    )
 
 
 @app.command(cls=ExamplesCommand)

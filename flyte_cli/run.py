@@ -11,7 +11,6 @@ of importing it (see `_loader.scan_tasks`).
 from __future__ import annotations
 
 import inspect
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
@@ -54,6 +53,7 @@ _EXAMPLES = """Examples:
   flyte run -m examples.hello main --tui
   flyte run --deployed hello.main:v1 --name Ada
   flyte run --watch examples/pipeline.py main --n 10
+  flyte run --executor process examples/hello.py main
 """
 
 _GROUP_ONLY = (
@@ -198,6 +198,10 @@ def _check_watch_options(settings: RunSettings) -> None:
 def _watch(ctx: Context, settings: RunSettings, *, module: bool) -> None:
     """Hand over to the watch loop (`flyte_cli._watch`, written separately)."""
     _check_watch_options(settings)
+    if settings.executor:  # each watched run is a fresh process: it reads the variable
+        import os
+
+        os.environ["FLYTE_EXECUTOR"] = settings.executor
     try:
         from flyte_cli._watch import watch_loop
     except ImportError as exc:
@@ -205,9 +209,6 @@ def _watch(ctx: Context, settings: RunSettings, *, module: bool) -> None:
     file_ctx = ctx.parent
     assert file_ctx is not None and ctx.info_name is not None and file_ctx.info_name is not None
     argv = _input_argv(ctx.meta.get("flyte.argv", []), ctx.command)
-    if settings.executor:
-        # Every run of the loop is a fresh process: they read the executor from here.
-        os.environ["FLYTE_EXECUTOR"] = settings.executor
     code = watch_loop(
         file_ctx.info_name,
         ctx.info_name,
