@@ -16,13 +16,15 @@ distributed = pytest.importorskip("distributed")
 
 @pytest.fixture(scope="module")
 def dask_cluster() -> Iterator[Any]:
-    """A real two-worker `LocalCluster(processes=True)`, closed after the module."""
+    """A real two-worker `LocalCluster(processes=True)` declaring CPU=1 and GPU=1 each."""
     cluster = distributed.LocalCluster(
         n_workers=2,
         threads_per_worker=1,
         processes=True,
         dashboard_address=":0",
         host="127.0.0.1",
+        # Declared resources: cpu and gpu requests become Dask resources, memory does not.
+        resources={"CPU": 1, "GPU": 1},
     )
     try:
         yield cluster

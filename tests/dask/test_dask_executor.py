@@ -114,34 +114,18 @@ def test_file_values_cross_workers(on_dask: Any, dask_client: Any) -> None:
     assert {reader_pid, parent_pid} <= worker_pids(dask_client)
 
 
-def test_resources_no_worker_declares_are_recorded_with_a_note(on_dask: Any) -> None:
+def test_declared_resources_are_enforced_the_others_recorded_with_a_note(on_dask: Any) -> None:
     run = flyte.with_runcontext(echo=False).run(t.with_resources)
     action = on_dask.get_action(run.name, "a0")
     assert action.settings["resources"] == {"cpu": 1, "memory": "100Mi", "gpu": 1}
     (attempt,) = on_dask.list_attempts(run.name, "a0")
-    assert "cpu, memory, gpu recorded, not enforced" in attempt.placement["note"]
+    note = attempt.placement["note"]
+    assert note.startswith("memory recorded, not enforced")  # cpu and gpu went to Dask
     logs = [line.line for line in on_dask.logs(run.name)]
-    assert any("not enforced" in line for line in logs)
-
-
-def test_resources_map_onto_dask_worker_resources() -> None:
-    distributed = pytest.importorskip("distributed")
-    with (
-        distributed.LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=False,
-            dashboard_address=":0",
-            resources={"CPU": 2, "MEMORY": 2e9, "GPU": 1},
-        ) as cluster,
-        distributed.Client(cluster, set_as_default=False) as client,
-    ):
-        flyte.init(store="memory", executor=client)
-        run = flyte.with_runcontext(echo=False).run(t.with_resources)
-        (attempt,) = run.store.list_attempts(run.name, "a0")
-        assert "note" not in attempt.placement
-        with pytest.raises(InvalidOptionError, match=r"asks for cpu=64.*CPU=2"):
-            flyte.with_runcontext(echo=False).run(t.too_big)
+    assert any("memory recorded, not enforced" in line for line in logs)
+    # A request larger than any worker declares would wait forever in Dask: refused.
+    with pytest.raises(InvalidOptionError, match=r"asks for cpu=64.*CPU=1"):
+        flyte.with_runcontext(echo=False).run(t.too_big)
 
 
 def test_init_refuses_an_executor_object_it_cannot_use() -> None:
