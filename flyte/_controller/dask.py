@@ -114,7 +114,17 @@ class _Link:
 class _Running:
     """An attempt submitted to Dask, from submit to outcome."""
 
-    __slots__ = ("attempt", "checking", "claimed", "dask_future", "future", "key", "link", "run")
+    __slots__ = (
+        "attempt",
+        "checking",
+        "claimed",
+        "closed",
+        "dask_future",
+        "future",
+        "key",
+        "link",
+        "run",
+    )
 
     def __init__(self, key: int, attempt: Attempt, loop: asyncio.AbstractEventLoop) -> None:
         self.key = key
@@ -122,11 +132,13 @@ class _Running:
         self.run: RunState = attempt.context.run
         self.link: _Link | None = None
         self.claimed = False
+        self.closed = False  # settled, stopped or gone: a claim must be refused
         self.checking = False
         self.dask_future: Any = None
         self.future: asyncio.Future[tuple[bool, Any]] = loop.create_future()
 
     def settle(self, ok: bool, payload: Any) -> None:
+        self.closed = True
         if not self.future.done():
             self.future.set_result((ok, payload))
 
@@ -158,6 +170,9 @@ class DaskExecutor:
         self._noted: set[tuple[str, str]] = set()
         self.lost: str | None = None
         self._watch: asyncio.TimerHandle | None = None
+        self._to_submit: list[tuple[_Running, tuple[Any, ...], str, dict[str, float]]] = []
+        # Claims are granted on channel reader threads; this orders them with _stop.
+        self._claims = threading.Lock()
         self._closed = False
         atexit.register(self.shutdown)
 
@@ -232,28 +247,17 @@ class DaskExecutor:
             custom_context_var.get(),
             group_var.get(),
         )
-        from flyte._controller.dask_worker import run_on_worker
         from flyte._store import flyte_home
 
         env = {**run.options.env_vars, **task.env_values, "FLYTE_HOME": str(flyte_home())}
         try:
-            future = client.submit(
-                run_on_worker,
-                server.address,
-                server.authkey,
-                key,
-                task_key,
-                ref,
-                payload,
-                context,
-                env,
-                key=f"flyte-{task.name}-{run.name}-{child.action_id}-{child.attempt}-"
+            self._queue_submit(
+                running,
+                (server.address, server.authkey, key, task_key, ref, payload, context, env),
+                f"flyte-{task.name}-{run.name}-{child.action_id}-{child.attempt}-"
                 f"{self._token}-{key}",
-                pure=False,
-                resources=plan.dask or None,
+                plan.dask,
             )
-            running.dask_future = future
-            self._ensure_watch()
             try:
                 if attempt.timeout is None:
                     ok, outcome = await asyncio.shield(running.future)
@@ -267,7 +271,9 @@ class DaskExecutor:
                 self._stop(running)
                 raise
         finally:
-            self._running.pop(key, None)
+            with self._claims:
+                running.closed = True
+                self._running.pop(key, None)
             if running.link is not None:
                 running.link.running.discard(key)
                 placement["pid"] = running.link.pid
@@ -283,9 +289,53 @@ class DaskExecutor:
         attempt.out_json = out_json
         return pickle.loads(blob)
 
+    def _queue_submit(
+        self, running: _Running, args: tuple[Any, ...], key: str, resources: dict[str, float]
+    ) -> None:
+        """Submit at the end of this loop iteration, with every attempt queued meanwhile.
+
+        One `Client.map` of many attempts is one graph message to the scheduler instead of
+        one per attempt: a fan-out's children, which reach the controller together, cost
+        Dask far less than as many `Client.submit` calls.
+        """
+        self._to_submit.append((running, args, key, resources))
+        if len(self._to_submit) == 1:
+            self.loop.call_soon(self._submit_queued)
+
+    def _submit_queued(self) -> None:
+        batch, self._to_submit = self._to_submit, []
+        groups: dict[tuple[tuple[str, float], ...], list[Any]] = {}
+        for item in batch:
+            if item[0].key in self._running:  # not aborted or timed out before this
+                groups.setdefault(tuple(sorted(item[3].items())), []).append(item)
+        if not groups:
+            return
+        assert self.cluster is not None
+        client = self.cluster.client
+        from flyte._controller.dask_worker import run_on_worker
+
+        for resources, items in groups.items():
+            try:
+                futures = client.map(
+                    run_on_worker,
+                    *zip(*(item[1] for item in items), strict=True),
+                    key=[item[2] for item in items],
+                    pure=False,
+                    resources=dict(resources) or None,
+                )
+            except Exception as exc:  # a closed client, a scheduler gone meanwhile
+                for item in items:
+                    item[0].settle(False, RuntimeSystemError(f"could not submit to Dask: {exc}"))
+                continue
+            for item, future in zip(items, futures, strict=True):
+                item[0].dask_future = future
+        self._ensure_watch()
+
     def _stop(self, running: _Running) -> None:
         """Timeout or abort: stop the body where it runs (Dask cannot kill a task)."""
-        link = running.link
+        with self._claims:
+            running.closed = True
+            link = running.link
         if link is not None and not link.dead:
             try:
                 link.channel.send(("cancel", running.key))
@@ -370,7 +420,12 @@ class DaskExecutor:
                 except (EOFError, OSError):
                     self._post(link, ("_eof",))
                     return
-                self._post(link, message)
+                if message[0] == "claim":
+                    # Answered here, not on the loop: the worker's Dask thread waits for
+                    # it, so each loop hop saved is a worker thread's time saved per task.
+                    self._claim(link, message[1], message[2])
+                else:
+                    self._post(link, message)
 
         threading.Thread(target=read, name=f"flyte-dask-{link.pid}", daemon=True).start()
 
@@ -418,17 +473,6 @@ class DaskExecutor:
                         f"({exc or 'MemoryError'}); give the workers more memory"
                     )
                 running.settle(False, exc)
-        elif kind == "claim":
-            assert link is not None
-            _, req, key = message
-            running = self._running.get(key)
-            granted = running is not None and not running.claimed and not running.future.done()
-            if granted:
-                assert running is not None
-                running.claimed = True
-                running.link = link
-                link.running.add(key)
-            self._reply(link, req, True, pickle.dumps(granted, 5))
         elif kind == "trace":
             _, run_name, trace = message
             run = self._run_named(run_name)
@@ -458,6 +502,18 @@ class DaskExecutor:
         elif kind == "_eof":
             assert link is not None
             self.loop.create_task(self._link_died(link))
+
+    def _claim(self, link: _Link, req: int, key: int) -> None:
+        """A worker asks to start attempt `key` (reader thread): yes exactly once."""
+        with self._claims:
+            running = self._running.get(key)
+            granted = running is not None and not running.claimed and not running.closed
+            if granted:
+                assert running is not None
+                running.claimed = True
+                running.link = link
+                link.running.add(key)
+        self._reply(link, req, True, pickle.dumps(granted, 5))
 
     def _run_named(self, name: str) -> RunState | None:
         for running in self._running.values():
