@@ -284,8 +284,7 @@ def check(store: Any, *, integrity: bool = True) -> CheckResult:
         store: a SqliteRunStore or MemoryRunStore.
         integrity: run `PRAGMA integrity_check` (reads every page: slow on a big store).
 
-    Raises:
-        StoreError: the store could not be read at all.
+    A query that fails on a damaged file is reported as a problem, not raised.
     """
     if not _is_sqlite(store):
         return _memory_check(store)
@@ -293,34 +292,38 @@ def check(store: Any, *, integrity: bool = True) -> CheckResult:
 
     result = CheckResult()
     conn: sqlite3.Connection = store._conn()
-    try:
-        if integrity:
-            result.checks.append("integrity_check")
-            rows = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
-            if rows != ["ok"]:
-                result.problems += [f"integrity: {r}" for r in rows[:_MAX_LISTED]]
-        result.checks.append("foreign_key_check")
-        for table, rowid, parent, _ in conn.execute("PRAGMA foreign_key_check").fetchall()[
-            :_MAX_LISTED
-        ]:
-            result.problems.append(f"row {rowid} of {table} points to a missing {parent} row")
-        for name, sql, message in _INVARIANTS:
-            result.checks.append(name)
-            rows = conn.execute(sql).fetchall()
-            result.problems += [message.format(*r) for r in rows[:_MAX_LISTED]]
-            if len(rows) > _MAX_LISTED:
-                result.problems.append(f"... and {len(rows) - _MAX_LISTED} more like it")
-        result.checks.append("the public views can be read")
-        for view in PUBLIC_VIEWS:
-            try:
-                conn.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
-            except sqlite3.DatabaseError as exc:
-                result.problems.append(f"public view {view} cannot be read: {exc}")
-        orphaned_hits = _scalar(conn, _HIT_WITHOUT_ENTRY)
-    except sqlite3.DatabaseError as exc:
-        raise StoreError(f"run store {store.path} could not be read: {exc}") from exc
-    if orphaned_hits:
-        result.notes.append(_hits_note(orphaned_hits))
+
+    def run(name: str, sql: str) -> list[Any]:
+        # A damaged file can fail any query: that is a finding, not a reason to stop.
+        result.checks.append(name)
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.DatabaseError as exc:
+            result.problems.append(f"{name}: the check failed: {exc}")
+            return []
+
+    if integrity:
+        rows = [r[0] for r in run("integrity_check", "PRAGMA integrity_check")]
+        if rows and rows != ["ok"]:
+            result.problems += [f"integrity: {r}" for r in rows[:_MAX_LISTED]]
+    for table, rowid, parent, _ in run("foreign_key_check", "PRAGMA foreign_key_check")[
+        :_MAX_LISTED
+    ]:
+        result.problems.append(f"row {rowid} of {table} points to a missing {parent} row")
+    for name, sql, message in _INVARIANTS:
+        rows = run(name, sql)
+        result.problems += [message.format(*r) for r in rows[:_MAX_LISTED]]
+        if len(rows) > _MAX_LISTED:
+            result.problems.append(f"... and {len(rows) - _MAX_LISTED} more like it")
+    result.checks.append("the public views can be read")
+    for view in PUBLIC_VIEWS:
+        try:
+            conn.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
+        except sqlite3.DatabaseError as exc:
+            result.problems.append(f"public view {view} cannot be read: {exc}")
+    hits = run("cache hits have their outputs", _HIT_WITHOUT_ENTRY)
+    if hits and hits[0][0]:
+        result.notes.append(_hits_note(hits[0][0]))
     return result
 
 
