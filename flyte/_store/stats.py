@@ -59,7 +59,7 @@ class CheckResult:
 
 
 def _scalar(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...] = ()) -> int:
-    return int(conn.execute(sql, params).fetchone()[0] or 0)
+    return int(conn.execute(sql, params).fetchall()[0][0] or 0)
 
 
 def stats(store: Any, *, biggest: int = 5) -> StoreStats:

@@ -48,7 +48,10 @@ __all__ = [
 
 ACTIVE = ("QUEUED", "RUNNING")
 NOT_SUCCEEDED = ("FAILED", "TIMED_OUT", "ABORTED")
-BUDGET = 0.025
+BUDGET = 0.02
+# The shortest pause between two gc transactions: a writer waiting on busy_timeout retries
+# after 1, 3, 8, 18, 33, 53, 78, 103 ms, so a free window of 25 ms always holds a retry.
+_MIN_GAP = 0.025
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -423,18 +426,35 @@ def _gc_memory(
 
 
 class _Pacer:
-    """gc's write transactions: each bounded by `budget`, each followed by a pause."""
+    """gc's write transactions: each bounded by `budget`, each followed by a pause.
+
+    The connection's automatic checkpoint is off while gc runs: it would run inside
+    COMMIT (inflating the measured hold time) or, worse, in a concurrent writer's COMMIT,
+    which would then copy gc's pages for it. gc checkpoints itself after each commit,
+    while it holds no lock, so the log stays small.
+    """
 
     def __init__(self, store: Any, report: GcReport, budget: float) -> None:
         self.store = store
         self.conn: sqlite3.Connection = store._conn()
         self.report = report
         self.budget = budget
+        self.gap = max(budget, _MIN_GAP)
         self.chunk = 200  # rows per statement, adapted to the measured delete rate
         self.deadline = 0.0
+        self.statements = 0
+        self.last_held = 0.0
+
+    def __enter__(self) -> _Pacer:
+        self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
 
     def expired(self) -> bool:
-        return time.monotonic() >= self.deadline
+        # Every transaction does at least one statement, so gc always progresses.
+        return self.statements > 0 and time.monotonic() >= self.deadline
 
     @contextmanager
     def transaction(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
@@ -442,6 +462,7 @@ class _Pacer:
             self.conn.execute("BEGIN IMMEDIATE")
             start = time.monotonic()
             self.deadline = start + self.budget
+            self.statements = 0
             try:
                 yield self.conn
                 if bump:
@@ -452,20 +473,44 @@ class _Pacer:
                     self.conn.execute("ROLLBACK")
                 raise
             held = time.monotonic() - start
+        self.pause(held)
+
+    def script(self, sql: str) -> None:
+        """One transaction as a script (the vacuum pragma must be stepped to its end)."""
+        with self.store._write_lock:
+            start = time.monotonic()
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE; {sql}; COMMIT;")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            held = time.monotonic() - start
+        self.pause(held)
+        self.last_held = held
+
+    def pause(self, held: float) -> None:
+        """Checkpoint, then leave the lock free at least as long as gc held it."""
         self.report.transactions += 1
         self.report.max_transaction = max(self.report.max_transaction, held)
+        start = time.monotonic()
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         # Let writers waiting on busy_timeout in: see the module docstring.
-        time.sleep(max(self.budget, held))
+        time.sleep(max(0.0, max(self.gap, held) - (time.monotonic() - start)))
 
     def delete(self, sql: str, params: Sequence[Any]) -> int:
         """Run one chunked DELETE (`LIMIT ?` is its last parameter) and adapt the chunk."""
         t0 = time.monotonic()
         n = self.conn.execute(sql, (*params, self.chunk)).rowcount
         elapsed = time.monotonic() - t0
-        if n >= self.chunk and elapsed < self.budget / 4:
-            self.chunk = min(self.chunk * 2, 50_000)
-        elif elapsed > self.budget / 2:
-            self.chunk = max(self.chunk // 2, 20)
+        self.statements += 1
+        # Aim for statements of a quarter of the budget, growing at most twofold at once.
+        ideal = int(n * (self.budget / 4) / elapsed) if n and elapsed > 0 else self.chunk
+        if n >= self.chunk:
+            self.chunk = min(ideal, self.chunk * 2)
+        elif elapsed > self.budget / 4:
+            self.chunk = ideal
+        self.chunk = max(20, min(self.chunk, 20_000))
         return n
 
 
@@ -506,37 +551,41 @@ def _gc_sqlite(
     now: float | None,
 ) -> None:
     report.size_before, data_before = sizes(store)
-    pacer = _Pacer(store, report, budget)
-    conn = pacer.conn
-    tables = _run_tables(conn)
-    report.rows = {t: 0 for t, _, _ in tables}
-    pending = deque(names)
-    while pending:
-        with pacer.transaction():
-            protected = _protected(
-                conn.execute(
-                    f"SELECT {_RUN_FIELDS} FROM runs WHERE phase IN (?, ?)", ACTIVE
-                ).fetchall()
-            )
-            while pending and not pacer.expired():
-                name = pending[0]
-                row = conn.execute(f"SELECT {_RUN_FIELDS} FROM runs WHERE name = ?", (name,))
-                found = row.fetchone()
-                if found is None:  # deleted meanwhile (another gc, `flyte delete`)
-                    pending.popleft()
-                    continue
-                if name in protected or _alive(found):
-                    report.skipped.append(name)
-                    pending.popleft()
-                    continue
-                if _delete_children(pacer, tables, name, report):
-                    conn.execute("DELETE FROM runs WHERE name = ?", (name,))
-                    report.runs.append(name)
-                    pending.popleft()
-    if plan.cache_keys and policy.cache_older_than is not None:
-        cutoff = (time.time() if now is None else now) - policy.cache_older_than
-        _delete_cache(pacer, deque(plan.cache_keys), cutoff, plan.made_at, report)
-    _reclaim(pacer, report)
+    with _Pacer(store, report, budget) as pacer:
+        conn = pacer.conn
+        tables = _run_tables(conn)
+        report.rows = {t: 0 for t, _, _ in tables}
+        pending = deque(names)
+        while pending:
+            with pacer.transaction():
+                protected = _protected(
+                    conn.execute(
+                        f"SELECT {_RUN_FIELDS} FROM runs WHERE phase IN (?, ?)", ACTIVE
+                    ).fetchall()
+                )
+                while pending and not pacer.expired():
+                    name = pending[0]
+                    # fetchall: a half-read cursor keeps a read transaction open, and that
+                    # stops checkpoints from ever emptying the log.
+                    rows = conn.execute(
+                        f"SELECT {_RUN_FIELDS} FROM runs WHERE name = ?", (name,)
+                    ).fetchall()
+                    found = rows[0] if rows else None
+                    if found is None:  # deleted meanwhile (another gc, `flyte delete`)
+                        pending.popleft()
+                        continue
+                    if name in protected or _alive(found):
+                        report.skipped.append(name)
+                        pending.popleft()
+                        continue
+                    if _delete_children(pacer, tables, name, report):
+                        conn.execute("DELETE FROM runs WHERE name = ?", (name,))
+                        report.runs.append(name)
+                        pending.popleft()
+        if plan.cache_keys and policy.cache_older_than is not None:
+            cutoff = (time.time() if now is None else now) - policy.cache_older_than
+            _delete_cache(pacer, deque(plan.cache_keys), cutoff, plan.made_at, report)
+        _reclaim(pacer, report)
     report.size_after, data_after = sizes(store)
     report.bytes_freed = max(0, data_before - data_after)
 
@@ -546,8 +595,11 @@ def _delete_children(
 ) -> bool:
     """Delete a run's rows table by table; False when the transaction's time ran out first."""
     for table, column, has_rowid in tables:
+        if pacer.expired():
+            return False
         if not has_rowid:
             n = pacer.conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (run,)).rowcount
+            pacer.statements += 1
             report.rows[table] += n
             continue
         sql = (
@@ -591,40 +643,32 @@ def _delete_cache(
                     "AND created_at < ?",
                     (json.dumps(batch), cutoff),
                 ).rowcount
+                pacer.statements += 1
 
 
 def _reclaim(pacer: _Pacer, report: GcReport) -> None:
     """Give free pages back to the OS in short steps, then checkpoint the log."""
     conn = pacer.conn
-    if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:
-        if conn.execute("PRAGMA freelist_count").fetchone()[0]:
+    if _pragma(conn, "auto_vacuum") != 2:
+        if _pragma(conn, "freelist_count"):
             report.note = (
                 "this store predates incremental vacuum, so the file keeps its size (new "
                 "runs reuse the free space); `flyte db vacuum` shrinks it once and for all"
             )
     else:
         pages = 256
-        while conn.execute("PRAGMA freelist_count").fetchone()[0]:
-            t0 = time.monotonic()
-            with pacer.store._write_lock:
-                try:
-                    # executescript steps the pragma to the end; execute() would free one page.
-                    conn.executescript(
-                        f"BEGIN IMMEDIATE; PRAGMA incremental_vacuum({pages}); COMMIT;"
-                    )
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-            held = time.monotonic() - t0
-            report.transactions += 1
-            report.max_transaction = max(report.max_transaction, held)
+        while _pragma(conn, "freelist_count"):
+            pacer.script(f"PRAGMA incremental_vacuum({pages})")
+            held = pacer.last_held
             if held < pacer.budget / 4:
                 pages = min(pages * 2, 20_000)
             elif held > pacer.budget / 2:
                 pages = max(pages // 2, 16)
-            time.sleep(max(pacer.budget, held))
     checkpoint(conn)
+
+
+def _pragma(conn: sqlite3.Connection, name: str) -> int:
+    return int(conn.execute(f"PRAGMA {name}").fetchall()[0][0])
 
 
 def checkpoint(conn: sqlite3.Connection, *, wait_ms: int = 50) -> None:
@@ -653,9 +697,9 @@ def sizes(store: Any) -> tuple[int, int]:
         except OSError:
             pass
     conn = store._conn()
-    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+    page_size = _pragma(conn, "page_size")
+    pages = _pragma(conn, "page_count")
+    free = _pragma(conn, "freelist_count")
     return total, (pages - free) * page_size
 
 
