@@ -176,7 +176,14 @@ def _window(data: dict[str, Any], start: float, end: float) -> dict[str, float]:
     """Lock-wait and whole-write figures (ms) of the writes that began in [start, end]."""
     inside = [(w, t) for at, w, t in data["writes"] if start <= at <= end]
     if not inside:
-        return {"n": 0, "max_wait": 0.0, "p99_wait": 0.0, "max_write": 0.0, "p99_write": 0.0}
+        return {
+            "n": 0,
+            "max_wait": 0.0,
+            "p99_wait": 0.0,
+            "over_100": 0,
+            "max_write": 0.0,
+            "p99_write": 0.0,
+        }
     waits = sorted(w for w, _ in inside)
     totals = sorted(t for _, t in inside)
     p99 = int(len(inside) * 0.99)
@@ -184,6 +191,7 @@ def _window(data: dict[str, Any], start: float, end: float) -> dict[str, float]:
         "n": len(inside),
         "max_wait": waits[-1] * 1000,
         "p99_wait": waits[p99] * 1000,
+        "over_100": sum(1 for w in waits if w > 0.1),
         "max_write": totals[-1] * 1000,
         "p99_write": totals[p99] * 1000,
     }
@@ -285,7 +293,8 @@ def gc_big_store(reps: int, workdir: Path) -> list[Row]:
             baseline_label="during one DELETE transaction",
             target=100.0,
             n=int(busy["n"]),
-            note=f"p99 {busy['p99_wait']:.1f} ms; whole writes: max {busy['max_write']:.0f} ms "
+            note=f"p99 {busy['p99_wait']:.1f} ms, {busy['over_100']:.0f} waits over 100 ms; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; whole writes: max {busy['max_write']:.0f} ms "
             f"(same writer with no gc: max {idle['max_write']:.0f} ms); "
             f"writer errors: {len(errors)}",
             extra=common,

@@ -444,13 +444,18 @@ class _Pacer:
         self.deadline = 0.0
         self.statements = 0
         self.last_held = 0.0
+        self.commit_time = 0.0
 
     def __enter__(self) -> _Pacer:
         self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # A bigger page cache keeps the b-tree pages gc walks (and vacuum moves) in memory.
+        self.cache_size = _pragma(self.conn, "cache_size")
+        self.conn.execute("PRAGMA cache_size = -65536")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        self.conn.execute(f"PRAGMA cache_size = {self.cache_size}")
 
     def expired(self) -> bool:
         # Every transaction does at least one statement, so gc always progresses.
@@ -461,13 +466,16 @@ class _Pacer:
         with self.store._write_lock:
             self.conn.execute("BEGIN IMMEDIATE")
             start = time.monotonic()
-            self.deadline = start + self.budget
+            # COMMIT writes the changed pages to the log: keep time for it in the budget.
+            self.deadline = start + self.budget - min(self.commit_time, self.budget / 2)
             self.statements = 0
             try:
                 yield self.conn
                 if bump:
                     self.conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                commit = time.monotonic()
                 self.conn.execute("COMMIT")
+                self.commit_time = time.monotonic() - commit
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
@@ -504,10 +512,10 @@ class _Pacer:
         n = self.conn.execute(sql, (*params, self.chunk)).rowcount
         elapsed = time.monotonic() - t0
         self.statements += 1
-        # Aim for statements of a quarter of the budget, growing at most twofold at once.
+        # Aim for statements of a quarter of the budget, growing by half at most at once.
         ideal = int(n * (self.budget / 4) / elapsed) if n and elapsed > 0 else self.chunk
         if n >= self.chunk:
-            self.chunk = min(ideal, self.chunk * 2)
+            self.chunk = min(ideal, int(self.chunk * 1.5))
         elif elapsed > self.budget / 4:
             self.chunk = ideal
         self.chunk = max(20, min(self.chunk, 20_000))
@@ -656,14 +664,13 @@ def _reclaim(pacer: _Pacer, report: GcReport) -> None:
                 "runs reuse the free space); `flyte db vacuum` shrinks it once and for all"
             )
     else:
-        pages = 256
+        # The cost of moving a page varies tenfold with what points at it: size each step
+        # from the last one's cost per page, growing by half at most.
+        pages = 64
         while _pragma(conn, "freelist_count"):
             pacer.script(f"PRAGMA incremental_vacuum({pages})")
-            held = pacer.last_held
-            if held < pacer.budget / 4:
-                pages = min(pages * 2, 20_000)
-            elif held > pacer.budget / 2:
-                pages = max(pages // 2, 16)
+            per_page = max(pacer.last_held, 1e-6) / pages
+            pages = int(max(8, min(pages * 1.5, (pacer.budget / 2) / per_page, 256)))
     checkpoint(conn)
 
 
