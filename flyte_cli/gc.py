@@ -43,6 +43,11 @@ def _policy(
     )
 
 
+def _interactive() -> bool:
+    """Whether someone can answer the confirmation prompt."""
+    return sys.stdin.isatty()
+
+
 def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
@@ -135,7 +140,7 @@ def gc(
             "logs": sum(c.logs for c in plan.runs),
         }
         what = _summary(len(plan.runs), rows, len(plan.cache_keys))
-        if not sys.stdin.isatty():
+        if not _interactive():
             raise CliError(
                 f"flyte gc would delete {what}; pass --yes to confirm (--dry-run lists them)"
             )

@@ -73,6 +73,25 @@ def test_gc_without_yes_refuses_when_it_cannot_ask(flyte: Invoke) -> None:
     assert len(run_names(store)) == 3
 
 
+def test_gc_asks_before_deleting(
+    cli_runner: Any, monkeypatch: pytest.MonkeyPatch, _isolated_home: Path
+) -> None:
+    import flyte_cli.gc
+    from flyte_cli.main import app
+
+    store = _seed()
+    monkeypatch.setattr(flyte_cli.gc, "_interactive", lambda: True)
+    no = cli_runner.invoke(app, ["gc", "--older-than", "30d"], input="n\n")
+    assert no.exit_code == 0, no.output
+    assert "Delete 2 runs (6 actions, 12 log lines) and 0 cache entries? [y/N]" in no.output
+    assert "Nothing deleted." in no.output
+    assert len(run_names(store)) == 3
+    yes = cli_runner.invoke(app, ["gc", "--older-than", "30d"], input="y\n")
+    assert yes.exit_code == 0, yes.output
+    assert "Deleted 2 runs" in yes.stdout
+    assert run_names(store) == {"new-ok"}
+
+
 def test_gc_never_touches_a_run_in_progress(flyte: Invoke) -> None:
     store = _seed()
     seed_run(store, "busy", age_days=50, phase="RUNNING")
