@@ -12,7 +12,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyte._store.upkeep import ACTIVE, _alive, _is_sqlite, sizes
+from flyte._store.gc_plan import ACTIVE, is_alive, is_sqlite
+from flyte._store.upkeep import sizes
 from flyte.errors import StoreError
 
 __all__ = ["CheckResult", "StoreStats", "check", "stats"]
@@ -68,7 +69,7 @@ def stats(store: Any, *, biggest: int = 5) -> StoreStats:
     Raises:
         StoreError: the store could not be read.
     """
-    if not _is_sqlite(store):
+    if not is_sqlite(store):
         return _memory_stats(store, biggest)
     try:
         return _sqlite_stats(store, biggest)
@@ -128,7 +129,7 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
         path=store.path,
         runs=sum(phases.values()),
         runs_by_phase=phases,
-        active=sum(1 for r in active if _alive(r)),
+        active=sum(1 for r in active if is_alive(r)),
         actions=_scalar(conn, "SELECT count(*) FROM actions"),
         attempts=_scalar(conn, "SELECT count(*) FROM attempts"),
         logs=_scalar(conn, "SELECT count(*) FROM logs"),
@@ -216,7 +217,7 @@ def _memory_stats(store: Any, biggest: int) -> StoreStats:
         path=store.path,
         runs=len(runs),
         runs_by_phase=phases,
-        active=sum(1 for r in runs if _alive(r)),
+        active=sum(1 for r in runs if is_alive(r)),
         actions=sum(len(rows) for rows in actions.values()),
         attempts=attempts,
         logs=len(logs),
@@ -286,7 +287,7 @@ def check(store: Any, *, integrity: bool = True) -> CheckResult:
 
     A query that fails on a damaged file is reported as a problem, not raised.
     """
-    if not _is_sqlite(store):
+    if not is_sqlite(store):
         return _memory_check(store)
     from flyte._store.migrations import PUBLIC_VIEWS
 
