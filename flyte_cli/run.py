@@ -176,6 +176,10 @@ def _start(
 
 def _check_watch_options(settings: RunSettings) -> None:
     """Refuse run options that make no sense on every save, instead of dropping them."""
+    if settings.tui:
+        from flyte_cli._execute import require_terminal
+
+        require_terminal("--watch --tui")
     clashing = [
         flag
         for flag, given in (

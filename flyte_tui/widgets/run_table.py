@@ -23,9 +23,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("task", "Task"),
     ("phase", "Phase"),
     ("started", "Started"),
-    ("duration", "Duration"),
+    ("duration", "Took"),
     ("actions", "Actions"),
-    ("cached", "Cache hits"),
+    ("cached", "Cached"),
 )
 
 
@@ -41,7 +41,9 @@ class RunTable(DataTable[Text]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open run"),
+        Binding("enter", "select_cursor", "Open"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {

@@ -67,7 +67,8 @@ def test_get_actions_tree_and_json(flyte: Invoke, runs: dict[str, Any]) -> None:
     name = runs["ok"]["run"]
     tree = flyte("get", "actions", name)
     assert tree.exit_code == 0
-    assert tree.stdout.count("hello.say_hello") == 3 and "hello.main" in tree.stdout
+    assert tree.stdout.count("say_hello(name=") == 3 and "main(name=" in tree.stdout
+    assert " a0 " in tree.stdout  # `get actions` shows the ids other commands take
     data = json.loads(flyte("get", "actions", name, "--json").stdout)
     assert len(data) == 4
     root = next(a for a in data if a["parent"] is None)
