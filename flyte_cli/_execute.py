@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "execute",
+    "has_terminal",
     "hint_lines",
     "launch_tui",
     "report",
@@ -44,15 +45,20 @@ _POLL_BIG = 0.6  # runs with thousands of actions: redraw less often, leave the 
 _LOG_LINES = 10
 
 
+def has_terminal() -> bool:
+    """Whether stdin and stdout are both a terminal (a full-screen app needs both)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 def require_terminal(what: str) -> None:
     """Refuse to start the dashboard without a terminal (it would wait forever on a pipe).
 
     Raises:
         CliError: stdin or stdout is not a terminal (exit code 2).
     """
-    import sys
-
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+    if not has_terminal():
         raise CliError(
             f"{what} needs a terminal (stdin and stdout are not both one); "
             "run it in a terminal, or use `flyte get runs` / `flyte get actions RUN` in scripts"

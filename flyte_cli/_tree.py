@@ -39,12 +39,13 @@ def action_label(action: ActionRecord, *, now: float | None = None, with_id: boo
 def _pick(
     children: list[ActionRecord], limit: int | None
 ) -> tuple[list[ActionRecord], list[ActionRecord]]:
-    """Children to show (failed and running first, then the newest) and the hidden rest."""
+    """Children to show (failed, running and queued first, then the earliest called) and
+    the hidden rest; both stay in call order."""
     if limit is None or len(children) <= limit:
         return children, []
     ranked = sorted(
         range(len(children)),
-        key=lambda i: (_PRIORITY.get(_present.phase_name(children[i].phase), 4), -i),
+        key=lambda i: (_PRIORITY.get(_present.phase_name(children[i].phase), 4), i),
     )
     keep = set(ranked[:limit])
     shown = [c for i, c in enumerate(children) if i in keep]

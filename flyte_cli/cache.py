@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from flyte._present import plural
 from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import YesOpt, confirm, get_store
@@ -44,6 +43,7 @@ def clear(
       flyte cache clear --task pipeline.transform --yes
     """
     import flyte
+    from flyte._present import plural
     from flyte.store import did_you_mean
 
     store = get_store()

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import typer
 
-from flyte._present import plural
 from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import YesOpt, complete_run, confirm, get_store, require_run
@@ -44,6 +43,8 @@ def run(
       flyte delete run RUN
       flyte delete run RUN1 RUN2 --yes
     """
+    from flyte._present import plural
+
     store = get_store()
     records = [require_run(store, name) for name in runs]
     for record in records:

@@ -7,7 +7,6 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from flyte._present import plural
 from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run

@@ -24,8 +24,8 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, CacheStatus
-from flyte.errors import FlyteError
 from flyte._present import plural
+from flyte.errors import FlyteError
 from flyte_tui import _format
 
 if TYPE_CHECKING:
