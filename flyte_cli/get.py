@@ -181,6 +181,8 @@ def run(run: RunArg, json_: JsonOpt = False) -> None:
     table.add_row("phase", phase_text(record.phase))
     table.add_row("started", fmt_time(record.started_at or record.created_at))
     table.add_row("duration", _elapsed(record))
+    from flyte._present import plural
+
     table.add_row("actions", f"{record.action_count} ({plural(record.cache_hits, 'cache hit')})")
     if record.recovered_from:
         table.add_row("recovered from", record.recovered_from)
