@@ -143,6 +143,8 @@ def _follow_live(run: Run, store: RunStore, out: Console) -> None:
     from rich.live import Live
     from rich.text import Text
 
+    from flyte._present import plural
+
     latest: dict[str, str] = {}
     seen = 0
 
@@ -156,7 +158,8 @@ def _follow_live(run: Run, store: RunStore, out: Console) -> None:
                 latest[line.action] = line.line
         running = sum(1 for a in actions if str(a.phase) == "RUNNING")
         status = Text(
-            f"{len(actions)} actions · {running} running · Ctrl-C aborts the run", style="dim"
+            f"{plural(len(actions), 'action')} · {running} running · Ctrl-C aborts the run",
+            style="dim",
         )
         tree = run_tree(record, actions, max_children=12, latest=latest)
         return Group(tree, status), len(actions)
