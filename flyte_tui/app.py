@@ -141,6 +141,14 @@ class DashboardApp(App[None]):
         run = self.selected_run
         if run is None or isinstance(self.screen, ModalScreen):
             return
+        try:
+            record = self.feed.run(run)  # one indexed row: fine on the UI thread
+        except FlyteError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if record is not None and record.phase.is_terminal:
+            self.notify(f"{run} is not running", severity="warning")
+            return
 
         def answered(yes: bool | None) -> None:
             if yes:

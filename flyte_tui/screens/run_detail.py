@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, Phase
@@ -38,7 +38,7 @@ class RunScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Runs"),
         Binding("l", "toggle_logs", "Logs"),
-        Binding("slash", "search", "Search"),
+        Binding("slash", "search", "Search", priority=True),  # see RunsScreen
         Binding("w", "toggle_scope", "Logs of the run / the action", show=False),
         Binding("e", "expand", "Show values in full", show=False),
     ]
@@ -267,9 +267,9 @@ class RunScreen(Screen[None]):
         self._logs_open = not self._logs_open
         self.set_class(self._logs_open, "-logs-open")
         if self._logs_open:
-            self.query_one("#log-lines").focus()
+            self.set_focus(self.query_one("#log-lines"))
         else:
-            self.query_one(ActionTree).focus()
+            self.set_focus(self.query_one(ActionTree))
 
     def action_toggle_scope(self) -> None:
         """Switch the logs between the selected action and the whole run."""
@@ -284,7 +284,11 @@ class RunScreen(Screen[None]):
             logs.target = (self.model.run, selected)
 
     def action_search(self) -> None:
-        """Search the log lines shown."""
+        """Search the log lines shown (in the search box, `/` is just a character)."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.insert_text_at_cursor("/")
+            return
         self.query_one(LogView).open_search()
 
     def action_expand(self) -> None:

@@ -25,7 +25,9 @@ class RunsScreen(Screen[None]):
     """The run list: `enter` opens a run, `/` searches, the pickers filter by phase and task."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Search"),
+        # A priority binding acts before the keys typed after it are routed: with a plain
+        # one, letters typed fast after `/` went to the table (`l` opened logs, `a` abort).
+        Binding("slash", "filter", "Search", priority=True),
         Binding("l", "open_logs", "Logs"),
         Binding("escape", "clear_filter", "Clear the search", show=False),
     ]
@@ -149,7 +151,7 @@ class RunsScreen(Screen[None]):
             return
         todo, self._when_current = self._when_current, None
         table = self.query_one(RunTable)
-        table.focus()
+        self.set_focus(table)  # now: keys already typed must land here
         if table.row_count:
             table.move_cursor(row=0)
             run = table.selected_run
@@ -163,7 +165,7 @@ class RunsScreen(Screen[None]):
     def action_clear_filter(self) -> None:
         """Empty the search box and go back to the table."""
         self.query_one(FilterBar).clear_search()
-        self.query_one(RunTable).focus()
+        self.set_focus(self.query_one(RunTable))
 
     def action_open_logs(self) -> None:
         """Open the selected run with its whole-run logs in front."""

@@ -55,8 +55,13 @@ class FilterBar(Horizontal):
             picker.value = current
 
     def focus_search(self) -> None:
-        """Put the cursor in the search box."""
-        self.query_one("#search", Input).focus()
+        """Put the cursor in the search box, at once.
+
+        `Widget.focus()` moves the focus only after the keys already waiting are handled,
+        so letters typed right after `/` went to the table (where `l` opens logs, `a`
+        aborts): focus is set synchronously instead.
+        """
+        self.screen.set_focus(self.query_one("#search", Input))
 
     def clear_search(self) -> bool:
         """Empty the search box; False if it was empty already."""

@@ -219,7 +219,7 @@ class LogView(Vertical):
         """Show the search box and focus it."""
         box = self.query_one("#log-search", Input)
         box.display = True
-        box.focus()
+        self.screen.set_focus(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -227,7 +227,7 @@ class LogView(Vertical):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one("#log-lines", Log).focus()
+        self.screen.set_focus(self.query_one("#log-lines", Log))
 
     def action_close_search(self) -> None:
         """Clear and hide the search box; otherwise let escape reach the screen."""
@@ -236,4 +236,4 @@ class LogView(Vertical):
             raise SkipAction()
         box.value = ""
         box.display = False
-        self.query_one("#log-lines", Log).focus()
+        self.screen.set_focus(self.query_one("#log-lines", Log))

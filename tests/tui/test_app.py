@@ -95,8 +95,7 @@ async def test_runs_screen_lists_every_run_newest_first(seeded_store: Any) -> No
             "✓ SUCCEEDED",
             "10:01:00",
             "1.5s",
-            "7",
-            "3",
+            "7 · 3 cached",
         ]
         assert "FAILED" in str(table.get_row("third-failed")[2])
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import tui_seed
 from rich.console import Console
+from textual import events
 from textual.widgets import Input, Static
 from tui_helpers import FROZEN_NOW, wait_until
 
@@ -40,6 +41,17 @@ def _rows(app: DashboardApp) -> list[str]:
 # -- 1. filtering never loses input nor races the list -------------------------------------
 
 
+def _type_fast(app: DashboardApp, text: str) -> None:
+    """Send keys as a terminal delivers fast typing: all queued before any is handled."""
+    from textual.keys import _character_to_key
+
+    assert app._driver is not None
+    for char in text:
+        event = events.Key(_character_to_key(char), char)
+        event.set_sender(app)
+        app._driver.send_message(event)
+
+
 async def test_fast_typing_after_clearing_the_search_keeps_every_key(seeded_store: Any) -> None:
     app = _app(seeded_store)
     async with app.run_test(size=SIZE) as pilot:
@@ -50,6 +62,22 @@ async def test_fast_typing_after_clearing_the_search_keeps_every_key(seeded_stor
         search = app.screen.query_one("#search", Input)
         await wait_until(pilot, lambda: _rows(app) == [])
         assert search.value == "abcdefghijklmnop" and search.has_focus
+
+
+async def test_keys_typed_right_after_slash_all_reach_the_search_box(seeded_store: Any) -> None:
+    app = _app(seeded_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(_rows(app)) == 3)
+        # As a terminal delivers fast typing: every key queued before any is handled.
+        _type_fast(app, "/nothing-like-this")
+        search = app.screen.query_one("#search", Input)
+        await wait_until(pilot, lambda: search.value == "nothing-like-this")
+        assert isinstance(app.screen, RunsScreen)  # `l` did not open the logs
+        await wait_until(pilot, lambda: _rows(app) == [])
+        await pilot.press("escape")
+        _type_fast(app, "/first")
+        await wait_until(pilot, lambda: _rows(app) == ["first-success"])
+        assert search.value == "first"
 
 
 async def test_enter_on_a_stale_list_opens_the_run_that_matches_the_search(
