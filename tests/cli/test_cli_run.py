@@ -431,6 +431,7 @@ def test_watch_flag_hands_over_to_the_watch_loop(
     module = types.ModuleType("flyte_cli._watch")
     module.watch_loop = watch_loop  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "flyte_cli._watch", module)
+    monkeypatch.setattr("flyte_cli._execute.has_terminal", lambda: True)
     result = flyte(
         "run", "--watch-path", "flyte", "examples/hello.py", "main", "--name", "Ada",
         "--watch", "--friends=2", "--watch-path", "examples", "--tui",
