@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from flyte_cli._command import ExamplesCommand
+from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import JsonOpt, get_store
 from flyte_cli._output import Column, console, emit, emit_json, fmt_ago, fmt_bytes
@@ -17,11 +17,7 @@ if TYPE_CHECKING:
 
 __all__ = ["app", "check", "query", "stats", "vacuum"]
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = sub_app(
     help="Look after the run store: sizes, integrity, vacuum, read-only SQL.",
     epilog="""Examples:
 

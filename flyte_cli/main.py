@@ -112,6 +112,14 @@ class FlyteGroup(TyperGroup):
         """Run the CLI; translate every error into a message and an exit code."""
         state.reset()
         lighten(self)
+        argv = sys.argv[1:] if args is None else list(args)
+        wants_script = os.environ.get("_FLYTE_COMPLETE", "").startswith("source")
+        if wants_script or any(
+            a.startswith(("--install-completion", "--show-completion")) for a in argv
+        ):
+            from flyte_cli.completions_gen import use_our_scripts
+
+            use_our_scripts()
         saved_store = os.environ.get("FLYTE_STORE")  # `--store` sets it for this invocation
         try:
             code = _guarded(
