@@ -311,28 +311,41 @@ class _Pacer:
 
 
 def _run_tables(conn: sqlite3.Connection) -> list[tuple[str, str, bool]]:
-    """(table, column, has rowid) of every table whose rows belong to a run (a foreign key
-    to runs): actions, attempts, logs, and whatever later migrations add (reports)."""
-    found: list[tuple[str, str, bool]] = []
-    referenced: dict[str, int] = {}
+    """(table, run column, has rowid) of every table whose rows belong to a run: a foreign
+    key to runs, or to the run column of such a table (reports -> actions). This finds
+    actions, attempts, logs and whatever later migrations add, with no list to update."""
     tables = [
         r[0]
         for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
+        ).fetchall()
     ]
-    for table in tables:
-        for fk in conn.execute(f'PRAGMA foreign_key_list("{table}")'):
-            if fk[2] == "runs":
-                try:
-                    conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
-                    has_rowid = True
-                except sqlite3.OperationalError:
-                    has_rowid = False
-                found.append((table, fk[3], has_rowid))
-            else:
-                referenced[fk[2]] = referenced.get(fk[2], 0) + 1
-    # A table other children point at (actions, if a later table references it) goes last.
+    fks = {t: conn.execute(f'PRAGMA foreign_key_list("{t}")').fetchall() for t in tables}
+    column: dict[str, str] = {"runs": "name"}
+    referenced: dict[str, int] = {}
+    changed = True
+    while changed:  # a fixpoint: tables pointing at tables that point at runs
+        changed = False
+        for table, keys in fks.items():
+            if table in column:
+                continue
+            for fk in keys:  # (id, seq, table, from, to, ...)
+                if fk[2] in column and fk[4] in (column[fk[2]], None):
+                    column[table] = fk[3]
+                    referenced[fk[2]] = referenced.get(fk[2], 0) + 1
+                    changed = True
+                    break
+    found: list[tuple[str, str, bool]] = []
+    for table, col in column.items():
+        if table == "runs":
+            continue
+        try:
+            conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0').fetchall()
+            has_rowid = True
+        except sqlite3.OperationalError:
+            has_rowid = False
+        found.append((table, col, has_rowid))
+    # A table others point at goes after them (actions after reports, if they point at it).
     found.sort(key=lambda t: (referenced.get(t[0], 0), t[0]))
     return found
 

@@ -279,9 +279,18 @@ def test_gc_deletes_the_rows_of_tables_added_later(sqlite_store: Any) -> None:
     conn.executemany(
         "INSERT INTO reports VALUES (?, 'a0', '<p>hi</p>')", [("old",), ("old",), ("new",)]
     )
+    # ... and one that points at actions, not at runs, with no cascade.
+    conn.execute(
+        "CREATE TABLE notes (run TEXT NOT NULL, action TEXT NOT NULL, text TEXT, "
+        "FOREIGN KEY (run, action) REFERENCES actions(run, id))"
+    )
+    conn.executemany("INSERT INTO notes VALUES (?, 'a0', 'n')", [("old",), ("new",)])
     report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
-    assert report.rows["reports"] == 2
+    assert report.runs == ["old"]
+    assert report.rows["reports"] == 2 and report.rows["notes"] == 1
     assert [tuple(r) for r in conn.execute("SELECT run FROM reports")] == [("new",)]
+    assert [tuple(r) for r in conn.execute("SELECT run FROM notes")] == [("new",)]
+    assert check(sqlite_store).ok
 
 
 def _file_size(store: Any) -> int:
