@@ -164,10 +164,12 @@ def _show(report: GcReport, plan: GcPlan, as_json: bool) -> None:
     total = _summary(len(report.runs), report.rows, report.cache_entries)
     if report.dry_run:
         out.print(f"Would delete {total}.")
-    elif not report.runs and not report.cache_entries:
+    elif not report.runs and not report.cache_entries and not report.blob_files:
         out.print("Nothing to delete.")
     else:
         line = f"Deleted {total}"
+        if report.blob_files:
+            line += f", {_plural(report.blob_files, 'value file')} ({fmt_bytes(report.blob_bytes)})"
         if report.bytes_freed is not None:
             line += f"; freed {fmt_bytes(report.bytes_freed)}"
             line += f" (file {fmt_bytes(report.size_before)} → {fmt_bytes(report.size_after)})"

@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from flyte._store.blob_sweep import missing_blobs
 from flyte._store.gc_plan import ACTIVE, is_alive, is_sqlite
 from flyte._store.upkeep import sizes
 from flyte.errors import StoreError
@@ -322,6 +323,13 @@ def check(store: Any, *, integrity: bool = True) -> CheckResult:
             conn.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
         except sqlite3.DatabaseError as exc:
             result.problems.append(f"public view {view} cannot be read: {exc}")
+    result.checks.append("every offloaded value has its file")
+    try:
+        missing = missing_blobs(store)
+    except sqlite3.DatabaseError as exc:
+        result.problems.append(f"offloaded values: the check failed: {exc}")
+        missing = []
+    result.problems += [f"offloaded value file blobs/{d} is missing" for d in missing[:_MAX_LISTED]]
     hits = run("cache hits have their outputs", _HIT_WITHOUT_ENTRY)
     if hits and hits[0][0]:
         result.notes.append(_hits_note(hits[0][0]))

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from flyte._store.blob_sweep import sweep_blobs
 from flyte._store.gc_plan import (
     ACTIVE,
     RUN_FIELDS,
@@ -76,6 +77,9 @@ class GcReport:
     """Rows deleted per table (actions, attempts, logs, ...), runs excluded."""
     cache_entries: int = 0
     cache_kept: int = 0
+    blob_files: int = 0
+    """Offloaded value files (blobs/) deleted because no row refers to them any more."""
+    blob_bytes: int = 0
     bytes_freed: int | None = None
     """Bytes of data no longer in use (pages freed); None for a memory store or a dry run."""
     size_before: int | None = None
@@ -95,6 +99,8 @@ class GcReport:
             "rows": self.rows,
             "cache_entries": self.cache_entries,
             "cache_kept": self.cache_kept,
+            "blob_files": self.blob_files,
+            "blob_bytes": self.blob_bytes,
             "bytes_freed": self.bytes_freed,
             "size_before": self.size_before,
             "size_after": self.size_after,
@@ -394,6 +400,9 @@ def _gc_sqlite(
         if plan.cache_keys and policy.cache_older_than is not None:
             cutoff = (time.time() if now is None else now) - policy.cache_older_than
             _delete_cache(pacer, deque(plan.cache_keys), cutoff, plan.made_at, report)
+        swept = sweep_blobs(store)
+        report.blob_files, report.blob_bytes = swept.files, swept.bytes
+        report.note = swept.note
         _reclaim(pacer, report)
     report.size_after, data_after = sizes(store)
     report.bytes_freed = max(0, data_before - data_after)
@@ -460,7 +469,7 @@ def _reclaim(pacer: _Pacer, report: GcReport) -> None:
     conn = pacer.conn
     if _pragma(conn, "auto_vacuum") != 2:
         if _pragma(conn, "freelist_count"):
-            report.note = (
+            report.note = (report.note + "; " if report.note else "") + (
                 "this store predates incremental vacuum, so the file keeps its size (new "
                 "runs reuse the free space); `flyte db vacuum` shrinks it once and for all"
             )
