@@ -408,7 +408,7 @@ def _blob(folder: Path, fill: str, *, age: float = 2 * DAY) -> str:
     digest = fill * 64
     folder.mkdir(exist_ok=True)
     (folder / digest).write_bytes(b"v" * 1000)
-    then = NOW - age
+    then = time.time() - age
     os.utime(folder / digest, (then, then))
     return digest
 
