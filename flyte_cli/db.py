@@ -86,7 +86,15 @@ def stats(
         ("Log lines", f"{result.logs:,}"),
         ("Cache", f"{result.cache_entries:,} entries"),
         ("Deployed", f"{result.deployed:,} task versions"),
-        ("Values", f"{fmt_bytes(result.blob_bytes)} of stored inputs, outputs and code"),
+        (
+            "Values",
+            f"{fmt_bytes(result.blob_bytes)} of stored inputs, outputs and code"
+            + (
+                f" (+ {fmt_bytes(result.offloaded_bytes)} in {result.offloaded_files} files in blobs/)"
+                if result.offloaded_files
+                else ""
+            ),
+        ),
     ]
     width = max(len(k) for k, _ in lines)
     for key, value in lines:

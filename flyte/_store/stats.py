@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyte._store.blob_sweep import missing_blobs
+from flyte._store.blob_sweep import blob_folder, missing_blobs
 from flyte._store.gc_plan import ACTIVE, is_alive, is_sqlite
 from flyte._store.upkeep import sizes
 from flyte.errors import StoreError
@@ -35,6 +35,9 @@ class StoreStats:
     deployed: int
     blob_bytes: int
     """Bytes of exact (pickled) values: inputs, outputs, code snapshots, cached outputs."""
+    offloaded_files: int = 0
+    """Values too big for a row, kept as files in blobs/ beside the store."""
+    offloaded_bytes: int = 0
     file_bytes: int | None = None
     wal_bytes: int | None = None
     data_bytes: int | None = None
@@ -121,6 +124,8 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
             (_json([name for name, _ in top]),),
         )
     }
+    folder = blob_folder(store)
+    offloaded = [f.stat().st_size for f in folder.iterdir()] if folder.is_dir() else []
     file_bytes = _size(store.path)
     wal_bytes = _size(store.path + "-wal")
     page_size = _scalar(conn, "PRAGMA page_size")
@@ -137,6 +142,8 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
         cache_entries=_scalar(conn, "SELECT count(*) FROM cache"),
         deployed=_scalar(conn, "SELECT count(*) FROM deployed_tasks"),
         blob_bytes=blob,
+        offloaded_files=len(offloaded),
+        offloaded_bytes=sum(offloaded),
         file_bytes=file_bytes,
         wal_bytes=wal_bytes,
         data_bytes=data,
