@@ -170,9 +170,10 @@ def _show(report: GcReport, plan: GcPlan, as_json: bool) -> None:
         line = f"Deleted {total}"
         if report.blob_files:
             line += f", {_plural(report.blob_files, 'value file')} ({fmt_bytes(report.blob_bytes)})"
-        if report.bytes_freed is not None:
+        if report.bytes_freed:  # whole pages: deleting a little may free none
             line += f"; freed {fmt_bytes(report.bytes_freed)}"
-            line += f" (file {fmt_bytes(report.size_before)} → {fmt_bytes(report.size_after)})"
+        if report.size_before is not None:
+            line += f"; file {fmt_bytes(report.size_before)} → {fmt_bytes(report.size_after)}"
         out.print(line + ".")
     if report.protected:
         out.print(

@@ -256,7 +256,7 @@ class _Pacer:
         return self.statements > 0 and time.monotonic() >= self.deadline
 
     @contextmanager
-    def transaction(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self.store._write_lock:
             self.conn.execute("BEGIN IMMEDIATE")
             start = time.monotonic()
@@ -265,8 +265,7 @@ class _Pacer:
             self.statements = 0
             try:
                 yield self.conn
-                if bump:
-                    self.conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                self.conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
                 commit = time.monotonic()
                 self.conn.execute("COMMIT")
                 self.commit_time = time.monotonic() - commit
