@@ -31,9 +31,11 @@ __all__ = [
     "active_runs",
     "is_alive",
     "is_sqlite",
+    "leased_sources",
     "parse_age",
     "plan_gc",
     "protected_runs",
+    "run_fields",
 ]
 
 ACTIVE = ("QUEUED", "RUNNING")
@@ -113,14 +115,28 @@ class GcPlan:
     made_at: float
 
 
+def _get(row: Any, key: str) -> Any:
+    keys = row.keys()
+    return row[key] if key in keys else None
+
+
+def _dead(pid: Any, host: Any, heartbeat: Any, pid_start: Any) -> bool:
+    if pid_start is None:
+        return driver_is_dead(pid, host, heartbeat)
+    # Stores that record the driver's start time judge a reused pid right.
+    return driver_is_dead(pid, host, heartbeat, pid_start)  # type: ignore[call-arg]
+
+
 def is_alive(row: Any) -> bool:
     """A QUEUED/RUNNING run whose driver still lives."""
-    return row["phase"] in ACTIVE and not driver_is_dead(row["pid"], row["host"], row["heartbeat"])
+    return row["phase"] in ACTIVE and not _dead(
+        row["pid"], row["host"], row["heartbeat"], _get(row, "pid_start")
+    )
 
 
-def protected_runs(rows: Sequence[Any]) -> set[str]:
-    """Runs in progress and the runs they recover from."""
-    names: set[str] = set()
+def protected_runs(rows: Sequence[Any], leased: set[str] | None = None) -> set[str]:
+    """Runs in progress, the runs they recover from, and runs under a live recovery lease."""
+    names: set[str] = set(leased or ())
     for row in rows:
         if is_alive(row):
             names.add(row["name"])
@@ -129,7 +145,42 @@ def protected_runs(rows: Sequence[Any]) -> set[str]:
     return names
 
 
-def _select(rows: Sequence[Any], policy: GcPolicy, now: float) -> tuple[list[Any], list[str]]:
+def _columns(conn: Any, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f'PRAGMA table_info("{table}")').fetchall()}
+
+
+def run_fields(conn: Any) -> str:
+    """The runs columns liveness needs (with the driver's start time where it is kept)."""
+    return RUN_FIELDS + (", pid_start" if "pid_start" in _columns(conn, "runs") else "")
+
+
+def leased_sources(conn: Any) -> set[str]:
+    """Runs a recovery has leased (stores with recovery leases) while the lease's holder
+    lives: the recovering run if it was recorded, else the process that took the lease."""
+    lease_columns = _columns(conn, "recovery_leases")
+    if not {"source", "run", "pid", "host"} <= lease_columns:
+        return set()
+    start = "r.pid_start" if "pid_start" in _columns(conn, "runs") else "NULL"
+    lease_start = "l.pid_start" if "pid_start" in lease_columns else "NULL"
+    rows = conn.execute(
+        f"SELECT l.source, l.pid, l.host, {lease_start}, r.phase, r.pid, r.host, r.heartbeat, "
+        f"{start} FROM recovery_leases l LEFT JOIN runs r ON r.name = l.run"
+    ).fetchall()
+    now = time.time()
+    held = set()
+    for source, pid, host, pid_start, phase, rpid, rhost, heartbeat, rstart in rows:
+        if phase is not None:
+            alive = phase in ACTIVE and not _dead(rpid, rhost, heartbeat, rstart)
+        else:
+            alive = not _dead(pid, host, now, pid_start)
+        if alive:
+            held.add(source)
+    return held
+
+
+def _select(
+    rows: Sequence[Any], policy: GcPolicy, now: float, leased: set[str]
+) -> tuple[list[Any], list[str]]:
     """(runs to delete, runs selected but protected), newest first."""
     if not policy.selects_runs:
         return [], []
@@ -146,7 +197,7 @@ def _select(rows: Sequence[Any], policy: GcPolicy, now: float) -> tuple[list[Any
     if policy.older_than is not None:
         cutoff = now - policy.older_than
         ordered = [r for r in ordered if r["created_at"] < cutoff]
-    protected = protected_runs(rows)
+    protected = protected_runs(rows, leased)
     return (
         [r for r in ordered if r["name"] not in protected],
         [r["name"] for r in ordered if r["name"] in protected],
@@ -172,9 +223,14 @@ RUN_FIELDS = "name, task, phase, created_at, pid, host, heartbeat, recovered_fro
 
 def _run_rows(store: Any) -> list[Any]:
     if is_sqlite(store):
-        return store._query(f"SELECT {RUN_FIELDS} FROM runs")  # type: ignore[no-any-return]
+        fields = run_fields(store._conn())
+        return store._query(f"SELECT {fields} FROM runs")  # type: ignore[no-any-return]
     with store._lock:
         return [dict(r) for r in store._runs.values()]
+
+
+def _leased(store: Any) -> set[str]:
+    return leased_sources(store._conn()) if is_sqlite(store) else set()
 
 
 def active_runs(store: RunStore) -> list[str]:
@@ -187,7 +243,7 @@ def plan_gc(store: RunStore, policy: GcPolicy, *, now: float | None = None) -> G
     now = time.time() if now is None else now
     made_at = time.time()
     rows = _run_rows(store)
-    doomed, protected = _select(rows, policy, now)
+    doomed, protected = _select(rows, policy, now, _leased(store))
     names = [r["name"] for r in doomed]
     if is_sqlite(store):
         actions = _count_by_run(store, "actions", names)

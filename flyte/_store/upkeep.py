@@ -26,16 +26,17 @@ from typing import TYPE_CHECKING, Any
 from flyte._store.blob_sweep import sweep_blobs
 from flyte._store.gc_plan import (
     ACTIVE,
-    RUN_FIELDS,
     GcPlan,
     GcPolicy,
     RunCandidate,
     active_runs,
     is_alive,
     is_sqlite,
+    leased_sources,
     parse_age,
     plan_gc,
     protected_runs,
+    run_fields,
 )
 from flyte.errors import StoreError, UserError
 
@@ -368,21 +369,28 @@ def _gc_sqlite(
     with _Pacer(store, report, budget) as pacer:
         conn = pacer.conn
         tables = _run_tables(conn)
+        fields = run_fields(conn)
+        leases = bool(
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recovery_leases'"
+            ).fetchall()
+        )
         report.rows = {t: 0 for t, _, _ in tables}
         pending = deque(names)
         while pending:
             with pacer.transaction():
                 protected = protected_runs(
                     conn.execute(
-                        f"SELECT {RUN_FIELDS} FROM runs WHERE phase IN (?, ?)", ACTIVE
-                    ).fetchall()
+                        f"SELECT {fields} FROM runs WHERE phase IN (?, ?)", ACTIVE
+                    ).fetchall(),
+                    leased_sources(conn),
                 )
                 while pending and not pacer.expired():
                     name = pending[0]
                     # fetchall: a half-read cursor keeps a read transaction open, and that
                     # stops checkpoints from ever emptying the log.
                     rows = conn.execute(
-                        f"SELECT {RUN_FIELDS} FROM runs WHERE name = ?", (name,)
+                        f"SELECT {fields} FROM runs WHERE name = ?", (name,)
                     ).fetchall()
                     found = rows[0] if rows else None
                     if found is None:  # deleted meanwhile (another gc, `flyte delete`)
@@ -394,6 +402,8 @@ def _gc_sqlite(
                         continue
                     if _delete_children(pacer, tables, name, report):
                         conn.execute("DELETE FROM runs WHERE name = ?", (name,))
+                        if leases:  # a lease on a deleted run protects nothing
+                            conn.execute("DELETE FROM recovery_leases WHERE source = ?", (name,))
                         report.runs.append(name)
                         pending.popleft()
         if plan.cache_keys and policy.cache_older_than is not None:

@@ -468,3 +468,31 @@ def test_a_store_written_all_along_keeps_its_value_files(
     assert (folder / orphan).exists()
     monkeypatch.setattr(blob_sweep, "_references", real)
     assert blob_sweep.sweep_blobs(sqlite_store).files == 1
+
+
+def test_a_run_under_a_live_recovery_lease_is_kept(sqlite_store: Any) -> None:
+    # Stores with recovery leases (one recovery of a run at a time): the lease is taken
+    # before the recovering run is recorded, so the lease alone must protect its source.
+    import socket
+
+    conn = sqlite_store._conn()
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS recovery_leases (source TEXT PRIMARY KEY, run TEXT NOT NULL, "
+        "pid INTEGER, host TEXT, pid_start TEXT, taken_at REAL NOT NULL)"
+    )
+    for name in ("leased", "lease-ended", "plain"):
+        seed_run(sqlite_store, name, age_days=40, phase="FAILED")
+    seed_run(sqlite_store, "finished-recovery", phase="SUCCEEDED")
+    conn.executemany(
+        "INSERT INTO recovery_leases (source, run, pid, host, taken_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            ("leased", "not-yet-recorded", os.getpid(), socket.gethostname(), NOW),
+            ("lease-ended", "finished-recovery", os.getpid(), socket.gethostname(), NOW),
+        ],
+    )
+    plan = plan_gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
+    assert plan.protected == ["leased"]
+    report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
+    assert sorted(report.runs) == ["lease-ended", "plain"]
+    assert "leased" in run_names(sqlite_store)
+    assert [r[0] for r in conn.execute("SELECT source FROM recovery_leases")] == ["leased"]
