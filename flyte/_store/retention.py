@@ -44,6 +44,8 @@ __all__ = [
 ]
 
 AUTO_INTERVAL = 86400.0
+# The background gcs this process started: held so they are not reported as leaked.
+_started: list[subprocess.Popen[bytes]] = []
 _KEYS = {"older_than", "keep", "failed_only", "cache_older_than", "auto"}
 
 
@@ -186,12 +188,15 @@ def schedule_auto_gc(store_path: str, *, now: float | None = None) -> bool:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()
         os.utime(stamp, (now, now))
-        subprocess.Popen(
-            [sys.executable, "-m", "flyte._store.retention", os.path.abspath(store_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        _started[:] = [p for p in _started if p.poll() is None]  # reap finished ones
+        _started.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "flyte._store.retention", os.path.abspath(store_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
     except OSError as exc:
         sys.stderr.write(f"flyte: automatic gc skipped: {exc}\n")
