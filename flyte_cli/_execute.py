@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from flyte import Run, TaskTemplate
     from flyte._models import ActionRecord, AttemptRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
     from flyte_cli._command import RunSettings
 
 __all__ = [

@@ -18,7 +18,7 @@ from flyte_cli._errors import CliError
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "ActionArg",
@@ -66,7 +66,7 @@ def get_store() -> RunStore:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
     """
     if state.store is not None:
-        from flyte._store import default_store
+        from flyte.store import default_store
 
         return default_store()
     from flyte._run import current_store
