@@ -121,6 +121,9 @@ def execute(
         raise CliError(f"run {run.name} disappeared from the store")
     actions = store.list_actions(run.name)
     code = report(record, actions, settings, store=store)
+    from flyte._store.retention import schedule_auto_gc
+
+    schedule_auto_gc(store.path)  # the config's retention policy, once a day, in the background
     if interrupted:
         raise typer.Exit(130)
     if code:

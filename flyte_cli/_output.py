@@ -27,6 +27,7 @@ __all__ = [
     "emit",
     "emit_json",
     "fmt_ago",
+    "fmt_bytes",
     "fmt_duration",
     "fmt_time",
     "loads_json",
@@ -234,3 +235,15 @@ def parse_since(value: str) -> float:
         raise ValueError(
             f"{value!r} is not a duration like 30m, 2h, 1d or an ISO date like 2024-05-01"
         ) from None
+
+
+def fmt_bytes(size: int | None) -> str:
+    """`812 B`, `4.0 KB`, `12.3 MB`, `1.20 GB`; `-` for unknown."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GB"

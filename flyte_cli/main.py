@@ -47,6 +47,12 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "abort": ("flyte_cli.abort:abort", "Manage", "Abort a running run."),
     "cache": ("flyte_cli.cache:app", "Manage", "Clear cache entries."),
     "delete": ("flyte_cli.delete:app", "Manage", "Delete recorded runs."),
+    "gc": (
+        "flyte_cli.gc:gc",
+        "Manage",
+        "Delete old runs and stale cache entries; shrink the store.",
+    ),
+    "db": ("flyte_cli.db:app", "Manage", "Store stats, integrity check, vacuum and read-only SQL."),
 }
 
 

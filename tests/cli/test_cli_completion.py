@@ -51,7 +51,8 @@ def test_tasks_of_the_file_complete_in_a_real_process(tmp_path: Path) -> None:
 
 
 def test_completion_of_commands_files_tasks_and_inputs(flyte: Invoke) -> None:
-    assert _complete(flyte, "flyte g") == ["get"]
+    assert _complete(flyte, "flyte ge") == ["get"]
+    assert _complete(flyte, "flyte g") == ["get", "gc"]
     assert set(_complete(flyte, "flyte get ")) >= {"runs", "run", "actions", "io", "tasks", "cache"}
     assert _complete(flyte, "flyte run exam") == ["examples/"]
     assert "examples/hello.py" in _complete(flyte, "flyte run examples/")
