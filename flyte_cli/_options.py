@@ -18,7 +18,7 @@ from flyte_cli._errors import CliError
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "ActionArg",
@@ -66,7 +66,7 @@ def get_store() -> RunStore:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
     """
     if state.store is not None:
-        from flyte._store import default_store
+        from flyte.store import default_store
 
         return default_store()
     from flyte._run import current_store
@@ -167,22 +167,17 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 # -- completion --------------------------------------------------------------------------
 
 
-def _completion_store(ctx: typer.Context) -> RunStore | None:
-    from flyte.store import existing_store
-
-    root = ctx.find_root()
-    url = root.params.get("store")
-    return existing_store(store_url(url) if url else None)
+def _completion_url(ctx: typer.Context) -> str | None:
+    url = ctx.find_root().params.get("store")
+    return store_url(url) if url else None
 
 
 def complete_run(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Run names starting with `incomplete`, newest first, with task and phase as help."""
     from flyte.store import run_choices
 
-    store = _completion_store(ctx)
-    if store is None:
-        return []
-    return [(name, f"{task} {phase}") for name, task, phase in run_choices(store, incomplete)]
+    found = run_choices(incomplete, url=_completion_url(ctx))
+    return [(name, f"{task} {phase}") for name, task, phase in found]
 
 
 def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -190,10 +185,9 @@ def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]
     from flyte.store import action_choices
 
     run = ctx.params.get("run")
-    store = _completion_store(ctx) if run else None
-    if store is None or not run:
+    if not run:
         return []
-    return action_choices(store, run, incomplete)
+    return action_choices(run, incomplete, url=_completion_url(ctx))
 
 
 def complete_py_file(incomplete: str) -> list[str]:
