@@ -16,6 +16,7 @@ __all__ = [
     "DeployedTask",
     "LogLine",
     "Phase",
+    "ReportRecord",
     "RunRecord",
 ]
 
@@ -179,3 +180,14 @@ class DeployedTask:
     interface: dict[str, Any]
     settings: dict[str, Any]
     created_at: float
+
+
+@dataclass(kw_only=True)
+class ReportRecord:
+    """The HTML report of an action (`@env.task(report=True)`): its tabs, in order."""
+
+    run: str
+    action: str
+    attempt: int
+    tabs: dict[str, str]
+    updated_at: float

@@ -360,6 +360,9 @@ class RunContext:
             raise RunNotFoundError(
                 f"cannot recover from {self.options.recover_from!r}: no such run"
             )
+        from flyte._coerce import coerce_inputs
+
+        args, kwargs = coerce_inputs(task, args, kwargs)
         state, future = get_controller().start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
         )
@@ -395,14 +398,15 @@ def _resolve(task: Any) -> Any:
     return resolve() if callable(resolve) else task
 
 
-def with_runcontext(**options: Any) -> RunContext:
+def with_runcontext(mode: str | None = None, **options: Any) -> RunContext:
     """Options for one run: `flyte.with_runcontext(name=..., overwrite_cache=True).run(t, ...)`.
 
     Args:
-        **options: mode, name, disable_run_cache, overwrite_cache, env_vars, labels,
+        mode: "local" (the default; also `with_runcontext("local")` as upstream).
+        **options: name, disable_run_cache, overwrite_cache, env_vars, labels,
             recover_from, ...
     """
-    return RunContext(**options)
+    return RunContext(mode=mode, **options)
 
 
 class _RunFunction:

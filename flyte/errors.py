@@ -74,7 +74,19 @@ class InvalidOptionError(UserError, ValueError):
     """An option given to a decorator, environment or override is not valid."""
 
 
-class RuntimeUserError(UserError):
+class _CodeMessage:
+    """Upstream's `(code, message)` constructor: `RuntimeUserError("ValueError", "bad x")`."""
+
+    def __init__(self, *args: Any, code: str | None = None, worker: str | None = None) -> None:
+        if len(args) == 2 and code is None and all(isinstance(a, str) for a in args):
+            code, message = args
+            args = (message,)
+        super().__init__(*args)
+        self.code = code or type(self).__name__  # type: ignore[attr-defined]
+        self.worker = worker  # type: ignore[attr-defined]
+
+
+class RuntimeUserError(_CodeMessage, UserError):
     """A task body raised; `.code` names the original exception class."""
 
 
@@ -118,7 +130,7 @@ class StoreError(SystemError):
     """The run store cannot be opened or used (corrupt file, newer schema, ...)."""
 
 
-class RuntimeSystemError(SystemError):
+class RuntimeSystemError(_CodeMessage, SystemError):
     """The engine failed for a reason that is not the user's code."""
 
 

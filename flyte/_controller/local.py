@@ -36,6 +36,7 @@ from flyte.errors import (
     TraceCallError,
     as_user_error,
 )
+from flyte.report._report import finish_report
 
 if TYPE_CHECKING:
     from flyte._store import RunStore
@@ -506,10 +507,15 @@ class LocalController:
                     value = await self._run_sync(child, task, args, kwargs, timeout)
                 if child.pending:
                     await asyncio.gather(*child.pending, return_exceptions=True)
+                    if isinstance(value, asyncio.Future) and value in child.pending:
+                        # An async body returned a sync child's handle without awaiting it.
+                        value = value.result()
                 blob = _serde.dumps(value, what=f"the output of {task.name}")
                 out_json = _serde.encode_json(value)
             except BaseException as exc:
                 flush_action_logs(child)
+                if task.report:
+                    finish_report(child)
                 if child.pending:
                     for handle in child.pending:
                         handle.cancel()
@@ -568,6 +574,8 @@ class LocalController:
                     raise
                 raise as_user_error(exc) from None
             flush_action_logs(child)
+            if task.report:
+                finish_report(child)
             if run.aborted.is_set():  # a sync body that finished after its run was aborted
                 writer.update_action(run.name, aid, {"phase": _ABORTED, "ended_at": time.time()})
                 raise ActionAborted(f"run {run.name} was aborted")

@@ -116,8 +116,22 @@ CREATE TABLE changes (
 INSERT INTO changes (id, counter) VALUES (1, 0);
 """
 
+# Reports of actions (`@env.task(report=True)`): one row per action, its tabs as JSON,
+# replaced on every flush; removed with the run.
+_REPORTS = """
+CREATE TABLE reports (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    tabs TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run, action)
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
+    ("0002_reports", _REPORTS),
 ]
 
 
