@@ -492,10 +492,17 @@ class LocalController:
         writer = run.writer
         retries = task.retries
         attempts = retries.count + 1
-        timeout = task.timeout.seconds if task.timeout is not None else None
+        runtime = task.timeout.seconds if task.timeout is not None else None
+        # Timeout(deadline=) bounds the action across all its attempts.
+        deadline = task.timeout.deadline_seconds if task.timeout is not None else None
+        first_start = time.time()
+        timeout = runtime
         for attempt in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=attempt)
             attempt_start = time.time()
+            if deadline is not None:
+                left = max(deadline - (attempt_start - first_start), 0.001)
+                timeout = left if runtime is None else min(runtime, left)
             if attempt > 1:
                 writer.update_action(run.name, aid, {"attempts": attempt, "phase": _RUNNING})
             try:
@@ -520,9 +527,16 @@ class LocalController:
                     for handle in child.pending:
                         handle.cancel()
                 if isinstance(exc, Deadline):
-                    exc = TaskTimeoutError(
-                        f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
-                    )
+                    if deadline is not None and timeout != runtime:
+                        exc = TaskTimeoutError(
+                            f"{task.name} passed its deadline of {deadline:g}s and was stopped"
+                        )
+                        attempts = attempt  # past the deadline no retry may start
+                    else:
+                        exc = TaskTimeoutError(
+                            f"{task.name} ran longer than its timeout of {runtime:g}s and was "
+                            "stopped"
+                        )
                 aborted = isinstance(
                     exc, asyncio.CancelledError | ActionAborted | KeyboardInterrupt
                 )

@@ -68,6 +68,7 @@ class ActionTree(Tree[str]):
         "action-tree--cache-hit",
         "action-tree--cache-miss",
         "action-tree--recovered",
+        "action-tree--report",
         "action-tree--attempts",
         "action-tree--more",
     }
@@ -261,6 +262,8 @@ class ActionTree(Tree[str]):
             text.append("  cache miss→saved", self._style("cache-miss"))
         if action.recovered:
             text.append("  ⟲ replayed" if is_trace else "  ⟲ recovered", self._style("recovered"))
+        if action.settings.get("report"):
+            text.append("  ▣ report", self._style("report"))
         if action.phase in (Phase.FAILED, Phase.TIMED_OUT) and action.error_type:
             text.append(f"  {action.error_type}", phase_style)
         return text
