@@ -182,6 +182,7 @@ def ctx() -> TaskContext | None:
         attempt=action.attempt,
         task_name=action.task_name,
         mode=run.mode,
+        interactive_mode=_interactive(),
         raw_data_path=data_dir,
         run_base_dir=data_dir,
         output_path=f"{data_dir}/{action.action_id}",
@@ -192,6 +193,12 @@ def ctx() -> TaskContext | None:
         group_data=group_var.get(),
         task_action=action_id,
     )
+
+
+def _interactive() -> bool:
+    from flyte._notebook import in_notebook
+
+    return in_notebook()
 
 
 def _custom() -> dict[str, str]:

@@ -303,6 +303,12 @@ class Run:
         for line in self.store.logs(self.name, action_id=action):
             print(line.line)
 
+    def _repr_html_(self) -> str:
+        """How a Run shows itself in a notebook: phase, action tree, outputs, durations."""
+        from flyte._notebook import run_html
+
+        return run_html(self.record, self.actions())
+
     def __repr__(self) -> str:
         return f"Run(name={self.name!r})"
 
@@ -377,19 +383,23 @@ class RunContext:
         handle = self.start(task, *args, **kwargs)
         if not self.wait_for_end:
             return handle
-        handle.wait()
+        from flyte._notebook import in_notebook, wait_with_progress
+
+        if in_notebook():
+            wait_with_progress(handle)
+        else:
+            handle.wait()
         exc = handle.exception()
         if exc is not None and self.raise_on_failure:
             raise exc
         return handle
 
     async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        import asyncio
+        """`run` for code already inside an event loop (notebooks): awaits the run's end."""
+        from flyte._notebook import await_with_progress
 
         handle = self.start(task, *args, **kwargs)
-        assert handle._future is not None
-        await asyncio.wrap_future(handle._future)
-        handle._flush()
+        await await_with_progress(handle)
         return handle
 
 
