@@ -218,9 +218,21 @@ class PodTemplate:
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
 
+    termination_grace_period: int | None = None
+
     def __post_init__(self) -> None:
         if not self.primary_container_name:
             raise InvalidOptionError("PodTemplate needs a primary_container_name")
+
+    def with_termination_grace_period(self, seconds: int) -> PodTemplate:
+        """A copy whose pods get `seconds` to stop after an abort (cluster only)."""
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise InvalidOptionError(
+                f"termination grace period must be seconds >= 0, got {seconds!r}"
+            )
+        from dataclasses import replace
+
+        return replace(self, termination_grace_period=seconds)
 
 
 class Link(Protocol):

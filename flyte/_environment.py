@@ -50,6 +50,7 @@ class TaskEnvironment:
     plugin_config: Any = None
     queue: str | None = None
     interruptible: bool = False
+    include: tuple[str, ...] = ()
     tasks: dict[str, TaskTemplate[Any, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,6 +70,12 @@ class TaskEnvironment:
         for key, value in (self.env_vars or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidOptionError(f"env_vars must map str to str, got {key!r}: {value!r}")
+        if isinstance(self.include, str):
+            raise InvalidOptionError(
+                f"include must be a tuple of paths, got the string {self.include!r}; "
+                f"write include=({self.include!r},)"
+            )
+        self.include = tuple(self.include)
         if isinstance(self.secrets, Secret | str):
             self.secrets = [self.secrets]
         self.depends_on = list(self.depends_on)

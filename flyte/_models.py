@@ -38,6 +38,16 @@ class Phase(str, enum.Enum):
     def __str__(self) -> str:
         return self.value
 
+    def __eq__(self, other: object) -> bool:
+        # Upstream's phases are lower-case (flyte.models.ActionPhase.SUCCEEDED is
+        # "succeeded"): `run.phase == ActionPhase.SUCCEEDED` must hold here too.
+        if isinstance(other, str):
+            return str.__eq__(self, other) or str.__eq__(self, other.upper())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._name_)
+
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.TIMED_OUT, Phase.ABORTED})
 

@@ -428,8 +428,8 @@ class Image:
     def with_poetry_project(self, pyproject_file: str, **kwargs: Any) -> Image:
         return self._with("poetry_project", str(pyproject_file))
 
-    def with_pixi_project(self, pyproject_file: str, **kwargs: Any) -> Image:
-        return self._with("pixi_project", str(pyproject_file))
+    def with_pixi_project(self, pyproject_file: str | None = None, **kwargs: Any) -> Image:
+        return self._with("pixi_project", str(pyproject_file or "pixi.toml"))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -15,7 +15,11 @@ BaseException
            │    ├── SerializationError ... an input or output could not be stored
            │    ├── RunNotFoundError ..... no run with that name
            │    ├── TaskNotFoundError .... no deployed task with that name / version
-           │    └── EnvVarConflictError .. two environments set one variable differently
+           │    │                          (alias RemoteTaskNotFoundError)
+           │    ├── RemoteTaskUsageError . a deployed task reference misused
+           │    ├── InitializationError .. flyte.init was given a bad configuration
+           │    ├── EnvVarConflictError .. two environments set one variable differently
+           │    └── RunAbortedError ...... the run was aborted (alias ActionAbortedError)
            └── SystemError ....... flyte itself or its store failed (kind="system")
                 ├── StoreError ........... the run store cannot be used (corrupt, too new)
                 └── RuntimeSystemError ... the engine failed
@@ -28,6 +32,10 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ActionAborted",
+    "ActionAbortedError",
+    "InitializationError",
+    "RemoteTaskNotFoundError",
+    "RemoteTaskUsageError",
     "EnvVarConflictError",
     "FlyteError",
     "InvalidOptionError",
@@ -124,6 +132,19 @@ class EnvVarConflictError(UserError):
 
 class RunAbortedError(UserError):
     """The run was aborted before it finished."""
+
+
+class RemoteTaskUsageError(UserError):
+    """A deployed task reference was used in a way it cannot be (upstream's name)."""
+
+
+class InitializationError(UserError):
+    """flyte was configured wrongly (`flyte.init` / `init_from_config`)."""
+
+
+# Upstream's names for the same conditions: code that catches them works unchanged.
+RemoteTaskNotFoundError = TaskNotFoundError
+ActionAbortedError = RunAbortedError
 
 
 class StoreError(SystemError):
