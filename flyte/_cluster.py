@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from flyte.errors import InvalidOptionError
@@ -224,15 +224,16 @@ class PodTemplate:
         if not self.primary_container_name:
             raise InvalidOptionError("PodTemplate needs a primary_container_name")
 
-    def with_termination_grace_period(self, seconds: int) -> PodTemplate:
-        """A copy whose pods get `seconds` to stop after an abort (cluster only)."""
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+    def with_termination_grace_period(self, period: int | timedelta) -> PodTemplate:
+        """A copy whose pods get `period` (seconds or a timedelta) to stop after an abort."""
+        seconds = period.total_seconds() if isinstance(period, timedelta) else period
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise InvalidOptionError(
-                f"termination grace period must be seconds >= 0, got {seconds!r}"
+                f"termination grace period must be seconds >= 0 or a timedelta, got {period!r}"
             )
         from dataclasses import replace
 
-        return replace(self, termination_grace_period=seconds)
+        return replace(self, termination_grace_period=int(seconds))
 
 
 class Link(Protocol):
