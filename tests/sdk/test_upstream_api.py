@@ -94,7 +94,7 @@ async def past_deadline(key: str) -> None:
 
 def test_deadline_bounds_all_attempts(store: Any, request: pytest.FixtureRequest) -> None:
     key = request.node.name
-    with pytest.raises(flyte.errors.TaskTimeoutError, match="deadline of 0.2s"):
+    with pytest.raises(flyte.errors.TaskTimeoutError, match=r"deadline of 0\.2s"):
         flyte.run(past_deadline, key)
     assert seen[key] == [1]  # no retry starts past the deadline
     run = flyte.remote.Run.listall(limit=1)[0]
@@ -129,7 +129,7 @@ def test_cluster_only_options_are_validated_recorded_and_noted(
     assert "queue=" not in capfd.readouterr().err  # once per process
     with pytest.raises(InvalidOptionError, match="cron expression"):
         flyte.Cron("every hour")
-    with pytest.raises(InvalidOptionError, match="must be flyte.Trigger"):
+    with pytest.raises(InvalidOptionError, match=r"must be flyte\.Trigger"):
         env.task(triggers=("hourly",))(lambda: None)
     with pytest.raises(InvalidOptionError, match="at least 2"):
         flyte.Trigger("t", flyte.FixedRate(5), max_action_concurrency=1)
