@@ -42,6 +42,7 @@ def test_the_example_notebook_runs(execute: Callable[[Any], Any]) -> None:
     assert "squaring 3" in logs and "INFO summed 4 squares" in logs
     past, _ = outputs_of(code[6])
     assert "SUCCEEDED {'n': 4} 14" in past.replace("Phase.SUCCEEDED", "SUCCEEDED")
+    assert "squaring 2" in past  # the past run's logs, fetched by name
     store = _store()
     runs = store.list_runs()
     assert [r.phase for r in runs] == [Phase.SUCCEEDED, Phase.SUCCEEDED]
