@@ -23,6 +23,7 @@ if _typing.TYPE_CHECKING:
     from flyte import durable, errors, io, models, remote, report, storage
     from flyte._cache import Cache, CachePolicy
     from flyte._cache_api import cache_api as cache
+    from flyte._checkpoint import BaseCheckpoint, Checkpoint, latest_checkpoint
     from flyte._cluster import (
         Cron,
         Documentation,
@@ -84,9 +85,11 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "ActionKind": ("flyte._models", None),
     "AsyncFunctionTaskTemplate": ("flyte._task", "TaskTemplate"),
     "Backoff": ("flyte._options", None),
+    "BaseCheckpoint": ("flyte._checkpoint", None),
     "Cache": ("flyte._cache", None),
     "CachePolicy": ("flyte._cache", None),
     "CacheStatus": ("flyte._models", None),
+    "Checkpoint": ("flyte._checkpoint", None),
     "Cron": ("flyte._cluster", None),
     "Deployment": ("flyte._deploy", None),
     "Device": ("flyte._devices", None),
@@ -140,6 +143,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "init_passthrough": ("flyte._init", None),
     "io": ("flyte.io", ""),
     "is_control_plane_available": ("flyte._init", None),
+    "latest_checkpoint": ("flyte._checkpoint", None),
     "logger": ("flyte._logger", None),
     "map": ("flyte._map", None),
     "models": ("flyte.models", ""),
@@ -160,9 +164,11 @@ __all__ = [
     "ActionKind",
     "AsyncFunctionTaskTemplate",
     "Backoff",
+    "BaseCheckpoint",
     "Cache",
     "CachePolicy",
     "CacheStatus",
+    "Checkpoint",
     "Cron",
     "Deployment",
     "Device",
@@ -217,6 +223,7 @@ __all__ = [
     "init_passthrough",
     "io",
     "is_control_plane_available",
+    "latest_checkpoint",
     "logger",
     "map",
     "models",

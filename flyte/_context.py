@@ -33,6 +33,7 @@ class ActionContext:
     __slots__ = (
         "action_id",
         "attempt",
+        "checkpoint",
         "data",
         "group",
         "in_trace",
@@ -61,6 +62,7 @@ class ActionContext:
         self.seq: dict[tuple[str, str], int] = {}
         self.pending: list[Any] = []
         self.data: dict[str, Any] | None = None  # flyte.ctx().data, made on first use
+        self.checkpoint: Any = None  # flyte.ctx().checkpoint, made on first use
 
     def next_seq(self, task_name: str, inputs_hash: str) -> int:
         key = (task_name, inputs_hash)
@@ -132,10 +134,23 @@ class TaskContext:
     code_bundle: Any = None
     compiled_image_cache: Any = None
     task_action: ActionID | None = None
+    owner: ActionContext | None = field(default=None, repr=False, compare=False)
 
     @property
     def attempt_number(self) -> int:
         return self.attempt
+
+    @property
+    def checkpoint(self) -> Any:
+        """This attempt's `flyte.Checkpoint`: load what the previous attempt saved, save yours."""
+        owner = self.owner
+        if owner is None:
+            return None
+        if owner.checkpoint is None:
+            from flyte._checkpoint import action_checkpoint
+
+            owner.checkpoint = action_checkpoint(owner.run.data_dir, owner.action_id, owner.attempt)
+        return owner.checkpoint
 
     @property
     def report(self) -> Any:
@@ -192,6 +207,7 @@ def ctx() -> TaskContext | None:
         run_start_time=None if started is None else datetime.fromtimestamp(started, timezone.utc),
         group_data=group_var.get(),
         task_action=action_id,
+        owner=action,
     )
 
 

@@ -334,6 +334,13 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
+        if mode in ("remote", "hybrid") and not _config.get("endpoint"):
+            from flyte._cluster import note
+
+            note(
+                f"mode={mode!r}",
+                "no server is configured (flyte.init(endpoint=...)), so runs are local",
+            )
         from flyte._controller.state import RunOptions
 
         self.options = RunOptions(

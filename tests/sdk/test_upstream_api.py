@@ -274,3 +274,31 @@ async def test_module_functions_have_aio_twins(store: Any) -> None:
     assert flyte.with_runcontext("local").run(seven, 1).outputs()[0] == 7
     with pytest.raises(flyte.errors.UserError, match="mode must be"):
         flyte.with_runcontext("cloud")
+
+
+@env.task(retries=3)
+def resumes(n: int) -> list[int]:
+    cp = flyte.ctx().checkpoint
+    prev = cp.load_sync()
+    start = int(prev.read_text()) if prev else 0
+    done = list(range(start, n))
+    for i in range(start, n):
+        cp.save_sync(str(i + 1))
+        if i in (2, 5) and i > start:
+            raise RuntimeError(f"crash at {i}")
+    return [start, *done[-1:]]
+
+
+def test_checkpoints_carry_state_to_the_next_attempt(store: Any, tmp_path: Any) -> None:
+    run = flyte.run(resumes, 8)
+    assert run.outputs()[0] == [6, 7]  # the third attempt resumed where the second stopped
+    assert run.actions()[0].attempts == 3
+    d = tmp_path / "tree"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "last.ckpt").write_text("x")
+    cp = flyte.Checkpoint(str(tmp_path / "dest"))
+    assert cp.load_sync() is None and not cp.prev_exists()
+    cp.save_sync(d)
+    again = flyte.Checkpoint(str(tmp_path / "next"), str(tmp_path / "dest"))
+    restored = again.load_sync()
+    assert restored is not None and flyte.latest_checkpoint(restored, "**/last.ckpt") is not None
