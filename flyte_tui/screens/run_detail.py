@@ -301,7 +301,7 @@ class RunScreen(Screen[None]):
         """Open the selected action's HTML report (a task with report=True) in a browser."""
         selected = self.query_one(ActionTree).selected_key
         if self.model is None or selected is None or is_group_key(selected):
-            self.notify("select an action that has a report (marked ▣ report)")
+            self.notify("select an action that has a report (marked 'report' in the tree)")
             return
         self._open_report(self.model.run, selected)
 

@@ -44,7 +44,7 @@ async def test_report_actions_are_marked_and_open_with_o(
     async with app.run_test(size=SIZE) as pilot:
         await open_run(pilot, app, run.name)
         lines = tree_lines(app)
-        assert any("charted" in line and "▣ report" in line for line in lines), lines
+        assert any("charted" in line and line.endswith("  report") for line in lines), lines
         assert not any("plain" in line and "report" in line for line in lines), lines
         await select_action(pilot, app, "plain(n=2)")
         await pilot.press("o")
