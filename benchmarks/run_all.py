@@ -51,6 +51,8 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("completion", "bench_completion:completion", 7, 3),
     Workload("watch_latency", "bench_watch:watch_latency", 5, 2),
     Workload("gc", "bench_gc:gc_big_store", 1, 1, timeout=900.0),
+    Workload("report_fanout", "bench_report:report_fanout", 7, 2),
+    Workload("durable_time", "bench_report:durable_time", 7, 2),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

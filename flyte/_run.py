@@ -303,6 +303,12 @@ class Run:
         for line in self.store.logs(self.name, action_id=action):
             print(line.line)
 
+    def _repr_html_(self) -> str:
+        """How a Run shows itself in a notebook: phase, action tree, outputs, durations."""
+        from flyte._notebook import run_html
+
+        return run_html(self.record, self.actions())
+
     def __repr__(self) -> str:
         return f"Run(name={self.name!r})"
 
@@ -328,6 +334,13 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
+        if mode in ("remote", "hybrid") and not _config.get("endpoint"):
+            from flyte._cluster import note
+
+            note(
+                f"mode={mode!r}",
+                "no server is configured (flyte.init(endpoint=...)), so runs are local",
+            )
         from flyte._controller.state import RunOptions
 
         self.options = RunOptions(
@@ -360,6 +373,9 @@ class RunContext:
             raise RunNotFoundError(
                 f"cannot recover from {self.options.recover_from!r}: no such run"
             )
+        from flyte._coerce import coerce_inputs
+
+        args, kwargs = coerce_inputs(task, args, kwargs)
         state, future = get_controller().start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
         )
@@ -374,19 +390,23 @@ class RunContext:
         handle = self.start(task, *args, **kwargs)
         if not self.wait_for_end:
             return handle
-        handle.wait()
+        from flyte._notebook import in_notebook, wait_with_progress
+
+        if in_notebook():
+            wait_with_progress(handle)
+        else:
+            handle.wait()
         exc = handle.exception()
         if exc is not None and self.raise_on_failure:
             raise exc
         return handle
 
     async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        import asyncio
+        """`run` for code already inside an event loop (notebooks): awaits the run's end."""
+        from flyte._notebook import await_with_progress
 
         handle = self.start(task, *args, **kwargs)
-        assert handle._future is not None
-        await asyncio.wrap_future(handle._future)
-        handle._flush()
+        await await_with_progress(handle)
         return handle
 
 
@@ -395,14 +415,15 @@ def _resolve(task: Any) -> Any:
     return resolve() if callable(resolve) else task
 
 
-def with_runcontext(**options: Any) -> RunContext:
+def with_runcontext(mode: str | None = None, **options: Any) -> RunContext:
     """Options for one run: `flyte.with_runcontext(name=..., overwrite_cache=True).run(t, ...)`.
 
     Args:
-        **options: mode, name, disable_run_cache, overwrite_cache, env_vars, labels,
+        mode: "local" (the default; also `with_runcontext("local")` as upstream).
+        **options: name, disable_run_cache, overwrite_cache, env_vars, labels,
             recover_from, ...
     """
-    return RunContext(**options)
+    return RunContext(mode=mode, **options)
 
 
 class _RunFunction:

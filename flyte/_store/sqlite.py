@@ -24,6 +24,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op, driver_is_dead
@@ -259,6 +260,13 @@ class SqliteRunStore:
                         row.get("action"),
                     ),
                 )
+            elif kind == "report_put":
+                row = op[1]
+                conn.execute(
+                    "INSERT OR REPLACE INTO reports (run, action, attempt, tabs, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (row["run"], row["action"], row["attempt"], _to_json(row["tabs"]), row["ts"]),
+                )
             elif kind == "deploy":
                 row = op[1]
                 conn.execute(
@@ -417,7 +425,7 @@ class SqliteRunStore:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("logs", "attempts", "actions"):
+                for table in ("logs", "attempts", "reports", "actions"):
                     conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
                 deleted = conn.execute("DELETE FROM runs WHERE name = ?", (run,)).rowcount
                 conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
@@ -503,6 +511,27 @@ class SqliteRunStore:
                 f"LIMIT {int(limit)}) ORDER BY seq"
             )
         return [log_from_row(r) for r in self._query(sql, params)]
+
+    # -- reports -------------------------------------------------------------------
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        rows = self._query(
+            "SELECT attempt, tabs, updated_at FROM reports WHERE run = ? AND action = ?",
+            (run, action_id),
+        )
+        if not rows:
+            return None
+        return ReportRecord(
+            run=run,
+            action=action_id,
+            attempt=rows[0][0],
+            tabs=json.loads(rows[0][1]),
+            updated_at=rows[0][2],
+        )
+
+    def report_actions(self, run: str) -> list[str]:
+        rows = self._query("SELECT action FROM reports WHERE run = ? ORDER BY updated_at", (run,))
+        return [r[0] for r in rows]
 
     # -- cache ---------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def test_every_verb_is_there() -> None:
         "run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete", "gc", "db",
     }  # fmt: skip
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "get"} == {
-        "runs", "run", "actions", "io", "tasks", "cache",
+        "runs", "run", "actions", "io", "report", "tasks", "cache",
     }  # fmt: skip
     assert ("cache", "clear") in PATHS and ("delete", "run") in PATHS
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "db"} == {
