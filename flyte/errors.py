@@ -15,6 +15,7 @@ BaseException
            │    ├── SerializationError ... an input or output could not be stored
            │    ├── RunNotFoundError ..... no run with that name
            │    ├── TaskNotFoundError .... no deployed task with that name / version
+           │    ├── RemoteError .......... the server is unreachable or refused the request
            │    └── EnvVarConflictError .. two environments set one variable differently
            └── SystemError ....... flyte itself or its store failed (kind="system")
                 ├── StoreError ........... the run store cannot be used (corrupt, too new)
@@ -33,6 +34,7 @@ __all__ = [
     "InvalidOptionError",
     "NonRecoverableError",
     "OOMError",
+    "RemoteError",
     "RunAbortedError",
     "RunNotFoundError",
     "RuntimeSystemError",
@@ -104,6 +106,12 @@ class RunNotFoundError(UserError, LookupError):
 
 class TaskNotFoundError(UserError, LookupError):
     """No deployed task matches the given name and version."""
+
+
+class RemoteError(UserError):
+    """The server (`flyte serve`) is unreachable, refused the token, or rejected the request."""
+
+    kind = "user"
 
 
 class EnvVarConflictError(UserError):

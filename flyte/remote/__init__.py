@@ -1,7 +1,9 @@
 """flyte.remote: deployed tasks and recorded runs, from the local store (or a server).
 
 `Task.get("env.task", auto_version="latest")` is a lazy reference to a deployed task: call
-it inside a task like any task, or run it with `flyte.run`.
+it inside a task like any task, or run it with `flyte.run`. With an endpoint configured
+(`flyte.init(endpoint=...)`, `$FLYTE_ENDPOINT`), everything here reads the server's store
+and `Run.get` returns a `RemoteRun` that follows the run on the server.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from flyte._run import Run, current_store
-from flyte.errors import RunNotFoundError, TaskNotFoundError
+from flyte.errors import RemoteError, RunNotFoundError, TaskNotFoundError
+from flyte.remote._client import RemoteClient
+from flyte.remote._controller import RemoteRun
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, DeployedTask
     from flyte._task import TaskTemplate
 
-__all__ = ["Action", "Run", "Task"]
+__all__ = ["Action", "RemoteClient", "RemoteError", "RemoteRun", "Run", "Task"]
 
 
 class Task:
@@ -90,18 +94,24 @@ class Task:
         return f"flyte.remote.Task({self.name!r}, version={self.version!r})"
 
 
+def _handle(name: str, store: Any) -> Run:
+    if getattr(store, "remote", False):
+        return RemoteRun(name, store)
+    return Run(name, store)
+
+
 def _get_run(name: str) -> Run:
     store = current_store()
     if store.get_run(name) is None:
         raise RunNotFoundError(f"run {name!r} not found; `flyte get runs` lists runs")
-    return Run(name, store)
+    return _handle(name, store)
 
 
 def _listall(
     limit: int | None = 100, phase: str | None = None, task: str | None = None
 ) -> list[Run]:
     store = current_store()
-    return [Run(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
+    return [_handle(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
 
 
 Run.get = staticmethod(_get_run)  # type: ignore[attr-defined]
