@@ -3,7 +3,8 @@
 Completion callbacks live here too. They must stay fast: a completion call may not import
 `flyte` (its facade costs more than the whole completion budget), so run names and action
 ids are read straight from the SQLite file with a read-only stdlib connection. If the
-schema ever differs, completion offers nothing instead of failing.
+schema ever differs, completion offers nothing instead of failing. Against a server
+(`--endpoint` / `$FLYTE_ENDPOINT`) they ask its API with the stdlib's urllib (no httpx).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ def get_store() -> RunStore:
     `--store` works through `$FLYTE_STORE` (set for the duration of the invocation), so the
     SDK calls made for the CLI (deploy, deployed tasks) and any child process (the watch
     loop's runs) use the same store. Without it this is `flyte._run.current_store()`, so
-    `flyte.init(store=...)` (tests) and `$FLYTE_HOME` are respected.
+    `flyte.init(store=...)` (tests) and `$FLYTE_HOME` are respected, and `--endpoint` /
+    `$FLYTE_ENDPOINT` give the server's store, read over HTTP.
 
     Raises:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
@@ -131,6 +133,36 @@ def require_action(actions: Sequence[ActionRecord], run: str, ref: str) -> Actio
 # -- completion (no flyte import) ----------------------------------------------------
 
 
+def _remote(ctx: typer.Context) -> tuple[str, str | None] | None:
+    """The server completion should ask (endpoint, api key), if any."""
+    root = ctx.find_root()
+    if root.params.get("store"):
+        return None
+    endpoint = root.params.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
+    if not endpoint:
+        return None
+    return str(endpoint), root.params.get("api_key") or os.environ.get("FLYTE_API_KEY")
+
+
+def _ask(remote: tuple[str, str | None], path: str, params: dict[str, Any]) -> Any:
+    """GET an API path of the server with urllib; None on any failure (completion is best effort)."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    endpoint, key = remote
+    if "://" not in endpoint:
+        endpoint = "http://" + endpoint
+    url = f"{endpoint.rstrip('/')}/api/v1{path}?{urllib.parse.urlencode(params)}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {key}"} if key else {})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            return json.loads(response.read())
+    except (OSError, ValueError, urllib.error.URLError):
+        return None
+
+
 def _db_path(ctx: typer.Context) -> Path | None:
     root = ctx.find_root()
     url = root.params.get("store") or os.environ.get("FLYTE_STORE")
@@ -160,6 +192,15 @@ def _query(ctx: typer.Context, sql: str, params: Sequence[Any]) -> list[tuple[An
 
 def complete_run(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Run names starting with `incomplete`, newest first, with task and phase as help."""
+    remote = _remote(ctx)
+    if remote is not None:
+        data = _ask(remote, "/runs", {"search": incomplete, "limit": 500})
+        runs = data.get("runs", []) if isinstance(data, dict) else []
+        return [
+            (str(r["name"]), f"{r.get('task')} {r.get('phase')}")
+            for r in runs[:100]
+            if str(r.get("name", "")).startswith(incomplete)
+        ]
     rows = _query(
         ctx,
         "SELECT name, task, phase FROM runs WHERE name LIKE ? ORDER BY created_at DESC LIMIT 100",
@@ -173,6 +214,17 @@ def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]
     run = ctx.params.get("run")
     if not run:
         return []
+    remote = _remote(ctx)
+    if remote is not None:
+        import urllib.parse
+
+        data = _ask(remote, f"/runs/{urllib.parse.quote(str(run), safe='')}/actions", {})
+        found = data.get("actions", []) if isinstance(data, dict) else []
+        return [
+            (str(a["id"]), f"{a.get('name')} {a.get('phase')}")
+            for a in found
+            if str(a.get("id", "")).startswith(incomplete)
+        ][:200]
     rows = _query(
         ctx,
         "SELECT id, name, phase FROM actions WHERE run = ? AND id LIKE ? ORDER BY started_at LIMIT 200",

@@ -103,6 +103,11 @@ def logs(
     show(lines)
     if not follow:
         return
+    follow_logs = getattr(store, "follow_logs", None)
+    if follow_logs is not None:  # a server: it long-polls, answering as soon as lines come
+        for batch in follow_logs(run, action_id=action_id, after=last, attempt=attempt):
+            show(batch)
+        return
     while True:
         record = store.get_run(run)
         ended = record is None or record.phase.is_terminal

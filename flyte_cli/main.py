@@ -47,7 +47,11 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "abort": ("flyte_cli.abort:abort", "Manage", "Abort a running run."),
     "cache": ("flyte_cli.cache:app", "Manage", "Clear cache entries."),
     "delete": ("flyte_cli.delete:app", "Manage", "Delete recorded runs."),
+    "serve": ("flyte_cli.serve:serve", "Share", "Serve the run store to a team over HTTP."),
 }
+
+_SCOPED_ENV = ("FLYTE_STORE", "FLYTE_ENDPOINT", "FLYTE_API_KEY")
+"""Set by the global options for one invocation, and restored afterwards."""
 
 
 def _build(verb: str) -> Command:
@@ -106,7 +110,7 @@ class FlyteGroup(TyperGroup):
         """Run the CLI; translate every error into a message and an exit code."""
         state.reset()
         lighten(self)
-        saved_store = os.environ.get("FLYTE_STORE")  # `--store` sets it for this invocation
+        saved = {key: os.environ.get(key) for key in _SCOPED_ENV}  # the global options set them
         try:
             code = _guarded(
                 lambda: super(FlyteGroup, self).main(
@@ -119,10 +123,11 @@ class FlyteGroup(TyperGroup):
                 )
             )
         finally:
-            if saved_store is None:
-                os.environ.pop("FLYTE_STORE", None)
-            else:
-                os.environ["FLYTE_STORE"] = saved_store
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         if standalone_mode:
             sys.exit(code)
         return code
@@ -199,6 +204,7 @@ app = typer.Typer(
   flyte get actions RUN
   flyte logs RUN --follow
   flyte tui
+  flyte --endpoint http://team-box:8090 --api-key TOKEN get runs
 """,
 )
 
@@ -214,6 +220,25 @@ def _root(
             show_default=False,
         ),
     ] = None,
+    endpoint: Annotated[
+        Optional[str],
+        typer.Option(
+            "--endpoint",
+            metavar="URL",
+            help="A flyte server (`flyte serve`) to run and read on, instead of the local "
+            "store (default: $FLYTE_ENDPOINT).",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: Annotated[
+        Optional[str],
+        typer.Option(
+            "--api-key",
+            metavar="TOKEN",
+            help="The server's API token (default: $FLYTE_API_KEY).",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Python tracebacks for errors.")
     ] = False,
@@ -226,7 +251,14 @@ def _root(
 ) -> None:
     """flyte-local: run Flyte 2 tasks locally, live, and inspect every run."""
     state.verbose = verbose
+    if endpoint is not None and store is not None:
+        raise CliError("give either --store (a local store) or --endpoint (a server), not both")
+    if endpoint is not None:
+        os.environ["FLYTE_ENDPOINT"] = endpoint
+    if api_key is not None:
+        os.environ["FLYTE_API_KEY"] = api_key
     if store is not None:
+        os.environ.pop("FLYTE_ENDPOINT", None)  # an explicit local store beats the env var
         state.store = store_url(store)
         os.environ["FLYTE_STORE"] = state.store
 
