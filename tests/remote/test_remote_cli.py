@@ -122,9 +122,7 @@ def test_rerun_through_the_cli_recovers_on_the_server(
     run = flyte.with_runcontext(wait=False).run(
         remote_progs.pipeline, n=4, marks=str(marks), gate=str(gate)
     )
-    wait_for(
-        lambda: sum(a.phase is Phase.SUCCEEDED for a in run.actions()) == 2, what="even steps"
-    )
+    wait_for(lambda: sum(a.phase is Phase.SUCCEEDED for a in run.actions()) == 2, what="even steps")
     flyte_cli("abort", run.name)
     assert run.wait().phase is Phase.ABORTED
     gate.touch()
@@ -158,13 +156,20 @@ def test_unreachable_server_wrong_key_and_tls_errors_are_one_line_exit_2(
     dead = f"http://127.0.0.1:{free_port()}"
     line = _error_line(flyte_cli("--endpoint", dead, "get", "runs"))
     assert line.startswith(f"Error: cannot reach the flyte server at {dead}")
-    wrong = _error_line(flyte_cli("--endpoint", server.endpoint, "--api-key", "nope", "get", "runs"))
+    wrong = _error_line(
+        flyte_cli("--endpoint", server.endpoint, "--api-key", "nope", "get", "runs")
+    )
     assert "refused the API key" in wrong
     missing = _error_line(flyte_cli("--endpoint", server.endpoint, "logs", "x"))
     assert "refused the API key" in missing
     tls = _error_line(
         flyte_cli(
-            "--endpoint", server.endpoint.replace("http", "https"), "--api-key", TOKEN, "get", "runs"
+            "--endpoint",
+            server.endpoint.replace("http", "https"),
+            "--api-key",
+            TOKEN,
+            "get",
+            "runs",
         )
     )
     assert tls.startswith("Error: TLS error talking to https://127.0.0.1")
@@ -173,7 +178,9 @@ def test_unreachable_server_wrong_key_and_tls_errors_are_one_line_exit_2(
 
 
 @pytest.mark.parametrize("verb", [["get", "runs"], ["tui"]])
-def test_tui_and_reads_use_the_http_store(remote: Server, verb: list[str], monkeypatch: Any) -> None:
+def test_tui_and_reads_use_the_http_store(
+    remote: Server, verb: list[str], monkeypatch: Any
+) -> None:
     from flyte._store.http import HttpRunStore
     from flyte_cli import _options
 
@@ -224,7 +231,7 @@ async def test_tui_pilot_shows_a_live_remote_run(remote: Server, tmp_path: Path)
         assert any("✓ printer" in line for line in tree())
     cached = flyte.run(remote_progs.cached_main, x=9)
     flyte.run(remote_progs.cached_main, x=9)
-    hit_run = [r for r in flyte.remote.Run.listall(limit=5) if r.name != cached.name][0]
+    hit_run = next(r for r in flyte.remote.Run.listall(limit=5) if r.name != cached.name)
     app = DashboardApp(store, hit_run.name, poll_interval=0.05)
     async with app.run_test(size=(120, 36)) as pilot:
         from tui_wait import wait_until

@@ -141,12 +141,13 @@ def test_main_module_tasks_ship_as_a_snapshot(remote: Server, tmp_path: Path) ->
                 return a + b
 
             if __name__ == "__main__":
-                flyte.init(endpoint=%r, api_key=%r)
+                flyte.init(endpoint=ENDPOINT, api_key=TOKEN)
                 run = flyte.run(add, 2, b=3)
                 print(run.outputs()[0], run.name)
             """
-            % (remote.endpoint, TOKEN)
         )
+        .replace("ENDPOINT", repr(remote.endpoint))
+        .replace("TOKEN", repr(TOKEN))
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
     env.update(FLYTE_HOME=str(tmp_path / "client"), PYTHONPATH=str(REPO))

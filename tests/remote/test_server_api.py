@@ -46,7 +46,9 @@ def test_every_route_but_health_needs_the_token(
 ) -> None:
     error = _error(_call(server, "GET", path, headers=headers), 401)
     assert error["type"] == "Unauthorized"
-    assert _call(server, "GET", path.replace("/runs/x/logs", "/runs"), headers=AUTH).status_code == 200
+    assert (
+        _call(server, "GET", path.replace("/runs/x/logs", "/runs"), headers=AUTH).status_code == 200
+    )
 
 
 def test_malformed_requests_get_json_4xx(server: Server) -> None:
@@ -62,9 +64,10 @@ def test_malformed_requests_get_json_4xx(server: Server) -> None:
     traversal = _call(server, "POST", "/runs", headers=AUTH, json={"bundle": escape})
     assert "relative .py path" in _error(traversal, 400)["message"]
     bad_b64 = {"bundle": {"task": "a.b", "snapshot": "%%%"}}
-    assert "base64" in _error(_call(server, "POST", "/runs", headers=AUTH, json=bad_b64), 400)[
-        "message"
-    ]
+    assert (
+        "base64"
+        in _error(_call(server, "POST", "/runs", headers=AUTH, json=bad_b64), 400)["message"]
+    )
     bad_limit = _call(server, "GET", "/runs", headers=AUTH, params={"limit": "many"})
     assert "'limit' must be an integer" in _error(bad_limit, 400)["message"]
     bad_phase = _call(server, "GET", "/runs", headers=AUTH, params={"phase": "sleeping"})

@@ -1,0 +1,102 @@
+"""Log followers see every line once, in order; a killed server's runs recover."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import remote_progs
+from remote_helpers import TOKEN, Server, driver_pids, free_port, wait_for
+
+import flyte
+from flyte._models import Phase
+
+
+def test_two_clients_following_one_run_see_every_line_once_in_order(
+    remote: Server, tmp_path: Path
+) -> None:
+    from flyte._store.http import HttpRunStore
+    from flyte.remote import RemoteClient
+
+    gate = tmp_path / "gate"
+    run = flyte.with_runcontext(wait=False).run(remote_progs.printer, lines=200, gate=str(gate))
+    seen: list[list[str]] = [[], []]
+    started = [threading.Event(), threading.Event()]
+    failures: list[BaseException] = []
+
+    def follow(i: int) -> None:
+        # Each follower is its own client (own connection pool), as two users would be.
+        store = HttpRunStore(RemoteClient(remote.endpoint, api_key=TOKEN))
+        try:
+            for batch in store.follow_logs(run.name):
+                seen[i].extend(line.line for line in batch)
+                started[i].set()
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+            started[i].set()
+
+    threads = [threading.Thread(target=follow, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for event in started:
+        assert event.wait(60), "a follower got nothing"
+    assert run.phase is Phase.RUNNING  # both are following a run that is still going
+    gate.touch()
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+    assert not failures, failures
+    expected = [f"line {i:03d}" for i in range(200)]
+    assert seen[0] == expected
+    assert seen[1] == expected
+
+
+def test_killing_the_server_interrupts_its_runs_and_recover_runs_only_unfinished_work(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    home = tmp_path / "server-home"
+    server = Server(home=home, port=free_port(), token=TOKEN).start()
+    monkeypatch.setenv("FLYTE_ENDPOINT", server.endpoint)
+    monkeypatch.setenv("FLYTE_API_KEY", TOKEN)
+    marks, gate = tmp_path / "marks", tmp_path / "gate"
+    try:
+        run = flyte.with_runcontext(wait=False).run(
+            remote_progs.pipeline, n=6, marks=str(marks), gate=str(gate)
+        )
+        wait_for(
+            lambda: sum(a.phase is Phase.SUCCEEDED for a in run.actions()) == 3,
+            what="the even steps to finish",
+        )
+        drivers = driver_pids(home)
+        assert drivers, "the run is driven by a driver process of the server"
+        server.kill()
+        # The drivers notice their server is gone (their stdin closes) and exit.
+        wait_for(lambda: not driver_pids(home), what="the drivers to exit")
+        server.start()  # the same home, store and port
+        record = flyte.remote.Run.get(run.name).record
+        assert record.phase is Phase.ABORTED
+        assert record.interrupted
+        gate.touch()
+        from typer.testing import CliRunner
+
+        from flyte_cli.main import app
+
+        result = CliRunner().invoke(app, ["rerun", run.name, "--recover", "--json"])
+        assert result.exit_code == 0, result.output
+        import json
+
+        summary = json.loads(result.stdout)
+        assert summary["phase"] == "SUCCEEDED"
+        assert summary["outputs"] == sum(i * 10 for i in range(6))
+        assert summary["recovered"] == 3
+        executed = sorted(p.name.split(".")[0] for p in marks.iterdir())
+        # Even steps ran once (in the killed run); odd ones twice: started, then rerun.
+        assert executed == sorted(
+            [f"step{i}" for i in range(6)] + [f"step{i}" for i in range(1, 6, 2)]
+        )
+    finally:
+        gate.touch()
+        server.stop()
+    assert not os.path.exists(Path(os.environ["FLYTE_HOME"]) / "runs.db")
