@@ -155,10 +155,10 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
     """`flyte.init` from a config file: `endpoint`, `api_key`, `store` (TOML, JSON or YAML).
 
     Without a path: `$FLYTE_CONFIG`, else `./.flyte/config.toml`, else
-    `$FLYTE_HOME/config.toml`; no file at all means local.
+    `$FLYTE_HOME/config.toml`. No file, or an upstream cluster's endpoint, means local.
 
     Raises:
-        UserError: the file given does not exist or cannot be read.
+        UserError: the file cannot be parsed.
     """
     from flyte.remote._config import read_config
 

@@ -1,7 +1,9 @@
 """The config file of `flyte.init_from_config()`: which server (or store) to use.
 
 TOML or JSON, keys at the top level or under `[flyte]`; upstream's YAML `config.yaml`
-is read for its `endpoint` (under `admin:`) and `api_key` lines:
+is read for its `endpoint` (under `admin:`) and `api_key` lines. Programs written for
+upstream Flyte pass their cluster's config: a missing file, or an endpoint of an
+upstream cluster (`dns:///...`), means local, so they run unchanged.
 
     # .flyte/config.toml
     endpoint = "http://flyte.internal:8090"
@@ -52,13 +54,11 @@ def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The `flyte.init` arguments a config file sets ({} when there is none).
 
     Raises:
-        UserError: the file given does not exist or cannot be parsed.
+        UserError: the file cannot be parsed.
     """
     target = config_path(path)
-    if target is None:
+    if target is None or not target.is_file():
         return {}
-    if not target.is_file():
-        raise UserError(f"config file {str(target)!r} does not exist")
     text = target.read_text(encoding="utf-8")
     data: Any
     try:
@@ -78,9 +78,7 @@ def read_config(path: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         raise UserError(f"config file {target} must hold a table of settings")
     settings = {k: data[k] for k in _KEYS if data.get(k) is not None}
     endpoint = settings.get("endpoint")
-    if isinstance(endpoint, str) and endpoint.startswith("dns:///"):
-        raise UserError(
-            f"{target}: endpoint {endpoint!r} is an upstream Flyte cluster; flyte-local "
-            "talks to `flyte serve` (like http://HOST:8090)"
-        )
+    if isinstance(endpoint, str) and not endpoint.startswith(("http://", "https://")):
+        del settings["endpoint"]  # an upstream cluster (dns:///...): run locally
+        settings.pop("api_key", None)
     return settings

@@ -33,7 +33,9 @@ PATHS = _paths()
 
 def test_every_verb_is_there() -> None:
     names = {p[0] for p in PATHS if p}
-    assert names == {"run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete"}
+    assert names == {
+        "run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete", "serve"
+    }  # fmt: skip
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "get"} == {
         "runs", "run", "actions", "io", "tasks", "cache",
     }  # fmt: skip

@@ -232,12 +232,16 @@ def test_init_from_config_reads_the_endpoint(tmp_path: Path, name: str, text: st
 def test_init_from_config_errors_and_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(UserError, match="does not exist"):
-        flyte.init_from_config(str(tmp_path / "none.toml"))
+    flyte.init_from_config(str(tmp_path / "none.toml"))  # upstream programs pass theirs
+    assert remote_settings() is None
     upstream = tmp_path / "upstream.yaml"
     upstream.write_text("admin:\n  endpoint: dns:///tenant.cloud\n")
-    with pytest.raises(UserError, match="upstream Flyte cluster"):
-        flyte.init_from_config(str(upstream))
+    flyte.init_from_config(str(upstream))
+    assert remote_settings() is None
+    broken = tmp_path / "broken.toml"
+    broken.write_text("endpoint = ")
+    with pytest.raises(UserError, match="cannot be read"):
+        flyte.init_from_config(str(broken))
     monkeypatch.chdir(tmp_path)
     flyte.init_from_config()  # no file anywhere: local
     assert remote_settings() is None
