@@ -85,6 +85,19 @@ class HttpRunStore:
             return None
         return decode(RunRecord, data["run"])
 
+    def wait_run(self, name: str, timeout: float) -> RunRecord | None:
+        """The run once it has ended, or as it is after `timeout` seconds (server long-poll)."""
+        try:
+            data = self.client.json(
+                "GET",
+                f"/runs/{_quote(name)}",
+                params={"wait": timeout},
+                timeout=timeout + 30,
+            )
+        except RunNotFoundError:
+            return None
+        return decode(RunRecord, data["run"])
+
     def list_runs(
         self,
         *,

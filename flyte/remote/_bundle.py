@@ -9,6 +9,7 @@ it is what runs for `__main__` / notebook tasks, and what `flyte rerun` loads el
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import sysconfig
@@ -25,7 +26,8 @@ MAX_BUNDLE_BYTES = 16 << 20
 """Shipped source larger than this is left out (the snapshot still carries the code)."""
 
 
-def _excluded_roots() -> list[str]:
+@functools.cache
+def _excluded_roots() -> tuple[str, ...]:
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         path = sysconfig.get_paths().get(key)
@@ -34,7 +36,7 @@ def _excluded_roots() -> list[str]:
     import flyte
 
     roots.add(str(Path(flyte.__file__).resolve().parent))
-    return [str(Path(r).resolve()) + os.sep for r in roots if r]
+    return tuple(str(Path(r).resolve()) + os.sep for r in roots if r)
 
 
 def _module_root(module: ModuleType) -> Path | None:
@@ -51,7 +53,7 @@ def _module_root(module: ModuleType) -> Path | None:
     return path
 
 
-def _local(module: ModuleType, root: Path, excluded: list[str]) -> Path | None:
+def _local(module: ModuleType, root: Path, excluded: tuple[str, ...]) -> Path | None:
     file = getattr(module, "__file__", None)
     if not file or not file.endswith(".py"):
         return None

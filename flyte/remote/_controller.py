@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte._models import Phase
 from flyte._run import Run
+from flyte.errors import RunNotFoundError
 
 if TYPE_CHECKING:
     from flyte._controller.state import RunOptions
@@ -89,14 +90,15 @@ class RemoteRun(Run):
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends on the server (or `timeout` seconds pass)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.02
-        while not self.phase.is_terminal:
+        while True:
+            left = 20.0 if deadline is None else max(0.0, deadline - time.monotonic())
+            record = self.store.wait_run(self.name, min(left, 20.0))
+            if record is None:
+                raise RunNotFoundError(f"run {self.name!r} not found on {self.store.path}")
+            if record.phase.is_terminal:
+                return self
             if deadline is not None and time.monotonic() >= deadline:
-                break
-            left = 0.5 if deadline is None else max(0.0, deadline - time.monotonic())
-            time.sleep(min(pause, left))
-            pause = min(pause * 1.5, 0.5)
-        return self
+                return self
 
     def exception(self) -> BaseException | None:
         """The exception the run ended with, rebuilt from the server's record."""

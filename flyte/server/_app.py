@@ -255,8 +255,20 @@ def create_app(
         )
         return ok({"runs": [encode(r) for r in records]})
 
-    def get_run(request: Request) -> Response:
-        return ok({"run": encode(run_or_404(request.path_params["name"]))})
+    async def get_run(request: Request) -> Response:
+        # `wait=S`: answer when the run has ended, or after S seconds (a long-poll, so
+        # `run.wait()` learns of the end within ~20 ms without hammering the server).
+        import anyio
+        from starlette.concurrency import run_in_threadpool
+
+        name = request.path_params["name"]
+        wait = min(_float(request, "wait") or 0.0, _MAX_WAIT)
+        deadline = time.monotonic() + wait
+        while True:
+            record = await run_in_threadpool(run_or_404, name)
+            if record.phase.is_terminal or time.monotonic() >= deadline:
+                return ok({"run": encode(record)})
+            await anyio.sleep(0.02)
 
     def delete_run(request: Request) -> Response:
         name = request.path_params["name"]

@@ -1,28 +1,34 @@
-"""The driver process of one server run: `python -m flyte.server._driver STORE`.
+"""The driver of server runs: `python -m flyte.server._driver STORE`, a fork server.
 
-`flyte serve` keeps one driver warm (imports done, store open) and hands it a run request;
-the driver starts the run with the local engine (and its executors), reports "started"
-(or why it could not start) on its protocol pipe, and drives the run to its end. A run
-therefore survives its client disconnecting, and the server stays responsive while runs
-execute.
+`flyte serve` starts this process once. It imports the engine (and nothing that starts
+a thread), then waits for run requests on stdin; for each it forks a child that loads the
+shipped code, starts the run with the local engine (and its executors), reports
+"started" (or why it could not start) and drives the run to its end. Forking a warm
+process costs about a millisecond, so a run starts within milliseconds of its request
+and no process warming up competes with a run for the CPU. Runs survive their client
+disconnecting, and the server stays responsive while they execute.
 
 Protocol, one JSON object per line:
 
-    driver -> server  {"ready": true, "pid": N}          after imports
-    server -> driver  "/path/of/request.json"             one run request
-    driver -> server  {"started": NAME} | {"error": {"type": T, "message": M}}
+    driver -> server  {"ready": true, "pid": N}                        after imports
+    server -> driver  "/path/of/request.json"                           one run request
+    driver -> server  {"request": PATH, "started": NAME, "pid": CHILD}  (from the child)
+                    | {"request": PATH, "error": {"type": T, "message": M}}
 
-The driver then keeps reading its stdin: end-of-file means the server is gone (killed or
-stopped), and the driver exits at once, leaving its run to be read as interrupted (its
-pid is dead) and recovered with `rerun --recover` against the restarted server.
+End-of-file on stdin means the server is gone (killed or stopped): the fork server
+exits, and each child notices that its parent changed and exits at once, leaving its run
+to be read as interrupted (its pid is dead) and recovered with `rerun --recover`
+against the restarted server.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import select
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,16 +41,36 @@ __all__ = ["main", "prepare"]
 
 _OPTION_KEYS = ("disable_run_cache", "overwrite_cache", "env_vars", "labels")
 
+# Imported before forking, so a child pays for none of them; none starts a thread.
+_WARM = (
+    "cloudpickle",
+    "concurrent.futures.thread",
+    "flyte._cache_api",
+    "flyte._codeversion",
+    "flyte._controller.local",
+    "flyte._controller.writer",
+    "flyte._deploy",
+    "flyte._map",
+    "flyte._store.logs",
+    "flyte._store.memory",
+    "flyte._store.sqlite",
+    "flyte._trace",
+    "flyte.io",
+    "flyte.remote",
+    "queue",
+)
+
 
 def _emit(proto: Any, message: dict[str, Any]) -> None:
+    # One write of one short line: lines of concurrent children never interleave (PIPE_BUF).
     proto.write(json.dumps(message) + "\n")
     proto.flush()
 
 
-def _watch_server(stdin: Any) -> None:
-    """Exit the moment the server's end of our stdin closes (the server died or stopped)."""
-    while stdin.readline():
-        pass
+def _watch_parent(parent: int) -> None:
+    """Exit the moment the fork server is gone (it exits when the server does)."""
+    while os.getppid() == parent:
+        time.sleep(0.1)
     os._exit(75)
 
 
@@ -146,39 +172,81 @@ def _start(request: dict[str, Any], store: RunStore) -> Run:
     return context.start(task, *args, **kwargs)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start warm, wait for one run request, drive that run to its end."""
-    args = sys.argv[1:] if argv is None else argv
-    store_path = args[0]
-    # The protocol gets its own copy of stdout; fd 1 then goes to stderr (the driver's
-    # log), so nothing a task prints can fill the pipe the server stopped reading.
-    proto = os.fdopen(os.dup(1), "w")
-    os.dup2(2, 1)
-    import flyte
-    import flyte._controller.local  # warm: the engine is imported before a run comes
+def _child(path: str, store_path: str, proto: Any, parent: int) -> int:
+    """In the forked child: start the run of request `path`, report, drive it to the end."""
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     from flyte._store import open_store
 
-    store = open_store(store_path)
-    flyte.init(store=store)
-    _emit(proto, {"ready": True, "pid": os.getpid()})
-    line = sys.stdin.readline()
-    if not line.strip():
-        return 0  # the server stopped before handing us a run
-    threading.Thread(target=_watch_server, args=(sys.stdin,), daemon=True).start()
     try:
-        request = json.loads(Path(json.loads(line)).read_text())
+        store = open_store(store_path)
+        request = json.loads(Path(path).read_text())
         run = _start(request, store)
     except BaseException as exc:
         from flyte.errors import UserError
 
         kind = type(exc).__name__ if isinstance(exc, UserError) else "UserError"
         message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
-        _emit(proto, {"error": {"type": kind, "message": message}})
+        _emit(proto, {"request": path, "error": {"type": kind, "message": message}})
         return 1
-    _emit(proto, {"started": run.name})
+    _emit(proto, {"request": path, "started": run.name, "pid": os.getpid()})
     proto.close()
     run.wait()
     return 0
+
+
+def _reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Import the engine, then fork one child per run request until stdin closes."""
+    import importlib
+
+    args = sys.argv[1:] if argv is None else argv
+    store_path = args[0]
+    # The protocol gets its own copy of stdout; fd 1 then goes to stderr (the driver's
+    # log), so nothing a task prints can fill the pipe the server reads.
+    proto = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    for name in _WARM:
+        importlib.import_module(name)
+    import flyte
+
+    for name in flyte.__all__:  # the facade's lazy names, as user modules will touch them
+        getattr(flyte, name)
+    _emit(proto, {"ready": True, "pid": os.getpid()})
+    stdin = sys.stdin.buffer
+    buffer = b""
+    while True:
+        readable, _, _ = select.select([stdin], [], [], 0.5)
+        _reap()
+        if not readable:
+            continue
+        chunk = os.read(stdin.fileno(), 65536)
+        if not chunk:
+            return 0  # the server is gone: children notice we exited
+        buffer += chunk
+        while b"\n" in buffer:
+            line, buffer = buffer.split(b"\n", 1)
+            if not line.strip():
+                continue
+            path = json.loads(line)
+            pid = os.fork()
+            if pid == 0:
+                code = 1
+                try:
+                    os.close(stdin.fileno())  # requests are the fork server's, not ours
+                    code = _child(path, store_path, proto, os.getppid())
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+                    os._exit(code)
 
 
 if __name__ == "__main__":

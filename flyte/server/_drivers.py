@@ -1,10 +1,10 @@
-"""Driver processes: one per server run, started warm, so runs outlive their clients.
+"""Driver processes: one per server run, forked warm, so runs outlive their clients.
 
 `DriverPool.submit` stores a run request under `$FLYTE_HOME/server/` (the shipped code,
-content-addressed; the pickled inputs; the task snapshot), hands it to the warm spare
-driver (`flyte.server._driver`), waits for "started" and warms the next spare. The
-server only writes files here; user code and pickles are loaded in the driver, never in
-the server process.
+content-addressed; the pickled inputs; the task snapshot), hands it to the fork server
+(`flyte.server._driver`), which forks a child to drive the run, and waits for
+"started". The server only writes files here; user code and pickles are loaded in the
+driver children, never in the server process.
 
 Layout under `$FLYTE_HOME/server/`:
 
@@ -12,7 +12,7 @@ Layout under `$FLYTE_HOME/server/`:
     runs/<run>/request.json        what the driver was asked to do
     runs/<run>/inputs.pkl          the inputs, pickled by the client
     runs/<run>/task.pkl            the task snapshot (rerun and `__main__` tasks)
-    drivers/driver-<pid>.log       a driver's stderr; removed when it exits cleanly
+    drivers/driver-<pid>-<ns>.log  the drivers' stderr (removed when empty at shutdown)
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import select
 import subprocess
 import sys
 import threading
@@ -62,45 +61,81 @@ def check_files(files: Any) -> dict[str, str]:
 
 
 class Driver:
-    """One driver process and its protocol pipes."""
+    """The fork server process (`flyte.server._driver`) and its protocol pipes.
+
+    A reader thread routes each answer line to the request waiting for it, so several
+    runs can start at once.
+    """
 
     def __init__(self, proc: subprocess.Popen[bytes], log_path: Path) -> None:
         self.proc = proc
         self.log_path = log_path
-        self.ready = False
-        self.run: str | None = None
+        self._ready = threading.Event()
+        self._lock = threading.Lock()
+        self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self._reader = threading.Thread(target=self._read, name="flyte-driver-io", daemon=True)
+        self._reader.start()
 
-    def _read_line(self, timeout: float) -> dict[str, Any]:
+    def _read(self) -> None:
         stdout = cast(IO[bytes], self.proc.stdout)
-        deadline = time.monotonic() + timeout
-        buffer = b""
-        while not buffer.endswith(b"\n"):
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise UserError(f"the run driver did not answer within {timeout:g}s")
-            readable, _, _ = select.select([stdout], [], [], left)
-            if not readable:
+        for raw in stdout:
+            try:
+                message = json.loads(raw)
+            except ValueError:
                 continue
-            chunk = os.read(stdout.fileno(), 65536)
-            if not chunk:
-                raise UserError(f"the run driver exited early; see {self.log_path}")
-            buffer += chunk
-        return json.loads(buffer.decode())  # type: ignore[no-any-return]
+            if message.get("ready"):
+                self._ready.set()
+                continue
+            with self._lock:
+                waiter = self._waiting.pop(str(message.get("request")), None)
+            if waiter is not None:
+                waiter[1].append(message)
+                waiter[0].set()
+        with self._lock:  # the driver exited: nobody will answer the requests in flight
+            waiting, self._waiting = self._waiting, {}
+        for event, _ in waiting.values():
+            event.set()
+        self._ready.set()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
 
     def wait_ready(self) -> None:
-        if not self.ready:
-            self._read_line(_READY_TIMEOUT)
-            self.ready = True
+        """Block until the driver has imported the engine.
+
+        Raises:
+            UserError: it exited or did not get ready in time.
+        """
+        if not self._ready.wait(_READY_TIMEOUT) or not self.alive():
+            raise UserError(f"the run driver did not start; see {self.log_path}")
 
     def hand(self, request_path: Path) -> dict[str, Any]:
-        """Give this driver its run request; return its answer ("started" or "error")."""
-        stdin = cast(IO[bytes], self.proc.stdin)
-        stdin.write((json.dumps(str(request_path)) + "\n").encode())
-        stdin.flush()
-        return self._read_line(_START_TIMEOUT)
+        """Give the driver a run request; return its answer ("started" or "error").
+
+        Raises:
+            UserError: the driver died or did not answer in time.
+        """
+        event: threading.Event = threading.Event()
+        answer: list[dict[str, Any]] = []
+        with self._lock:
+            self._waiting[str(request_path)] = (event, answer)
+            stdin = cast(IO[bytes], self.proc.stdin)
+            try:
+                stdin.write((json.dumps(str(request_path)) + "\n").encode())
+                stdin.flush()
+            except OSError:
+                self._waiting.pop(str(request_path), None)
+                raise UserError(f"the run driver is gone; see {self.log_path}") from None
+        if not event.wait(_START_TIMEOUT) or not answer:
+            with self._lock:
+                self._waiting.pop(str(request_path), None)
+            raise UserError(
+                f"the run did not start within {_START_TIMEOUT:g}s; see {self.log_path}"
+            )
+        return answer[0]
 
     def close(self) -> None:
-        """Close its stdin: an idle driver exits, a driving one stops (run interrupted)."""
+        """Close its stdin: the driver exits, and the runs it drives stop (interrupted)."""
         try:
             if self.proc.stdin is not None:
                 self.proc.stdin.close()
@@ -109,11 +144,12 @@ class Driver:
 
 
 class DriverPool:
-    """Starts runs in driver processes, one warm spare ahead.
+    """Starts runs in children of one warm fork-server process.
 
     Example:
         pool = DriverPool("/srv/flyte/runs.db", Path("/srv/flyte/server"))
-        name = pool.submit({"kind": "task", "name": None, ...})
+        pool.start()
+        name = pool.submit({"kind": "task", "name": "swift-otter-4f2a9c", ...})
         pool.shutdown()
     """
 
@@ -124,19 +160,12 @@ class DriverPool:
         for sub in ("code", "runs", "drivers"):
             (work / sub).mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._spare: Driver | None = None
-        self._running: dict[str, Driver] = {}
+        self._driver: Driver | None = None
         self._closed = False
-        self._reaper = threading.Thread(target=self._reap_loop, name="flyte-reaper", daemon=True)
-
-    # -- processes -------------------------------------------------------------------
 
     def start(self) -> None:
-        """Warm the first spare and start reaping finished drivers."""
-        with self._lock:
-            if self._spare is None:
-                self._spare = self._spawn()
-        self._reaper.start()
+        """Start the fork server (it gets ready in the background)."""
+        self._get()
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("FLYTE_ENDPOINT", "FLYTE_API_KEY")}
@@ -148,9 +177,8 @@ class DriverPool:
         return env
 
     def _spawn(self) -> Driver:
-        log_path = self.work / "drivers" / f"driver-{time.time_ns()}.log"
-        log = open(log_path, "wb")  # noqa: SIM115  (handed to the child; closed below)
-        try:
+        log_path = self.work / "drivers" / f"driver-{os.getpid()}-{time.time_ns()}.log"
+        with open(log_path, "wb") as log:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(
                 [sys.executable, "-m", "flyte.server._driver", self.store_path],
                 stdin=subprocess.PIPE,
@@ -159,71 +187,32 @@ class DriverPool:
                 cwd=self.work,
                 env=self._env(),
             )
-        finally:
-            log.close()
-        final = self.work / "drivers" / f"driver-{proc.pid}.log"
-        try:
-            log_path.rename(final)
-        except OSError:
-            final = log_path
-        return Driver(proc, final)
+        return Driver(proc, log_path)
 
-    def _take(self) -> Driver:
+    def _get(self) -> Driver:
+        """The fork server, started again if it died."""
         with self._lock:
             if self._closed:
                 raise UserError("the server is shutting down")
-            driver, self._spare = self._spare, None
-        if driver is None or driver.proc.poll() is not None:
-            driver = self._spawn()
-        threading.Thread(target=self._replenish, daemon=True).start()
-        driver.wait_ready()
-        return driver
-
-    def _replenish(self) -> None:
-        with self._lock:
-            if self._closed or self._spare is not None:
-                return
-            self._spare = self._spawn()
-
-    def _reap_loop(self) -> None:
-        while not self._closed:
-            time.sleep(0.5)
-            self.reap()
-
-    def reap(self) -> None:
-        """Collect drivers whose run ended (no zombies); drop the logs of clean exits."""
-        with self._lock:
-            done = [(n, d) for n, d in self._running.items() if d.proc.poll() is not None]
-            for name, _ in done:
-                del self._running[name]
-        for _, driver in done:
-            driver.close()
-            if driver.proc.returncode == 0:
-                driver.log_path.unlink(missing_ok=True)
-
-    def running(self) -> list[str]:
-        """Names of the runs whose driver is still alive."""
-        self.reap()
-        with self._lock:
-            return list(self._running)
+            if self._driver is None or not self._driver.alive():
+                self._driver = self._spawn()
+            return self._driver
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        """Stop every driver: the spare exits, runs in flight end interrupted."""
+        """Stop the fork server: runs in flight end interrupted (recoverable)."""
         with self._lock:
             self._closed = True
-            drivers = [d for d in (self._spare, *self._running.values()) if d is not None]
-            self._spare = None
-        for driver in drivers:
-            driver.close()
-        deadline = time.monotonic() + timeout
-        for driver in drivers:
-            try:
-                driver.proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                driver.proc.kill()
-                driver.proc.wait()
-            if driver.proc.returncode == 0:
-                driver.log_path.unlink(missing_ok=True)
+            driver, self._driver = self._driver, None
+        if driver is None:
+            return
+        driver.close()
+        try:
+            driver.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            driver.proc.kill()
+            driver.proc.wait()
+        if driver.log_path.stat().st_size == 0:
+            driver.log_path.unlink(missing_ok=True)
 
     # -- requests --------------------------------------------------------------------
 
@@ -278,10 +267,10 @@ class DriverPool:
             request["code_dir"] = str(self._code_dir(files))
         request_path = run_dir / "request.json"
         request_path.write_text(json.dumps(request))
-        driver = self._take()
+        driver = self._get()
+        driver.wait_ready()
         answer = driver.hand(request_path)
         if "started" not in answer:
-            driver.close()
             error = answer.get("error") or {}
             import flyte.errors
 
@@ -289,9 +278,6 @@ class DriverPool:
             if not (isinstance(cls, type) and issubclass(cls, UserError)):
                 cls = UserError
             raise cls(str(error.get("message") or "the run could not start"))
-        driver.run = name
-        with self._lock:
-            self._running[name] = driver
         return name
 
     def task_snapshot(self, run: str) -> bytes | None:
