@@ -49,6 +49,9 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("recovery", "bench_cache:recovery", 9, 2),
     Workload("cli", "bench_cli:cli", 7, 3),
     Workload("watch_latency", "bench_watch:watch_latency", 5, 2),
+    Workload("server_submit", "bench_server:server_submit", 15, 3),
+    Workload("server_get_runs", "bench_server:server_get_runs", 9, 3),
+    Workload("server_fanout", "bench_server:server_fanout", 9, 2),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

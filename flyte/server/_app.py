@@ -268,7 +268,13 @@ def create_app(
             record = await run_in_threadpool(run_or_404, name)
             if record.phase.is_terminal or time.monotonic() >= deadline:
                 return ok({"run": encode(record)})
-            await anyio.sleep(0.02)
+            # Runs driven here announce their end; the store is read again only then, or
+            # once a second (a run aborted or interrupted elsewhere), not on every tick.
+            recheck = min(deadline, time.monotonic() + 1.0)
+            while time.monotonic() < recheck:
+                if drivers is not None and drivers.has_ended(name):
+                    break
+                await anyio.sleep(0.01)
 
     def delete_run(request: Request) -> Response:
         name = request.path_params["name"]

@@ -14,6 +14,7 @@ Protocol, one JSON object per line:
     server -> driver  "/path/of/request.json"                           one run request
     driver -> server  {"request": PATH, "started": NAME, "pid": CHILD}  (from the child)
                     | {"request": PATH, "error": {"type": T, "message": M}}
+    driver -> server  {"ended": NAME}                                   when the run ended
 
 End-of-file on stdin means the server is gone (killed or stopped): the fork server
 exits, and each child notices that its parent changed and exits at once, leaving its run
@@ -189,8 +190,8 @@ def _child(path: str, store_path: str, proto: Any, parent: int) -> int:
         _emit(proto, {"request": path, "error": {"type": kind, "message": message}})
         return 1
     _emit(proto, {"request": path, "started": run.name, "pid": os.getpid()})
-    proto.close()
-    run.wait()
+    run.wait()  # also flushes the store writer: the end is committed before we say so
+    _emit(proto, {"ended": run.name})
     return 0
 
 
@@ -220,6 +221,12 @@ def main(argv: list[str] | None = None) -> int:
 
     for name in flyte.__all__:  # the facade's lazy names, as user modules will touch them
         getattr(flyte, name)
+    # Children share these pages copy-on-write; frozen objects are never scanned by the
+    # collector, so a child's garbage collections do not copy them page by page.
+    import gc
+
+    gc.collect()
+    gc.freeze()
     _emit(proto, {"ready": True, "pid": os.getpid()})
     stdin = sys.stdin.buffer
     buffer = b""

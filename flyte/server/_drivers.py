@@ -34,6 +34,7 @@ __all__ = ["Driver", "DriverPool", "check_files"]
 _READY_TIMEOUT = 120.0  # a cold driver on a busy 2-core machine imports slowly
 _START_TIMEOUT = 120.0  # importing the user's modules may take long too
 _MAX_FILES = 2000
+_MAX_ENDED = 10_000
 
 
 def check_files(files: Any) -> dict[str, str]:
@@ -73,6 +74,7 @@ class Driver:
         self._ready = threading.Event()
         self._lock = threading.Lock()
         self._waiting: dict[str, tuple[threading.Event, list[dict[str, Any]]]] = {}
+        self.ended: dict[str, None] = {}  # runs that ended, newest last (bounded)
         self._reader = threading.Thread(target=self._read, name="flyte-driver-io", daemon=True)
         self._reader.start()
 
@@ -85,6 +87,11 @@ class Driver:
                 continue
             if message.get("ready"):
                 self._ready.set()
+                continue
+            if "ended" in message:
+                self.ended[str(message["ended"])] = None
+                while len(self.ended) > _MAX_ENDED:
+                    del self.ended[next(iter(self.ended))]
                 continue
             with self._lock:
                 waiter = self._waiting.pop(str(message.get("request")), None)
@@ -197,6 +204,11 @@ class DriverPool:
             if self._driver is None or not self._driver.alive():
                 self._driver = self._spawn()
             return self._driver
+
+    def has_ended(self, run: str) -> bool:
+        """Whether a run driven here has reported its end (an in-memory look-up)."""
+        driver = self._driver
+        return driver is not None and run in driver.ended
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop the fork server: runs in flight end interrupted (recoverable)."""
