@@ -24,7 +24,13 @@ if TYPE_CHECKING:
     from flyte._store.http import HttpRunStore
     from flyte.remote._client import RemoteClient, RemoteSettings
 
-__all__ = ["RemoteController", "RemoteRun", "remote_controller", "remote_exception"]
+__all__ = [
+    "RemoteController",
+    "RemoteRun",
+    "client_label",
+    "remote_controller",
+    "remote_exception",
+]
 
 _OPTION_KEYS = ("disable_run_cache", "overwrite_cache", "env_vars", "labels")
 
@@ -182,6 +188,8 @@ class RemoteController:
             "options": {k: getattr(options, k) for k in _OPTION_KEYS},
             "recover_from": options.recover_from,
         }
+        # Who submitted it, shown with the run (and how `run --watch` finds its runs).
+        body["options"]["labels"] = {**(options.labels or {}), "client": client_label()}
         if isinstance(task, TaskRef):
             body["deployed"] = {"task": task.name, "version": task.version}
         elif isinstance(task, TaskTemplate):
@@ -208,6 +216,19 @@ class RemoteController:
             "POST", f"/runs/{quote(run_name, safe='')}/rerun", json=body, timeout=300
         )
         return RemoteRun(data["run"]["name"], self.store)
+
+
+def client_label(pid: int | None = None) -> str:
+    """`user@host:pid` of the process submitting a run to a server."""
+    import getpass
+    import os
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no user name for this uid (containers)
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}:{os.getpid() if pid is None else pid}"
 
 
 def _pickle(value: Any) -> bytes:
