@@ -65,3 +65,9 @@ async def cached_square(x: int) -> int:
 @env.task
 async def cached_main(x: int) -> int:
     return await cached_square(x) + 1
+
+
+@env.task
+async def executor_env() -> str:
+    """The executor the driving process was configured with (FLYTE_EXECUTOR)."""
+    return os.environ.get("FLYTE_EXECUTOR", "")

@@ -100,3 +100,51 @@ def test_killing_the_server_interrupts_its_runs_and_recover_runs_only_unfinished
         gate.touch()
         server.stop()
     assert not os.path.exists(Path(os.environ["FLYTE_HOME"]) / "runs.db")
+
+
+def test_a_run_survives_its_client_disconnecting(remote: Server, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from remote_helpers import REPO
+
+    gate = tmp_path / "gate"
+    code = (
+        "import flyte, remote_progs\n"
+        f"run = flyte.run(remote_progs.printer, lines=4, gate={str(gate)!r})\n"
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(Path(remote_progs.__file__).parent)])
+    client = subprocess.Popen([sys.executable, "-c", code], env=env)
+    try:
+        found = wait_for(
+            lambda: [
+                r
+                for r in flyte.remote.Run.listall(limit=20)
+                if r.record.labels.get("client", "").endswith(f":{client.pid}")
+            ],
+            what="the client's run to start",
+        )
+        run = found[0]
+        wait_for(lambda: len(run.store.logs(run.name)) == 2, what="the first half of the lines")
+    finally:
+        client.send_signal(signal.SIGKILL)  # the client goes away mid-run
+        client.wait(30)
+    assert run.phase is Phase.RUNNING
+    gate.touch()
+    assert run.wait(timeout=60).phase is Phase.SUCCEEDED
+    assert [line.line for line in run.store.logs(run.name)] == [f"line {i:03d}" for i in range(4)]
+
+
+def test_serve_executor_reaches_the_drivers(tmp_path: Path, monkeypatch: Any) -> None:
+    server = Server(
+        home=tmp_path / "home", port=free_port(), token=TOKEN, args=["--executor", "process"]
+    ).start()
+    try:
+        monkeypatch.setenv("FLYTE_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("FLYTE_API_KEY", TOKEN)
+        run = flyte.run(remote_progs.executor_env)
+        assert run.outputs()[0] == "process"
+    finally:
+        server.stop()
