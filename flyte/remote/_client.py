@@ -23,7 +23,7 @@ from flyte.remote._wire import API
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RemoteClient", "RemoteSettings", "client_for", "remote_settings"]
+__all__ = ["RemoteClient", "RemoteSettings", "client_for", "remote_settings", "settings_key"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,13 +235,19 @@ class RemoteClient:
         return RemoteError(f"the flyte server at {self.endpoint} said: {message}")
 
 
-_clients: dict[tuple[str, str | None], RemoteClient] = {}
+_clients: dict[tuple[str | None, ...], RemoteClient] = {}
 _clients_lock = threading.Lock()
+
+
+def settings_key(settings: RemoteSettings) -> tuple[str | None, ...]:
+    """What makes two clients differ: server, key, and the CA certificates httpx trusts."""
+    trust = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+    return (settings.endpoint, settings.api_key, *trust)
 
 
 def client_for(settings: RemoteSettings) -> RemoteClient:
     """The process-wide client of `settings` (one connection pool per server and key)."""
-    key = (settings.endpoint, settings.api_key)
+    key = settings_key(settings)
     with _clients_lock:
         client = _clients.get(key)
         if client is None:

@@ -245,14 +245,14 @@ def _pickle(value: Any) -> bytes:
         ) from exc
 
 
-_controllers: dict[tuple[str, str | None], RemoteController] = {}
+_controllers: dict[tuple[str | None, ...], RemoteController] = {}
 _lock = threading.Lock()
 
 
 def _for_settings(settings: RemoteSettings) -> RemoteController:
-    from flyte.remote._client import client_for
+    from flyte.remote._client import client_for, settings_key
 
-    key = (settings.endpoint, settings.api_key)
+    key = settings_key(settings)
     with _lock:
         found = _controllers.get(key)
         if found is None:

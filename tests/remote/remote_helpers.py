@@ -52,10 +52,12 @@ class Server:
     token: str | None
     args: list[str] = field(default_factory=list)
     proc: subprocess.Popen[str] | None = None
+    scheme: str = "http"
+    ca: Path | None = None  # the certificate to trust, for https
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     @property
     def store_path(self) -> Path:
@@ -83,8 +85,15 @@ class Server:
         def healthy() -> bool:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"flyte serve exited: {self.proc.stdout.read()}")  # type: ignore[union-attr]
+            context = None
+            if self.ca is not None:
+                import ssl
+
+                context = ssl.create_default_context(cafile=str(self.ca))
             try:
-                with urllib.request.urlopen(f"{self.endpoint}/api/v1/health", timeout=1) as r:
+                with urllib.request.urlopen(
+                    f"{self.endpoint}/api/v1/health", timeout=1, context=context
+                ) as r:
                     return bool(json.loads(r.read())["status"] == "ok")
             except OSError:
                 return False

@@ -170,3 +170,54 @@ def test_json_error_shape_is_what_the_client_raises_again(server: Server) -> Non
         client.json("GET", "/runs/missing-run")
     body = _call(server, "GET", "/runs/missing-run", headers=AUTH).json()
     assert json.dumps(body).startswith('{"error"')
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import shutil
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+            "-addext", "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )  # fmt: skip
+    return key, cert
+
+
+def test_tls_end_to_end_and_an_untrusted_certificate(tmp_path: Path, cli_runner: Any) -> None:
+    key, cert = _self_signed(tmp_path)
+    server = Server(
+        home=tmp_path / "home",
+        port=free_port(),
+        token=TOKEN,
+        args=["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)],
+        scheme="https",
+        ca=cert,
+    ).start()
+    try:
+        from flyte_cli.main import app
+
+        https = f"https://127.0.0.1:{server.port}"
+        args = ["--endpoint", https, "--api-key", TOKEN, "get", "runs", "--json"]
+        trusted = cli_runner.invoke(app, args, env={"SSL_CERT_FILE": str(cert)})
+        assert trusted.exit_code == 0, trusted.output
+        assert json.loads(trusted.stdout) == []
+        untrusted = cli_runner.invoke(app, args, env={"SSL_CERT_FILE": None})
+        assert untrusted.exit_code == 2
+        lines = untrusted.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"Error: TLS error talking to {https}")
+        plain = cli_runner.invoke(
+            app,
+            ["--endpoint", f"http://127.0.0.1:{server.port}", "--api-key", TOKEN, "get", "runs"],
+        )
+        assert plain.exit_code == 2
+        assert "Traceback" not in plain.output
+    finally:
+        server.stop()
