@@ -10,11 +10,13 @@ CLI's `--endpoint` / `--api-key`.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from flyte.errors import UserError
 from flyte.server._app import DEFAULT_MAX_BODY, create_app
 from flyte.server._auth import ServerToken, check_bind, resolve_token
 
@@ -54,7 +56,6 @@ def serve(
     """
     from flyte._store import flyte_home
     from flyte._store.sqlite import SqliteRunStore
-    from flyte.errors import UserError
     from flyte.server._drivers import DriverPool
 
     try:
@@ -71,14 +72,20 @@ def serve(
         if path and not Path(path).is_file():
             raise UserError(f"TLS file {path!r} does not exist")
     home = flyte_home()
-    secret = resolve_token(token, home)
     url = Path(store or os.environ.get("FLYTE_STORE") or home / "runs.db").expanduser()
     if str(url) in ("memory", ":memory:"):
         raise UserError("flyte serve needs a store file (its runs are driven by other processes)")
-    run_store = SqliteRunStore(url.resolve())
+    listener = _listen(host, port)  # before anything else: a busy port is the first error
+    try:
+        secret = resolve_token(token, home)
+        run_store = SqliteRunStore(url.resolve())
+    except BaseException:
+        listener.close()
+        raise
     drivers = DriverPool(str(url.resolve()), home / "server", executor=executor)
     app = create_app(run_store, token=secret.value, drivers=drivers, max_body=max_body)
     scheme = "https" if ssl_certfile else "http"
+    port = listener.getsockname()[1]  # the real one, when asked for port 0
     config = uvicorn.Config(
         app,
         host=host,
@@ -92,22 +99,44 @@ def serve(
     try:
         config.load()  # reads the TLS files now, so a bad one is a clear error
     except (OSError, ValueError) as exc:
+        listener.close()
         raise UserError(f"cannot use the TLS files: {exc}") from None
     server = uvicorn.Server(config)
     drivers.start()
-    say(f"flyte serve: http API on {scheme}://{host}:{port}/api/v1 · store {url}")
+    shown = f"[{host}]" if ":" in host else host
+    say(f"flyte serve: http API on {scheme}://{shown}:{port}/api/v1 · store {url}")
     if secret.source == "generated":
         say(f"API token (printed once; kept in {secret.path}, mode 0600): {secret.value}")
     elif secret.source == "file":
         say(f"API token: kept in {secret.path}")
-    say(f"Clients: flyte --endpoint {scheme}://{host}:{port} --api-key TOKEN get runs")
+    say(f"Clients: flyte --endpoint {scheme}://{shown}:{port} --api-key TOKEN get runs")
     try:
-        server.run()
-    except SystemExit:  # uvicorn exits when it cannot bind
-        if server.started:
-            raise
+        server.run(sockets=[listener])
     finally:
         drivers.shutdown()
         run_store.close()
-    if not server.started:
-        raise UserError(f"could not listen on {host}:{port} (is the port in use?)")
+        listener.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port.
+
+    Raises:
+        UserError: the address cannot be bound (in use, not this machine's, ...).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UserError(f"cannot listen on {host}: {exc.strerror}") from None
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise UserError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (is another server on it?)"
+        ) from None
+    return sock

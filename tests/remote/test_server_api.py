@@ -221,3 +221,19 @@ def test_tls_end_to_end_and_an_untrusted_certificate(tmp_path: Path, cli_runner:
         assert "Traceback" not in plain.output
     finally:
         server.stop()
+
+
+def test_a_busy_port_is_one_line_and_generates_no_token(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        proc = _serve(["--port", str(port)], tmp_path / "home")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(is another server on it?)"
+    ]
+    assert not (tmp_path / "home" / "server-token").exists()
