@@ -144,10 +144,6 @@ def init(
         _config["store"] = open_store(store)
     else:
         _config.pop("store", None)
-    if endpoint:
-        from flyte.remote._client import normalize_endpoint
-
-        endpoint = normalize_endpoint(endpoint)
     _config.update(endpoint=endpoint, api_key=api_key, project=project, domain=domain, org=org)
 
 
@@ -163,9 +159,8 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
     from flyte.remote._config import read_config
 
     settings = read_config(path_or_config)
-    settings.update(
-        {k: v for k, v in kwargs.items() if k in ("store", "root_dir", "endpoint", "api_key")}
-    )
+    keys = ("store", "root_dir", "endpoint", "api_key")
+    settings.update({k: v for k, v in kwargs.items() if k in keys})
     init(**settings)
 
 
@@ -175,13 +170,7 @@ def _remote(store: RunStore | None = None) -> RemoteController | None:
     An endpoint from `flyte.init` or `$FLYTE_ENDPOINT` (or a store read over HTTP) selects
     the server; httpx is imported only then.
     """
-    if store is None:
-        configured = _config.get("endpoint") or (
-            _config.get("store") is None and os.environ.get("FLYTE_ENDPOINT")
-        )
-        if not configured:
-            return None
-    elif not getattr(store, "remote", False):
+    if store is not None and not getattr(store, "remote", False):
         return None
     from flyte.remote._controller import remote_controller
 
