@@ -148,6 +148,13 @@ def test_completion_of_run_names_asks_the_server(remote: Server) -> None:
         [sys.executable, "-m", "flyte_cli"], env=env, capture_output=True, text=True, timeout=60
     )
     assert run.name in proc.stdout.split()
+    env.update(COMP_WORDS=f"flyte logs {run.name} ", COMP_CWORD="3")
+    proc = subprocess.run(
+        [sys.executable, "-m", "flyte_cli"], env=env, capture_output=True, text=True, timeout=60
+    )
+    ids = {a.id for a in run.actions()}
+    assert len(ids) == 2 and ids <= set(proc.stdout.split())
+    assert "httpx" not in proc.stderr
 
 
 def test_unreachable_server_wrong_key_and_tls_errors_are_one_line_exit_2(

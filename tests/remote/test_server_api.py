@@ -180,7 +180,8 @@ def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
     subprocess.run(
         [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-days", "1",
             "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
             "-addext", "subjectAltName=IP:127.0.0.1",
         ],
@@ -220,6 +221,11 @@ def test_tls_end_to_end_and_an_untrusted_certificate(tmp_path: Path, cli_runner:
         assert plain.exit_code == 2
         assert "Traceback" not in plain.output
     finally:
+        from flyte.remote._client import _clients
+
+        for client in _clients.values():  # idle keep-alive connections delay a TLS shutdown
+            client.close()
+        _clients.clear()
         server.stop()
 
 
