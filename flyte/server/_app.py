@@ -281,7 +281,10 @@ def create_app(
         record = run_or_404(name)
         if not record.phase.is_terminal:
             raise Conflict(f"run {name} is still {record.phase}; abort it first")
-        return ok({"deleted": store.delete_run(name)})
+        deleted = store.delete_run(name)
+        if drivers is not None:
+            drivers.forget(name)
+        return ok({"deleted": deleted})
 
     def abort_run(request: Request) -> Response:
         name = request.path_params["name"]

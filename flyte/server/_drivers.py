@@ -292,6 +292,15 @@ class DriverPool:
             raise cls(str(error.get("message") or "the run could not start"))
         return name
 
+    def forget(self, run: str) -> None:
+        """Remove what was kept for `run` (its request, inputs and snapshot; code is shared)."""
+        import shutil
+
+        runs = (self.work / "runs").resolve()
+        target = (runs / run).resolve()
+        if target.parent == runs:  # never outside runs/, whatever the name
+            shutil.rmtree(target, ignore_errors=True)
+
     def task_snapshot(self, run: str) -> bytes | None:
         """The task snapshot a client shipped with `run`, if any."""
         path = self.work / "runs" / run / "task.pkl"

@@ -55,9 +55,12 @@ def test_get_runs_logs_io_and_cache_explain(remote: Server, flyte_cli: Any) -> N
     assert len(json.loads(entries.stdout)) == 1
     cleared = flyte_cli(*endpoint, "cache", "clear", "--task", "cached_square", "--json")
     assert json.loads(cleared.stdout)["cleared"] == 1
+    kept = remote.home / "server" / "runs" / again.name
+    assert (kept / "request.json").is_file()
     deleted = flyte_cli(*endpoint, "delete", "run", again.name)
     assert deleted.exit_code == 0, deleted.output
     assert SqliteRunStore(remote.store_path).get_run(again.name) is None
+    assert not kept.exists()
 
 
 def test_run_deploy_and_run_deployed_through_the_cli(remote: Server, flyte_cli: Any) -> None:

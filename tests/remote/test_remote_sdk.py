@@ -246,3 +246,22 @@ def test_run_aio_against_the_server(remote: Server, tmp_path: Path) -> None:
     )
     run = asyncio.run(flyte.run.aio(mod.main, x=5))
     assert run.outputs()[0] == 15
+
+
+def test_the_remote_example_runs_on_the_server(server: Server, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    env.update(
+        FLYTE_HOME=str(tmp_path / "client"),
+        FLYTE_ENDPOINT=server.endpoint,
+        FLYTE_API_KEY=TOKEN,
+        PYTHONPATH=str(REPO),
+    )
+    proc = _python([str(REPO / "examples" / "remote_run.py")], env, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.strip().splitlines()
+    name = lines[0].split()[1].rstrip(":")
+    assert lines[0].endswith(f"{server.endpoint}/api/v1/runs/{name}")
+    assert sorted(lines[1:6]) == [f"squaring {i}" for i in range(5)]
+    assert lines[-1] == "SUCCEEDED 30"
+    assert SqliteRunStore(server.store_path).get_run(name) is not None
+    assert not (tmp_path / "client").exists()
