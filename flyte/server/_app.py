@@ -10,19 +10,31 @@ Starlette runs in its thread pool; only the log long-poll is async.
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from flyte.errors import FlyteError, RunNotFoundError, TaskNotFoundError, UserError
+from flyte.errors import FlyteError, RunNotFoundError, TaskNotFoundError
 from flyte.remote._wire import API, b64decode, b64encode, encode
+from flyte.server._guard import Guard
+from flyte.server._requests import (
+    PHASES,
+    BadRequest,
+    Conflict,
+    b64_field,
+    error_type,
+    float_param,
+    int_param,
+    json_body,
+    status_of,
+    valid_name,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp
 
     from flyte._store import RunStore
     from flyte.server._drivers import DriverPool
@@ -33,162 +45,6 @@ DEFAULT_MAX_BODY = 64 << 20
 """Largest request body accepted (bytes); shipped code and inputs travel in it."""
 
 _MAX_WAIT = 60.0
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_PHASES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED")
-
-
-class BadRequest(UserError):
-    """A request the server cannot use (bad parameter or body)."""
-
-    status = 400
-
-
-class Conflict(UserError):
-    """The request clashes with the state of a run (e.g. deleting a running run)."""
-
-    status = 409
-
-
-class TooLarge(UserError):
-    """The request body is over the server's limit."""
-
-    status = 413
-
-
-def _status(exc: FlyteError) -> int:
-    explicit = getattr(exc, "status", None)
-    if isinstance(explicit, int):
-        return explicit
-    if isinstance(exc, RunNotFoundError | TaskNotFoundError):
-        return 404
-    if isinstance(exc, UserError):
-        return 400
-    return 503  # a system error: the store cannot be used right now
-
-
-def _error_type(exc: FlyteError) -> str:
-    # The client re-raises flyte.errors classes by name; the server's own classes
-    # travel as the public UserError.
-    import flyte.errors
-
-    name = type(exc).__name__
-    return name if getattr(flyte.errors, name, None) is type(exc) else "UserError"
-
-
-# -- request parsing -------------------------------------------------------------------
-
-
-def _int(request: Request, key: str, default: int | None, *, low: int = 0) -> int | None:
-    raw = request.query_params.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest(f"query parameter {key!r} must be an integer, got {raw!r}") from None
-    if value < low:
-        raise BadRequest(f"query parameter {key!r} must be >= {low}, got {value}")
-    return value
-
-
-def _float(request: Request, key: str) -> float | None:
-    raw = request.query_params.get(key)
-    if raw is None or raw == "":
-        return None
-    try:
-        return float(raw)
-    except ValueError:
-        raise BadRequest(f"query parameter {key!r} must be a number, got {raw!r}") from None
-
-
-def _name(value: Any, what: str = "run name") -> str:
-    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
-        raise BadRequest(
-            f"{what} {value!r} is not valid: use letters, digits, '_', '-' and '.' (max 128)"
-        )
-    return value
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if not body:
-        return {}
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return data
-
-
-def _b64(data: dict[str, Any], key: str) -> bytes | None:
-    try:
-        return b64decode(data.get(key))
-    except ValueError as exc:
-        raise BadRequest(f"{key}: {exc}") from None
-
-
-# -- middleware ------------------------------------------------------------------------
-
-
-class _Guard:
-    """Token check and body size limit, in front of every route (pure ASGI)."""
-
-    def __init__(self, app: ASGIApp, *, token: str, max_body: int) -> None:
-        self.app = app
-        self.token = token
-        self.max_body = max_body
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        from flyte.server._auth import token_matches
-
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if scope["path"] != f"{API}/health" and not token_matches(
-            self.token, headers.get("authorization")
-        ):
-            await _send_error(send, 401, "Unauthorized", "a valid bearer token is required")
-            return
-        length = headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await _send_error(
-                send, 413, "UserError", f"the request body is over {self.max_body} bytes"
-            )
-            return
-        seen = 0
-        limit = self.max_body
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise TooLarge(f"the request body is over {limit} bytes")
-            return message
-
-        await self.app(scope, limited, send)
-
-
-async def _send_error(send: Send, status: int, kind: str, message: str) -> None:
-    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *([(b"www-authenticate", b"Bearer")] if status == 401 else []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
 # -- the app ---------------------------------------------------------------------------
 
 
@@ -243,14 +99,14 @@ def create_app(
 
     def list_runs(request: Request) -> Response:
         phase = request.query_params.get("phase") or None
-        if phase is not None and phase.upper() not in _PHASES:
-            raise BadRequest(f"unknown phase {phase!r}; choose one of: {', '.join(_PHASES)}")
-        limit = _int(request, "limit", 50)
+        if phase is not None and phase.upper() not in PHASES:
+            raise BadRequest(f"unknown phase {phase!r}; choose one of: {', '.join(PHASES)}")
+        limit = int_param(request, "limit", 50)
         records = store.list_runs(
             phase=phase.upper() if phase else None,
             task=request.query_params.get("task") or None,
             limit=limit or None,
-            since=_float(request, "since"),
+            since=float_param(request, "since"),
             search=request.query_params.get("search") or None,
         )
         return ok({"runs": [encode(r) for r in records]})
@@ -262,7 +118,7 @@ def create_app(
         from starlette.concurrency import run_in_threadpool
 
         name = request.path_params["name"]
-        wait = min(_float(request, "wait") or 0.0, _MAX_WAIT)
+        wait = min(float_param(request, "wait") or 0.0, _MAX_WAIT)
         deadline = time.monotonic() + wait
         while True:
             record = await run_in_threadpool(run_or_404, name)
@@ -296,7 +152,7 @@ def create_app(
     async def create_run(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        data = await _json_body(request)
+        data = await json_body(request)
         return await run_in_threadpool(_create, data)
 
     def _create(data: dict[str, Any]) -> Response:
@@ -305,7 +161,7 @@ def create_app(
         from flyte._run import new_run_name
         from flyte.server._drivers import check_files
 
-        name = _name(data["name"]) if data.get("name") is not None else new_run_name()
+        name = valid_name(data["name"]) if data.get("name") is not None else new_run_name()
         if store.get_run(name) is not None:
             raise Conflict(f"a run named {name!r} already exists; choose another name")
         options = data.get("options") or {}
@@ -313,9 +169,9 @@ def create_app(
             raise BadRequest("options must be a JSON object")
         recover = data.get("recover_from")
         if recover is not None:
-            run_or_404(_name(recover, "recover_from"))
+            run_or_404(valid_name(recover, "recover_from"))
         request: dict[str, Any] = {"name": name, "options": options, "recover_from": recover}
-        inputs = _b64(data, "inputs")
+        inputs = b64_field(data, "inputs")
         deployed = data.get("deployed")
         if deployed is not None:
             if not isinstance(deployed, dict) or not isinstance(deployed.get("task"), str):
@@ -326,7 +182,7 @@ def create_app(
             bundle = data.get("bundle")
             if not isinstance(bundle, dict) or not isinstance(bundle.get("task"), str):
                 raise BadRequest("the request needs a bundle (the task's code) or deployed")
-            snapshot = _b64(bundle, "snapshot")
+            snapshot = b64_field(bundle, "snapshot")
             files = check_files(bundle.get("files") or {})
             request.update(
                 kind="task",
@@ -339,7 +195,7 @@ def create_app(
     async def rerun(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        data = await _json_body(request)
+        data = await json_body(request)
         return await run_in_threadpool(_rerun, request.path_params["name"], data)
 
     def _rerun(old: str, data: dict[str, Any]) -> Response:
@@ -348,7 +204,7 @@ def create_app(
         from flyte._run import new_run_name
 
         run_or_404(old)
-        name = _name(data["name"]) if data.get("name") is not None else new_run_name()
+        name = valid_name(data["name"]) if data.get("name") is not None else new_run_name()
         if store.get_run(name) is not None:
             raise Conflict(f"a run named {name!r} already exists; choose another name")
         request = {
@@ -358,7 +214,7 @@ def create_app(
             "recover": bool(data.get("recover")),
             "options": data.get("options") or {},
         }
-        drivers.submit(request, inputs=_b64(data, "inputs"))
+        drivers.submit(request, inputs=b64_field(data, "inputs"))
         return ok({"run": encode(run_or_404(name))}, 201)
 
     # -- actions, attempts, inputs and outputs --
@@ -436,10 +292,10 @@ def create_app(
 
         name = request.path_params["name"]
         action_id = request.query_params.get("action") or None
-        after = _int(request, "after", 0) or 0
-        attempt = _int(request, "attempt", None, low=1)
-        limit = _int(request, "limit", None, low=1)
-        wait = min(_float(request, "wait") or 0.0, _MAX_WAIT)
+        after = int_param(request, "after", 0) or 0
+        attempt = int_param(request, "attempt", None, low=1)
+        limit = int_param(request, "limit", None, low=1)
+        wait = min(float_param(request, "wait") or 0.0, _MAX_WAIT)
         if wait < 0:
             raise BadRequest("query parameter 'wait' must be >= 0")
         deadline = time.monotonic() + wait
@@ -493,7 +349,7 @@ def create_app(
         return ok({"task": encode(found[0]), "snapshot": b64encode(found[1])})
 
     async def deploy(request: Request) -> Response:
-        data = await _json_body(request)
+        data = await json_body(request)
         tasks = data.get("tasks")
         if not isinstance(tasks, list) or not tasks:
             raise BadRequest("the request needs a non-empty list of tasks")
@@ -503,8 +359,8 @@ def create_app(
                 raise BadRequest("each task must be an object")
             try:
                 row = {
-                    "name": _name(item["name"], "task name"),
-                    "version": _name(str(item["version"]), "version"),
+                    "name": valid_name(item["name"], "task name"),
+                    "version": valid_name(str(item["version"]), "version"),
                     "env": str(item["env"]),
                     "interface": dict(item.get("interface") or {}),
                     "settings": dict(item.get("settings") or {}),
@@ -524,7 +380,7 @@ def create_app(
     async def flyte_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, FlyteError)
         return JSONResponse(
-            {"error": {"type": _error_type(exc), "message": str(exc)}}, status_code=_status(exc)
+            {"error": {"type": error_type(exc), "message": str(exc)}}, status_code=status_of(exc)
         )
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -575,4 +431,4 @@ def create_app(
             KeyError: key_error,
         },
     )
-    return _Guard(app, token=token, max_body=max_body)
+    return Guard(app, token=token, max_body=max_body)
