@@ -265,3 +265,39 @@ def test_the_remote_example_runs_on_the_server(server: Server, tmp_path: Path) -
     assert lines[-1] == "SUCCEEDED 30"
     assert SqliteRunStore(server.store_path).get_run(name) is not None
     assert not (tmp_path / "client").exists()
+
+
+def test_remote_handle_follows_logs_and_aborts(
+    remote: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import threading
+
+    import remote_progs
+    from remote_helpers import wait_for
+
+    import flyte
+    import flyte.remote
+
+    gate = tmp_path / "gate"
+    run = flyte.with_runcontext(wait=False).run(remote_progs.printer, lines=6, gate=str(gate))
+    assert isinstance(run, flyte.remote.RemoteRun)
+
+    def open_gate() -> None:
+        wait_for(lambda: len(run.store.logs(run.name)) == 3, what="the first half")
+        gate.touch()
+
+    opener = threading.Thread(target=open_gate)
+    opener.start()
+    run.show_logs(follow=True)  # returns when the run has ended
+    opener.join(30)
+    assert capsys.readouterr().out.splitlines() == [f"line {i:03d}" for i in range(6)]
+    assert run.phase is Phase.SUCCEEDED
+
+    stuck = flyte.with_runcontext(wait=False).run(
+        remote_progs.printer, lines=2, gate=str(tmp_path / "never")
+    )
+    wait_for(lambda: len(stuck.store.logs(stuck.name)) == 1, what="the run to print")
+    assert stuck.abort() is True
+    assert stuck.wait(timeout=60).phase is Phase.ABORTED
+    with pytest.raises(flyte.errors.RunAbortedError, match="aborted"):
+        stuck.outputs()
