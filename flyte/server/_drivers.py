@@ -193,6 +193,9 @@ class DriverPool:
                 stderr=log,
                 cwd=self.work,
                 env=self._env(),
+                # Its own session: Ctrl-C in the server's terminal reaches the server only,
+                # which then stops the drivers itself (closing their pipe).
+                start_new_session=True,
             )
         return Driver(proc, log_path)
 

@@ -224,6 +224,10 @@ def test_rerun_through_the_sdk_goes_to_the_server(remote: Server, tmp_path: Path
     again = flyte.rerun(first.name, x=10)
     assert again.name != first.name
     assert again.outputs()[0] == 11
+    with pytest.raises(flyte.errors.UserError, match="already exists"):
+        flyte.with_runcontext(name=first.name).run(mod.main, x=2)
+    with pytest.raises(flyte.errors.UserError, match="has no input 'y'"):
+        flyte.rerun(first.name, y=1)
 
 
 def test_run_aio_against_the_server(remote: Server, tmp_path: Path) -> None:
