@@ -120,7 +120,8 @@ class Child:
 
                 client = client_label(self.proc.pid)
             for record in store.list_runs(since=self.spawned_at - 1.0, limit=20):
-                if record.pid == self.proc.pid or record.labels.get("client") == client:
+                mine = client is not None and record.labels.get("client") == client
+                if record.pid == self.proc.pid or mine:
                     self.run_name = record.name
                     break
         return self.run_name
