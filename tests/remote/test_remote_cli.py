@@ -247,3 +247,36 @@ async def test_tui_pilot_shows_a_live_remote_run(remote: Server, tmp_path: Path)
         from tui_wait import wait_until
 
         await wait_until(pilot, lambda: any("⚡cache hit" in line for line in tree()))
+
+
+def test_run_watch_against_the_server(remote: Server, tmp_path: Path) -> None:
+    import signal
+
+    project = tmp_path / "proj"
+    project.mkdir()
+    source = project / "hello.py"
+    source.write_text((REPO / "examples" / "hello.py").read_text())
+    out = tmp_path / "out.txt"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    with out.open("w") as sink:
+        watcher = subprocess.Popen(
+            [sys.executable, "-m", "flyte_cli", "run", "--watch", "hello.py", "main"],
+            cwd=project,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(lambda: "● SUCCEEDED" in out.read_text(), what="the first run")
+        source.write_text(source.read_text().replace("Hello,", "Howdy,"))
+        wait_for(lambda: out.read_text().count("● SUCCEEDED") == 2, what="the run after the edit")
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        watcher.wait(30)
+    text = out.read_text()
+    assert "Howdy, World!" in text and "no run" not in text
+    names = [line.split()[2] for line in text.splitlines() if line.startswith("● SUCCEEDED")]
+    store = SqliteRunStore(remote.store_path)
+    assert all(store.get_run(name) is not None for name in names)
+    assert not (Path(os.environ["FLYTE_HOME"]) / "runs.db").exists()
