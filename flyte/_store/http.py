@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 __all__ = ["HttpRunStore"]
 
+_PAGE = 500
+"""Runs per request when listing."""
+
 _FOLLOW_WAIT = 20.0
 """How long one long-poll for new log lines may wait on the server (seconds)."""
 
@@ -107,15 +110,23 @@ class HttpRunStore:
         since: float | None = None,
         search: str | None = None,
     ) -> list[RunRecord]:
-        params = {
-            "phase": phase,
-            "task": task,
-            "limit": limit if limit is not None else 0,
-            "since": since,
-            "search": search,
-        }
-        data = self.client.json("GET", "/runs", params=params)
-        return decode_list(RunRecord, data["runs"])
+        # Page by page (at most _PAGE runs per request), however many are asked for.
+        found: list[RunRecord] = []
+        offset: int | None = 0
+        while offset is not None and (limit is None or len(found) < limit):
+            page = _PAGE if limit is None else min(_PAGE, limit - len(found))
+            params = {
+                "phase": phase,
+                "task": task,
+                "limit": page,
+                "offset": offset,
+                "since": since,
+                "search": search,
+            }
+            data = self.client.json("GET", "/runs", params=params)
+            found.extend(decode_list(RunRecord, data["runs"]))
+            offset = data.get("next")
+        return found
 
     def list_actions(self, run: str) -> list[ActionRecord]:
         data = self.client.json("GET", f"/runs/{_quote(run)}/actions")

@@ -101,15 +101,20 @@ def create_app(
         phase = request.query_params.get("phase") or None
         if phase is not None and phase.upper() not in PHASES:
             raise BadRequest(f"unknown phase {phase!r}; choose one of: {', '.join(PHASES)}")
-        limit = int_param(request, "limit", 50)
+        # Pages: `limit` runs from `offset`, newest first; `next` is the offset of the
+        # next page, or null after the last one. `limit=0` means all (one page).
+        limit = int_param(request, "limit", 50) or 0
+        offset = int_param(request, "offset", 0) or 0
         records = store.list_runs(
             phase=phase.upper() if phase else None,
             task=request.query_params.get("task") or None,
-            limit=limit or None,
+            limit=(offset + limit + 1) if limit else None,
             since=float_param(request, "since"),
             search=request.query_params.get("search") or None,
         )
-        return ok({"runs": [encode(r) for r in records]})
+        page = records[offset : offset + limit] if limit else records[offset:]
+        more = bool(limit) and len(records) > offset + limit
+        return ok({"runs": [encode(r) for r in page], "next": offset + limit if more else None})
 
     async def get_run(request: Request) -> Response:
         # `wait=S`: answer when the run has ended, or after S seconds (a long-poll, so

@@ -48,7 +48,9 @@ def test_requests_carry_the_bearer_token_and_records_decode() -> None:
     assert runs[1].phase is Phase.RUNNING  # unknown fields ("future") are ignored
     assert seen[0].headers["authorization"] == "Bearer k"
     assert seen[0].url.path == "/api/v1/runs"
-    assert dict(seen[0].url.params) == {"phase": "running", "limit": "5", "search": "x"}
+    assert dict(seen[0].url.params) == {
+        "phase": "running", "limit": "5", "offset": "0", "search": "x"
+    }  # fmt: skip
 
 
 def test_http_errors_become_flyte_errors() -> None:
@@ -282,3 +284,37 @@ def test_import_flyte_loads_httpx_only_once_an_endpoint_is_used(tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip()) == [False, True]
+
+
+def test_list_runs_pages_through_the_server(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    import flyte._store.http
+    from flyte.server import create_app
+
+    source = MemoryRunStore()
+    flyte.init(store=source)
+    env = flyte.TaskEnvironment("paging")
+
+    @env.task
+    def one(i: int) -> int:
+        return i
+
+    names = [flyte.run(one, i).name for i in range(7)]
+    app = create_app(source, token="t")
+    pages: list[dict[str, str]] = []
+
+    async def call(request: httpx.Request) -> httpx.Response:
+        pages.append(dict(request.url.params))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            response = await client.get(request.url.raw_path.decode(), headers=request.headers)
+            return httpx.Response(response.status_code, content=response.content)
+
+    monkeypatch.setattr(flyte._store.http, "_PAGE", 3)
+    remote = HttpRunStore(_client(lambda r: asyncio.run(call(r)), api_key="t"))
+    assert [r.name for r in remote.list_runs(limit=None)] == names[::-1]
+    assert [p["offset"] for p in pages] == ["0", "3", "6"]
+    pages.clear()
+    assert [r.name for r in remote.list_runs(limit=4)] == names[::-1][:4]
+    assert [(p["offset"], p["limit"]) for p in pages] == [("0", "3"), ("3", "1")]
