@@ -62,7 +62,7 @@ def serve(
 
     \b
       flyte serve
-      flyte serve --port 9000 --store /srv/flyte/runs.db
+      flyte --store /srv/flyte/runs.db serve --port 9000
       flyte serve --host 0.0.0.0 --token "$TEAM_TOKEN" --ssl-keyfile key.pem --ssl-certfile cert.pem
     """
     import os
