@@ -209,7 +209,10 @@ class RemoteController:
 
         from flyte.remote._wire import b64encode
 
-        body: dict[str, Any] = {"recover": recover}
+        body: dict[str, Any] = {
+            "recover": recover,
+            "options": {"labels": {"client": client_label()}},
+        }
         if new_inputs:
             body["inputs"] = b64encode(_pickle(((), dict(new_inputs))))
         data = self.client.json(
