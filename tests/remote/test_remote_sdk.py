@@ -305,3 +305,20 @@ def test_remote_handle_follows_logs_and_aborts(
     assert stuck.wait(timeout=60).phase is Phase.ABORTED
     with pytest.raises(flyte.errors.RunAbortedError, match="aborted"):
         stuck.outputs()
+
+
+def test_concurrent_submissions_each_get_their_own_run(remote: Server) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import remote_progs
+
+    import flyte
+
+    def submit(x: int) -> tuple[str, int]:
+        run = flyte.run(remote_progs.cached_main, x=100 + x)
+        return run.name, run.outputs()[0]
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(submit, range(6)))
+    assert len({name for name, _ in results}) == 6
+    assert [value for _, value in results] == [(100 + x) ** 2 + 1 for x in range(6)]
