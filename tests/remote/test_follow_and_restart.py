@@ -148,3 +148,29 @@ def test_serve_executor_reaches_the_drivers(tmp_path: Path, monkeypatch: Any) ->
         assert run.outputs()[0] == "process"
     finally:
         server.stop()
+
+
+def test_a_dead_fork_server_is_started_again(tmp_path: Path, monkeypatch: Any) -> None:
+    import signal
+
+    server = Server(home=tmp_path / "home", port=free_port(), token=TOKEN).start()
+    monkeypatch.setenv("FLYTE_ENDPOINT", server.endpoint)
+    monkeypatch.setenv("FLYTE_API_KEY", TOKEN)
+    try:
+        stuck = flyte.with_runcontext(wait=False).run(
+            remote_progs.printer, lines=2, gate=str(tmp_path / "never")
+        )
+        wait_for(lambda: len(stuck.store.logs(stuck.name)) == 1, what="the run to print")
+        assert server.proc is not None
+
+        def ppid(pid: int) -> int:
+            return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+        [fork_server] = [p for p in driver_pids(server.home) if ppid(p) == server.proc.pid]
+        os.kill(fork_server, signal.SIGKILL)
+        assert stuck.wait(timeout=60).phase is Phase.ABORTED  # its driver went with it
+        assert stuck.record.interrupted
+        again = flyte.run(remote_progs.cached_main, x=3)
+        assert again.outputs()[0] == 10
+    finally:
+        server.stop()
