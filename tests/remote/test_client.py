@@ -189,6 +189,10 @@ def test_the_whole_read_protocol_round_trips_through_the_app() -> None:
     assert remote.successful_actions(run.name) == source.successful_actions(run.name)
     assert remote.change_counter() == source.change_counter()
     assert remote.explain(run.name, first.id) == flyte.cache.explain(run.name, first.id)
+    io = remote.client.json("GET", f"/runs/{run.name}/io")
+    assert (io["inputs"], io["outputs"]) == ({"n": 3}, 6)
+    io = remote.client.json("GET", f"/runs/{run.name}/io", params={"action": first.id})
+    assert (io["inputs"], io["outputs"]) == ({"x": 0}, 1)
     assert remote.request_abort(run.name) is False  # it ended
     assert remote.delete_run(run.name) is True
     assert source.get_run(run.name) is None
