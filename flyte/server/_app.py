@@ -1,5 +1,27 @@
 """The Starlette app of `flyte serve`: the `/api/v1` JSON routes over one run store.
 
+Routes (under `/api/v1`):
+
+    GET  /health                          no token needed
+    GET  /version                         the store's change counter (cheap polling)
+    GET  /runs?phase&task&since&search&limit&offset      a page of runs, newest first
+    POST /runs                            start a run (shipped code or a deployed task)
+    GET  /runs/{run}?wait=S               one run (long-poll until it ends)
+    DELETE /runs/{run}                    delete an ended run
+    GET|POST /runs/{run}/abort            abort requested? / request it
+    POST /runs/{run}/rerun                rerun (recover=true reuses what succeeded)
+    GET  /runs/{run}/actions[/{id}[/explain]]  actions, one action, its cache explanation
+    GET  /runs/{run}/attempts?action      attempts
+    GET  /runs/{run}/io?action            inputs and outputs (JSON form)
+    GET  /runs/{run}/blobs/{inputs|outputs}?action   exact (pickled) values
+    GET  /runs/{run}/task                 the task snapshot (rerun elsewhere)
+    GET  /runs/{run}/successful           what a recovery reuses
+    GET  /runs/{run}/logs?action&attempt&after&limit&wait=S   lines (long-poll on `after`)
+    GET  /runs/{run}/logs/events?action   the same as server-sent events
+    GET|DELETE /cache?task                cache entries / clear them
+    GET  /cache/{key}                     one entry
+    GET|POST /tasks, GET /tasks/{name}?version       deployed tasks
+
 Every route but `/api/v1/health` needs the bearer token. Bad requests (malformed JSON,
 unknown runs, wrong parameters, bodies over the size limit) get a JSON error and a 4xx
 status: `{"error": {"type": "RunNotFoundError", "message": "..."}}`, where `type` names
@@ -324,6 +346,41 @@ def create_app(
         done = ended and (limit is None or len(found) < limit)
         return ok({"lines": [encode(line) for line in found], "done": done})
 
+    async def log_events(request: Request) -> Response:
+        """Server-sent events: one `line` event per log line (`id` = its seq) until the
+        run ends, then one `end` event. `Last-Event-ID` (or `after=`) resumes."""
+        import anyio
+        from starlette.concurrency import run_in_threadpool
+        from starlette.responses import StreamingResponse
+
+        name = request.path_params["name"]
+        action_id = request.query_params.get("action") or None
+        resume = request.headers.get("last-event-id")
+        after = int(resume) if resume and resume.isdigit() else int_param(request, "after", 0)
+        run_or_404(name)
+
+        def fetch(cursor: int) -> tuple[bool, list[Any]]:
+            record = store.get_run(name)
+            ended = record is None or record.phase.is_terminal
+            return ended, store.logs(name, action_id=action_id, after=cursor)
+
+        async def events() -> Any:
+            cursor = after or 0
+            while True:
+                ended, found = await run_in_threadpool(fetch, cursor)
+                for line in found:
+                    cursor = line.seq
+                    yield f"event: line\nid: {line.seq}\ndata: {json.dumps(encode(line))}\n\n"
+                if ended:
+                    yield "event: end\ndata: {}\n\n"
+                    return
+                if not found:
+                    await anyio.sleep(0.05)
+
+        return StreamingResponse(
+            events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
+        )
+
     # -- cache --
 
     def cache_entries(request: Request) -> Response:
@@ -423,6 +480,7 @@ def create_app(
             route("/runs/{name}/task", task_blob),
             route("/runs/{name}/successful", successful),
             route("/runs/{name}/logs", logs),
+            route("/runs/{name}/logs/events", log_events),
             route("/cache", cache_entries),
             route("/cache", cache_clear, "DELETE"),
             route("/cache/{key}", cache_get),

@@ -174,3 +174,46 @@ def test_a_dead_fork_server_is_started_again(tmp_path: Path, monkeypatch: Any) -
         assert again.outputs()[0] == 10
     finally:
         server.stop()
+
+
+def _events(response: Any) -> Any:
+    """(event, id, data) of a server-sent event stream, as they arrive."""
+    import json
+
+    event, ident, data = "message", None, ""
+    for raw in response.iter_lines():
+        if raw == "":
+            yield event, ident, json.loads(data) if data else None
+            event, ident, data = "message", None, ""
+        elif raw.startswith("event: "):
+            event = raw[7:]
+        elif raw.startswith("id: "):
+            ident = raw[4:]
+        elif raw.startswith("data: "):
+            data += raw[6:]
+
+
+def test_logs_as_server_sent_events_follow_and_resume(remote: Server, tmp_path: Path) -> None:
+    import httpx
+
+    gate = tmp_path / "gate"
+    run = flyte.with_runcontext(wait=False).run(remote_progs.printer, lines=6, gate=str(gate))
+    url = f"{remote.endpoint}/api/v1/runs/{run.name}/logs/events"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    seen: list[tuple[str, str | None, Any]] = []
+    with httpx.stream("GET", url, headers=headers, timeout=60) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for event in _events(response):
+            seen.append(event)
+            if len(seen) == 3:
+                assert run.phase is Phase.RUNNING  # streaming while it runs
+                gate.touch()
+    assert [data["line"] for kind, _, data in seen if kind == "line"] == [
+        f"line {i:03d}" for i in range(6)
+    ]
+    assert seen[-1][0] == "end"
+    third = seen[2][1]
+    assert third is not None
+    with httpx.stream("GET", url, headers={**headers, "Last-Event-ID": third}) as response:
+        rest = [data["line"] for kind, _, data in _events(response) if kind == "line"]
+    assert rest == ["line 003", "line 004", "line 005"]
