@@ -49,6 +49,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("recovery", "bench_cache:recovery", 9, 2),
     Workload("cli", "bench_cli:cli", 7, 3),
     Workload("watch_latency", "bench_watch:watch_latency", 5, 2),
+    Workload("gc", "bench_gc:gc_big_store", 1, 1, timeout=900.0),
     Workload("server_submit", "bench_server:server_submit", 15, 3),
     Workload("server_get_runs", "bench_server:server_get_runs", 9, 3),
     Workload("server_fanout", "bench_server:server_fanout", 9, 2),

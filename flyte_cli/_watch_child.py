@@ -34,12 +34,17 @@ if TYPE_CHECKING:
     from flyte._store import RunStore
 
 __all__ = [
+    "WATCH_CHILD_ENV",
     "Child",
     "SIGINT_GRACE",
     "SIGTERM_GRACE",
     "Spawner",
     "child_command",
 ]
+
+WATCH_CHILD_ENV = "FLYTE_WATCH_CHILD"
+"""Set to 1 in every child: it prints its tree and outputs, but no summary line, hints or
+"Interrupted" notice, since the loop reports each run in one line."""
 
 SIGINT_GRACE = 3.0
 """Seconds a child gets to record its run ABORTED after SIGINT, before SIGTERM."""
@@ -217,7 +222,7 @@ class Spawner:
         self.cmd = cmd
         self.output = output
         self.warm = warm
-        self.env = dict(os.environ)
+        self.env = {**os.environ, WATCH_CHILD_ENV: "1"}
         if store.path not in (":memory:", "memory") and not getattr(store, "remote", False):
             # `flyte --store X run --watch` (a server's store: FLYTE_ENDPOINT is inherited)
             self.env["FLYTE_STORE"] = str(Path(store.path).resolve())

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flyte._run import Run, current_store
-from flyte.errors import RemoteError, RunNotFoundError, TaskNotFoundError
+from flyte._run import current_store
+from flyte.errors import RemoteError, TaskNotFoundError
 from flyte.remote._client import RemoteClient
-from flyte.remote._controller import RemoteRun
+from flyte.remote._run import RemoteRun, Run
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, DeployedTask
@@ -92,30 +92,6 @@ class Task:
 
     def __repr__(self) -> str:
         return f"flyte.remote.Task({self.name!r}, version={self.version!r})"
-
-
-def _handle(name: str, store: Any) -> Run:
-    if getattr(store, "remote", False):
-        return RemoteRun(name, store)
-    return Run(name, store)
-
-
-def _get_run(name: str) -> Run:
-    store = current_store()
-    if store.get_run(name) is None:
-        raise RunNotFoundError(f"run {name!r} not found; `flyte get runs` lists runs")
-    return _handle(name, store)
-
-
-def _listall(
-    limit: int | None = 100, phase: str | None = None, task: str | None = None
-) -> list[Run]:
-    store = current_store()
-    return [_handle(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
-
-
-Run.get = staticmethod(_get_run)  # type: ignore[attr-defined]
-Run.listall = staticmethod(_listall)  # type: ignore[attr-defined]
 
 
 class Action:
