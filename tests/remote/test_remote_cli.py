@@ -53,11 +53,11 @@ def test_get_runs_logs_io_and_cache_explain(remote: Server, flyte_cli: Any) -> N
     assert json.loads(explain.stdout)["hit"] is True
     entries = flyte_cli(*endpoint, "get", "cache", "--task", "cached_square", "--json")
     assert len(json.loads(entries.stdout)) == 1
-    cleared = flyte_cli(*endpoint, "cache", "clear", "--task", "cached_square", "--json")
+    cleared = flyte_cli(*endpoint, "cache", "clear", "--task", "cached_square", "--json", "--yes")
     assert json.loads(cleared.stdout)["cleared"] == 1
     kept = remote.home / "server" / "runs" / again.name
     assert (kept / "request.json").is_file()
-    deleted = flyte_cli(*endpoint, "delete", "run", again.name)
+    deleted = flyte_cli(*endpoint, "delete", "run", again.name, "--yes")
     assert deleted.exit_code == 0, deleted.output
     assert SqliteRunStore(remote.store_path).get_run(again.name) is None
     assert not kept.exists()
@@ -200,6 +200,7 @@ def test_tui_and_reads_use_the_http_store(
         monkeypatch.setattr(
             "flyte_cli._execute.launch_tui", lambda store, run, **kw: seen.append(store)
         )
+        monkeypatch.setattr("flyte_cli._execute.require_terminal", lambda what: None)
         from typer.testing import CliRunner
 
         from flyte_cli.main import app
@@ -246,7 +247,7 @@ async def test_tui_pilot_shows_a_live_remote_run(remote: Server, tmp_path: Path)
     async with app.run_test(size=(120, 36)) as pilot:
         from tui_wait import wait_until
 
-        await wait_until(pilot, lambda: any("⚡cache hit" in line for line in tree()))
+        await wait_until(pilot, lambda: any("cache hit" in line for line in tree()))
 
 
 def test_run_watch_against_the_server(remote: Server, tmp_path: Path) -> None:
