@@ -56,6 +56,12 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "serve": ("flyte_cli.serve:serve", "Share", "Serve the run store to a team over HTTP."),
 }
 
+_invocation: dict[str, list[str]] = {"argv": []}
+"""The arguments of the running invocation (the root callback sees them parsed away)."""
+
+LOCAL_ONLY = frozenset({"gc", "db"})
+"""Verbs that work on the store file itself (SQL, vacuum): not available through a server."""
+
 _SCOPED_ENV = ("FLYTE_STORE", "FLYTE_ENDPOINT", "FLYTE_API_KEY")
 """Set by the global options for one invocation, and restored afterwards."""
 
@@ -117,6 +123,7 @@ class FlyteGroup(TyperGroup):
         state.reset()
         lighten(self)
         argv = sys.argv[1:] if args is None else list(args)
+        _invocation["argv"] = argv
         wants_script = os.environ.get("_FLYTE_COMPLETE", "").startswith("source")
         if wants_script or any(
             a.startswith(("--install-completion", "--show-completion")) for a in argv
@@ -225,6 +232,7 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     store: Annotated[
         Optional[str],
         typer.Option(
@@ -275,6 +283,13 @@ def _root(
         os.environ.pop("FLYTE_ENDPOINT", None)  # an explicit local store beats the env var
         state.store = store_url(store)
         os.environ["FLYTE_STORE"] = state.store
+    verb = ctx.invoked_subcommand
+    wants_help = any(a in ("-h", "--help") for a in _invocation["argv"])
+    if verb in LOCAL_ONLY and os.environ.get("FLYTE_ENDPOINT") and not wants_help:
+        raise CliError(
+            f"flyte {verb} works on a store file, not through a server: run it on the server's "
+            f"machine (flyte --store PATH {verb} ...), or drop --endpoint / FLYTE_ENDPOINT"
+        )
 
 
 def run_cli(argv: Sequence[str] | None = None) -> None:

@@ -185,6 +185,10 @@ def test_unreachable_server_wrong_key_and_tls_errors_are_one_line_exit_2(
     assert tls.startswith("Error: TLS error talking to https://127.0.0.1")
     both = _error_line(flyte_cli("--endpoint", server.endpoint, "--store", "memory", "get", "runs"))
     assert "not both" in both
+    for verb in (["gc", "--dry-run"], ["db", "stats"]):
+        local_only = _error_line(flyte_cli("--endpoint", server.endpoint, *verb))
+        assert "works on a store file, not through a server" in local_only
+    assert flyte_cli("--endpoint", server.endpoint, "db", "--help").exit_code == 0
 
 
 @pytest.mark.parametrize("verb", [["get", "runs"], ["tui"]])
