@@ -53,6 +53,7 @@ class HttpRunStore:
     """
 
     remote = True
+    """Marks a server's store: `flyte._run._remote` and the CLI look for it."""
 
     def __init__(self, client: RemoteClient) -> None:
         self.client = client

@@ -23,7 +23,14 @@ from flyte.remote._wire import API
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["RemoteClient", "RemoteSettings", "client_for", "remote_settings", "settings_key"]
+__all__ = [
+    "RemoteClient",
+    "RemoteSettings",
+    "client_for",
+    "normalize_endpoint",
+    "remote_settings",
+    "settings_key",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
