@@ -24,17 +24,20 @@ def _python(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Compl
     )
 
 
+@pytest.mark.parametrize("how", ["init", "config"])
 def test_seed_program_runs_on_the_server_and_is_recorded_only_there(
-    server: Server, tmp_path: Path
+    server: Server, tmp_path: Path, how: str
 ) -> None:
-    # The seed calls flyte.init() itself; the endpoint comes from a config file here,
-    # so the program runs unchanged.
+    # The seed calls flyte.init(); here with the endpoint, or reading a config file.
     config = tmp_path / "config.toml"
     config.write_text(f'endpoint = "{server.endpoint}"\napi_key = "{TOKEN}"\n')
-    program = tmp_path / "seed.py"
-    program.write_text(
-        SEED.read_text().replace("flyte.init()", "flyte.init_from_config()", 1), encoding="utf-8"
+    init = (
+        f"flyte.init(endpoint={server.endpoint!r}, api_key={TOKEN!r})"
+        if how == "init"
+        else "flyte.init_from_config()"
     )
+    program = tmp_path / "seed.py"
+    program.write_text(SEED.read_text().replace("flyte.init()", init, 1), encoding="utf-8")
     client_home = tmp_path / "client-home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
     env.update(FLYTE_HOME=str(client_home), FLYTE_CONFIG=str(config), PYTHONPATH=str(REPO))
