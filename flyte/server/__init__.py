@@ -22,6 +22,9 @@ from flyte.server._auth import ServerToken, check_bind, resolve_token
 
 __all__ = ["DEFAULT_MAX_BODY", "ServerToken", "create_app", "serve"]
 
+_EXECUTORS = ("inline", "process", "dask", "auto")
+"""What `--executor` may name (DESIGN.md 9.1, 9.2); drivers get it as FLYTE_EXECUTOR."""
+
 
 def serve(
     *,
@@ -66,6 +69,11 @@ def serve(
         ) from exc
     say = echo or (lambda text: print(text, file=sys.stderr, flush=True))
     check_bind(host, explicit_token=token is not None or bool(os.environ.get("FLYTE_API_KEY")))
+    if executor is not None and not (executor in _EXECUTORS or executor.startswith("dask://")):
+        raise UserError(
+            f"executor {executor!r} is not known; use {', '.join(map(repr, _EXECUTORS))} "
+            "or 'dask://HOST:PORT'"
+        )
     if bool(ssl_keyfile) != bool(ssl_certfile):
         raise UserError("TLS needs both --ssl-keyfile and --ssl-certfile")
     for path in (ssl_keyfile, ssl_certfile):

@@ -243,3 +243,9 @@ def test_a_busy_port_is_one_line_and_generates_no_token(tmp_path: Path) -> None:
         "(is another server on it?)"
     ]
     assert not (tmp_path / "home" / "server-token").exists()
+
+
+def test_an_unknown_executor_is_refused(tmp_path: Path) -> None:
+    proc = _serve(["--port", str(free_port()), "--executor", "warp"], tmp_path / "home")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().startswith("Error: executor 'warp' is not known")
