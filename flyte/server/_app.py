@@ -67,6 +67,9 @@ DEFAULT_MAX_BODY = 64 << 20
 """Largest request body accepted (bytes); shipped code and inputs travel in it."""
 
 _MAX_WAIT = 60.0
+"""The longest a long-poll (`wait=`) may hold a request, in seconds."""
+
+
 # -- the app ---------------------------------------------------------------------------
 
 
