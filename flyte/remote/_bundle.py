@@ -92,7 +92,10 @@ def local_module_files(module: ModuleType) -> dict[str, str]:
         if path is None:
             continue
         rel = path.relative_to(root).as_posix()
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):  # unreadable here: the snapshot still has it
+            continue
         total += len(text)
         if total > MAX_BUNDLE_BYTES:
             break
