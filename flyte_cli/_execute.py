@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from flyte import Run, TaskTemplate
     from flyte._models import ActionRecord, AttemptRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
     from flyte_cli._command import RunSettings
 
 __all__ = [
@@ -159,9 +159,10 @@ def _follow_live(run: Run, store: RunStore, out: Console) -> None:
             seen = line.seq
             if line.action is not None:
                 latest[line.action] = line.line
-        running = sum(1 for a in actions if str(a.phase) == "RUNNING")
+        tasks = [a for a in actions if str(a.kind) == "task"]  # as the summary counts them
+        running = sum(1 for a in tasks if str(a.phase) == "RUNNING")
         status = Text(
-            f"{plural(len(actions), 'action')} · {running} running · Ctrl-C aborts the run",
+            f"{plural(len(tasks), 'action')} · {running} running · Ctrl-C aborts the run",
             style="dim",
         )
         tree = run_tree(record, actions, max_children=12, latest=latest)

@@ -21,7 +21,7 @@ from flyte_cli._errors import CliError
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "ActionArg",
@@ -70,7 +70,7 @@ def get_store() -> RunStore:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
     """
     if state.store is not None:
-        from flyte._store import default_store
+        from flyte.store import default_store
 
         return default_store()
     from flyte._run import current_store
@@ -216,27 +216,36 @@ class _ServerReader:
         return decode_list(ActionRecord, data["actions"]) if isinstance(data, dict) else []
 
 
-def _completion_store(ctx: typer.Context) -> Any:
-    """The store completion reads: a server's (`--endpoint`), or a local file if it exists."""
-    from flyte.store import existing_store
-
+def _completion_server(ctx: typer.Context) -> _ServerReader | None:
+    """The server completion asks (`--endpoint` / `$FLYTE_ENDPOINT`), unless `--store`."""
     root = ctx.find_root()
-    url = root.params.get("store")
-    endpoint = None if url else root.params.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
-    if endpoint:
-        key = root.params.get("api_key") or os.environ.get("FLYTE_API_KEY")
-        return _ServerReader(str(endpoint), key)
-    return existing_store(store_url(url) if url else None)
+    if root.params.get("store"):
+        return None
+    endpoint = root.params.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
+    if not endpoint:
+        return None
+    return _ServerReader(
+        str(endpoint), root.params.get("api_key") or os.environ.get("FLYTE_API_KEY")
+    )
+
+
+def _completion_url(ctx: typer.Context) -> str | None:
+    url = ctx.find_root().params.get("store")
+    return store_url(url) if url else None
 
 
 def complete_run(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Run names starting with `incomplete`, newest first, with task and phase as help."""
     from flyte.store import run_choices
 
-    store = _completion_store(ctx)
-    if store is None:
-        return []
-    return [(name, f"{task} {phase}") for name, task, phase in run_choices(store, incomplete)]
+    server = _completion_server(ctx)
+    if server is not None:
+        runs = server.list_runs(search=incomplete or None, limit=None if incomplete else 100)
+        return [(r.name, f"{r.task} {r.phase}") for r in runs if r.name.startswith(incomplete)][
+            :100
+        ]
+    found = run_choices(incomplete, url=_completion_url(ctx))
+    return [(name, f"{task} {phase}") for name, task, phase in found]
 
 
 def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
@@ -244,10 +253,27 @@ def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]
     from flyte.store import action_choices
 
     run = ctx.params.get("run")
-    store = _completion_store(ctx) if run else None
-    if store is None or not run:
+    if not run:
         return []
-    return action_choices(store, run, incomplete)
+    server = _completion_server(ctx)
+    if server is None:
+        return action_choices(run, incomplete, url=_completion_url(ctx))
+    # The same choices as `action_choices` (ids, then short task names), from the server.
+    actions = server.list_actions(run)
+    out = [
+        (a.id, f"{a.name.rsplit('.', 1)[-1]} {a.phase}")
+        for a in actions
+        if a.id.startswith(incomplete)
+    ]
+    counts: dict[str, int] = {}
+    for a in actions:
+        short = a.name.rsplit(".", 1)[-1]
+        counts[short] = counts.get(short, 0) + 1
+    taken = {value for value, _ in out}
+    for short, count in counts.items():
+        if short.startswith(incomplete) and short not in taken:
+            out.append((short, f"{count} action{'s' if count != 1 else ''}"))
+    return out
 
 
 def complete_py_file(incomplete: str) -> list[str]:

@@ -39,7 +39,7 @@ from flyte_cli._watch_files import (
 )
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 # GitIgnore, QUIET_MS, WatchFilter, child_command and find_project_root are re-exported for
 # the importers of `flyte_cli._watch` (benchmarks/bench_watch.py reads QUIET_MS).
@@ -378,7 +378,7 @@ def _watch_with_tui(
     """
     from rich.console import Console
 
-    from flyte._store import flyte_home
+    from flyte.store import flyte_home
     from flyte_tui import launch
 
     log_path = flyte_home() / "watch.log"

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "WATCH_CHILD_ENV",

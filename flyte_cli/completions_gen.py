@@ -13,7 +13,7 @@ import io
 import sys
 from pathlib import Path
 
-__all__ = ["BASH_SCRIPT", "SHELLS", "main", "render", "use_our_scripts"]
+__all__ = ["BASH_SCRIPT", "SHELLS", "main", "render", "use_our_completion", "use_our_scripts"]
 
 SHELLS = ("bash", "zsh", "fish")
 COMPLETIONS_DIR = Path(__file__).resolve().parents[1] / "completions"
@@ -42,6 +42,29 @@ def use_our_scripts() -> None:
 
     _completion_shared._completion_scripts["bash"] = BASH_SCRIPT
     _completion_classes.BashComplete.source_template = BASH_SCRIPT
+
+
+def use_our_completion() -> None:
+    """Make zsh completion of a lone folder add no space (`flyte run exa<TAB>` -> `examples/`).
+
+    Typer's zsh answer is an `_arguments` spec, after which zsh adds a space; a single
+    folder is answered with `compadd -S ''` instead. (Bash does the same in its script;
+    fish adds no space after a `/` by itself.)
+    """
+    import shlex
+
+    from typer._click.shell_completion import add_completion_class
+    from typer._completion_classes import ZshComplete
+
+    class _Zsh(ZshComplete):
+        def complete(self) -> str:
+            args, incomplete = self.get_completion_args()
+            found = self.get_completions(args, incomplete)
+            if len(found) == 1 and str(found[0].value).endswith("/"):
+                return f"compadd -S '' -- {shlex.quote(str(found[0].value))}"
+            return super().complete()
+
+    add_completion_class(_Zsh, "zsh")
 
 
 def render(shell: str) -> str:

@@ -19,7 +19,7 @@ from flyte_cli._output import to_data
 
 if TYPE_CHECKING:
     from flyte._models import LogLine
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = ["logs"]
 
@@ -111,7 +111,9 @@ def logs(
             prefix = ""
             if action_id is None and line.action is not None:
                 prefix = f"[{names.get(line.action, '?')} {line.action}] "
-            if line.action in retried and seen_attempt.get(line.action) != line.attempt:
+            # `attempt > 1`: a retry that began after this command started (--follow).
+            retry = line.action in retried or line.attempt > 1
+            if retry and seen_attempt.get(line.action) != line.attempt:
                 seen_attempt[line.action] = line.attempt
                 sys.stdout.write(f"{prefix}── attempt {line.attempt} ──\n")
             sys.stdout.write(f"{prefix}{line.line}\n")

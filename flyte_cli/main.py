@@ -124,6 +124,10 @@ class FlyteGroup(TyperGroup):
         lighten(self)
         argv = sys.argv[1:] if args is None else list(args)
         _invocation["argv"] = argv
+        if os.environ.get("_FLYTE_COMPLETE") == "complete_zsh":
+            from flyte_cli.completions_gen import use_our_completion
+
+            use_our_completion()
         wants_script = os.environ.get("_FLYTE_COMPLETE", "").startswith("source")
         if wants_script or any(
             a.startswith(("--install-completion", "--show-completion")) for a in argv

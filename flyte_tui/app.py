@@ -23,7 +23,7 @@ from flyte_tui.screens.run_detail import RunScreen
 from flyte_tui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = ["DashboardApp"]
 

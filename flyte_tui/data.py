@@ -6,8 +6,9 @@ and only re-read runs, actions or logs when it moved. `RunActions` turns success
 `list_actions` snapshots into a tree model plus a diff (added / changed actions), so the
 tree widget updates only the nodes that changed, even on a 10,000-action run.
 
-The TUI never imports the engine: everything here is read-only over `flyte._store`
-records, except `request_abort`, which only sets a flag the driving process polls.
+The TUI never imports the engine: everything here reads through `flyte.store` (the
+store's public read API), except `request_abort`, which only sets a flag the driving
+process polls.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from flyte._present import call_order, group_parts
 
 if TYPE_CHECKING:
     from flyte._models import AttemptRecord, LogLine, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "ROOT",

@@ -101,7 +101,10 @@ try:
     run_cli(sys.argv[1:])
 except SystemExit:
     pass
-heavy = ("flyte._run", "flyte._controller.local", "textual", "httpx", "pydantic", "watchfiles", "flyte_tui")
+heavy = (
+    "flyte._run", "flyte._controller.local", "flyte._store.sqlite", "flyte._models",
+    "textual", "httpx", "pydantic", "watchfiles", "flyte_tui",
+)
 if "_FLYTE_COMPLETE" not in __import__("os").environ:
     heavy += ("flyte",)  # help reads no store; completion reads it through `flyte.store`
 print("LOADED", [m for m in heavy if m in sys.modules], file=sys.stderr)

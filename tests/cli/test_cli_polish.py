@@ -428,6 +428,24 @@ printf 'reply:%s\\n' "${{COMPREPLY[@]}}"
     assert "compopt -o nospace" in out.stdout
 
 
+def test_zsh_completion_of_a_folder_adds_no_space(flyte: Invoke) -> None:
+    def zsh(line: str) -> str:
+        env = {"_FLYTE_COMPLETE": "complete_zsh", "_TYPER_COMPLETE_ARGS": line}
+        return flyte(env=env).stdout.strip()  # type: ignore[no-any-return]
+
+    assert zsh("flyte run exa") == "compadd -S '' -- examples/"
+    assert zsh("flyte run examples/hel").startswith("_arguments")  # a file: a space after
+
+
+def test_action_completion_offers_task_names_with_what_they_name(flyte: Invoke) -> None:
+    from flyte.store import action_choices
+
+    run = _json_run(flyte, "examples/hello.py", "main")["run"]
+    choices = dict(action_choices(run))
+    assert choices["say_hello"] == "3 actions" and choices["main"] == "1 action"
+    assert choices["a0"] == "main SUCCEEDED"
+
+
 # -- 16. code that reads better --------------------------------------------------------------
 
 

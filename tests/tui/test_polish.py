@@ -267,3 +267,11 @@ async def test_a_running_action_shows_one_duration_everywhere(
         assert "7.0s" in node_label and "7.0s" in str(header.content)
     gate.set()
     run.wait(timeout=10)
+
+
+async def test_slash_inside_the_log_search_box_is_a_character(seeded_store: Any) -> None:
+    app = _app(seeded_store, "second-cached")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.screen.query_one(ActionTree).cursor_node is not None)
+        await pilot.press("slash", *"a/b")
+        assert app.screen.query_one("#log-search", Input).value == "a/b"
