@@ -129,6 +129,18 @@ class HttpRunStore:
             offset = data.get("next")
         return found
 
+    def count_runs(
+        self,
+        *,
+        phase: str | None = None,
+        task: str | None = None,
+        since: float | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many runs match (one request; `flyte.store.count_runs` uses it)."""
+        params = {"count": "true", "phase": phase, "task": task, "since": since, "search": search}
+        return int(self.client.json("GET", "/runs", params=params)["count"])
+
     def list_actions(self, run: str) -> list[ActionRecord]:
         data = self.client.json("GET", f"/runs/{_quote(run)}/actions")
         return decode_list(ActionRecord, data["actions"])

@@ -5,6 +5,7 @@ Routes (under `/api/v1`):
     GET  /health                          no token needed
     GET  /version                         the store's change counter (cheap polling)
     GET  /runs?phase&task&since&search&limit&offset      a page of runs, newest first
+    GET  /runs?count=true&phase&task&since&search       how many runs match
     POST /runs                            start a run (shipped code or a deployed task)
     GET  /runs/{run}?wait=S               one run (long-poll until it ends)
     DELETE /runs/{run}                    delete an ended run
@@ -126,6 +127,17 @@ def create_app(
         phase = request.query_params.get("phase") or None
         if phase is not None and phase.upper() not in PHASES:
             raise BadRequest(f"unknown phase {phase!r}; choose one of: {', '.join(PHASES)}")
+        if request.query_params.get("count") == "true":  # just how many match
+            from flyte.store import count_runs
+
+            total = count_runs(
+                store,
+                phase=phase.upper() if phase else None,
+                task=request.query_params.get("task") or None,
+                since=float_param(request, "since"),
+                search=request.query_params.get("search") or None,
+            )
+            return ok({"count": total})
         # Pages: `limit` runs from `offset`, newest first; `next` is the offset of the
         # next page, or null after the last one. `limit=0` means all (one page).
         limit = int_param(request, "limit", 50) or 0

@@ -294,6 +294,7 @@ def test_list_runs_pages_through_the_server(monkeypatch: pytest.MonkeyPatch) -> 
     import asyncio
 
     import flyte._store.http
+    import flyte.store
     from flyte.server import create_app
 
     source = MemoryRunStore()
@@ -322,3 +323,7 @@ def test_list_runs_pages_through_the_server(monkeypatch: pytest.MonkeyPatch) -> 
     pages.clear()
     assert [r.name for r in remote.list_runs(limit=4)] == names[::-1][:4]
     assert [(p["offset"], p["limit"]) for p in pages] == [("0", "3"), ("3", "1")]
+    pages.clear()
+    assert flyte.store.count_runs(remote) == 7
+    assert flyte.store.count_runs(remote, search=names[0]) == 1
+    assert len(pages) == 2  # one request each, not a listing
