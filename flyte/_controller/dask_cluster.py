@@ -218,12 +218,9 @@ def plan_resources(
     if resources.memory is not None:
         memory = resources.memory[0] if isinstance(resources.memory, tuple) else resources.memory
         wanted["memory"] = float(parse_memory(memory))
-    if resources.gpu is not None:
-        gpu = resources.gpu
-        if isinstance(gpu, str):
-            count = gpu.rpartition(":")[2] if ":" in gpu else "1"
-            gpu = int(count)
-        wanted["gpu"] = float(gpu)
+    device = resources.get_device()
+    if device is not None:  # gpu=1, "A100:2", "A100 80G:8", flyte.GPU(...): its count
+        wanted["gpu"] = float(device.quantity)
     if resources.disk is not None:
         wanted["disk"] = float(parse_memory(resources.disk, what="disk"))
     mapped: dict[str, float] = {}

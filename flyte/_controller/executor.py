@@ -104,6 +104,9 @@ class InlineExecutor:
             value = await self._run_sync(attempt)
         if child.pending:
             await asyncio.gather(*child.pending, return_exceptions=True)
+            if isinstance(value, asyncio.Future) and value in child.pending:
+                # An async body returned a sync child's handle without awaiting it.
+                value = value.result()
         return value
 
     async def _run_sync(self, attempt: Attempt) -> Any:

@@ -382,6 +382,9 @@ class WorkerController:
             value = await in_action(child, task.func, args, kwargs)
             if child.pending:
                 await asyncio.gather(*child.pending, return_exceptions=True)
+                if isinstance(value, asyncio.Future) and value in child.pending:
+                    # An async body returned a sync child's handle without awaiting it.
+                    value = value.result()
         except BaseException as exc:
             for handle in child.pending:
                 handle.cancel()
