@@ -167,9 +167,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
     ("0003_reports", _REPORTS),
-    # Named before the views and reports existed (branch of the process workers); kept as
-    # is so stores that already have it are not migrated twice.
-    ("0002_attempt_placement", _ATTEMPT_PLACEMENT),
+    ("0004_attempt_placement", _ATTEMPT_PLACEMENT),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")
