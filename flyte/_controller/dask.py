@@ -253,7 +253,17 @@ class DaskExecutor:
         try:
             self._queue_submit(
                 running,
-                (server.address, server.authkey, key, task_key, ref, payload, context, env),
+                (
+                    server.address,
+                    server.authkey,
+                    key,
+                    task_key,
+                    ref,
+                    payload,
+                    context,
+                    env,
+                    bool(plan.dask),
+                ),
                 f"flyte-{task.name}-{run.name}-{child.action_id}-{child.attempt}-"
                 f"{self._token}-{key}",
                 plan.dask,
@@ -466,13 +476,9 @@ class DaskExecutor:
             else:
                 from flyte._controller.channel import unpack_error
 
-                exc = unpack_error(payload)
-                if isinstance(exc, MemoryError) and not isinstance(exc, OOMError):
-                    exc = OOMError(
-                        f"{running.attempt.task.name} ran out of memory on its Dask worker "
-                        f"({exc or 'MemoryError'}); give the workers more memory"
-                    )
-                running.settle(False, exc)
+                # A MemoryError the body raised stays what it is: Dask limits memory by
+                # killing the worker (see _link_died), not by raising in the body.
+                running.settle(False, unpack_error(payload))
         elif kind == "trace":
             _, run_name, trace = message
             run = self._run_named(run_name)

@@ -38,21 +38,25 @@ _here = threading.local()
 class _Slot:
     """The Dask thread of one attempt waits on this until the body is done."""
 
-    __slots__ = ("done", "event", "secede", "seceded")
+    __slots__ = ("done", "event", "may_secede", "secede", "seceded")
 
-    def __init__(self) -> None:
+    def __init__(self, may_secede: bool) -> None:
         self.done = False
         self.secede = False
         self.seceded = False
+        self.may_secede = may_secede
         self.event = threading.Event()
 
     def leave_dask_pool(self) -> None:
         """Secede this Dask task's thread from the worker's pool (once; its own thread only).
 
         A body waiting on child tasks that need worker threads too must not hold one:
-        parents holding every thread would deadlock their children.
+        parents holding every thread would deadlock their children. Not for an attempt
+        holding Dask resources: the scheduler then counts them free while the worker still
+        holds them, and sends the children to that worker, where they wait for the parent
+        that waits for them (distributed 2026.8). Such a parent keeps its thread instead.
         """
-        if not self.seceded:
+        if not self.seceded and self.may_secede:
             self.seceded = _secede()
 
 
@@ -155,12 +159,13 @@ class Link:
         payload: bytes,
         context: tuple[Any, ...],
         env: dict[str, str],
+        restricted: bool,
     ) -> str:
         """Claim the attempt, run it, and block this Dask thread until it is done."""
         controller = self.controller
         if not controller.request(("claim", key)):
             return "refused"
-        slot = self.slots[key] = _Slot()
+        slot = self.slots[key] = _Slot(may_secede=not restricted)
         saved = _apply_env(env)
         try:
             try:
@@ -228,13 +233,16 @@ def run_on_worker(
     payload: bytes,
     context: tuple[Any, ...],
     env: dict[str, str],
+    restricted: bool = False,
 ) -> str:
     """Run one attempt of one action in this Dask worker (submitted by `DaskExecutor`).
+
+    `restricted`: the attempt holds Dask worker resources (it then never secedes).
 
     Returns "done" (the outcome went to the driver over the channel), "refused" (the
     driver had already given up on this attempt) or "lost" (the driver went away).
     """
-    return _link_for(address, authkey).run(key, task_key, ref, payload, context, env)
+    return _link_for(address, authkey).run(key, task_key, ref, payload, context, env, restricted)
 
 
 def _link_for(address: Any, authkey: bytes) -> Link:

@@ -164,3 +164,33 @@ def wait_forever(marker: str) -> int:
     finally:
         Path(marker + ".stopped").touch()
     return 0
+
+
+cpu_env = flyte.TaskEnvironment("dask_cpu", resources=flyte.Resources(cpu=1))
+
+
+@cpu_env.task
+def cpu_child(i: int) -> int:
+    return i
+
+
+@cpu_env.task
+def cpu_parent(n: int) -> int:
+    """Holds a worker's CPU=1 while its CPU=1 children run on the other worker."""
+    return sum(cpu_child(i) for i in range(n))
+
+
+@env.task
+def raises_memory_error() -> int:
+    raise MemoryError("the body's own MemoryError")
+
+
+@env.task
+def catches_memory_error() -> str:
+    try:
+        raises_memory_error()
+    except flyte.errors.OOMError:
+        return "OOMError"
+    except MemoryError as exc:
+        return f"MemoryError: {exc}"
+    return "nothing"

@@ -269,3 +269,16 @@ def test_abort_stops_the_body_on_its_worker(on_dask: Any, tmp_path: Path) -> Non
     assert run.phase is Phase.ABORTED
     # The body (a 60 s loop) was interrupted where it ran, not left running on the worker.
     wait_for_file(Path(f"{marker}.stopped"))
+
+
+def test_a_parent_holding_dask_resources_waits_on_children_that_need_them(
+    on_dask: Any,
+) -> None:
+    # Each worker declares CPU=1. The parent keeps its worker's CPU (and thread) while it
+    # waits; its CPU=1 children run on the other worker instead of queueing behind it.
+    assert flyte.with_runcontext(echo=False).run(t.cpu_parent, 4).outputs()[0] == 6
+
+
+def test_a_memory_error_the_body_raises_stays_a_memory_error(on_dask: Any) -> None:
+    run = flyte.with_runcontext(echo=False).run(t.catches_memory_error)
+    assert run.outputs()[0] == "MemoryError: the body's own MemoryError"
