@@ -160,6 +160,7 @@ class DaskExecutor:
         self.cluster: DaskCluster | None = None
         self._server: ChannelServer | None = None
         self._opening: asyncio.Lock | None = None
+        self._address: tuple[str, int] = ("127.0.0.1", 0)
         self._keys = itertools.count(1)
         self._token = secrets.token_hex(4)
         self._running: dict[int, _Running] = {}
@@ -190,7 +191,13 @@ class DaskExecutor:
                     self.cluster = await self.loop.run_in_executor(None, open_cluster, self.spec)
                 if self._server is None:
                     host = callback_host(self.cluster.address)
-                    self._server = ChannelServer(self._on_connect, family="AF_INET", host=host)
+                    try:
+                        server = ChannelServer(self._on_connect, family="AF_INET", host=host)
+                    except OSError:  # not an address of this machine (NAT, a DNS name)
+                        server = ChannelServer(self._on_connect, family="AF_INET", host="0.0.0.0")
+                    # What workers connect to: the callback host, on the port bound here.
+                    self._address = (host, server.address[1])
+                    self._server = server
         return self.cluster, self._server
 
     def _plan(self, cluster: DaskCluster, task: TaskTemplate[Any, Any]) -> ResourcePlan:
@@ -254,7 +261,7 @@ class DaskExecutor:
             self._queue_submit(
                 running,
                 (
-                    server.address,
+                    self._address,
                     server.authkey,
                     key,
                     task_key,
@@ -408,7 +415,7 @@ class DaskExecutor:
             )
         return RuntimeSystemError(
             f"a Dask worker could not run {name}: {type(exc).__name__}: {exc}; the workers "
-            f"must reach this process at {self._server.address if self._server else '?'} "
+            f"must reach this process at {self._address[0]}:{self._address[1]} "
             "(set FLYTE_DASK_CALLBACK_HOST to an address they can reach)"
         )
 

@@ -212,3 +212,16 @@ def test_local_cluster_stops_when_its_driver_is_killed(tmp_path: Path) -> None:
     while _alive(cluster_pid):  # its stdin closed with the driver: it shuts down
         assert time.monotonic() < deadline, "the cluster outlived its driver"
         time.sleep(0.1)
+
+
+def test_callback_host_is_what_workers_can_reach(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flyte._controller.dask import callback_host
+
+    assert callback_host("tcp://127.0.0.1:8786") == "127.0.0.1"
+    assert callback_host("tcp://localhost:8786") == "127.0.0.1"
+    # A scheduler elsewhere: the local address of the route to it (no packet is sent).
+    import ipaddress
+
+    ipaddress.ip_address(callback_host("tcp://10.255.255.1:8786"))
+    monkeypatch.setenv("FLYTE_DASK_CALLBACK_HOST", "driver.example")
+    assert callback_host("tcp://10.255.255.1:8786") == "driver.example"
