@@ -171,7 +171,7 @@ class DaskExecutor:
         self._noted: set[tuple[str, str]] = set()
         self.lost: str | None = None
         self._watch: asyncio.TimerHandle | None = None
-        self._to_submit: list[tuple[_Running, tuple[Any, ...], str, dict[str, float]]] = []
+        self._to_submit: list[tuple[_Running, bytes, str, dict[str, float]]] = []
         # Claims are granted on channel reader threads; this orders them with _stop.
         self._claims = threading.Lock()
         self._closed = False
@@ -258,8 +258,7 @@ class DaskExecutor:
 
         env = {**run.options.env_vars, **task.env_values, "FLYTE_HOME": str(flyte_home())}
         try:
-            self._queue_submit(
-                running,
+            spec = pickle.dumps(
                 (
                     self._address,
                     server.authkey,
@@ -271,6 +270,11 @@ class DaskExecutor:
                     env,
                     bool(plan.dask),
                 ),
+                5,
+            )
+            self._queue_submit(
+                running,
+                spec,
                 f"flyte-{task.name}-{run.name}-{child.action_id}-{child.attempt}-"
                 f"{self._token}-{key}",
                 plan.dask,
@@ -307,7 +311,7 @@ class DaskExecutor:
         return pickle.loads(blob)
 
     def _queue_submit(
-        self, running: _Running, args: tuple[Any, ...], key: str, resources: dict[str, float]
+        self, running: _Running, spec: bytes, key: str, resources: dict[str, float]
     ) -> None:
         """Submit at the end of this loop iteration, with every attempt queued meanwhile.
 
@@ -315,7 +319,7 @@ class DaskExecutor:
         one per attempt: a fan-out's children, which reach the controller together, cost
         Dask far less than as many `Client.submit` calls.
         """
-        self._to_submit.append((running, args, key, resources))
+        self._to_submit.append((running, spec, key, resources))
         if len(self._to_submit) == 1:
             self.loop.call_soon(self._submit_queued)
 
@@ -335,7 +339,7 @@ class DaskExecutor:
             try:
                 futures = client.map(
                     run_on_worker,
-                    *zip(*(item[1] for item in items), strict=True),
+                    [item[1] for item in items],
                     key=[item[2] for item in items],
                     pure=False,
                     resources=dict(resources) or None,

@@ -224,24 +224,17 @@ class Link:
         controller._finish(key, child, value, error)
 
 
-def run_on_worker(
-    address: Any,
-    authkey: bytes,
-    key: int,
-    task_key: str,
-    ref: Any,
-    payload: bytes,
-    context: tuple[Any, ...],
-    env: dict[str, str],
-    restricted: bool = False,
-) -> str:
+def run_on_worker(spec: bytes) -> str:
     """Run one attempt of one action in this Dask worker (submitted by `DaskExecutor`).
 
-    `restricted`: the attempt holds Dask worker resources (it then never secedes).
+    `spec` pickles (driver address, authkey, attempt key, task key, task ref, inputs,
+    context, env, restricted): one bytes argument costs Dask less to ship than nine
+    objects. `restricted`: the attempt holds Dask worker resources (it never secedes).
 
     Returns "done" (the outcome went to the driver over the channel), "refused" (the
     driver had already given up on this attempt) or "lost" (the driver went away).
     """
+    address, authkey, key, task_key, ref, payload, context, env, restricted = pickle.loads(spec)
     return _link_for(address, authkey).run(key, task_key, ref, payload, context, env, restricted)
 
 
@@ -281,8 +274,10 @@ def _apply_env(env: dict[str, str]) -> dict[str, str | None]:
     saved: dict[str, str | None] = {}
     with _env_lock:
         for name, value in env.items():
-            saved[name] = os.environ.get(name)
-            os.environ[name] = value
+            old = os.environ.get(name)
+            if old != value:  # most attempts change nothing (FLYTE_HOME is already set)
+                saved[name] = old
+                os.environ[name] = value
     return saved
 
 
