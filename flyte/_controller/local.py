@@ -557,7 +557,10 @@ class LocalController:
         retries = task.retries
         attempts = retries.count + 1
         timeout = task.timeout.seconds if task.timeout is not None else None
-        executor = self.executor_for(run, task)
+        if run.executor is None and task.resources is None and task.reusable is None:
+            executor: Executor = self._inline or self.inline  # the common case, no call
+        else:
+            executor = self.executor_for(run, task)
         for number in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=number)
             attempt = Attempt(task, child, args, kwargs, timeout)

@@ -217,6 +217,7 @@ class _Worker:
         self.ready: asyncio.Future[None] | None = None
         self.exited: asyncio.Future[int | None] | None = None
         self.running: dict[int, _Running] = {}
+        self.active = 0  # len(running) minus those waiting on their own child calls
         self.known: set[str] = set()
         self.started_attempts = 0
         self.peak_rss = 0
@@ -228,7 +229,7 @@ class _Worker:
     @property
     def busy(self) -> int:
         """Attempts running on it that are not just waiting on their own child calls."""
-        return sum(1 for r in self.running.values() if r.nested == 0)
+        return self.active
 
 
 class _Running:
@@ -346,6 +347,7 @@ class ProcessExecutor:
             reused = worker.started_attempts > 0
             worker.started_attempts += 1
             worker.running[running.key] = running
+            worker.active += 1
             self._running[running.key] = running
             placement: Placement = {
                 "worker": "process",
@@ -359,7 +361,7 @@ class ProcessExecutor:
             info: dict[str, Any] = {}
             try:
                 if attempt.timeout is None:
-                    ok, payload, info = await asyncio.shield(running.future)
+                    ok, payload, info = await running.future
                 else:
                     done, _ = await asyncio.wait({running.future}, timeout=attempt.timeout)
                     if not done:
@@ -393,7 +395,8 @@ class ProcessExecutor:
     def _detach(self, running: _Running) -> None:
         worker = running.worker
         self._running.pop(running.key, None)
-        worker.running.pop(running.key, None)
+        if worker.running.pop(running.key, None) is not None and running.nested == 0:
+            worker.active -= 1
         worker.last_used = time.monotonic()
         if worker.pool is None:
             attempt = running.attempt
@@ -679,6 +682,8 @@ class ProcessExecutor:
         parent: ActionContext = running.attempt.context
         running.nested += 1
         if running.nested == 1:
+            if running.key in worker.running:
+                worker.active -= 1
             if running.cpu and not running.lent:
                 running.lent = True
                 self.gate.release(running.cpu, 0)
@@ -696,6 +701,8 @@ class ProcessExecutor:
             blob, ok = pack_error(exc), False
         finally:
             running.nested -= 1
+            if running.nested == 0 and running.key in worker.running:
+                worker.active += 1
         if running.nested == 0 and running.lent and not running.future.done():
             await self.gate.acquire(running.cpu, 0)
             running.lent = False

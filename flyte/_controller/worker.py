@@ -380,8 +380,6 @@ class WorkerController:
         _set_context_vars(custom, group)
         try:
             value = await in_action(child, task.func, args, kwargs)
-            if child.pending:
-                await asyncio.gather(*child.pending, return_exceptions=True)
         except BaseException as exc:
             for handle in child.pending:
                 handle.cancel()
