@@ -1,9 +1,11 @@
 """The worker channel: how a task body running in another process reaches the controller.
 
-Transport: `multiprocessing.connection` (length-prefixed frames, HMAC challenge with an
-authkey on connect). The same code serves a unix socket (process workers on this machine)
-and TCP (Dask workers reaching the driver): only `ChannelServer(family=...)` differs.
-Frames are `pickle` protocol 5 tuples whose first item is the message kind.
+Transport: a connected socket. `multiprocessing.connection` Listener/Client do the HMAC
+challenge with an authkey on connect; then `Channel` sends length-prefixed frames of
+`pickle` protocol 5 tuples whose first item is the message kind, and reads them either
+blocking or from an event loop (`recv_nowait` under `loop.add_reader`). The same code
+serves a unix socket (process workers on this machine) and TCP (Dask workers reaching
+the driver): only `ChannelServer(family=...)` differs.
 
 Worker -> controller
     ("hello", worker_id, pid)                         first frame of a worker
@@ -27,12 +29,14 @@ recovery, retries and timeouts of their own and replies with the value or the er
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import importlib.util
 import os
 import pickle
 import secrets
+import socket
 import sys
 import tempfile
 import threading
@@ -58,36 +62,170 @@ _dumps = pickle.dumps
 _loads = pickle.loads
 
 
-class Channel:
-    """One end of a worker connection: thread-safe `send`, blocking `recv`."""
+_MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_CHUNK = 1 << 16
 
-    __slots__ = ("_lock", "conn")
+
+class Channel:
+    """One end of a worker connection: framed pickled messages over a connected socket.
+
+    `multiprocessing.connection` does the authkey handshake; then the socket carries
+    length-prefixed frames (4-byte big-endian length, pickle protocol 5). Reads come two
+    ways: `recv()` blocks (a worker's or the zygote's loop); `recv_nowait()` returns what
+    has arrived, for an event loop's `add_reader` (no reader thread, no thread hop).
+
+    `send` never blocks its caller for long: it writes what the socket takes at once and
+    leaves the rest to a flusher thread, in order. Two ends that both block sending while
+    neither reads would deadlock; this way every sender keeps reading.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.sock = socket.socket(fileno=os.dup(conn.fileno()))
+        self.sock.setblocking(True)
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._backlog: collections.deque[memoryview] = collections.deque()
+        self._flusher: threading.Thread | None = None
+        self._buf = bytearray()
+        self._eof = False
+        self._closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    # -- sending -------------------------------------------------------------------
 
     def send(self, message: tuple[Any, ...]) -> None:
+        """Queue `message` (thread-safe; delivered in the order sent).
+
+        Raises:
+            OSError: the connection is closed or broken.
+        """
         data = _dumps(message, 5)
+        frame = len(data).to_bytes(4, "big") + data
         with self._lock:
-            self.conn.send_bytes(data)
+            if self._closed:
+                raise OSError("the channel is closed")
+            if not self._backlog:
+                try:
+                    sent = self.sock.send(frame, _MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if sent == len(frame):
+                    return
+                self._backlog.append(memoryview(frame)[sent:])
+            else:
+                self._backlog.append(memoryview(frame))
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush, name="flyte-channel-send", daemon=True
+                )
+                self._flusher.start()
+            self._ready.notify()
+
+    def _flush(self) -> None:
+        while True:
+            with self._lock:
+                while not self._backlog:
+                    if self._closed or (not self._ready.wait(5.0) and not self._backlog):
+                        self._flusher = None
+                        return
+                data = self._backlog[0]
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                with self._lock:
+                    self._backlog.clear()
+                    self._flusher = None
+                return
+            with self._lock:
+                self._backlog.popleft()
+
+    # -- receiving -----------------------------------------------------------------
+
+    def _frames(self) -> list[tuple[Any, ...]]:
+        buf = self._buf
+        out: list[tuple[Any, ...]] = []
+        at = 0
+        size = len(buf)
+        while size - at >= 4:
+            n = int.from_bytes(buf[at : at + 4], "big")
+            if size - at - 4 < n:
+                break
+            out.append(_loads(buf[at + 4 : at + 4 + n]))
+            at += 4 + n
+        if at:
+            del buf[:at]
+        return out
 
     def recv(self) -> tuple[Any, ...]:
-        """The next message.
+        """The next message, waiting for it.
 
         Raises:
             EOFError: the other end closed (or its process died).
         """
-        return _loads(self.conn.recv_bytes())  # type: ignore[no-any-return]
+        while True:
+            frames = self._frames_one()
+            if frames is not None:
+                return frames
+            if self._eof:
+                raise EOFError
+            try:
+                data = self.sock.recv(_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                raise EOFError(str(exc)) from None
+            if not data:
+                self._eof = True
+                raise EOFError
+            self._buf += data
 
-    def fileno(self) -> int:
-        return self.conn.fileno()
+    def _frames_one(self) -> tuple[Any, ...] | None:
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        n = int.from_bytes(buf[:4], "big")
+        if len(buf) - 4 < n:
+            return None
+        message = _loads(buf[4 : 4 + n])
+        del buf[: 4 + n]
+        return message  # type: ignore[no-any-return]
+
+    def recv_nowait(self) -> list[tuple[Any, ...]]:
+        """Every complete message that has arrived (maybe none); never waits.
+
+        Raises:
+            EOFError: the other end closed and every message before that was returned.
+        """
+        while not self._eof:
+            try:
+                data = self.sock.recv(_CHUNK, _MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self._eof = True
+                break
+            self._buf += data
+            if len(data) < _CHUNK:
+                break
+        frames = self._frames()
+        if not frames and self._eof:
+            raise EOFError
+        return frames
 
     def close(self) -> None:
-        try:
-            self.conn.close()
-        except OSError:
-            pass
+        with self._lock:
+            self._closed = True
+            self._ready.notify_all()
+        for closing in (self.sock.close, self.conn.close):
+            try:
+                closing()
+            except OSError:
+                pass
 
 
 class ChannelServer:

@@ -317,7 +317,6 @@ class ProcessExecutor:
         self._pools: dict[Any, _Pool] = {}
         # (run, action) -> the isolated worker its failed attempt ran in, for the retry.
         self._retry_workers: dict[tuple[str, str], _Worker] = {}
-        self._inbox: collections.deque[tuple[_Worker | None, tuple[Any, ...]]] = collections.deque()
         self._monitor_wake = threading.Event()
         self._closed = False
         self._reaper: asyncio.TimerHandle | None = None
@@ -509,14 +508,16 @@ class ProcessExecutor:
                 return
             if self._server is None:
                 self._server = ChannelServer(self._on_connect)
-            env = dict(os.environ)
-            # The zygote imports flyte from wherever this process did.
+            # The zygote imports flyte from wherever this process did, even when the
+            # working directory holds another `flyte` (as `-m` would import first).
             root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env["PYTHONPATH"] = os.pathsep.join([root, *sys.path[1:]])
+            boot = (
+                f"import sys; sys.path.insert(0, {root!r}); "
+                "from flyte._controller.zygote import main; main()"
+            )
             self._zygote = subprocess.Popen(
-                [sys.executable, "-m", "flyte._controller.zygote", self._server.address],
+                [sys.executable, "-c", boot, self._server.address],
                 stdin=subprocess.PIPE,
-                env=env,
                 close_fds=True,
             )
             assert self._zygote.stdin is not None
@@ -526,7 +527,7 @@ class ProcessExecutor:
             while not self._zygote_ready.wait(0.05):
                 if self._zygote.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeSystemError(
-                        "the worker zygote (python -m flyte._controller.zygote) did not start: "
+                        "the worker zygote (flyte._controller.zygote) did not start: "
                         f"it {describe_exit(self._zygote.poll())}"
                     )
 
@@ -535,56 +536,40 @@ class ProcessExecutor:
         if hello[0] == "zygote":
             self._zygote_channel = channel
             self._zygote_ready.set()
-            self._reader(channel, None)
+            self.loop.call_soon_threadsafe(self._attach, channel, None)
             return
-        if hello[0] != "hello":
-            channel.close()
-            return
-        worker = self._workers.get(hello[1])
+        worker = self._workers.get(hello[1]) if hello[0] == "hello" else None
         if worker is None:
             channel.close()
             return
         worker.channel = channel
         worker.pid = hello[2]
         self._by_pid[hello[2]] = worker
-        self._reader(channel, worker)
-        self._post(worker, ("_ready",))
+        self.loop.call_soon_threadsafe(self._attach, channel, worker)
 
-    def _reader(self, channel: Channel, worker: _Worker | None) -> None:
-        def read() -> None:
-            while True:
-                try:
-                    message = channel.recv()
-                except (EOFError, OSError):
-                    self._post(worker, ("_eof",))
-                    return
-                self._post(worker, message)
+    def _attach(self, channel: Channel, worker: _Worker | None) -> None:
+        """Read `channel` on the loop from now on (no reader thread, no thread hop)."""
+        self.loop.add_reader(channel.fileno(), self._readable, channel, worker)
+        if worker is not None:
+            self._on_worker(worker, ("_ready",))
+        self._readable(channel, worker)
 
-        name = f"flyte-worker-{worker.id}" if worker else "flyte-zygote"
-        threading.Thread(target=read, name=name, daemon=True).start()
-
-    def _post(self, worker: _Worker | None, message: tuple[Any, ...]) -> None:
-        inbox = self._inbox
-        inbox.append((worker, message))
-        if len(inbox) == 1:
-            try:
-                self.loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is closed: the process is exiting
-                pass
-
-    # -- messages (on the loop) ----------------------------------------------------
-
-    def _drain(self) -> None:
-        inbox = self._inbox
-        while inbox:
-            worker, message = inbox.popleft()
+    def _readable(self, channel: Channel, worker: _Worker | None) -> None:
+        try:
+            messages = channel.recv_nowait()
+        except EOFError:
+            self.loop.remove_reader(channel.fileno())
+            messages = [("_eof",)]
+        for message in messages:
             try:
                 if worker is None:
                     self._on_zygote(message)
                 else:
                     self._on_worker(worker, message)
-            except Exception as exc:
+            except Exception as exc:  # one bad message must not stop the others
                 print(f"flyte: worker message {message[0]!r} failed: {exc!r}", file=sys.__stderr__)
+
+    # -- messages (on the loop) ----------------------------------------------------
 
     def _on_zygote(self, message: tuple[Any, ...]) -> None:
         kind = message[0]

@@ -113,10 +113,11 @@ class WorkerRun:
 class WorkerController:
     """The Controller inside a worker: calls become requests to the driving controller."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """`loop`: the calling thread's loop, when it serves the channel (`serve_channel`)."""
         self.channel = channel
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_ident: int | None = None
+        self._loop = loop
+        self._loop_ident: int | None = threading.get_ident() if loop is not None else None
         self._lock = threading.Lock()
         self.pool = SyncPool(256)
         self._ids = itertools.count(1)
@@ -176,6 +177,8 @@ class WorkerController:
         future, loop = entry
         if loop is None:
             future.set_result((ok, blob))
+        elif self.on_loop():
+            _set_result(future, (ok, blob))
         else:
             loop.call_soon_threadsafe(_set_result, future, (ok, blob))
 
@@ -337,9 +340,12 @@ class WorkerController:
         child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
         run.keys[(action_id, attempt)] = key
         if task.is_async:
-            handle = asyncio.run_coroutine_threadsafe(
-                self._async_attempt(key, task, child, args, kwargs, custom, group), self.loop
-            )
+            coro = self._async_attempt(key, task, child, args, kwargs, custom, group)
+            handle: Any
+            if self.on_loop():
+                handle = self.loop.create_task(coro)
+            else:
+                handle = asyncio.run_coroutine_threadsafe(coro, self.loop)
             self._tasks[key] = handle
             if handle.done():
                 self._tasks.pop(key, None)
@@ -447,25 +453,40 @@ def _reply_value(ok: bool, blob: bytes) -> Any:
 
 
 def serve_channel(channel: Channel) -> None:
-    """Serve attempts on `channel` until the controller says `exit` or goes away."""
+    """Serve attempts on `channel` until the controller says `exit` or goes away.
+
+    The calling thread runs an event loop that reads the channel (`add_reader`) and runs
+    async bodies; sync bodies run on the worker's `SyncPool` threads.
+    """
     from flyte._store.logs import capture_logs
 
-    controller = WorkerController(channel)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    controller = WorkerController(channel, loop)
     capture_logs()
-    while True:
+    finished = loop.create_future()
+
+    def readable() -> None:
         try:
-            message = channel.recv()
-        except (EOFError, OSError):
-            return
-        kind = message[0]
-        if kind == "run":
-            controller.start_attempt(*message[1:])
-        elif kind == "reply":
-            controller._resolve(message[1], message[2], message[3])
-        elif kind == "cancel":
-            controller.cancel(message[1])
-        elif kind == "exit":
-            return
+            messages = channel.recv_nowait()
+        except EOFError:
+            messages = [("exit",)]
+        for message in messages:
+            kind = message[0]
+            if kind == "run":
+                controller.start_attempt(*message[1:])
+            elif kind == "reply":
+                controller._resolve(message[1], message[2], message[3])
+            elif kind == "cancel":
+                controller.cancel(message[1])
+            elif kind == "exit":
+                if not finished.done():
+                    finished.set_result(None)
+                return
+
+    loop.add_reader(channel.fileno(), readable)
+    readable()
+    loop.run_until_complete(finished)
 
 
 def serve(address: Any, authkey: bytes, worker_id: int) -> None:

@@ -189,9 +189,12 @@ def test_reuse_policy_runs_on_at_most_replicas_warm_workers(store: Any) -> None:
     pids = {pid for pid, _ in results}
     assert 1 <= len(pids) <= 2
     assert os.getpid() not in pids
-    # Module state survives between calls in a worker: counts reach past 1.
+    # Module state survives between calls in a worker: its count goes up by one a call
+    # (from wherever an earlier test left a still-warm worker).
     assert max(n for _, n in results) > 1
-    assert sum(max(n for p, n in results if p == pid) for pid in pids) == 40
+    for pid in pids:
+        counts = sorted(n for p, n in results if p == pid)
+        assert counts == list(range(counts[0], counts[0] + len(counts)))
     reused = [p["reused"] for p in placements(run, "reused.count_calls")]
     assert reused.count(True) >= 38
     # idle_ttl=1: the warm workers exit once idle.
