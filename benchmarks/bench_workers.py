@@ -166,9 +166,7 @@ def _pool_anchor(reps: int) -> tuple[float, float]:
             t_fan, _ = time_call(
                 lambda: [f.result() for f in [pool.submit(_noop, i) for i in range(FANOUT_N)]]
             )
-            t_round, _ = time_call(
-                lambda: [pool.submit(_noop, i).result() for i in range(ROUND_N)]
-            )
+            t_round, _ = time_call(lambda: [pool.submit(_noop, i).result() for i in range(ROUND_N)])
             if rep:
                 fan.append(t_fan / FANOUT_N * 1e6)
                 rounds.append(t_round / ROUND_N * 1e6)

@@ -31,15 +31,20 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
+    "WATCH_CHILD_ENV",
     "Child",
     "SIGINT_GRACE",
     "SIGTERM_GRACE",
     "Spawner",
     "child_command",
 ]
+
+WATCH_CHILD_ENV = "FLYTE_WATCH_CHILD"
+"""Set to 1 in every child: it prints its tree and outputs, but no summary line, hints or
+"Interrupted" notice, since the loop reports each run in one line."""
 
 SIGINT_GRACE = 3.0
 """Seconds a child gets to record its run ABORTED after SIGINT, before SIGTERM."""
@@ -114,8 +119,14 @@ class Child:
     def find_run(self, store: RunStore) -> str | None:
         """The run this child drives: the one it created (matched by its pid)."""
         if self.run_name is None:
+            client = None
+            if getattr(store, "remote", False):  # a server drives it; the child submitted it
+                from flyte.remote._controller import client_label
+
+                client = client_label(self.proc.pid)
             for record in store.list_runs(since=self.spawned_at - 1.0, limit=20):
-                if record.pid == self.proc.pid:
+                mine = client is not None and record.labels.get("client") == client
+                if record.pid == self.proc.pid or mine:
                     self.run_name = record.name
                     break
         return self.run_name
@@ -211,8 +222,9 @@ class Spawner:
         self.cmd = cmd
         self.output = output
         self.warm = warm
-        self.env = dict(os.environ)
-        if store.path not in (":memory:", "memory"):  # `flyte --store X run --watch`
+        self.env = {**os.environ, WATCH_CHILD_ENV: "1"}
+        if store.path not in (":memory:", "memory") and not getattr(store, "remote", False):
+            # `flyte --store X run --watch` (a server's store: FLYTE_ENDPOINT is inherited)
             self.env["FLYTE_STORE"] = str(Path(store.path).resolve())
         self._spare: subprocess.Popen[bytes] | None = None
         self._code = tuple(_package_dir(name) for name in ("flyte", "flyte_cli"))

@@ -1,13 +1,14 @@
-"""`flyte get runs | run | actions | io | tasks | cache`: read the run store."""
+"""`flyte get runs | run | actions | io | report | tasks | cache`: read the run store."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from flyte_cli._command import ExamplesCommand
+from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
 from flyte_cli._output import (
@@ -24,13 +25,9 @@ from flyte_cli._output import (
     to_data,
 )
 
-__all__ = ["actions", "app", "cache", "io", "run", "runs", "tasks"]
+__all__ = ["actions", "app", "cache", "io", "report", "run", "runs", "tasks"]
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = sub_app(
     help="Show runs, actions, inputs and outputs, deployed tasks and cache entries.",
     epilog="""Examples:
 
@@ -39,6 +36,7 @@ app = typer.Typer(
   flyte get run RUN
   flyte get actions RUN
   flyte get io RUN
+  flyte get report RUN --open
   flyte get tasks --json
   flyte get cache --task pipeline.transform
 """,
@@ -93,7 +91,9 @@ def runs(
     search: Annotated[
         Optional[str],
         typer.Option(
-            metavar="TEXT", help="Only runs whose name contains this.", show_default=False
+            metavar="TEXT",
+            help="Only runs whose name or task contains this.",
+            show_default=False,
         ),
     ] = None,
     limit: Annotated[
@@ -142,6 +142,18 @@ def runs(
         as_json=json_,
         empty="No runs yet. Start one: flyte run examples/hello.py main",
     )
+    if limit and len(records) >= limit:
+        from flyte.store import count_runs
+
+        total = count_runs(
+            store, phase=phase.upper() if phase else None, task=task, since=since_ts, search=search
+        )
+        if total > len(records):
+            hidden = total - len(records)
+            console(stderr=True).print(
+                f"[dim]… {hidden} more {'run' if hidden == 1 else 'runs'}; "
+                f"use --limit {total} to see all[/]"
+            )
 
 
 @app.command(cls=ExamplesCommand)
@@ -171,7 +183,9 @@ def run(run: RunArg, json_: JsonOpt = False) -> None:
     table.add_row("phase", phase_text(record.phase))
     table.add_row("started", fmt_time(record.started_at or record.created_at))
     table.add_row("duration", _elapsed(record))
-    table.add_row("actions", f"{record.action_count} ({record.cache_hits} cache hits)")
+    from flyte._present import plural
+
+    table.add_row("actions", f"{record.action_count} ({plural(record.cache_hits, 'cache hit')})")
     if record.recovered_from:
         table.add_row("recovered from", record.recovered_from)
     if record.interrupted:
@@ -210,15 +224,26 @@ def actions(
 
     store = get_store()
     record = require_run(store, run)
+    from flyte_cli._execute import retried_attempts
+
     found = store.list_actions(run)
+    attempts = retried_attempts(store, run, found)
     if json_:
-        emit_json([to_data(a) for a in found])
+        # Every attempt of a retried action, with the errors of the failed ones.
+        rows = []
+        for action in found:
+            row = to_data(action)
+            row["attempt_history"] = [to_data(a) for a in attempts.get(action.id, ())]
+            rows.append(row)
+        emit_json(rows)
         return
     console().print(
         run_tree(
             record,
             found,
             max_children=None if all_ else 20,
+            attempts=attempts,
+            with_ids=True,
             where=placements(store, record.name),
         )
     )
@@ -240,10 +265,11 @@ def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
     target: Any = record
     if action is not None:
         target = require_action(store.list_actions(run), run, action)
+    is_action = action is not None
     data = {
         "run": run,
-        "action": getattr(target, "id", None),
-        "task": getattr(target, "name", record.task),
+        "action": target.id if is_action else None,
+        "task": target.name if is_action else record.task,
         "phase": str(target.phase),
         "inputs": loads_json(target.inputs_json),
         "outputs": loads_json(target.outputs_json),
@@ -253,16 +279,97 @@ def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
         emit_json(data)
         return
     out = console()
-    out.print(
-        f"[bold]{data['task']}[/] [dim]{data['action'] or run}[/]  ", phase_text(target.phase)
-    )
+    where = f"action {target.id} of run {run}" if is_action else f"run {run}"
+    out.print(f"[bold]{data['task']}[/]  [dim]{where}[/]  ", phase_text(target.phase))
     out.print("[bold]inputs[/]")
     out.print(json.dumps(data["inputs"], indent=2, default=str), markup=False, highlight=False)
-    out.print("[bold]outputs[/]")
     if data["error"]:
+        out.print("[bold]error[/]")
         out.print(data["error"], markup=False, style="red")
-    else:
+    elif target.outputs_json is not None:
+        out.print("[bold]outputs[/]")
         out.print(json.dumps(data["outputs"], indent=2, default=str), markup=False, highlight=False)
+
+
+@app.command(cls=ExamplesCommand)
+def report(
+    run: RunArg,
+    action: ActionArg = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Where to write the HTML (default: RUN[-ACTION]-report.html here).",
+            show_default=False,
+        ),
+    ] = None,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the written file in a web browser.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Write the HTML report of an action (`@env.task(report=True)`) to one file.
+
+    Without ACTION, the run's reports go in one page, a tab per action and tab.
+
+    Examples:
+
+    \b
+      flyte get report RUN
+      flyte get report RUN train --open
+      flyte get report RUN a0 -o report.html --json
+    """
+    from flyte.report import render
+
+    store = get_store()
+    record = require_run(store, run)
+    actions = store.list_actions(run)
+    with_report = store.report_actions(run)
+    if action is not None:
+        target = require_action(actions, run, action)
+        found = store.get_report(run, target.id)
+        if found is None:
+            others = ", ".join(with_report) or "none"
+            raise CliError(
+                f"action {target.id} ({target.name}) of run {run} has no report "
+                f"(actions with one: {others}); a task logs one with @env.task(report=True)"
+            )
+        tabs = found.tabs
+        title = f"{target.name} · {run}"
+        ids = [target.id]
+    else:
+        if not with_report:
+            raise CliError(
+                f"run {run} has no reports; a task logs one with @env.task(report=True) "
+                "and flyte.report.log(...)"
+            )
+        names = {a.id: a.name.rsplit(".", 1)[-1] for a in actions}
+        tabs = {}
+        for aid in with_report:
+            found = store.get_report(run, aid)
+            if found is None:
+                continue
+            for tab, fragment in found.tabs.items():
+                key = tab if len(with_report) == 1 else f"{names.get(aid, aid)} ({aid[:6]}): {tab}"
+                tabs[key] = fragment
+        title = f"{record.task} · {run}"
+        ids = list(with_report)
+    suffix = f"-{ids[0]}" if action is not None else ""
+    path = output or Path(f"{run}{suffix}-report.html")
+    try:
+        path.write_text(render(tabs, title=title), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    if json_:
+        emit_json({"run": run, "actions": ids, "tabs": list(tabs), "path": str(path)})
+        return
+    console().print(f"wrote {path} ({len(tabs)} tab{'s' if len(tabs) != 1 else ''})", markup=False)
 
 
 @app.command(cls=ExamplesCommand)

@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
+from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_actions, require_run
 from flyte_cli._output import to_data
 
 if TYPE_CHECKING:
     from flyte._models import LogLine
+    from flyte.store import RunStore
 
 __all__ = ["logs"]
 
@@ -55,8 +56,9 @@ def logs(
 ) -> None:
     """Print what a run's tasks printed and logged (stdout, stderr, logging).
 
-    Lines of a whole run are prefixed with their task and action id. With --json the
-    lines are a JSON array (one JSON object per line with --follow).
+    Lines of a whole run (or of a task that ran several times) are prefixed with their
+    task and action id; a retried action's lines are split by `── attempt N ──` markers.
+    With --json the lines are a JSON array (one JSON object per line with --follow).
 
     Examples:
 
@@ -68,40 +70,69 @@ def logs(
     """
     store = get_store()
     require_run(store, run)
-    names: dict[str, str] = {}
-    action_id = None
-    if action is not None:
-        action_id = require_action(store.list_actions(run), run, action).id
+    actions = store.list_actions(run)
+    names = {a.id: a.name.rsplit(".", 1)[-1] for a in actions}
+    chosen = require_actions(actions, run, action) if action is not None else []
+    # One action: its lines bare. A task name may name several (it ran 3 times): each line
+    # then says which, like the lines of a whole run.
+    action_id = chosen[0].id if len(chosen) == 1 else None
+    wanted = {a.id for a in chosen} if len(chosen) > 1 else None
 
-    def label(line: LogLine) -> str:
-        if action_id is not None or line.action is None:
-            return ""
-        if line.action not in names:
-            for found in store.list_actions(run):
-                names[found.id] = found.name.rsplit(".", 1)[-1]
-        return f"[{names.get(line.action, '?')} {line.action}] "
+    def fetch(after: int, limit: int | None = None) -> list[LogLine]:
+        lines = store.logs(run, action_id=action_id, after=after, attempt=attempt, limit=limit)
+        if wanted is not None:
+            lines = [line for line in lines if line.action in wanted]
+        return lines
 
-    def fetch(after: int) -> list[LogLine]:
-        return store.logs(run, action_id=action_id, after=after, attempt=attempt)
-
-    lines = fetch(0)
-    last = lines[-1].seq if lines else 0
-    if tail is not None:
-        lines = lines[-tail:] if tail else []
+    if tail == 0:
+        lines: list[LogLine] = []
+        last = _last_seq(store, run)
+    elif tail is not None and wanted is None:
+        lines = fetch(0, limit=tail)  # the store reads only the last `tail` lines
+        last = lines[-1].seq if lines else 0
+    else:
+        lines = fetch(0)
+        last = lines[-1].seq if lines else 0
+        if tail is not None:
+            lines = lines[-tail:]
     if json_ and not follow:
         sys.stdout.write(json.dumps([to_data(line) for line in lines], indent=2) + "\n")
         return
+
+    # Retries print again: a marker line says where each new attempt's lines start.
+    seen_attempt: dict[str | None, int] = {}
+    retried = {a.id for a in actions if a.attempts > 1 and str(a.kind) == "task"}
 
     def show(batch: list[LogLine]) -> None:
         for line in batch:
             if json_:
                 sys.stdout.write(json.dumps(to_data(line)) + "\n")
-            else:
-                sys.stdout.write(f"{label(line)}{line.line}\n")
+                continue
+            prefix = ""
+            if action_id is None and line.action is not None:
+                prefix = f"[{names.get(line.action, '?')} {line.action}] "
+            # `attempt > 1`: a retry that began after this command started (--follow).
+            retry = line.action in retried or line.attempt > 1
+            if retry and seen_attempt.get(line.action) != line.attempt:
+                seen_attempt[line.action] = line.attempt
+                sys.stdout.write(f"{prefix}── attempt {line.attempt} ──\n")
+            sys.stdout.write(f"{prefix}{line.line}\n")
         sys.stdout.flush()
 
     show(lines)
     if not follow:
+        if not lines and not json_:
+            what = f"action {action}" if action is not None else f"run {run}"
+            record = store.get_run(run)
+            still = record is not None and not record.phase.is_terminal
+            sys.stderr.write(
+                f"{what} printed nothing{' yet (--follow waits for output)' if still else ''}.\n"
+            )
+        return
+    follow_logs = getattr(store, "follow_logs", None)
+    if follow_logs is not None:  # a server: it long-polls, answering as soon as lines come
+        for batch in follow_logs(run, action_id=action_id, after=last, attempt=attempt):
+            show([line for line in batch if wanted is None or line.action in wanted])
         return
     while True:
         record = store.get_run(run)
@@ -113,3 +144,9 @@ def logs(
         if ended:
             return
         time.sleep(_FOLLOW_POLL)
+
+
+def _last_seq(store: RunStore, run: str) -> int:
+    """The seq of the run's newest log line (0 when none): `--tail 0` follows from there."""
+    newest = store.logs(run, limit=1)
+    return newest[-1].seq if newest else 0

@@ -240,4 +240,7 @@ async def in_action(
         _current.reset(token)
     if child.pending:  # the parent outlives the sync handles it started
         await asyncio.gather(*child.pending, return_exceptions=True)
+        if isinstance(value, asyncio.Future) and value in child.pending:
+            # An async body returned a sync child's handle without awaiting it.
+            value = value.result()
     return value

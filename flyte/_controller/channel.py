@@ -11,12 +11,13 @@ Worker -> controller
     ("hello", worker_id, pid)                         first frame of a worker
     ("done", key, True, (blob, out_json), info)       an attempt returned (pickled value)
     ("done", key, False, error_blob, info)            an attempt raised (see pack_error)
-    ("log", run, action, attempt, stream, line, ts)   a line the body printed or logged
-    ("trace", key, TraceRecord)                       a trace checkpoint finished / replayed
-    ("trace_get", req, key, trace_id)                 may this trace replay? -> reply
-    ("call", req, key, task_ref, call_blob)           a nested task call -> reply
+    ("log", key, run, action, attempt, stream, line, ts)   a line the body printed or logged
+    ("trace", run, TraceRecord)                       a trace checkpoint finished / replayed
+    ("trace_get", req, run, trace_id)                 may this trace replay? -> reply
+    ("call", req, key, task_key, ref, payload, id, seq, group)   a nested task call -> reply
+    ("put", run, op)                                  a store op a body wrote (reports)
 Controller -> worker
-    ("run", key, task_ref, payload_blob, context)     run an attempt (context: see worker.py)
+    ("run", key, task_key, ref, payload, context)     run an attempt (context: see worker.py)
     ("reply", req, ok, blob)                          answer to trace_get / call
     ("cancel", key)                                   abort that attempt (Dask: cannot kill)
     ("exit",)                                         leave (idle_ttl passed, shutdown)

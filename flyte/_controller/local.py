@@ -50,6 +50,7 @@ from flyte.errors import (
     TraceCallError,
     as_user_error,
 )
+from flyte.report._report import finish_report
 
 if TYPE_CHECKING:
     from flyte._store import RunStore
@@ -556,15 +557,22 @@ class LocalController:
         rec = run.recorder
         retries = task.retries
         attempts = retries.count + 1
-        timeout = task.timeout.seconds if task.timeout is not None else None
+        runtime = task.timeout.seconds if task.timeout is not None else None
+        # Timeout(deadline=) bounds the action across all its attempts.
+        deadline = task.timeout.deadline_seconds if task.timeout is not None else None
+        first_start = time.time()
+        timeout = runtime
         if run.executor is None and task.resources is None and task.reusable is None:
             executor: Executor = self._inline or self.inline  # the common case, no call
         else:
             executor = self.executor_for(run, task)
         for number in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=number)
-            attempt = Attempt(task, child, args, kwargs, timeout)
             attempt_start = time.time()
+            if deadline is not None:
+                left = max(deadline - (attempt_start - first_start), 0.001)
+                timeout = left if runtime is None else min(runtime, left)
+            attempt = Attempt(task, child, args, kwargs, timeout)
             if number > 1:
                 rec.action_running(run.name, aid, number)
             try:
@@ -577,9 +585,13 @@ class LocalController:
                     out_json = _serde.encode_json(value)
             except BaseException as exc:
                 flush_action_logs(child)
+                if task.report:
+                    finish_report(child)
                 for handle in child.pending:
                     handle.cancel()
-                exc = _attempt_error(exc, task, timeout)
+                if isinstance(exc, Deadline) and deadline is not None and timeout != runtime:
+                    attempts = number  # past the deadline no retry may start
+                exc = _attempt_error(exc, task, runtime, deadline, timeout)
                 aborted = isinstance(exc, asyncio.CancelledError | ActionAborted)
                 phase = (
                     _ABORTED
@@ -625,6 +637,8 @@ class LocalController:
                     raise exc from None
                 raise as_user_error(exc) from None
             flush_action_logs(child)
+            if task.report:
+                finish_report(child)
             if run.aborted.is_set():  # a sync body that finished after its run was aborted
                 rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
                 raise ActionAborted(f"run {run.name} was aborted")
@@ -646,12 +660,23 @@ class LocalController:
 _NOT_RETRIED = frozenset({"SystemExit", "KeyboardInterrupt"})
 
 
-def _attempt_error(exc: BaseException, task: TaskTemplate[Any, Any], timeout: float | None) -> Any:
+def _attempt_error(
+    exc: BaseException,
+    task: TaskTemplate[Any, Any],
+    runtime: float | None,
+    deadline: float | None,
+    timeout: float | None,
+) -> Any:
     """The error an attempt's failure is recorded and raised as."""
     if isinstance(exc, Deadline):
-        err = TaskTimeoutError(
-            f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
-        )
+        if deadline is not None and timeout != runtime:
+            err = TaskTimeoutError(
+                f"{task.name} passed its deadline of {deadline:g}s and was stopped"
+            )
+        else:
+            err = TaskTimeoutError(
+                f"{task.name} ran longer than its timeout of {runtime:g}s and was stopped"
+            )
         where = exc.args[0] if exc.args else ""
         err.__flyte_traceback__ = (  # type: ignore[attr-defined]
             "Traceback (most recent call last, where the body was stopped):\n"

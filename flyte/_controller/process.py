@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["ProcessExecutor", "ResourceGate", "describe_exit", "machine_capacity"]
 
 _MONITOR_INTERVAL = 0.02
+# Store ops a body in a worker may write itself (flyte.report); nothing else is accepted.
+_FORWARDED_OPS = frozenset({"report_put"})
 _RETRY_KEEP = 120.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -434,6 +436,10 @@ class ProcessExecutor:
             run.echo,
             custom_context_var.get(),
             group_var.get(),
+            {
+                "disable_run_cache": run.options.disable_run_cache,
+                "started_at": getattr(run, "started_at", None),
+            },
         )
         assert worker.channel is not None
         try:
@@ -636,6 +642,11 @@ class ProcessExecutor:
             run = self._run_named(worker, run_name)
             found = run.trace_lookup(trace_id) if run is not None else None
             self._reply(worker, req, True, pickle.dumps(found, 5))
+        elif kind == "put":
+            _, run_name, op = message
+            run = self._run_named(worker, run_name)
+            if run is not None and op[0] in _FORWARDED_OPS:
+                run.writer.put(op)
         elif kind == "call":
             self.loop.create_task(self._nested_call(worker, message))
         elif kind == "_ready":

@@ -73,12 +73,19 @@ class WorkerRun:
         mode: str,
         labels: dict[str, str],
         echo: bool,
+        extra: dict[str, Any] | None = None,
     ) -> None:
+        extra = extra or {}
         self.controller = controller
         self.name = name
         self.mode = mode
         self.labels = labels
         self.echo = echo
+        self.started_at: float | None = extra.get("started_at")
+        self.options = _Options(disable_run_cache=bool(extra.get("disable_run_cache")))
+        # flyte.report: reports of the attempts running here; stored through the controller.
+        self.reports: dict[str, tuple[int, Any]] = {}
+        self.writer = _ChannelWriter(controller, name)
         self.aborted = threading.Event()
         self.sync_threads: dict[str, int] = {}
         self.detached: set[Any] = set()
@@ -108,6 +115,25 @@ class WorkerRun:
 
     def restore_env(self) -> None:
         """Nothing to restore: the worker's environment is its own."""
+
+
+class _Options:
+    """The run options a body can see (`flyte.ctx().disable_run_cache`)."""
+
+    def __init__(self, *, disable_run_cache: bool) -> None:
+        self.disable_run_cache = disable_run_cache
+
+
+class _ChannelWriter:
+    """`run.writer` in a worker: the few ops bodies write themselves (reports) go to the
+    controller, which queues them to its own writer."""
+
+    def __init__(self, controller: WorkerController, run: str) -> None:
+        self._controller = controller
+        self._run = run
+
+    def put(self, op: tuple[Any, ...]) -> None:
+        self._controller.channel.send(("put", self._run, op))
 
 
 class WorkerController:
@@ -312,12 +338,14 @@ class WorkerController:
 
     # -- attempts ------------------------------------------------------------------
 
-    def _run_for(self, name: str, mode: str, labels: dict[str, str], echo: bool) -> WorkerRun:
+    def _run_for(
+        self, name: str, mode: str, labels: dict[str, str], echo: bool, extra: dict[str, Any]
+    ) -> WorkerRun:
         run = self._runs.get(name)
         if run is None:
             if len(self._runs) > 64:
                 self._runs.clear()
-            run = self._runs[name] = WorkerRun(self, name, mode, labels, echo)
+            run = self._runs[name] = WorkerRun(self, name, mode, labels, echo, extra)
         return run
 
     def start_attempt(
@@ -329,14 +357,14 @@ class WorkerController:
         context: tuple[Any, ...],
     ) -> None:
         """Start an attempt the controller sent; its outcome is sent back as `done`."""
-        run_name, action_id, attempt, mode, labels, echo, custom, group = context
+        run_name, action_id, attempt, mode, labels, echo, custom, group, extra = context
         try:
             task = load_task(task_key, ref)
             args, kwargs = pickle.loads(payload)
         except BaseException as exc:  # the task or its inputs cannot be loaded here
             self._send_done(key, None, exc)
             return
-        run = self._run_for(run_name, mode, labels, echo)
+        run = self._run_for(run_name, mode, labels, echo, extra)
         child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
         run.keys[(action_id, attempt)] = key
         if task.is_async:
@@ -399,6 +427,10 @@ class WorkerController:
         from flyte._store.logs import flush_action_logs
 
         flush_action_logs(child)
+        if child.run.reports:  # type: ignore[attr-defined]
+            from flyte.report._report import finish_report
+
+            finish_report(child)
         run: WorkerRun = child.run  # type: ignore[assignment]
         run.keys.pop((child.action_id, child.attempt), None)
         self._tasks.pop(key, None)

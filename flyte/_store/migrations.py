@@ -13,7 +13,7 @@ import time
 
 from flyte.errors import StoreError
 
-__all__ = ["MIGRATIONS", "check_foreign", "migrate"]
+__all__ = ["MIGRATIONS", "PUBLIC_VIEWS", "check_foreign", "migrate"]
 
 _V1 = """
 CREATE TABLE runs (
@@ -116,14 +116,70 @@ CREATE TABLE changes (
 INSERT INTO changes (id, counter) VALUES (1, 0);
 """
 
+# The public views: the stable surface for `flyte db query`, sqlite-utils and Datasette
+# (docs/store-schema.md). Tables are internal and may change; a migration that changes a
+# table these views read must recreate the view with the same columns (add columns at the
+# end; a breaking change becomes a `_v2` view beside the `_v1` one). Blobs (pickled values)
+# stay out: the views carry the JSON forms.
+_PUBLIC_VIEWS = """
+CREATE VIEW runs_v1 AS SELECT
+    name, task, phase, created_at, started_at, ended_at,
+    ended_at - started_at AS duration,
+    inputs_json AS inputs, outputs_json AS outputs,
+    error_type, error_message, traceback,
+    recovered_from, interrupted, labels, settings, pid, host
+FROM runs;
+CREATE VIEW actions_v1 AS SELECT
+    run, id, parent, name, kind, phase, grp AS "group", attempts,
+    cache_status, cache_key, recovered, inputs_hash,
+    inputs_json AS inputs, outputs_json AS outputs,
+    error_type, error_message, traceback, started_at, ended_at,
+    ended_at - started_at AS duration, settings, seq
+FROM actions;
+CREATE VIEW attempts_v1 AS SELECT
+    run, action, attempt, phase, started_at, ended_at,
+    ended_at - started_at AS duration, error_type, error_message
+FROM attempts;
+CREATE VIEW logs_v1 AS SELECT seq, run, action, attempt, ts, stream, line FROM logs;
+CREATE VIEW cache_v1 AS SELECT
+    key, task, parts, outputs_json AS outputs, created_at, run, action
+FROM cache;
+"""
+
+# Reports of actions (`@env.task(report=True)`): one row per action, its tabs as JSON,
+# replaced on every flush; removed with the run. Internal, like every table (no view yet).
+_REPORTS = """
+CREATE TABLE reports (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    tabs TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run, action)
+);
+"""
+
 # Where each attempt ran (inline / process worker pid / reused), its peak memory and how
 # long it waited QUEUED for CPU or memory: a JSON object (flyte._controller.recorder.Placement).
-_ATTEMPT_PLACEMENT = "ALTER TABLE attempts ADD COLUMN placement TEXT"
+# attempts_v1 gains it as its last column.
+_ATTEMPT_PLACEMENT = """
+ALTER TABLE attempts ADD COLUMN placement TEXT;
+DROP VIEW IF EXISTS attempts_v1;
+CREATE VIEW attempts_v1 AS SELECT
+    run, action, attempt, phase, started_at, ended_at,
+    ended_at - started_at AS duration, error_type, error_message, placement
+FROM attempts;
+"""
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
-    ("0002_attempt_placement", _ATTEMPT_PLACEMENT),
+    ("0002_public_views", _PUBLIC_VIEWS),
+    ("0003_reports", _REPORTS),
+    ("0004_attempt_placement", _ATTEMPT_PLACEMENT),
 ]
+
+PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")
+"""The views `flyte db query` users and tools may rely on across migrations."""
 
 
 def check_foreign(path: str) -> None:

@@ -24,6 +24,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op, driver_is_dead
@@ -58,6 +59,9 @@ def connect(path: str) -> sqlite3.Connection:
         conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # Only takes effect on a new, empty file (or at the next VACUUM): lets `flyte gc`
+        # give freed pages back to the OS in short steps (flyte._store.upkeep).
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -269,6 +273,13 @@ class SqliteRunStore:
                         row.get("action"),
                     ),
                 )
+            elif kind == "report_put":
+                row = op[1]
+                conn.execute(
+                    "INSERT OR REPLACE INTO reports (run, action, attempt, tabs, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (row["run"], row["action"], row["attempt"], _to_json(row["tabs"]), row["ts"]),
+                )
             elif kind == "deploy":
                 row = op[1]
                 conn.execute(
@@ -311,33 +322,37 @@ class SqliteRunStore:
         ]
         if not dead:
             return False
+        # Conditional on the phase, in one transaction: a driver that committed its run's
+        # end (and exited) after `rows` were read keeps that end; only runs still
+        # QUEUED/RUNNING now become interrupted.
         now = time.time()
-        ops: list[Op] = []
-        for name in dead:
-            ops.append(
-                (
-                    "run_update",
-                    name,
-                    {
-                        "phase": Phase.ABORTED.value,
-                        "interrupted": 1,
-                        "ended_at": now,
-                        "error_type": "Interrupted",
-                        "error_message": "the process driving this run died",
-                    },
-                )
-            )
-        self.write(ops)
+        reaped = 0
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
-            for name in dead:
-                conn.execute(
-                    "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                    "WHERE run = ? AND phase IN (?, ?)",
-                    (Phase.ABORTED.value, now, name, *_ACTIVE),
-                )
-            conn.execute("COMMIT")
+            try:
+                for name in dead:
+                    changed = conn.execute(
+                        "UPDATE runs SET phase = ?, interrupted = 1, ended_at = ?, "
+                        "error_type = 'Interrupted', "
+                        "error_message = 'the process driving this run died' "
+                        "WHERE name = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                    ).rowcount
+                    if not changed:
+                        continue
+                    reaped += changed
+                    conn.execute(
+                        "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+                        "WHERE run = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                    )
+                if reaped:
+                    conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return True
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
@@ -376,11 +391,37 @@ class SqliteRunStore:
             clauses.append("r.created_at >= ?")
             params.append(since)
         if search:
-            clauses.append("r.name LIKE ?")
-            params.append(f"%{search}%")
+            clauses.append("(r.name LIKE ? OR r.task LIKE ?)")
+            params += [f"%{search}%", f"%{search}%"]
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         tail = "ORDER BY r.created_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
         return self._runs(where, params, tail)
+
+    def count_runs(
+        self,
+        *,
+        phase: str | None = None,
+        task: str | None = None,
+        since: float | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many runs `list_runs` would return without a limit (one COUNT)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if phase:
+            clauses.append("phase = ?")
+            params.append(str(phase).upper())
+        if task:
+            clauses.append("(task = ? OR task LIKE ?)")
+            params += [task, f"%.{task}"]
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        if search:
+            clauses.append("(name LIKE ? OR task LIKE ?)")
+            params += [f"%{search}%", f"%{search}%"]
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return int(self._query(f"SELECT count(*) FROM runs {where}", params)[0][0])
 
     def run_task_blob(self, run: str) -> bytes | None:
         rows = self._query("SELECT task_blob FROM runs WHERE name = ?", (run,))
@@ -402,7 +443,7 @@ class SqliteRunStore:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("logs", "attempts", "actions"):
+                for table in ("logs", "attempts", "reports", "actions"):
                     conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
                 deleted = conn.execute("DELETE FROM runs WHERE name = ?", (run,)).rowcount
                 conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
@@ -488,6 +529,27 @@ class SqliteRunStore:
                 f"LIMIT {int(limit)}) ORDER BY seq"
             )
         return [log_from_row(r) for r in self._query(sql, params)]
+
+    # -- reports -------------------------------------------------------------------
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        rows = self._query(
+            "SELECT attempt, tabs, updated_at FROM reports WHERE run = ? AND action = ?",
+            (run, action_id),
+        )
+        if not rows:
+            return None
+        return ReportRecord(
+            run=run,
+            action=action_id,
+            attempt=rows[0][0],
+            tabs=json.loads(rows[0][1]),
+            updated_at=rows[0][2],
+        )
+
+    def report_actions(self, run: str) -> list[str]:
+        rows = self._query("SELECT action FROM reports WHERE run = ? ORDER BY updated_at", (run,))
+        return [r[0] for r in rows]
 
     # -- cache ---------------------------------------------------------------------
 

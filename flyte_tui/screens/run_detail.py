@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, Phase
@@ -38,9 +38,10 @@ class RunScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Runs"),
         Binding("l", "toggle_logs", "Logs"),
-        Binding("w", "toggle_scope", "Run/action logs"),
-        Binding("slash", "search", "Search logs"),
-        Binding("e", "expand", "Expand values"),
+        Binding("slash", "search", "Search", priority=True),  # see RunsScreen
+        Binding("w", "toggle_scope", "Logs of the run / the action", show=False),
+        Binding("e", "expand", "Show values in full", show=False),
+        Binding("o", "open_report", "Open report", show=False),
     ]
 
     def __init__(self, run: str | None, *, logs: bool = False) -> None:
@@ -151,7 +152,7 @@ class RunScreen(Screen[None]):
         assert self.model is not None and self.record is not None
         tree = self.query_one(ActionTree)
         tree.apply(diff)
-        self.query_one(RunHeader).show(self.record, self.model.counts, follow=self.dashboard.follow)
+        self._show_header()
         if first and self.model.actions:
             self._placed_cursor = True
             start = self._first_failure()
@@ -171,6 +172,15 @@ class RunScreen(Screen[None]):
             elif is_group_key(selected) and selected in diff.groups:
                 self._show(selected)
         self.query_one(LogView).poll()
+
+    def _show_header(self) -> None:
+        assert self.model is not None and self.record is not None
+        self.query_one(RunHeader).show(
+            self.record,
+            self.model.counts,
+            follow=self.dashboard.follow,
+            root=self.model.actions.get("a0"),
+        )
 
     def _first_failure(self) -> str | None:
         """The failed action where the error started (a failed action with no failed child)."""
@@ -197,9 +207,7 @@ class RunScreen(Screen[None]):
     def _follow_changed(self) -> None:
         self.query_one(LogView).follow = self.dashboard.follow
         if self.record is not None and self.model is not None:
-            self.query_one(RunHeader).show(
-                self.record, self.model.counts, follow=self.dashboard.follow
-            )
+            self._show_header()
         if self.dashboard.follow:
             self.reload()
 
@@ -207,10 +215,10 @@ class RunScreen(Screen[None]):
         if not self.is_current or self.record is None or self.model is None:
             return
         if not self.record.phase.is_terminal:
+            # One clock for the three places a running action's duration shows.
             self.query_one(ActionTree).tick()
-            self.query_one(RunHeader).show(
-                self.record, self.model.counts, follow=self.dashboard.follow
-            )
+            self._show_header()
+            self.query_one(Details).tick()
 
     # -- selection -----------------------------------------------------------------
 
@@ -260,9 +268,9 @@ class RunScreen(Screen[None]):
         self._logs_open = not self._logs_open
         self.set_class(self._logs_open, "-logs-open")
         if self._logs_open:
-            self.query_one("#log-lines").focus()
+            self.set_focus(self.query_one("#log-lines"))
         else:
-            self.query_one(ActionTree).focus()
+            self.set_focus(self.query_one(ActionTree))
 
     def action_toggle_scope(self) -> None:
         """Switch the logs between the selected action and the whole run."""
@@ -277,10 +285,43 @@ class RunScreen(Screen[None]):
             logs.target = (self.model.run, selected)
 
     def action_search(self) -> None:
-        """Search the log lines shown."""
+        """Search the log lines shown (in the search box, `/` is just a character)."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.insert_text_at_cursor("/")
+            return
         self.query_one(LogView).open_search()
 
     def action_expand(self) -> None:
         """Show inputs and outputs in full (again: truncated)."""
         details = self.query_one(Details)
         details.expanded = not details.expanded
+
+    def action_open_report(self) -> None:
+        """Open the selected action's HTML report (a task with report=True) in a browser."""
+        selected = self.query_one(ActionTree).selected_key
+        if self.model is None or selected is None or is_group_key(selected):
+            self.notify("select an action that has a report (marked 'report' in the tree)")
+            return
+        self._open_report(self.model.run, selected)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _open_report(self, run: str, action_id: str) -> None:
+        import webbrowser
+
+        from flyte._store import flyte_home
+        from flyte.report import render
+
+        try:
+            found = self.dashboard.feed.store.get_report(run, action_id)
+            if found is None:
+                self.app.call_from_thread(self.notify, f"action {action_id} has no report")
+                return
+            path = flyte_home() / "reports" / f"{run}-{action_id}.html"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(found.tabs, title=f"{run} {action_id}"), encoding="utf-8")
+        except (FlyteError, OSError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        webbrowser.open(path.as_uri())
+        self.app.call_from_thread(self.notify, f"report written to {path}")

@@ -210,3 +210,9 @@ def flaky_worker(x: int, marker: str) -> int:
 @plain.task
 def root_flaky(x: int, marker: str) -> int:
     return flaky_worker(x, marker)
+
+
+@worker_env.task(report=True)
+def reports_from_worker(x: int) -> int:
+    flyte.report.log(f"<p>worker {x}</p>")
+    return x

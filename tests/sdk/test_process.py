@@ -321,3 +321,12 @@ def test_ids_are_the_same_wherever_bodies_run(store: Any) -> None:
     inline = flyte.with_runcontext(executor="inline").run(pt.root_worker_calls_inline, 6)
     worker = flyte.run(pt.root_worker_calls_inline, 6)
     assert sorted(a.id for a in inline.actions()) == sorted(a.id for a in worker.actions())
+
+
+def test_a_report_logged_in_a_worker_is_stored(store: Any) -> None:
+    run = flyte.run(pt.reports_from_worker, 5)
+    (action,) = actions(run, "worker_env.reports_from_worker")
+    assert placements(run, "worker_env.reports_from_worker")[0]["worker"] == "process"
+    report = store.get_report(run.name, action.id)
+    assert report is not None
+    assert "worker 5" in str(report.tabs)
