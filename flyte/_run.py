@@ -195,6 +195,7 @@ class _ConfigView(Mapping[str, Any]):
 _config = _ConfigView()
 
 _EXECUTORS = ("inline", "process", "dask", "auto")
+_WAIT_SLICE = 0.25
 
 
 def _check_executor(spec: str) -> None:
@@ -328,8 +329,15 @@ class Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
             controller = self._controller or _controller()
+            end = None if timeout is None else time.monotonic() + timeout
             try:
-                controller.wait(self._future, timeout)
+                # In slices: Ctrl-C may be delivered to any thread, and then only a main
+                # thread that wakes up now and then runs Python's handler (a lock wait
+                # without a timeout never returns to it).
+                while True:
+                    left = _WAIT_SLICE if end is None else min(_WAIT_SLICE, end - time.monotonic())
+                    if controller.wait(self._future, max(left, 0.0)) or left <= 0:
+                        break
             except KeyboardInterrupt:
                 self.abort()
                 controller.wait(self._future, 10)

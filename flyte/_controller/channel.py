@@ -46,6 +46,8 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     from flyte._task import TaskTemplate
 
 __all__ = [
@@ -88,6 +90,7 @@ class Channel:
         self._ready = threading.Condition(self._lock)
         self._backlog: collections.deque[memoryview] = collections.deque()
         self._flusher: threading.Thread | None = None
+        self._soon: list[bytes] = []
         self._buf = bytearray()
         self._eof = False
         self._closed = False
@@ -104,7 +107,29 @@ class Channel:
             OSError: the connection is closed or broken.
         """
         data = _dumps(message, 5)
-        frame = len(data).to_bytes(4, "big") + data
+        self._send_frames(len(data).to_bytes(4, "big") + data)
+
+    def send_soon(self, message: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
+        """Send `message` at the end of this turn of `loop`, with the others sent meanwhile.
+
+        One write for a fan-out's worth of messages instead of one each. Only for a
+        channel whose every send goes through here from `loop`'s thread (order is kept).
+        """
+        data = _dumps(message, 5)
+        pending = self._soon
+        pending.append(len(data).to_bytes(4, "big"))
+        pending.append(data)
+        if len(pending) == 2:
+            loop.call_soon(self._send_soon)
+
+    def _send_soon(self) -> None:
+        frames, self._soon = b"".join(self._soon), []
+        try:
+            self._send_frames(frames)
+        except OSError:
+            pass  # the peer is gone: its EOF reports that
+
+    def _send_frames(self, frame: bytes) -> None:
         with self._lock:
             if self._closed:
                 raise OSError("the channel is closed")

@@ -443,7 +443,9 @@ class ProcessExecutor:
         )
         assert worker.channel is not None
         try:
-            worker.channel.send(("run", running.key, task_key, send_ref, payload, context))
+            worker.channel.send_soon(
+                ("run", running.key, task_key, send_ref, payload, context), self.loop
+            )
         except OSError:
             pass  # the worker died: its EOF fails the attempt with the exit code
 
@@ -665,7 +667,7 @@ class ProcessExecutor:
         if worker.channel is None or worker.dead:
             return
         try:
-            worker.channel.send(("reply", req, ok, blob))
+            worker.channel.send_soon(("reply", req, ok, blob), self.loop)
         except OSError:
             pass
 
@@ -768,7 +770,7 @@ class ProcessExecutor:
             return
         if not worker.dead and worker.channel is not None:
             try:
-                worker.channel.send(("exit",))
+                worker.channel.send_soon(("exit",), self.loop)
             except OSError:
                 pass
         self._forget(worker)
@@ -807,7 +809,7 @@ class ProcessExecutor:
                     worker.stopping = "idle"
                     if worker.channel is not None:
                         try:
-                            worker.channel.send(("exit",))
+                            worker.channel.send_soon(("exit",), self.loop)
                         except OSError:
                             pass
                     pool.workers.remove(worker)

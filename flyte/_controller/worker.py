@@ -42,6 +42,7 @@ from flyte._controller.channel import (
     unpack_error,
 )
 from flyte._controller.threads import SyncPool
+from flyte._map import custom_context_var
 from flyte.errors import ActionAborted, TraceCallError, as_user_error
 
 if TYPE_CHECKING:
@@ -399,7 +400,7 @@ class WorkerController:
             self._finish(key, child, value, None)
 
         self._tasks[key] = (run, thread_key)
-        self.pool.submit(ctx.run, body)
+        self.pool.start(ctx.run, body)
 
     async def _async_attempt(
         self,
@@ -467,8 +468,6 @@ class WorkerController:
 
 
 def _set_context_vars(custom: dict[str, str] | None, group: str | None) -> None:
-    from flyte._map import custom_context_var
-
     custom_context_var.set(custom)
     group_var.set(group)
 
