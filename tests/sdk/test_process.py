@@ -171,6 +171,23 @@ def test_cpu_requests_never_exceed_the_machine(store: Any, tmp_path: Path) -> No
         assert any(p.get("queued_s", 0) > 0 for p in placements(run, "cpu_env.hold_cpu"))
 
 
+def test_attempts_waiting_for_cpu_show_queued(store: Any, tmp_path: Path) -> None:
+    cpus, _ = machine_capacity()
+    if cpus >= 6:
+        pytest.skip("needs fewer than 6 CPUs for six cpu=1 tasks to wait")
+    handle = flyte.with_runcontext(echo=False).start(pt.six_cpu_tasks, str(tmp_path))
+    seen: set[str] = set()
+
+    def look() -> bool:
+        run_actions = [a for a in store.list_actions(handle.name) if a.name == "cpu_env.hold_cpu"]
+        seen.update(a.phase.value for a in run_actions)
+        return handle.done()
+
+    assert wait_until(look, deadline=60)
+    assert "QUEUED" in seen
+    assert all(a.phase is Phase.SUCCEEDED for a in actions(handle, "cpu_env.hold_cpu"))
+
+
 def test_a_request_that_can_never_fit_is_a_clear_error(store: Any) -> None:
     cpus, _ = machine_capacity()
     huge = pt.where.override(resources=flyte.Resources(cpu=int(cpus) + 1))
