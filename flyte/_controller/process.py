@@ -497,6 +497,9 @@ class ProcessExecutor:
         worker.exited = self.loop.create_future()
         self._workers[worker.id] = worker
         env = run.base_environ()
+        # Secrets are isolated too: a worker sees only its own task's, as their env vars.
+        for key in [k for k in env if k.startswith("FLYTE_SECRET_")]:
+            del env[key]
         env.update(extra)
         self._zygote_channel.send(("fork", worker.id, env, list(sys.path), os.getcwd()))
         try:

@@ -216,3 +216,18 @@ def root_flaky(x: int, marker: str) -> int:
 def reports_from_worker(x: int) -> int:
     flyte.report.log(f"<p>worker {x}</p>")
     return x
+
+
+secret_env = flyte.TaskEnvironment(
+    "secret_env",
+    resources=flyte.Resources(memory="1Gi"),
+    secrets=flyte.Secret(key="token_a", as_env_var="TOKEN_A"),
+)
+
+
+@secret_env.task
+def read_secrets() -> dict[str, str | None]:
+    return {
+        "TOKEN_A": os.environ.get("TOKEN_A"),
+        "FLYTE_SECRET_TOKEN_B": os.environ.get("FLYTE_SECRET_TOKEN_B"),
+    }

@@ -117,6 +117,13 @@ def test_two_environments_set_one_variable_differently(store: Any) -> None:
     assert "SHARED_VAR" not in os.environ
 
 
+def test_a_worker_sees_only_its_own_secrets(store: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLYTE_SECRET_TOKEN_A", "a-value")
+    monkeypatch.setenv("FLYTE_SECRET_TOKEN_B", "b-value")
+    got = flyte.run(pt.read_secrets).outputs()[0]
+    assert got == {"TOKEN_A": "a-value", "FLYTE_SECRET_TOKEN_B": None}
+
+
 def test_a_child_error_reaches_the_parent_as_its_own_type(store: Any) -> None:
     assert flyte.run(pt.catches_child_error).outputs()[0] == "caught ValueError: bad input 7"
     run = flyte.with_runcontext(raise_on_failure=False).run(pt.raises_value_error, 3)
