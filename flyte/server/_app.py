@@ -19,6 +19,7 @@ Routes (under `/api/v1`):
     GET  /runs/{run}/successful           what a recovery reuses
     GET  /runs/{run}/logs?action&attempt&after&limit&wait=S   lines (long-poll on `after`)
     GET  /runs/{run}/logs/events?action   the same as server-sent events
+    GET  /runs/{run}/reports[/{action}]   actions with an HTML report / one report
     GET|DELETE /cache?task                cache entries / clear them
     GET  /cache/{key}                     one entry
     GET|POST /tasks, GET /tasks/{name}?version       deployed tasks
@@ -396,6 +397,20 @@ def create_app(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
+    # -- reports --
+
+    def list_reports(request: Request) -> Response:
+        name = request.path_params["name"]
+        run_or_404(name)
+        return ok({"actions": store.report_actions(name)})
+
+    def get_report(request: Request) -> Response:
+        name, action_id = request.path_params["name"], request.path_params["action"]
+        found = store.get_report(name, action_id)
+        if found is None:
+            raise RunNotFoundError(f"no report for action {action_id!r} of run {name!r}")
+        return ok({"report": encode(found)})
+
     # -- cache --
 
     def cache_entries(request: Request) -> Response:
@@ -496,6 +511,8 @@ def create_app(
             route("/runs/{name}/successful", successful),
             route("/runs/{name}/logs", logs),
             route("/runs/{name}/logs/events", log_events),
+            route("/runs/{name}/reports", list_reports),
+            route("/runs/{name}/reports/{action}", get_report),
             route("/cache", cache_entries),
             route("/cache", cache_clear, "DELETE"),
             route("/cache/{key}", cache_get),
