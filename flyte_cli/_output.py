@@ -54,6 +54,7 @@ ROLE_STYLE: dict[str, str] = {
     "cache-hit": "cyan",
     "cache-miss": "yellow",
     "recovered": "magenta",
+    "report": "green",
     "error": "red",
 }
 

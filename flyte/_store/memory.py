@@ -14,6 +14,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op
@@ -46,6 +47,7 @@ _KINDS = frozenset(
         "attempt_upsert",
         "cache_put",
         "deploy",
+        "report_put",
     }
 )
 
@@ -66,6 +68,7 @@ class MemoryRunStore:
         self._logs: list[dict[str, Any]] = []
         self._cache: dict[str, dict[str, Any]] = {}
         self._deployed: dict[tuple[str, str], dict[str, Any]] = {}
+        self._reports: dict[tuple[str, str], dict[str, Any]] = {}
         self._counter = 0
 
     def write(self, ops: Sequence[Op]) -> None:
@@ -124,6 +127,10 @@ class MemoryRunStore:
                     row["ended_at"] = row["ended_at"] or op[2]
         elif kind == "deploy":
             self._deployed[(op[1]["name"], op[1]["version"])] = dict(op[1])
+        elif kind == "report_put":
+            if op[1]["run"] not in self._runs:
+                raise KeyError(f"no run {op[1]['run']!r}")
+            self._reports[(op[1]["run"], op[1]["action"])] = dict(op[1])
         else:
             raise ValueError(f"unknown store operation {kind!r}")
 
@@ -177,8 +184,25 @@ class MemoryRunStore:
             self._actions.pop(run, None)
             self._attempts = {k: v for k, v in self._attempts.items() if k[0] != run}
             self._logs = [r for r in self._logs if r["run"] != run]
+            self._reports = {k: v for k, v in self._reports.items() if k[0] != run}
             self._counter += 1
         return found
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        row = self._reports.get((run, action_id))
+        if row is None:
+            return None
+        return ReportRecord(
+            run=run,
+            action=action_id,
+            attempt=row["attempt"],
+            tabs=dict(row["tabs"]),
+            updated_at=row["ts"],
+        )
+
+    def report_actions(self, run: str) -> list[str]:
+        rows = sorted((r["ts"], a) for (r_run, a), r in self._reports.items() if r_run == run)
+        return [a for _, a in rows]
 
     def list_actions(self, run: str) -> list[ActionRecord]:
         rows = sorted(

@@ -146,9 +146,23 @@ CREATE VIEW cache_v1 AS SELECT
 FROM cache;
 """
 
+# Reports of actions (`@env.task(report=True)`): one row per action, its tabs as JSON,
+# replaced on every flush; removed with the run. Internal, like every table (no view yet).
+_REPORTS = """
+CREATE TABLE reports (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    tabs TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run, action)
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
+    ("0003_reports", _REPORTS),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")

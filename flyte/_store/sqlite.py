@@ -24,6 +24,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op, driver_is_dead
@@ -259,6 +260,13 @@ class SqliteRunStore:
                         row.get("action"),
                     ),
                 )
+            elif kind == "report_put":
+                row = op[1]
+                conn.execute(
+                    "INSERT OR REPLACE INTO reports (run, action, attempt, tabs, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (row["run"], row["action"], row["attempt"], _to_json(row["tabs"]), row["ts"]),
+                )
             elif kind == "deploy":
                 row = op[1]
                 conn.execute(
@@ -300,33 +308,37 @@ class SqliteRunStore:
         ]
         if not dead:
             return False
+        # Conditional on the phase, in one transaction: a driver that committed its run's
+        # end (and exited) after `rows` were read keeps that end; only runs still
+        # QUEUED/RUNNING now become interrupted.
         now = time.time()
-        ops: list[Op] = []
-        for name in dead:
-            ops.append(
-                (
-                    "run_update",
-                    name,
-                    {
-                        "phase": Phase.ABORTED.value,
-                        "interrupted": 1,
-                        "ended_at": now,
-                        "error_type": "Interrupted",
-                        "error_message": "the process driving this run died",
-                    },
-                )
-            )
-        self.write(ops)
+        reaped = 0
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
-            for name in dead:
-                conn.execute(
-                    "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                    "WHERE run = ? AND phase IN (?, ?)",
-                    (Phase.ABORTED.value, now, name, *_ACTIVE),
-                )
-            conn.execute("COMMIT")
+            try:
+                for name in dead:
+                    changed = conn.execute(
+                        "UPDATE runs SET phase = ?, interrupted = 1, ended_at = ?, "
+                        "error_type = 'Interrupted', "
+                        "error_message = 'the process driving this run died' "
+                        "WHERE name = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                    ).rowcount
+                    if not changed:
+                        continue
+                    reaped += changed
+                    conn.execute(
+                        "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+                        "WHERE run = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                    )
+                if reaped:
+                    conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return True
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
@@ -417,7 +429,7 @@ class SqliteRunStore:
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for table in ("logs", "attempts", "actions"):
+                for table in ("logs", "attempts", "reports", "actions"):
                     conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
                 deleted = conn.execute("DELETE FROM runs WHERE name = ?", (run,)).rowcount
                 conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
@@ -503,6 +515,27 @@ class SqliteRunStore:
                 f"LIMIT {int(limit)}) ORDER BY seq"
             )
         return [log_from_row(r) for r in self._query(sql, params)]
+
+    # -- reports -------------------------------------------------------------------
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        rows = self._query(
+            "SELECT attempt, tabs, updated_at FROM reports WHERE run = ? AND action = ?",
+            (run, action_id),
+        )
+        if not rows:
+            return None
+        return ReportRecord(
+            run=run,
+            action=action_id,
+            attempt=rows[0][0],
+            tabs=json.loads(rows[0][1]),
+            updated_at=rows[0][2],
+        )
+
+    def report_actions(self, run: str) -> list[str]:
+        rows = self._query("SELECT action FROM reports WHERE run = ? ORDER BY updated_at", (run,))
+        return [r[0] for r in rows]
 
     # -- cache ---------------------------------------------------------------------
 

@@ -202,6 +202,9 @@ def _gc_memory(
             logs = [r for r in store._logs if r["run"] not in doomed]
             rows["logs"] = len(store._logs) - len(logs)
             store._logs = logs
+            reports = {k: v for k, v in store._reports.items() if k[0] not in doomed}
+            rows["reports"] = len(store._reports) - len(reports)
+            store._reports = reports
         report.runs = [n for n in names if n in doomed]
         if plan.cache_keys and policy.cache_older_than is not None:
             cutoff = (time.time() if now is None else now) - policy.cache_older_than

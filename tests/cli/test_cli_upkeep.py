@@ -49,7 +49,7 @@ def test_gc_dry_run_lists_what_gc_then_deletes(flyte: Invoke) -> None:
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert sorted(report["runs"]) == sorted(listed["runs"])
-    assert report["rows"] == {"actions": 6, "attempts": 6, "logs": 12}
+    assert report["rows"] == {"actions": 6, "attempts": 6, "logs": 12, "reports": 0}
     assert report["size_after"] <= report["size_before"]
     assert run_names(store) == {"new-ok"}
 

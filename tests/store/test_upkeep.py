@@ -260,7 +260,7 @@ def test_gc_in_tiny_transactions_deletes_whole_runs(sqlite_store: Any) -> None:
     seed_run(sqlite_store, "new", actions=50)
     report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW, budget=0.0005)
     assert sorted(report.runs) == ["old-0", "old-1", "old-2"]
-    assert report.rows == {"actions": 1200, "attempts": 1200, "logs": 3600}
+    assert report.rows == {"actions": 1200, "attempts": 1200, "logs": 3600, "reports": 0}
     assert report.transactions > 3
     assert run_names(sqlite_store) == {"new"}
     assert len(sqlite_store.list_actions("new")) == 50
@@ -268,19 +268,21 @@ def test_gc_in_tiny_transactions_deletes_whole_runs(sqlite_store: Any) -> None:
 
 
 def test_gc_deletes_the_rows_of_tables_added_later(sqlite_store: Any) -> None:
-    # A later migration (reports) adds a table whose rows belong to a run: gc finds it by
-    # its foreign key, with no list to update.
-    conn = sqlite_store._conn()
-    conn.execute(
-        "CREATE TABLE reports (run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE, "
-        "action TEXT, html TEXT)"
-    )
+    # A later migration (0003_reports) added a table whose rows belong to a run: gc finds it
+    # by its foreign key, with no list to update.
     seed_run(sqlite_store, "old", age_days=40)
     seed_run(sqlite_store, "new")
-    conn.executemany(
-        "INSERT INTO reports VALUES (?, 'a0', '<p>hi</p>')", [("old",), ("old",), ("new",)]
+    sqlite_store.write(
+        [
+            (
+                "report_put",
+                {"run": r, "action": a, "attempt": 1, "tabs": {"main": "<p>hi</p>"}, "ts": NOW},
+            )
+            for r, a in (("old", "a0"), ("old", "a1"), ("new", "a0"))
+        ]
     )
     # ... and one that points at actions, not at runs, with no cascade.
+    conn = sqlite_store._conn()
     conn.execute(
         "CREATE TABLE notes (run TEXT NOT NULL, action TEXT NOT NULL, text TEXT, "
         "FOREIGN KEY (run, action) REFERENCES actions(run, id))"
@@ -289,7 +291,7 @@ def test_gc_deletes_the_rows_of_tables_added_later(sqlite_store: Any) -> None:
     report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
     assert report.runs == ["old"]
     assert report.rows["reports"] == 2 and report.rows["notes"] == 1
-    assert [tuple(r) for r in conn.execute("SELECT run FROM reports")] == [("new",)]
+    assert sqlite_store.report_actions("old") == [] and sqlite_store.report_actions("new") == ["a0"]
     assert [tuple(r) for r in conn.execute("SELECT run FROM notes")] == [("new",)]
     assert check(sqlite_store).ok
 
