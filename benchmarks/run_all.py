@@ -53,6 +53,9 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("gc", "bench_gc:gc_big_store", 1, 1, timeout=900.0),
     Workload("report_fanout", "bench_report:report_fanout", 7, 2),
     Workload("durable_time", "bench_report:durable_time", 7, 2),
+    Workload("server_submit", "bench_server:server_submit", 15, 3),
+    Workload("server_get_runs", "bench_server:server_get_runs", 9, 3),
+    Workload("server_fanout", "bench_server:server_fanout", 9, 2),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

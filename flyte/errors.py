@@ -17,6 +17,7 @@ BaseException
            │    ├── TaskNotFoundError .... no deployed task with that name / version
            │    │                          (alias RemoteTaskNotFoundError)
            │    ├── RemoteTaskUsageError . a deployed task reference misused
+           │    ├── RemoteError .......... the server is unreachable or refused the request
            │    ├── InitializationError .. flyte.init was given a bad configuration
            │    ├── EnvVarConflictError .. two environments set one variable differently
            │    └── RunAbortedError ...... the run was aborted (alias ActionAbortedError)
@@ -41,6 +42,7 @@ __all__ = [
     "InvalidOptionError",
     "NonRecoverableError",
     "OOMError",
+    "RemoteError",
     "RunAbortedError",
     "RunNotFoundError",
     "RuntimeSystemError",
@@ -124,6 +126,12 @@ class RunNotFoundError(UserError, LookupError):
 
 class TaskNotFoundError(UserError, LookupError):
     """No deployed task matches the given name and version."""
+
+
+class RemoteError(UserError):
+    """The server (`flyte serve`) is unreachable, refused the token, or rejected the request."""
+
+    kind = "user"
 
 
 class EnvVarConflictError(UserError):

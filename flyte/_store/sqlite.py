@@ -308,33 +308,37 @@ class SqliteRunStore:
         ]
         if not dead:
             return False
+        # Conditional on the phase, in one transaction: a driver that committed its run's
+        # end (and exited) after `rows` were read keeps that end; only runs still
+        # QUEUED/RUNNING now become interrupted.
         now = time.time()
-        ops: list[Op] = []
-        for name in dead:
-            ops.append(
-                (
-                    "run_update",
-                    name,
-                    {
-                        "phase": Phase.ABORTED.value,
-                        "interrupted": 1,
-                        "ended_at": now,
-                        "error_type": "Interrupted",
-                        "error_message": "the process driving this run died",
-                    },
-                )
-            )
-        self.write(ops)
+        reaped = 0
         conn = self._conn()
         with self._write_lock:
             conn.execute("BEGIN IMMEDIATE")
-            for name in dead:
-                conn.execute(
-                    "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                    "WHERE run = ? AND phase IN (?, ?)",
-                    (Phase.ABORTED.value, now, name, *_ACTIVE),
-                )
-            conn.execute("COMMIT")
+            try:
+                for name in dead:
+                    changed = conn.execute(
+                        "UPDATE runs SET phase = ?, interrupted = 1, ended_at = ?, "
+                        "error_type = 'Interrupted', "
+                        "error_message = 'the process driving this run died' "
+                        "WHERE name = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                    ).rowcount
+                    if not changed:
+                        continue
+                    reaped += changed
+                    conn.execute(
+                        "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+                        "WHERE run = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                    )
+                if reaped:
+                    conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         return True
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:

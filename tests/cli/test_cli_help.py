@@ -35,6 +35,7 @@ def test_every_verb_is_there() -> None:
     names = {p[0] for p in PATHS if p}
     assert names == {
         "run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete", "gc", "db",
+        "serve",
     }  # fmt: skip
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "get"} == {
         "runs", "run", "actions", "io", "report", "tasks", "cache",
