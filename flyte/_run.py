@@ -365,6 +365,14 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
+        cluster_only: dict[str, Any] = {}
+        if kwargs.get("notifications") is not None:
+            from flyte._cluster import describe, note
+            from flyte.notify import check_notifications
+
+            found = check_notifications(kwargs["notifications"])
+            cluster_only["notifications"] = [describe(n) for n in found]
+            note("notifications=", "notifications are sent by a Flyte cluster")
         if mode in ("remote", "hybrid") and not _config.get("endpoint"):
             from flyte._cluster import note
 
@@ -383,6 +391,7 @@ class RunContext:
             labels=labels,
             recover_from=recover_from,
             echo=echo,
+            cluster_only=cluster_only,
         )
         self.store = store
         self.raise_on_failure = raise_on_failure
