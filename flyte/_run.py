@@ -7,6 +7,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from flyte._aio import aio_method
 from flyte._models import Phase
 from flyte.errors import RunNotFoundError, UserError
 
@@ -260,6 +261,7 @@ class Run:
         if self._state is not None:
             self._state.writer.flush()
 
+    @aio_method
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
@@ -287,6 +289,7 @@ class Run:
             return None
         return self._future.exception()
 
+    @aio_method
     def outputs(self) -> Outputs:
         """The root task's outputs, tuple-like (`run.outputs()[0]` for a single output).
 
@@ -424,6 +427,7 @@ class RunContext:
         )
         return Run(name, store, future=future, state=state, arity=task.output_arity)
 
+    @aio_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Run `task` with these inputs and wait for it to end.
 

@@ -326,3 +326,12 @@ def test_notifications_are_validated_and_recorded_not_sent(store: Any) -> None:
         notify.Email(on_phase=ActionPhase.FAILED, recipients=("oncall",))
     with pytest.raises(InvalidOptionError, match=r"must be flyte\.notify"):
         flyte.with_runcontext(notifications=("slack",))
+
+
+async def test_run_methods_have_aio_twins(store: Any) -> None:
+    run = await flyte.with_runcontext("local").run.aio(seven, 3)
+    assert await run.wait.aio() is run
+    assert (await run.outputs.aio())[0] == 21
+    past = flyte.remote.Run.get(run.name)
+    await past.wait.aio()
+    assert (await past.outputs.aio())[0] == 21
