@@ -184,6 +184,11 @@ def current_store() -> RunStore:
     remote = _remote()
     if remote is not None:
         return remote.store
+    return local_store()
+
+
+def local_store() -> RunStore:
+    """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db` (never a server)."""
     store = _config.get("store")
     if store is not None:
         return store  # type: ignore[no-any-return]
@@ -376,7 +381,9 @@ class RunContext:
             found = check_notifications(kwargs["notifications"])
             cluster_only["notifications"] = [describe(n) for n in found]
             note("notifications=", "notifications are sent by a Flyte cluster")
-        if mode in ("remote", "hybrid") and not _config.get("endpoint"):
+        if mode in ("remote", "hybrid") and not (
+            _config.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
+        ):
             from flyte._cluster import note
 
             note(
@@ -399,10 +406,12 @@ class RunContext:
         self.store = store
         self.raise_on_failure = raise_on_failure
         self.wait_for_end = wait
+        # with_runcontext("local") runs here even when a server is configured, as upstream.
+        self.force_local = mode == "local"
 
     def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Start the run and return at once (the run goes on in the background)."""
-        remote = _remote(self.store)
+        remote = None if self.force_local else _remote(self.store)
         if remote is not None:
             return remote.start_run(task=task, args=args, kwargs=kwargs, options=self.options)
         from flyte._controller.local import get_controller
@@ -411,7 +420,7 @@ class RunContext:
         task = _resolve(task)
         if not isinstance(task, TaskTemplate):
             raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
-        store = self.store or current_store()
+        store = self.store or (local_store() if self.force_local else current_store())
         name = self.options.name or new_run_name()
         if store.get_run(name) is not None:
             raise UserError(f"a run named {name!r} already exists; choose another name")

@@ -335,3 +335,10 @@ async def test_run_methods_have_aio_twins(store: Any) -> None:
     past = flyte.remote.Run.get(run.name)
     await past.wait.aio()
     assert (await past.outputs.aio())[0] == 21
+
+
+def test_mode_local_runs_here_even_with_a_server_configured(store: Any) -> None:
+    flyte.init(store=store, endpoint="dns:///cluster.example:443")  # an upstream cluster
+    run = flyte.with_runcontext("local").run(seven, 4)
+    assert run.outputs()[0] == 28
+    assert store.get_run(run.name) is not None
