@@ -324,6 +324,26 @@ def create_app(
             return Response(status_code=204)
         return Response(data, media_type="application/octet-stream")
 
+    def reports(request: Request) -> Response:
+        name = request.path_params["name"]
+        run_or_404(name)
+        return ok({"actions": store.report_actions(name)})
+
+    def report(request: Request) -> Response:
+        from dataclasses import asdict
+
+        name, action_id = request.path_params["name"], request.path_params["action"]
+        run_or_404(name)
+        found = store.get_report(name, action_id)
+        if found is None:
+            raise RunNotFoundError(f"action {action_id!r} of run {name!r} has no report")
+        if request.query_params.get("format") == "html":
+            # A page a browser renders as it is: `flyte serve` serves the reports.
+            from flyte.report import render
+
+            return Response(render(found.tabs, title=f"{name} {action_id}"), media_type="text/html")
+        return ok({"report": asdict(found)})
+
     def successful(request: Request) -> Response:
         found = store.successful_actions(request.path_params["name"])
         return ok({"actions": {k: [v[0], b64encode(v[1]), v[2]] for k, v in found.items()}})
@@ -509,6 +529,8 @@ def create_app(
             route("/runs/{name}/blobs/{which}", blob),
             route("/runs/{name}/task", task_blob),
             route("/runs/{name}/successful", successful),
+            route("/runs/{name}/reports", reports),
+            route("/runs/{name}/reports/{action}", report),
             route("/runs/{name}/logs", logs),
             route("/runs/{name}/logs/events", log_events),
             route("/runs/{name}/reports", list_reports),
