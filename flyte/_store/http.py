@@ -254,22 +254,6 @@ class HttpRunStore:
             if not lines:
                 time.sleep(0.05)  # an answer with nothing new (server restart): do not spin
 
-    # -- reports ---------------------------------------------------------------------
-
-    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
-        try:
-            data = self.client.json("GET", f"/runs/{_quote(run)}/reports/{_quote(action_id)}")
-        except RunNotFoundError:
-            return None
-        return decode(ReportRecord, data["report"])
-
-    def report_actions(self, run: str) -> list[str]:
-        try:
-            data = self.client.json("GET", f"/runs/{_quote(run)}/reports")
-        except RunNotFoundError:
-            return []
-        return [str(a) for a in data["actions"]]
-
     # -- cache -----------------------------------------------------------------------
 
     def cache_get(self, key: str) -> tuple[CacheEntry, bytes] | None:

@@ -417,20 +417,6 @@ def create_app(
             events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )
 
-    # -- reports --
-
-    def list_reports(request: Request) -> Response:
-        name = request.path_params["name"]
-        run_or_404(name)
-        return ok({"actions": store.report_actions(name)})
-
-    def get_report(request: Request) -> Response:
-        name, action_id = request.path_params["name"], request.path_params["action"]
-        found = store.get_report(name, action_id)
-        if found is None:
-            raise RunNotFoundError(f"no report for action {action_id!r} of run {name!r}")
-        return ok({"report": encode(found)})
-
     # -- cache --
 
     def cache_entries(request: Request) -> Response:
@@ -533,8 +519,6 @@ def create_app(
             route("/runs/{name}/reports/{action}", report),
             route("/runs/{name}/logs", logs),
             route("/runs/{name}/logs/events", log_events),
-            route("/runs/{name}/reports", list_reports),
-            route("/runs/{name}/reports/{action}", get_report),
             route("/cache", cache_entries),
             route("/cache", cache_clear, "DELETE"),
             route("/cache/{key}", cache_get),
