@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from flyte._aio import aio_method
 from flyte._models import Phase
 from flyte.errors import RunNotFoundError, UserError
 
@@ -244,9 +245,12 @@ def current_store() -> RunStore:
     remote = _remote()
     if remote is not None:
         return remote.store
-    from flyte._config import current
+    return local_store()
 
-    store = current().store
+
+def local_store() -> RunStore:
+    """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db` (never a server)."""
+    store = _current_config().store
     if store is not None:
         return store  # type: ignore[no-any-return]
     from flyte._store import default_store
@@ -325,6 +329,7 @@ class Run:
         if self._state is not None:
             self._state.writer.flush()
 
+    @aio_method
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
@@ -358,6 +363,7 @@ class Run:
             return None
         return self._future.exception()
 
+    @aio_method
     def outputs(self) -> Outputs:
         """The root task's outputs, tuple-like (`run.outputs()[0]` for a single output).
 
@@ -435,7 +441,17 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
-        if mode in ("remote", "hybrid") and not _current_config().endpoint:
+        cluster_only: dict[str, Any] = {}
+        if kwargs.get("notifications") is not None:
+            from flyte._cluster import describe, note
+            from flyte.notify import check_notifications
+
+            found = check_notifications(kwargs["notifications"])
+            cluster_only["notifications"] = [describe(n) for n in found]
+            note("notifications=", "notifications are sent by a Flyte cluster")
+        if mode in ("remote", "hybrid") and not (
+            _current_config().endpoint or os.environ.get("FLYTE_ENDPOINT")
+        ):
             from flyte._cluster import note
 
             note(
@@ -454,16 +470,19 @@ class RunContext:
             recover_from=recover_from,
             echo=echo,
             executor=executor,
+            cluster_only=cluster_only,
         )
         if isinstance(executor, str):
             _check_executor(executor)
         self.store = store
         self.raise_on_failure = raise_on_failure
         self.wait_for_end = wait
+        # with_runcontext("local") runs here even when a server is configured, as upstream.
+        self.force_local = mode == "local"
 
     def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Start the run and return at once (the run goes on in the background)."""
-        remote = _remote(self.store)
+        remote = None if self.force_local else _remote(self.store)
         if remote is not None:
             return remote.start_run(task=task, args=args, kwargs=kwargs, options=self.options)
         from flyte._task import TaskTemplate
@@ -471,7 +490,7 @@ class RunContext:
         task = _resolve(task)
         if not isinstance(task, TaskTemplate):
             raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
-        store = self.store or current_store()
+        store = self.store or (local_store() if self.force_local else current_store())
         name = self.options.name or new_run_name()
         if store.get_run(name) is not None:
             raise UserError(f"a run named {name!r} already exists; choose another name")
@@ -495,6 +514,7 @@ class RunContext:
             controller=controller,
         )
 
+    @aio_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Run `task` with these inputs and wait for it to end.
 
