@@ -151,6 +151,8 @@ class WorkerController:
         self._waiting: dict[int, tuple[Any, asyncio.AbstractEventLoop | None]] = {}
         self._runs: dict[str, WorkerRun] = {}
         self._tasks: dict[int, Any] = {}  # attempt key -> asyncio task / (run, thread key)
+        # Handles one message from the controller (set by `serve_channel`).
+        self.dispatch: Callable[[tuple[Any, ...]], None] | None = None
 
     # -- loop ----------------------------------------------------------------------
 
@@ -179,13 +181,26 @@ class WorkerController:
     # -- requests to the controller ------------------------------------------------
 
     def request(self, message: tuple[Any, ...]) -> Any:
-        """Send a request and block this thread for the reply's value."""
+        """Send a request and block this thread for the reply's value.
+
+        On the loop's own thread (a trace in an async body) nobody else would read the
+        reply: this call reads the channel itself, handling what arrives meanwhile.
+        """
         req = next(self._ids)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._waiting[req] = (future, None)
         self.channel.send((message[0], req, *message[1:]))
-        with self.pool.blocking():
-            ok, blob = future.result()
+        if self.on_loop() and self.dispatch is not None:
+            while not future.done():
+                try:
+                    incoming = self.channel.recv()
+                except EOFError:
+                    raise ActionAborted("the controller went away") from None
+                self.dispatch(incoming)
+        else:
+            with self.pool.blocking():
+                future.result()
+        ok, blob = future.result()
         return _reply_value(ok, blob)
 
     async def _request_aio(self, message: tuple[Any, ...]) -> Any:
@@ -497,24 +512,26 @@ def serve_channel(channel: Channel) -> None:
     capture_logs()
     finished = loop.create_future()
 
+    def dispatch(message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "run":
+            controller.start_attempt(*message[1:])
+        elif kind == "reply":
+            controller._resolve(message[1], message[2], message[3])
+        elif kind == "cancel":
+            controller.cancel(message[1])
+        elif kind == "exit" and not finished.done():
+            finished.set_result(None)
+
     def readable() -> None:
         try:
             messages = channel.recv_nowait()
         except EOFError:
             messages = [("exit",)]
         for message in messages:
-            kind = message[0]
-            if kind == "run":
-                controller.start_attempt(*message[1:])
-            elif kind == "reply":
-                controller._resolve(message[1], message[2], message[3])
-            elif kind == "cancel":
-                controller.cancel(message[1])
-            elif kind == "exit":
-                if not finished.done():
-                    finished.set_result(None)
-                return
+            dispatch(message)
 
+    controller.dispatch = dispatch
     loop.add_reader(channel.fileno(), readable)
     readable()
     loop.run_until_complete(finished)

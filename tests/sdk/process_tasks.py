@@ -231,3 +231,20 @@ def read_secrets() -> dict[str, str | None]:
         "TOKEN_A": os.environ.get("TOKEN_A"),
         "FLYTE_SECRET_TOKEN_B": os.environ.get("FLYTE_SECRET_TOKEN_B"),
     }
+
+
+@flyte.trace
+async def async_traced(x: int) -> int:
+    print(f"async tracing {x}")
+    return x * 100
+
+
+@worker_env.task(retries=1)
+async def worker_async_traces(x: int) -> int:
+    a = await async_traced(x)
+    b = await async_traced(x + 1)
+    ctx = flyte.ctx()
+    assert ctx is not None
+    if ctx.attempt == 1:
+        raise RuntimeError("first attempt fails after its traces")
+    return a + b

@@ -354,3 +354,15 @@ def test_a_report_logged_in_a_worker_is_stored(store: Any) -> None:
     report = store.get_report(run.name, action.id)
     assert report is not None
     assert "worker 5" in str(report.tabs)
+
+
+def test_async_traces_in_a_worker_record_and_replay(store: Any) -> None:
+    run = flyte.run(pt.worker_async_traces, 2)
+    assert run.outputs()[0] == 200 + 300
+    traces = [a for a in run.actions() if a.kind.value == "trace"]
+    assert len(traces) == 2
+    assert all(t.recovered and t.attempts == 2 for t in traces), "attempt 2 replayed both"
+    assert sorted(line.line for t in traces for line in store.logs(run.name, action_id=t.id)) == [
+        "async tracing 2",
+        "async tracing 3",
+    ]
