@@ -248,3 +248,30 @@ async def worker_async_traces(x: int) -> int:
     if ctx.attempt == 1:
         raise RuntimeError("first attempt fails after its traces")
     return a + b
+
+
+reused_small = flyte.TaskEnvironment(
+    "reused_small",
+    resources=flyte.Resources(memory="200Mi"),
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=2),
+)
+
+
+@reused_small.task
+def warm_allocate(mb: int) -> int:
+    block = bytearray(mb * 2**20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return os.getpid()
+
+
+@plain.task
+def oom_in_warm_worker() -> list[str]:
+    first = warm_allocate(1)
+    try:
+        warm_allocate(600)
+        crashed = "fit"
+    except flyte.errors.OOMError:
+        crashed = "oom"
+    after = warm_allocate(1)
+    return [crashed, "same" if first == after else "replaced"]

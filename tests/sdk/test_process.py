@@ -366,3 +366,7 @@ def test_async_traces_in_a_worker_record_and_replay(store: Any) -> None:
         "async tracing 2",
         "async tracing 3",
     ]
+
+
+def test_an_oom_in_a_warm_worker_replaces_it(store: Any) -> None:
+    assert flyte.run(pt.oom_in_warm_worker).outputs()[0] == ["oom", "replaced"]
