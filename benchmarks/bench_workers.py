@@ -5,8 +5,9 @@ Anchors (DESIGN.md section 10): a raw `multiprocessing.connection` pipe to a war
 warm workers. flyte figures are whole `flyte.run` calls on the durable SQLite store: every
 action and attempt recorded, the store flushed, divided by the number of child tasks.
 
-- fan-out: 1,000 trivial tasks on warm reused workers (ReusePolicy(replicas=2,
-  concurrency=100)) vs. 1,000 messages pipelined to the warm child / submitted to the pool;
+- fan-out: 1,000 trivial async tasks (as bench_engine's) on warm reused workers
+  (ReusePolicy(replicas=2, concurrency=100)) vs. 1,000 messages pipelined to the warm
+  child / submitted to the pool; the same with sync bodies (a thread per body) as info;
 - round trip: 200 sequential calls of a trivial task on a warm reused worker vs. one
   message there and back / `submit().result()`;
 - fresh isolated attempt: a task with `resources=` and no reuse, whole (fork from the
@@ -48,20 +49,38 @@ oom_env = flyte.TaskEnvironment("bench_oom", resources=flyte.Resources(memory="1
 
 
 @warm.task
-def wnoop(i: int) -> int:
+async def wnoop(i: int) -> int:
+    return i
+
+
+@warm.task
+def wnoop_sync(i: int) -> int:
     return i
 
 
 @driver.task
 async def warm_fanout(n: int) -> int:
-    return len(await asyncio.gather(*(wnoop.aio(i) for i in range(n))))
+    return len(await asyncio.gather(*(wnoop(i) for i in range(n))))
 
 
 @driver.task
 async def warm_chain(n: int) -> int:
     total = 0
     for i in range(n):
-        total += await wnoop.aio(i)
+        total += await wnoop(i)
+    return total
+
+
+@driver.task
+async def warm_fanout_sync(n: int) -> int:
+    return len(await asyncio.gather(*(wnoop_sync.aio(i) for i in range(n))))
+
+
+@driver.task
+async def warm_chain_sync(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += await wnoop_sync.aio(i)
     return total
 
 
@@ -226,13 +245,15 @@ def workers(reps: int, workdir: Path) -> list[Row]:
     flyte.init(store=SqliteRunStore(workdir / "runs.db"))
     t_fan = _timed_runs(warm_fanout, FANOUT_N, reps, FANOUT_N)
     t_round = _timed_runs(warm_chain, ROUND_N, reps, sum(range(ROUND_N)))
+    t_fan_sync = _timed_runs(warm_fanout_sync, FANOUT_N, reps, FANOUT_N)
+    t_round_sync = _timed_runs(warm_chain_sync, ROUND_N, reps, sum(range(ROUND_N)))
     t_fresh = _timed_runs(fresh_chain, FRESH_N, min(reps, 5), sum(range(FRESH_N)))
     oom = _oom_latency(min(reps, 3), workdir)
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
         Row(
             name="workers_fanout",
-            title="fan-out 1,000 tasks, warm reused workers, SQLite",
+            title="fan-out 1,000 async tasks, warm reused workers, SQLite",
             unit="µs/task",
             value=t_fan / FANOUT_N * 1e6,
             baseline=pipe_fan,
@@ -254,6 +275,17 @@ def workers(reps: int, workdir: Path) -> list[Row]:
             n=reps,
             note=f"ProcessPoolExecutor {pool_round:.0f} µs per round trip; target 3x the raw pipe",
             extra={"pool": pool_round},
+        ),
+        Row(
+            name="workers_sync_bodies",
+            title="same two with sync bodies: fan-out / round trip",
+            unit="µs/task",
+            value=t_fan_sync / FANOUT_N * 1e6,
+            baseline=pipe_fan,
+            baseline_label="raw pipe",
+            n=reps,
+            note=f"sync-body fan-out {t_fan_sync / FANOUT_N * 1e6:.0f} µs/task, round trip "
+            f"{t_round_sync / ROUND_N * 1e6:.0f} µs (a sync body runs on a worker thread)",
         ),
         Row(
             name="workers_fresh",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte import _deploy, _run
 from flyte._aio import twin
+from flyte._config import current
 
 if TYPE_CHECKING:
     from flyte._options import Image
@@ -67,22 +68,16 @@ init_passthrough = twin(_init_passthrough)
 
 def current_project() -> str:
     """The project given to `flyte.init` ("local" when none was)."""
-    from flyte._config import current
-
     return current().project or "local"
 
 
 def current_domain() -> str:
     """The domain given to `flyte.init` ("development" when none was)."""
-    from flyte._config import current
-
     return current().domain or "development"
 
 
 def is_control_plane_available() -> bool:
     """Whether a server is configured (`flyte.init(endpoint=...)`)."""
-    from flyte._config import current
-
     return bool(current().endpoint)
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from flyte._aio import aio_method
 from flyte._models import Phase
 from flyte.errors import RunNotFoundError, UserError
 
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from flyte._config import Config
     from flyte._controller import Controller
     from flyte._controller.state import RunState
     from flyte._models import ActionRecord, RunRecord
@@ -164,7 +167,36 @@ def init(
     )
 
 
+def _current_config() -> Config:
+    from flyte._config import current
+
+    return current()
+
+
+class _ConfigView(Mapping[str, Any]):
+    """Read-only dict view of the frozen `flyte._config.Config`, for code written against
+    the module-level dict this module used to hold (`_run._config.get("endpoint")`)."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(_current_config(), key, None)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        from dataclasses import fields
+
+        config = _current_config()
+        return iter([f.name for f in fields(config) if getattr(config, f.name) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_config = _ConfigView()
+
 _EXECUTORS = ("inline", "process", "dask", "auto")
+_WAIT_SLICE = 0.25
 
 
 def _check_executor(spec: Any) -> None:
@@ -234,9 +266,12 @@ def current_store() -> RunStore:
     remote = _remote()
     if remote is not None:
         return remote.store
-    from flyte._config import current
+    return local_store()
 
-    store = current().store
+
+def local_store() -> RunStore:
+    """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db` (never a server)."""
+    store = _current_config().store
     if store is not None:
         return store  # type: ignore[no-any-return]
     from flyte._store import default_store
@@ -315,12 +350,20 @@ class Run:
         if self._state is not None:
             self._state.writer.flush()
 
+    @aio_method
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
             controller = self._controller or _controller()
+            end = None if timeout is None else time.monotonic() + timeout
             try:
-                controller.wait(self._future, timeout)
+                # In slices: Ctrl-C may be delivered to any thread, and then only a main
+                # thread that wakes up now and then runs Python's handler (a lock wait
+                # without a timeout never returns to it).
+                while True:
+                    left = _WAIT_SLICE if end is None else min(_WAIT_SLICE, end - time.monotonic())
+                    if controller.wait(self._future, max(left, 0.0)) or left <= 0:
+                        break
             except KeyboardInterrupt:
                 self.abort()
                 controller.wait(self._future, 10)
@@ -341,6 +384,7 @@ class Run:
             return None
         return self._future.exception()
 
+    @aio_method
     def outputs(self) -> Outputs:
         """The root task's outputs, tuple-like (`run.outputs()[0]` for a single output).
 
@@ -418,9 +462,17 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
-        from flyte._config import current
+        cluster_only: dict[str, Any] = {}
+        if kwargs.get("notifications") is not None:
+            from flyte._cluster import describe, note
+            from flyte.notify import check_notifications
 
-        if mode in ("remote", "hybrid") and not current().endpoint:
+            found = check_notifications(kwargs["notifications"])
+            cluster_only["notifications"] = [describe(n) for n in found]
+            note("notifications=", "notifications are sent by a Flyte cluster")
+        if mode in ("remote", "hybrid") and not (
+            _current_config().endpoint or os.environ.get("FLYTE_ENDPOINT")
+        ):
             from flyte._cluster import note
 
             note(
@@ -439,16 +491,19 @@ class RunContext:
             recover_from=recover_from,
             echo=echo,
             executor=executor,
+            cluster_only=cluster_only,
         )
         if executor is not None:
             _check_executor(executor)
         self.store = store
         self.raise_on_failure = raise_on_failure
         self.wait_for_end = wait
+        # with_runcontext("local") runs here even when a server is configured, as upstream.
+        self.force_local = mode == "local"
 
     def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Start the run and return at once (the run goes on in the background)."""
-        remote = _remote(self.store)
+        remote = None if self.force_local else _remote(self.store)
         if remote is not None:
             return remote.start_run(task=task, args=args, kwargs=kwargs, options=self.options)
         from flyte._task import TaskTemplate
@@ -456,7 +511,7 @@ class RunContext:
         task = _resolve(task)
         if not isinstance(task, TaskTemplate):
             raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
-        store = self.store or current_store()
+        store = self.store or (local_store() if self.force_local else current_store())
         name = self.options.name or new_run_name()
         if store.get_run(name) is not None:
             raise UserError(f"a run named {name!r} already exists; choose another name")
@@ -481,6 +536,7 @@ class RunContext:
             controller=controller,
         )
 
+    @aio_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Run `task` with these inputs and wait for it to end.
 

@@ -41,8 +41,7 @@ def action_label(
 ) -> Text:
     """One line for an action, as `flyte._present.action_segments` words it.
 
-    `where` (`AttemptRecord.where` of its last attempt) is shown for worker processes and
-    Dask workers.
+    `where` (`AttemptRecord.where` of its last attempt) is added for worker processes.
     """
     text = segments_text(_present.action_segments(action, now=now, with_id=with_id))
     if where and where != "inline":
@@ -211,9 +210,8 @@ def _attempt_label(attempt: AttemptRecord) -> Text:
     took = _present.duration(_present.elapsed(attempt.started_at, attempt.ended_at))
     if took:
         segments.append((f" {took}", "dim"))
-    where = attempt.where
-    if where and where != "inline":
-        segments.append((f"  {where}", "dim"))
+    if attempt.where and attempt.where != "inline":
+        segments.append((f"  {attempt.where}", "dim"))
     error = _present.error_preview(attempt.error_type, attempt.error_message, width=80)
     if error:
         segments.append((f"  {error}", "error"))

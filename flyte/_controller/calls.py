@@ -230,10 +230,17 @@ class Call:
 async def in_action(
     child: ActionContext, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    """Run an async body as `child`; then wait for the sync children it did not await."""
     token = _current.set(child)
     try:
-        return await func(*args, **kwargs)
+        value = await func(*args, **kwargs)
     except (SystemExit, KeyboardInterrupt) as exc:
         raise BodyExit(exc) from None
     finally:
         _current.reset(token)
+    if child.pending:  # the parent outlives the sync handles it started
+        await asyncio.gather(*child.pending, return_exceptions=True)
+        if isinstance(value, asyncio.Future) and value in child.pending:
+            # An async body returned a sync child's handle without awaiting it.
+            value = value.result()
+    return value

@@ -1,20 +1,23 @@
 """The worker channel: how a task body running in another process reaches the controller.
 
-Transport: `multiprocessing.connection` (length-prefixed frames, HMAC challenge with an
-authkey on connect). The same code serves a unix socket (process workers on this machine)
-and TCP (Dask workers reaching the driver): only `ChannelServer(family=...)` differs.
-Frames are `pickle` protocol 5 tuples whose first item is the message kind.
+Transport: a connected socket. `multiprocessing.connection` Listener/Client do the HMAC
+challenge with an authkey on connect; then `Channel` sends length-prefixed frames of
+`pickle` protocol 5 tuples whose first item is the message kind, and reads them either
+blocking or from an event loop (`recv_nowait` under `loop.add_reader`). The same code
+serves a unix socket (process workers on this machine) and TCP (Dask workers reaching
+the driver): only `ChannelServer(family=...)` differs.
 
 Worker -> controller
     ("hello", worker_id, pid)                         first frame of a worker
     ("done", key, True, (blob, out_json), info)       an attempt returned (pickled value)
     ("done", key, False, error_blob, info)            an attempt raised (see pack_error)
-    ("log", run, action, attempt, stream, line, ts)   a line the body printed or logged
-    ("trace", key, TraceRecord)                       a trace checkpoint finished / replayed
-    ("trace_get", req, key, trace_id)                 may this trace replay? -> reply
-    ("call", req, key, task_ref, call_blob)           a nested task call -> reply
+    ("log", key, run, action, attempt, stream, line, ts)   a line the body printed or logged
+    ("trace", run, TraceRecord)                       a trace checkpoint finished / replayed
+    ("trace_get", req, run, trace_id)                 may this trace replay? -> reply
+    ("call", req, key, task_key, ref, payload, id, seq, group)   a nested task call -> reply
+    ("put", run, op)                                  a store op a body wrote (reports)
 Controller -> worker
-    ("run", key, task_ref, payload_blob, context)     run an attempt (context: see worker.py)
+    ("run", key, task_key, ref, payload, context)     run an attempt (context: see worker.py)
     ("reply", req, ok, blob)                          answer to trace_get / call
     ("cancel", key)                                   abort that attempt (Dask: cannot kill)
     ("exit",)                                         leave (idle_ttl passed, shutdown)
@@ -27,12 +30,14 @@ recovery, retries and timeouts of their own and replies with the value or the er
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import importlib
 import importlib.util
 import os
 import pickle
 import secrets
+import socket
 import sys
 import tempfile
 import threading
@@ -41,6 +46,8 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     from flyte._task import TaskTemplate
 
 __all__ = [
@@ -58,36 +65,193 @@ _dumps = pickle.dumps
 _loads = pickle.loads
 
 
-class Channel:
-    """One end of a worker connection: thread-safe `send`, blocking `recv`."""
+_MSG_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+_CHUNK = 1 << 16
 
-    __slots__ = ("_lock", "conn")
+
+class Channel:
+    """One end of a worker connection: framed pickled messages over a connected socket.
+
+    `multiprocessing.connection` does the authkey handshake; then the socket carries
+    length-prefixed frames (4-byte big-endian length, pickle protocol 5). Reads come two
+    ways: `recv()` blocks (a worker's or the zygote's loop); `recv_nowait()` returns what
+    has arrived, for an event loop's `add_reader` (no reader thread, no thread hop).
+
+    `send` never blocks its caller for long: it writes what the socket takes at once and
+    leaves the rest to a flusher thread, in order. Two ends that both block sending while
+    neither reads would deadlock; this way every sender keeps reading.
+    """
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
+        self.sock = socket.socket(fileno=os.dup(conn.fileno()))
+        self.sock.setblocking(True)
         self._lock = threading.Lock()
+        self._ready = threading.Condition(self._lock)
+        self._backlog: collections.deque[memoryview] = collections.deque()
+        self._flusher: threading.Thread | None = None
+        self._soon: list[bytes] = []
+        self._buf = bytearray()
+        self._eof = False
+        self._closed = False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    # -- sending -------------------------------------------------------------------
 
     def send(self, message: tuple[Any, ...]) -> None:
+        """Queue `message` (thread-safe; delivered in the order sent).
+
+        Raises:
+            OSError: the connection is closed or broken.
+        """
         data = _dumps(message, 5)
+        self._send_frames(len(data).to_bytes(4, "big") + data)
+
+    def send_soon(self, message: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
+        """Send `message` at the end of this turn of `loop`, with the others sent meanwhile.
+
+        One write for a fan-out's worth of messages instead of one each. Only for a
+        channel whose every send goes through here from `loop`'s thread (order is kept).
+        """
+        data = _dumps(message, 5)
+        pending = self._soon
+        pending.append(len(data).to_bytes(4, "big"))
+        pending.append(data)
+        if len(pending) == 2:
+            loop.call_soon(self._send_soon)
+
+    def _send_soon(self) -> None:
+        frames, self._soon = b"".join(self._soon), []
+        try:
+            self._send_frames(frames)
+        except OSError:
+            pass  # the peer is gone: its EOF reports that
+
+    def _send_frames(self, frame: bytes) -> None:
         with self._lock:
-            self.conn.send_bytes(data)
+            if self._closed:
+                raise OSError("the channel is closed")
+            if not self._backlog:
+                try:
+                    sent = self.sock.send(frame, _MSG_DONTWAIT)
+                except (BlockingIOError, InterruptedError):
+                    sent = 0
+                if sent == len(frame):
+                    return
+                self._backlog.append(memoryview(frame)[sent:])
+            else:
+                self._backlog.append(memoryview(frame))
+            if self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush, name="flyte-channel-send", daemon=True
+                )
+                self._flusher.start()
+            self._ready.notify()
+
+    def _flush(self) -> None:
+        while True:
+            with self._lock:
+                while not self._backlog:
+                    if self._closed or (not self._ready.wait(5.0) and not self._backlog):
+                        self._flusher = None
+                        return
+                data = self._backlog[0]
+            try:
+                self.sock.sendall(data)
+            except OSError:
+                with self._lock:
+                    self._backlog.clear()
+                    self._flusher = None
+                return
+            with self._lock:
+                self._backlog.popleft()
+
+    # -- receiving -----------------------------------------------------------------
+
+    def _frames(self) -> list[tuple[Any, ...]]:
+        buf = self._buf
+        out: list[tuple[Any, ...]] = []
+        at = 0
+        size = len(buf)
+        while size - at >= 4:
+            n = int.from_bytes(buf[at : at + 4], "big")
+            if size - at - 4 < n:
+                break
+            out.append(_loads(buf[at + 4 : at + 4 + n]))
+            at += 4 + n
+        if at:
+            del buf[:at]
+        return out
 
     def recv(self) -> tuple[Any, ...]:
-        """The next message.
+        """The next message, waiting for it.
 
         Raises:
             EOFError: the other end closed (or its process died).
         """
-        return _loads(self.conn.recv_bytes())  # type: ignore[no-any-return]
+        while True:
+            frames = self._frames_one()
+            if frames is not None:
+                return frames
+            if self._eof:
+                raise EOFError
+            try:
+                data = self.sock.recv(_CHUNK)
+            except InterruptedError:
+                continue
+            except OSError as exc:
+                raise EOFError(str(exc)) from None
+            if not data:
+                self._eof = True
+                raise EOFError
+            self._buf += data
 
-    def fileno(self) -> int:
-        return self.conn.fileno()
+    def _frames_one(self) -> tuple[Any, ...] | None:
+        buf = self._buf
+        if len(buf) < 4:
+            return None
+        n = int.from_bytes(buf[:4], "big")
+        if len(buf) - 4 < n:
+            return None
+        message = _loads(buf[4 : 4 + n])
+        del buf[: 4 + n]
+        return message  # type: ignore[no-any-return]
+
+    def recv_nowait(self) -> list[tuple[Any, ...]]:
+        """Every complete message that has arrived (maybe none); never waits.
+
+        Raises:
+            EOFError: the other end closed and every message before that was returned.
+        """
+        while not self._eof:
+            try:
+                data = self.sock.recv(_CHUNK, _MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                data = b""
+            if not data:
+                self._eof = True
+                break
+            self._buf += data
+            if len(data) < _CHUNK:
+                break
+        frames = self._frames()
+        if not frames and self._eof:
+            raise EOFError
+        return frames
 
     def close(self) -> None:
-        try:
-            self.conn.close()
-        except OSError:
-            pass
+        with self._lock:
+            self._closed = True
+            self._ready.notify_all()
+        for closing in (self.sock.close, self.conn.close):
+            try:
+                closing()
+            except OSError:
+                pass
 
 
 class ChannelServer:

@@ -253,6 +253,10 @@ class DaskExecutor:
             run.echo,
             custom_context_var.get(),
             group_var.get(),
+            {
+                "disable_run_cache": run.options.disable_run_cache,
+                "started_at": getattr(run, "started_at", None),
+            },
         )
         from flyte._store import flyte_home
 
@@ -501,6 +505,13 @@ class DaskExecutor:
             run = self._run_named(run_name)
             found = run.trace_lookup(trace_id) if run is not None else None
             self._reply(link, req, True, pickle.dumps(found, 5))
+        elif kind == "put":  # a body's own store writes (reports)
+            from flyte._controller.process import _FORWARDED_OPS
+
+            _, run_name, op = message
+            run = self._run_named(run_name)
+            if run is not None and op[0] in _FORWARDED_OPS:
+                run.writer.put(op)
         elif kind == "call":
             assert link is not None
             self.loop.create_task(self._nested_call(link, message))

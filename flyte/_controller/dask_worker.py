@@ -191,13 +191,13 @@ class Link:
     ) -> None:
         """A sync body runs right here, in the Dask task's thread (no hand-off)."""
         controller = self.controller
-        run_name, action_id, attempt, mode, labels, echo, custom, group = context
+        run_name, action_id, attempt, mode, labels, echo, custom, group, extra = context
         try:
             args, kwargs = pickle.loads(payload)
         except BaseException as exc:
             controller._send_done(key, None, exc)
             return
-        run = controller._run_for(run_name, mode, labels, echo)
+        run = controller._run_for(run_name, mode, labels, echo, extra)
         child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
         run.keys[(action_id, attempt)] = key
         thread_key = f"{action_id}:{attempt}"

@@ -50,7 +50,7 @@ from flyte.errors import (
     TraceCallError,
     as_user_error,
 )
-from flyte.report._report import finish_report
+from flyte.report._report import REPORT_TASKS, finish_report
 
 if TYPE_CHECKING:
     from flyte._store import RunStore
@@ -557,12 +557,17 @@ class LocalController:
         rec = run.recorder
         retries = task.retries
         attempts = retries.count + 1
+        if task.report:  # also a task restored from a snapshot (deployed, notebook rerun)
+            REPORT_TASKS.add(task.name)
         runtime = task.timeout.seconds if task.timeout is not None else None
         # Timeout(deadline=) bounds the action across all its attempts.
         deadline = task.timeout.deadline_seconds if task.timeout is not None else None
         first_start = time.time()
         timeout = runtime
-        executor = self.executor_for(run, task)
+        if run.executor is None and task.resources is None and task.reusable is None:
+            executor: Executor = self._inline or self.inline  # the common case, no call
+        else:
+            executor = self.executor_for(run, task)
         for number in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=number)
             attempt_start = time.time()
@@ -587,11 +592,8 @@ class LocalController:
                 for handle in child.pending:
                     handle.cancel()
                 if isinstance(exc, Deadline) and deadline is not None and timeout != runtime:
-                    exc = TaskTimeoutError(
-                        f"{task.name} passed its deadline of {deadline:g}s and was stopped"
-                    )
                     attempts = number  # past the deadline no retry may start
-                exc = _attempt_error(exc, task, runtime)
+                exc = _attempt_error(exc, task, runtime, deadline, timeout)
                 aborted = isinstance(exc, asyncio.CancelledError | ActionAborted)
                 phase = (
                     _ABORTED
@@ -661,12 +663,23 @@ class LocalController:
 _NOT_RETRIED = frozenset({"SystemExit", "KeyboardInterrupt"})
 
 
-def _attempt_error(exc: BaseException, task: TaskTemplate[Any, Any], timeout: float | None) -> Any:
+def _attempt_error(
+    exc: BaseException,
+    task: TaskTemplate[Any, Any],
+    runtime: float | None,
+    deadline: float | None,
+    timeout: float | None,
+) -> Any:
     """The error an attempt's failure is recorded and raised as."""
     if isinstance(exc, Deadline):
-        err = TaskTimeoutError(
-            f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
-        )
+        if deadline is not None and timeout != runtime:
+            err = TaskTimeoutError(
+                f"{task.name} passed its deadline of {deadline:g}s and was stopped"
+            )
+        else:
+            err = TaskTimeoutError(
+                f"{task.name} ran longer than its timeout of {runtime:g}s and was stopped"
+            )
         where = exc.args[0] if exc.args else ""
         err.__flyte_traceback__ = (  # type: ignore[attr-defined]
             "Traceback (most recent call last, where the body was stopped):\n"

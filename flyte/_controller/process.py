@@ -59,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = ["ProcessExecutor", "ResourceGate", "describe_exit", "machine_capacity"]
 
 _MONITOR_INTERVAL = 0.02
+# Store ops a body in a worker may write itself (flyte.report); nothing else is accepted.
+_FORWARDED_OPS = frozenset({"report_put"})
 _RETRY_KEEP = 120.0
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -217,6 +219,7 @@ class _Worker:
         self.ready: asyncio.Future[None] | None = None
         self.exited: asyncio.Future[int | None] | None = None
         self.running: dict[int, _Running] = {}
+        self.active = 0  # len(running) minus those waiting on their own child calls
         self.known: set[str] = set()
         self.started_attempts = 0
         self.peak_rss = 0
@@ -228,7 +231,7 @@ class _Worker:
     @property
     def busy(self) -> int:
         """Attempts running on it that are not just waiting on their own child calls."""
-        return sum(1 for r in self.running.values() if r.nested == 0)
+        return self.active
 
 
 class _Running:
@@ -316,7 +319,6 @@ class ProcessExecutor:
         self._pools: dict[Any, _Pool] = {}
         # (run, action) -> the isolated worker its failed attempt ran in, for the retry.
         self._retry_workers: dict[tuple[str, str], _Worker] = {}
-        self._inbox: collections.deque[tuple[_Worker | None, tuple[Any, ...]]] = collections.deque()
         self._monitor_wake = threading.Event()
         self._closed = False
         self._reaper: asyncio.TimerHandle | None = None
@@ -346,6 +348,7 @@ class ProcessExecutor:
             reused = worker.started_attempts > 0
             worker.started_attempts += 1
             worker.running[running.key] = running
+            worker.active += 1
             self._running[running.key] = running
             placement: Placement = {
                 "worker": "process",
@@ -359,7 +362,7 @@ class ProcessExecutor:
             info: dict[str, Any] = {}
             try:
                 if attempt.timeout is None:
-                    ok, payload, info = await asyncio.shield(running.future)
+                    ok, payload, info = await running.future
                 else:
                     done, _ = await asyncio.wait({running.future}, timeout=attempt.timeout)
                     if not done:
@@ -393,7 +396,8 @@ class ProcessExecutor:
     def _detach(self, running: _Running) -> None:
         worker = running.worker
         self._running.pop(running.key, None)
-        worker.running.pop(running.key, None)
+        if worker.running.pop(running.key, None) is not None and running.nested == 0:
+            worker.active -= 1
         worker.last_used = time.monotonic()
         if worker.pool is None:
             attempt = running.attempt
@@ -432,10 +436,16 @@ class ProcessExecutor:
             run.echo,
             custom_context_var.get(),
             group_var.get(),
+            {
+                "disable_run_cache": run.options.disable_run_cache,
+                "started_at": getattr(run, "started_at", None),
+            },
         )
         assert worker.channel is not None
         try:
-            worker.channel.send(("run", running.key, task_key, send_ref, payload, context))
+            worker.channel.send_soon(
+                ("run", running.key, task_key, send_ref, payload, context), self.loop
+            )
         except OSError:
             pass  # the worker died: its EOF fails the attempt with the exit code
 
@@ -487,6 +497,9 @@ class ProcessExecutor:
         worker.exited = self.loop.create_future()
         self._workers[worker.id] = worker
         env = run.base_environ()
+        # Secrets are isolated too: a worker sees only its own task's, as their env vars.
+        for key in [k for k in env if k.startswith("FLYTE_SECRET_")]:
+            del env[key]
         env.update(extra)
         self._zygote_channel.send(("fork", worker.id, env, list(sys.path), os.getcwd()))
         try:
@@ -506,14 +519,16 @@ class ProcessExecutor:
                 return
             if self._server is None:
                 self._server = ChannelServer(self._on_connect)
-            env = dict(os.environ)
-            # The zygote imports flyte from wherever this process did.
+            # The zygote imports flyte from wherever this process did, even when the
+            # working directory holds another `flyte` (as `-m` would import first).
             root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-            env["PYTHONPATH"] = os.pathsep.join([root, *sys.path[1:]])
+            boot = (
+                f"import sys; sys.path.insert(0, {root!r}); "
+                "from flyte._controller.zygote import main; main()"
+            )
             self._zygote = subprocess.Popen(
-                [sys.executable, "-m", "flyte._controller.zygote", self._server.address],
+                [sys.executable, "-c", boot, self._server.address],
                 stdin=subprocess.PIPE,
-                env=env,
                 close_fds=True,
             )
             assert self._zygote.stdin is not None
@@ -523,7 +538,7 @@ class ProcessExecutor:
             while not self._zygote_ready.wait(0.05):
                 if self._zygote.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeSystemError(
-                        "the worker zygote (python -m flyte._controller.zygote) did not start: "
+                        "the worker zygote (flyte._controller.zygote) did not start: "
                         f"it {describe_exit(self._zygote.poll())}"
                     )
 
@@ -532,56 +547,40 @@ class ProcessExecutor:
         if hello[0] == "zygote":
             self._zygote_channel = channel
             self._zygote_ready.set()
-            self._reader(channel, None)
+            self.loop.call_soon_threadsafe(self._attach, channel, None)
             return
-        if hello[0] != "hello":
-            channel.close()
-            return
-        worker = self._workers.get(hello[1])
+        worker = self._workers.get(hello[1]) if hello[0] == "hello" else None
         if worker is None:
             channel.close()
             return
         worker.channel = channel
         worker.pid = hello[2]
         self._by_pid[hello[2]] = worker
-        self._reader(channel, worker)
-        self._post(worker, ("_ready",))
+        self.loop.call_soon_threadsafe(self._attach, channel, worker)
 
-    def _reader(self, channel: Channel, worker: _Worker | None) -> None:
-        def read() -> None:
-            while True:
-                try:
-                    message = channel.recv()
-                except (EOFError, OSError):
-                    self._post(worker, ("_eof",))
-                    return
-                self._post(worker, message)
+    def _attach(self, channel: Channel, worker: _Worker | None) -> None:
+        """Read `channel` on the loop from now on (no reader thread, no thread hop)."""
+        self.loop.add_reader(channel.fileno(), self._readable, channel, worker)
+        if worker is not None:
+            self._on_worker(worker, ("_ready",))
+        self._readable(channel, worker)
 
-        name = f"flyte-worker-{worker.id}" if worker else "flyte-zygote"
-        threading.Thread(target=read, name=name, daemon=True).start()
-
-    def _post(self, worker: _Worker | None, message: tuple[Any, ...]) -> None:
-        inbox = self._inbox
-        inbox.append((worker, message))
-        if len(inbox) == 1:
-            try:
-                self.loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is closed: the process is exiting
-                pass
-
-    # -- messages (on the loop) ----------------------------------------------------
-
-    def _drain(self) -> None:
-        inbox = self._inbox
-        while inbox:
-            worker, message = inbox.popleft()
+    def _readable(self, channel: Channel, worker: _Worker | None) -> None:
+        try:
+            messages = channel.recv_nowait()
+        except EOFError:
+            self.loop.remove_reader(channel.fileno())
+            messages = [("_eof",)]
+        for message in messages:
             try:
                 if worker is None:
                     self._on_zygote(message)
                 else:
                     self._on_worker(worker, message)
-            except Exception as exc:
+            except Exception as exc:  # one bad message must not stop the others
                 print(f"flyte: worker message {message[0]!r} failed: {exc!r}", file=sys.__stderr__)
+
+    # -- messages (on the loop) ----------------------------------------------------
 
     def _on_zygote(self, message: tuple[Any, ...]) -> None:
         kind = message[0]
@@ -648,6 +647,11 @@ class ProcessExecutor:
             run = self._run_named(worker, run_name)
             found = run.trace_lookup(trace_id) if run is not None else None
             self._reply(worker, req, True, pickle.dumps(found, 5))
+        elif kind == "put":
+            _, run_name, op = message
+            run = self._run_named(worker, run_name)
+            if run is not None and op[0] in _FORWARDED_OPS:
+                run.writer.put(op)
         elif kind == "call":
             self.loop.create_task(self._nested_call(worker, message))
         elif kind == "_ready":
@@ -666,7 +670,7 @@ class ProcessExecutor:
         if worker.channel is None or worker.dead:
             return
         try:
-            worker.channel.send(("reply", req, ok, blob))
+            worker.channel.send_soon(("reply", req, ok, blob), self.loop)
         except OSError:
             pass
 
@@ -679,6 +683,8 @@ class ProcessExecutor:
         parent: ActionContext = running.attempt.context
         running.nested += 1
         if running.nested == 1:
+            if running.key in worker.running:
+                worker.active -= 1
             if running.cpu and not running.lent:
                 running.lent = True
                 self.gate.release(running.cpu, 0)
@@ -696,6 +702,8 @@ class ProcessExecutor:
             blob, ok = pack_error(exc), False
         finally:
             running.nested -= 1
+            if running.nested == 0 and running.key in worker.running:
+                worker.active += 1
         if running.nested == 0 and running.lent and not running.future.done():
             await self.gate.acquire(running.cpu, 0)
             running.lent = False
@@ -765,7 +773,7 @@ class ProcessExecutor:
             return
         if not worker.dead and worker.channel is not None:
             try:
-                worker.channel.send(("exit",))
+                worker.channel.send_soon(("exit",), self.loop)
             except OSError:
                 pass
         self._forget(worker)
@@ -804,7 +812,7 @@ class ProcessExecutor:
                     worker.stopping = "idle"
                     if worker.channel is not None:
                         try:
-                            worker.channel.send(("exit",))
+                            worker.channel.send_soon(("exit",), self.loop)
                         except OSError:
                             pass
                     pool.workers.remove(worker)

@@ -35,6 +35,7 @@ class RunOptions:
         recover_from: str | None = None,
         echo: bool = True,
         executor: Any = None,
+        cluster_only: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -46,6 +47,8 @@ class RunOptions:
         self.echo = echo
         # None: the configured executor (`flyte.init(executor=)`, `$FLYTE_EXECUTOR`).
         self.executor = executor
+        # Run options only a cluster acts on (notifications, queue, ...): recorded.
+        self.cluster_only = dict(cluster_only or {})
 
 
 class RunState:
@@ -165,4 +168,5 @@ class RunState:
             "disable_run_cache": o.disable_run_cache,
             "overwrite_cache": o.overwrite_cache,
             "env_vars": o.env_vars,
+            **({"cluster_only": o.cluster_only} if o.cluster_only else {}),
         }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import concurrent.futures
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -26,11 +27,18 @@ _IDLE_EXIT = 30.0
 
 
 class _Slot:
-    __slots__ = ("event", "item")
+    """An idle thread's mailbox: `item`, and a raw lock held until work is handed over.
+
+    A bare lock used as a binary semaphore is the cheapest hand-off there is (an Event is
+    a Condition and two locks).
+    """
+
+    __slots__ = ("item", "wake")
 
     def __init__(self, item: Any) -> None:
-        self.event = threading.Event()
         self.item = item
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class SyncPool(concurrent.futures.Executor):
@@ -61,30 +69,41 @@ class SyncPool(concurrent.futures.Executor):
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
-        item = (future, fn, args, kwargs)
+        self._hand((future, fn, args, kwargs))
+        return future
+
+    def start(self, fn: Callable[..., Any], /, *args: Any) -> None:
+        """Run `fn(*args)` on a pool thread, with no future (it reports its own outcome)."""
+        self._hand((None, fn, args, {}))
+
+    def _hand(self, item: tuple[Any, ...]) -> None:
         with self._lock:
             if self._active >= self._limit:
                 self._queue.append(item)
-                return future
+                return
             self._active += 1
             if self._idle:
                 slot = self._idle.pop()
                 slot.item = item
-                slot.event.set()
-                return future
+                slot.wake.release()
+                return
             self._count += 1
             count = self._count
         threading.Thread(
             target=self._serve, args=(_Slot(item),), name=f"{self._name}-{count}", daemon=True
         ).start()
-        return future
 
     def _serve(self, slot: _Slot) -> None:
         self._local.in_pool = True
         item = slot.item
         while True:
             future, fn, args, kwargs = item
-            if future.set_running_or_notify_cancel():
+            if future is None:
+                try:
+                    fn(*args)
+                except BaseException as exc:  # `start` callers report their own errors
+                    print(f"flyte: a pool job failed: {exc!r}", file=sys.__stderr__)
+            elif future.set_running_or_notify_cancel():
                 try:
                     result = fn(*args, **kwargs)
                 except BaseException as exc:
@@ -98,14 +117,14 @@ class SyncPool(concurrent.futures.Executor):
                     item = self._queue.popleft()
                     self._active += 1
                     continue
-                slot.event.clear()
                 slot.item = None
                 self._idle.append(slot)
-            if not slot.event.wait(_IDLE_EXIT):
+            if not slot.wake.acquire(timeout=_IDLE_EXIT):
                 with self._lock:
                     if slot.item is None:  # not handed work while timing out: leave
                         self._idle.remove(slot)
                         return
+                slot.wake.acquire()  # handed work just now: take the release that came
             item = slot.item
 
     @contextlib.contextmanager
@@ -123,7 +142,7 @@ class SyncPool(concurrent.futures.Executor):
                 if self._idle:
                     slot = self._idle.pop()
                     slot.item = item
-                    slot.event.set()
+                    slot.wake.release()
                 else:
                     starts.append(_Slot(item))
                     self._count += 1

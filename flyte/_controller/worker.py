@@ -42,6 +42,7 @@ from flyte._controller.channel import (
     unpack_error,
 )
 from flyte._controller.threads import SyncPool
+from flyte._map import custom_context_var
 from flyte.errors import ActionAborted, TraceCallError, as_user_error
 
 if TYPE_CHECKING:
@@ -73,12 +74,19 @@ class WorkerRun:
         mode: str,
         labels: dict[str, str],
         echo: bool,
+        extra: dict[str, Any] | None = None,
     ) -> None:
+        extra = extra or {}
         self.controller = controller
         self.name = name
         self.mode = mode
         self.labels = labels
         self.echo = echo
+        self.started_at: float | None = extra.get("started_at")
+        self.options = _Options(disable_run_cache=bool(extra.get("disable_run_cache")))
+        # flyte.report: reports of the attempts running here; stored through the controller.
+        self.reports: dict[str, tuple[int, Any]] = {}
+        self.writer = _ChannelWriter(controller, name)
         self.aborted = threading.Event()
         self.sync_threads: dict[str, int] = {}
         self.detached: set[Any] = set()
@@ -110,19 +118,41 @@ class WorkerRun:
         """Nothing to restore: the worker's environment is its own."""
 
 
+class _Options:
+    """The run options a body can see (`flyte.ctx().disable_run_cache`)."""
+
+    def __init__(self, *, disable_run_cache: bool) -> None:
+        self.disable_run_cache = disable_run_cache
+
+
+class _ChannelWriter:
+    """`run.writer` in a worker: the few ops bodies write themselves (reports) go to the
+    controller, which queues them to its own writer."""
+
+    def __init__(self, controller: WorkerController, run: str) -> None:
+        self._controller = controller
+        self._run = run
+
+    def put(self, op: tuple[Any, ...]) -> None:
+        self._controller.channel.send(("put", self._run, op))
+
+
 class WorkerController:
     """The Controller inside a worker: calls become requests to the driving controller."""
 
-    def __init__(self, channel: Channel) -> None:
+    def __init__(self, channel: Channel, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """`loop`: the calling thread's loop, when it serves the channel (`serve_channel`)."""
         self.channel = channel
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_ident: int | None = None
+        self._loop = loop
+        self._loop_ident: int | None = threading.get_ident() if loop is not None else None
         self._lock = threading.Lock()
         self.pool = SyncPool(256)
         self._ids = itertools.count(1)
         self._waiting: dict[int, tuple[Any, asyncio.AbstractEventLoop | None]] = {}
         self._runs: dict[str, WorkerRun] = {}
         self._tasks: dict[int, Any] = {}  # attempt key -> asyncio task / (run, thread key)
+        # Handles one message from the controller (set by `serve_channel`).
+        self.dispatch: Callable[[tuple[Any, ...]], None] | None = None
 
     # -- loop ----------------------------------------------------------------------
 
@@ -151,13 +181,26 @@ class WorkerController:
     # -- requests to the controller ------------------------------------------------
 
     def request(self, message: tuple[Any, ...]) -> Any:
-        """Send a request and block this thread for the reply's value."""
+        """Send a request and block this thread for the reply's value.
+
+        On the loop's own thread (a trace in an async body) nobody else would read the
+        reply: this call reads the channel itself, handling what arrives meanwhile.
+        """
         req = next(self._ids)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._waiting[req] = (future, None)
         self.channel.send((message[0], req, *message[1:]))
-        with self.pool.blocking():
-            ok, blob = future.result()
+        if self.on_loop() and self.dispatch is not None:
+            while not future.done():
+                try:
+                    incoming = self.channel.recv()
+                except EOFError:
+                    raise ActionAborted("the controller went away") from None
+                self.dispatch(incoming)
+        else:
+            with self.pool.blocking():
+                future.result()
+        ok, blob = future.result()
         return _reply_value(ok, blob)
 
     async def _request_aio(self, message: tuple[Any, ...]) -> Any:
@@ -176,6 +219,8 @@ class WorkerController:
         future, loop = entry
         if loop is None:
             future.set_result((ok, blob))
+        elif self.on_loop():
+            _set_result(future, (ok, blob))
         else:
             loop.call_soon_threadsafe(_set_result, future, (ok, blob))
 
@@ -309,12 +354,14 @@ class WorkerController:
 
     # -- attempts ------------------------------------------------------------------
 
-    def _run_for(self, name: str, mode: str, labels: dict[str, str], echo: bool) -> WorkerRun:
+    def _run_for(
+        self, name: str, mode: str, labels: dict[str, str], echo: bool, extra: dict[str, Any]
+    ) -> WorkerRun:
         run = self._runs.get(name)
         if run is None:
             if len(self._runs) > 64:
                 self._runs.clear()
-            run = self._runs[name] = WorkerRun(self, name, mode, labels, echo)
+            run = self._runs[name] = WorkerRun(self, name, mode, labels, echo, extra)
         return run
 
     def start_attempt(
@@ -326,20 +373,23 @@ class WorkerController:
         context: tuple[Any, ...],
     ) -> None:
         """Start an attempt the controller sent; its outcome is sent back as `done`."""
-        run_name, action_id, attempt, mode, labels, echo, custom, group = context
+        run_name, action_id, attempt, mode, labels, echo, custom, group, extra = context
         try:
             task = load_task(task_key, ref)
             args, kwargs = pickle.loads(payload)
         except BaseException as exc:  # the task or its inputs cannot be loaded here
             self._send_done(key, None, exc)
             return
-        run = self._run_for(run_name, mode, labels, echo)
+        run = self._run_for(run_name, mode, labels, echo, extra)
         child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
         run.keys[(action_id, attempt)] = key
         if task.is_async:
-            handle = asyncio.run_coroutine_threadsafe(
-                self._async_attempt(key, task, child, args, kwargs, custom, group), self.loop
-            )
+            coro = self._async_attempt(key, task, child, args, kwargs, custom, group)
+            handle: Any
+            if self.on_loop():
+                handle = self.loop.create_task(coro)
+            else:
+                handle = asyncio.run_coroutine_threadsafe(coro, self.loop)
             self._tasks[key] = handle
             if handle.done():
                 self._tasks.pop(key, None)
@@ -365,7 +415,7 @@ class WorkerController:
             self._finish(key, child, value, None)
 
         self._tasks[key] = (run, thread_key)
-        self.pool.submit(ctx.run, body)
+        self.pool.start(ctx.run, body)
 
     async def _async_attempt(
         self,
@@ -380,11 +430,6 @@ class WorkerController:
         _set_context_vars(custom, group)
         try:
             value = await in_action(child, task.func, args, kwargs)
-            if child.pending:
-                await asyncio.gather(*child.pending, return_exceptions=True)
-                if isinstance(value, asyncio.Future) and value in child.pending:
-                    # An async body returned a sync child's handle without awaiting it.
-                    value = value.result()
         except BaseException as exc:
             for handle in child.pending:
                 handle.cancel()
@@ -398,6 +443,10 @@ class WorkerController:
         from flyte._store.logs import flush_action_logs
 
         flush_action_logs(child)
+        if child.run.reports:  # type: ignore[attr-defined]
+            from flyte.report._report import finish_report
+
+            finish_report(child)
         run: WorkerRun = child.run  # type: ignore[assignment]
         run.keys.pop((child.action_id, child.attempt), None)
         self._tasks.pop(key, None)
@@ -434,8 +483,6 @@ class WorkerController:
 
 
 def _set_context_vars(custom: dict[str, str] | None, group: str | None) -> None:
-    from flyte._map import custom_context_var
-
     custom_context_var.set(custom)
     group_var.set(group)
 
@@ -452,16 +499,20 @@ def _reply_value(ok: bool, blob: bytes) -> Any:
 
 
 def serve_channel(channel: Channel) -> None:
-    """Serve attempts on `channel` until the controller says `exit` or goes away."""
+    """Serve attempts on `channel` until the controller says `exit` or goes away.
+
+    The calling thread runs an event loop that reads the channel (`add_reader`) and runs
+    async bodies; sync bodies run on the worker's `SyncPool` threads.
+    """
     from flyte._store.logs import capture_logs
 
-    controller = WorkerController(channel)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    controller = WorkerController(channel, loop)
     capture_logs()
-    while True:
-        try:
-            message = channel.recv()
-        except (EOFError, OSError):
-            return
+    finished = loop.create_future()
+
+    def dispatch(message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == "run":
             controller.start_attempt(*message[1:])
@@ -469,8 +520,21 @@ def serve_channel(channel: Channel) -> None:
             controller._resolve(message[1], message[2], message[3])
         elif kind == "cancel":
             controller.cancel(message[1])
-        elif kind == "exit":
-            return
+        elif kind == "exit" and not finished.done():
+            finished.set_result(None)
+
+    def readable() -> None:
+        try:
+            messages = channel.recv_nowait()
+        except EOFError:
+            messages = [("exit",)]
+        for message in messages:
+            dispatch(message)
+
+    controller.dispatch = dispatch
+    loop.add_reader(channel.fileno(), readable)
+    readable()
+    loop.run_until_complete(finished)
 
 
 def serve(address: Any, authkey: bytes, worker_id: int) -> None:

@@ -1,4 +1,4 @@
-"""`python -m flyte._controller.zygote ADDRESS`: a prepared interpreter that forks workers.
+"""The zygote: a prepared interpreter that forks workers (started by `ProcessExecutor`).
 
 Starting a Python process and importing flyte costs ~100 ms; forking one that already did
 costs a few. The zygote is started once per driver, imports what every worker needs,
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it stops us
     try:
         while True:
-            ready = wait([channel.conn, r])
+            ready = wait([channel.sock, r])
             if r in ready:
                 try:
                     while os.read(r, 512):
@@ -105,20 +105,23 @@ def main(argv: list[str] | None = None) -> int:
                 except BlockingIOError:
                     pass
                 _reap(channel)
-            if channel.conn in ready:
+            if channel.sock in ready:
                 try:
-                    message = channel.recv()
-                except (EOFError, OSError):
+                    # Every complete frame that arrived: one read may bring several, and
+                    # a frame left in the buffer would wait for the next wake-up forever.
+                    messages = channel.recv_nowait()
+                except EOFError:
                     break
-                if message[0] == "fork":
-                    _, worker_id, env, sys_path, cwd = message
-                    pid = _fork_worker(
-                        channel, (r, w), address, authkey, worker_id, env, sys_path, cwd
-                    )
-                    channel.send(("forked", worker_id, pid))
-                    _reap(channel)
-                elif message[0] == "exit":
-                    break
+                for message in messages:
+                    if message[0] == "exit":
+                        return 0
+                    if message[0] == "fork":
+                        _, worker_id, env, sys_path, cwd = message
+                        pid = _fork_worker(
+                            channel, (r, w), address, authkey, worker_id, env, sys_path, cwd
+                        )
+                        channel.send(("forked", worker_id, pid))
+                        _reap(channel)
     finally:
         os._exit(0)
     return 0  # pragma: no cover - os._exit above

@@ -116,10 +116,6 @@ CREATE TABLE changes (
 INSERT INTO changes (id, counter) VALUES (1, 0);
 """
 
-# Where each attempt ran (inline / process worker pid / reused), its peak memory and how
-# long it waited QUEUED for CPU or memory: a JSON object (flyte._controller.recorder.Placement).
-_ATTEMPT_PLACEMENT = "ALTER TABLE attempts ADD COLUMN placement TEXT"
-
 # The public views: the stable surface for `flyte db query`, sqlite-utils and Datasette
 # (docs/store-schema.md). Tables are internal and may change; a migration that changes a
 # table these views read must recreate the view with the same columns (add columns at the
@@ -161,6 +157,18 @@ CREATE TABLE reports (
     updated_at REAL NOT NULL,
     PRIMARY KEY (run, action)
 );
+"""
+
+# Where each attempt ran (inline / process worker pid / reused), its peak memory and how
+# long it waited QUEUED for CPU or memory: a JSON object (flyte._controller.recorder.Placement).
+# attempts_v1 gains it as its last column.
+_ATTEMPT_PLACEMENT = """
+ALTER TABLE attempts ADD COLUMN placement TEXT;
+DROP VIEW IF EXISTS attempts_v1;
+CREATE VIEW attempts_v1 AS SELECT
+    run, action, attempt, phase, started_at, ended_at,
+    ended_at - started_at AS duration, error_type, error_message, placement
+FROM attempts;
 """
 
 MIGRATIONS: list[tuple[str, str]] = [

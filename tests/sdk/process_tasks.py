@@ -210,3 +210,68 @@ def flaky_worker(x: int, marker: str) -> int:
 @plain.task
 def root_flaky(x: int, marker: str) -> int:
     return flaky_worker(x, marker)
+
+
+@worker_env.task(report=True)
+def reports_from_worker(x: int) -> int:
+    flyte.report.log(f"<p>worker {x}</p>")
+    return x
+
+
+secret_env = flyte.TaskEnvironment(
+    "secret_env",
+    resources=flyte.Resources(memory="1Gi"),
+    secrets=flyte.Secret(key="token_a", as_env_var="TOKEN_A"),
+)
+
+
+@secret_env.task
+def read_secrets() -> dict[str, str | None]:
+    return {
+        "TOKEN_A": os.environ.get("TOKEN_A"),
+        "FLYTE_SECRET_TOKEN_B": os.environ.get("FLYTE_SECRET_TOKEN_B"),
+    }
+
+
+@flyte.trace
+async def async_traced(x: int) -> int:
+    print(f"async tracing {x}")
+    return x * 100
+
+
+@worker_env.task(retries=1)
+async def worker_async_traces(x: int) -> int:
+    a = await async_traced(x)
+    b = await async_traced(x + 1)
+    ctx = flyte.ctx()
+    assert ctx is not None
+    if ctx.attempt == 1:
+        raise RuntimeError("first attempt fails after its traces")
+    return a + b
+
+
+reused_small = flyte.TaskEnvironment(
+    "reused_small",
+    resources=flyte.Resources(memory="200Mi"),
+    reusable=flyte.ReusePolicy(replicas=1, idle_ttl=2),
+)
+
+
+@reused_small.task
+def warm_allocate(mb: int) -> int:
+    block = bytearray(mb * 2**20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return os.getpid()
+
+
+@plain.task
+def oom_in_warm_worker() -> list[str]:
+    first = warm_allocate(1)
+    try:
+        warm_allocate(600)
+        crashed = "fit"
+    except flyte.errors.OOMError:
+        crashed = "oom"
+    after = warm_allocate(1)
+    return [crashed, "same" if first == after else "replaced"]

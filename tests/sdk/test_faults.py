@@ -220,3 +220,54 @@ def test_a_timeout_on_a_blocking_sync_body_ends_the_process(tmp_path: Path) -> N
     assert code == 0, out
     assert "PHASE TIMED_OUT" in out
     assert "time.sleep(300)" in out, "the traceback shows where the body was stopped"
+
+
+def test_workers_exit_when_their_driver_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "program.py"
+    script.write_text(
+        HEADER
+        + textwrap.dedent(
+            """
+            worker = flyte.TaskEnvironment("faults_w", resources=flyte.Resources(memory="1Gi"))
+
+            @worker.task
+            def blocks() -> int:
+                print("WORKER", os.getpid(), flush=True)
+                time.sleep(300)
+                return 1
+
+            flyte.run(blocks)
+            """
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    env["FLYTE_HOME"] = str(tmp_path / "home")
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, env=env, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("WORKER"), line
+        pid = int(line.split()[1])
+        proc.kill()  # SIGKILL: no atexit, no cleanup in the driver
+        proc.wait(DEADLINE)
+        end = time.monotonic() + DEADLINE
+        while time.monotonic() < end and _alive(pid):
+            time.sleep(0.05)
+        assert not _alive(pid), "the worker outlived its driver"
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
