@@ -53,6 +53,10 @@ def test_run_executor_option_sends_bodies_to_the_cluster(
     workers = set(dask_client.run(os.getpid).values())
     assert {a.placement["worker"] for a in attempts} == {"dask"}
     assert {a.placement["pid"] for a in attempts} <= workers
+    # The tree says where each action ran: the Dask worker's pid and address.
+    pid = attempts[0].placement["pid"]
+    address = attempts[0].placement["address"].removeprefix("tcp://")
+    assert f"dask worker {pid} at {address}" in result.stdout
 
 
 def test_flyte_executor_environment_variable(
