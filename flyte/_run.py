@@ -137,7 +137,8 @@ def init(
         org: recorded as a label for upstream compatibility.
         log_level: accepted for upstream compatibility.
         executor: where task bodies run: "inline" (this process), "process" (worker
-            processes), "dask" / "dask://HOST:PORT"; default: in process, except tasks
+            processes), "dask" (a LocalCluster), "dask://HOST:PORT" or a
+            `distributed.Client` (Dask workers); default: in process, except tasks
             with `resources=` or `reusable=` (also `$FLYTE_EXECUTOR`).
         **kwargs: other upstream options, accepted and ignored locally.
     """
