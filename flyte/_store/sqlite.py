@@ -90,6 +90,18 @@ def _settings_json(value: Any) -> str:
     return text
 
 
+_INLINE_JSON = '{"worker": "inline"}'
+
+
+def _placement_json(value: Any) -> str | None:
+    """JSON of an attempt's placement; the inline one (most attempts) is a constant."""
+    if value is None:
+        return None
+    if value == {"worker": "inline"}:
+        return _INLINE_JSON
+    return _to_json(value)
+
+
 def _to_json(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
@@ -196,6 +208,7 @@ class SqliteRunStore:
                         row.get("ended_at"),
                         row.get("error_type"),
                         row.get("error_message"),
+                        _placement_json(row.get("placement")),
                     )
                 )
                 continue
@@ -288,7 +301,8 @@ class SqliteRunStore:
         if attempt_rows:
             conn.executemany(
                 "INSERT OR REPLACE INTO attempts (run, action, attempt, phase, started_at, "
-                "ended_at, error_type, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "ended_at, error_type, error_message, placement) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 attempt_rows,
             )
         if log_rows:

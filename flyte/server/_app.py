@@ -19,6 +19,7 @@ Routes (under `/api/v1`):
     GET  /runs/{run}/successful           what a recovery reuses
     GET  /runs/{run}/logs?action&attempt&after&limit&wait=S   lines (long-poll on `after`)
     GET  /runs/{run}/logs/events?action   the same as server-sent events
+    GET  /runs/{run}/reports[/{action}]   actions with an HTML report / one report
     GET|DELETE /cache?task                cache entries / clear them
     GET  /cache/{key}                     one entry
     GET|POST /tasks, GET /tasks/{name}?version       deployed tasks

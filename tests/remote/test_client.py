@@ -329,6 +329,24 @@ def test_list_runs_pages_through_the_server(monkeypatch: pytest.MonkeyPatch) -> 
     assert len(pages) == 2  # one request each, not a listing
 
 
+def test_the_http_store_implements_the_whole_store_protocol() -> None:
+    import inspect
+
+    from flyte._store import RunStore
+
+    wanted = {
+        name
+        for name, member in vars(RunStore).items()
+        if not name.startswith("_") and callable(member)
+    }
+    missing = sorted(n for n in wanted if not callable(getattr(HttpRunStore, n, None)))
+    assert missing == [], "add these to flyte/_store/http.py (and a server route)"
+    for name in wanted:  # same keyword arguments, so callers work with either store
+        ours = inspect.signature(getattr(HttpRunStore, name)).parameters
+        theirs = inspect.signature(getattr(RunStore, name)).parameters
+        assert set(theirs) <= set(ours), name
+
+
 def test_reports_are_served_and_read_through_the_app() -> None:
     """`flyte serve` serves reports: as JSON to HttpRunStore (`flyte get report`, the TUI)
     and as an HTML page a browser opens."""
