@@ -10,7 +10,7 @@ from typing import Any
 
 import nbformat
 import pytest
-from conftest import outputs_of
+from nb_helpers import outputs_of
 from nbformat.v4 import new_code_cell, new_notebook
 
 from flyte._models import CacheStatus, Phase
