@@ -203,8 +203,7 @@ def ctx() -> TaskContext | None:
         output_path=f"{data_dir}/{action.action_id}",
         custom_context={**run.labels, **_custom()},
         data=action.data,
-        # A worker process's run (WorkerRun) carries no options: the controller applies them.
-        disable_run_cache=bool(getattr(getattr(run, "options", None), "disable_run_cache", False)),
+        disable_run_cache=bool(getattr(run.options, "disable_run_cache", False)),
         run_start_time=None if started is None else datetime.fromtimestamp(started, timezone.utc),
         group_data=group_var.get(),
         task_action=action_id,
