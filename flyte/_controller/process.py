@@ -634,7 +634,13 @@ class ProcessExecutor:
                 from flyte._controller.channel import unpack_error
 
                 exc = unpack_error(payload)
-                if isinstance(exc, MemoryError) and not isinstance(exc, OOMError):
+                if (
+                    isinstance(exc, MemoryError)
+                    and not isinstance(exc, OOMError)
+                    and self._near_limit(running.worker)
+                ):
+                    # An allocation that failed close to the limit is the limit's doing; a
+                    # MemoryError the body raised itself stays the user's own type.
                     exc = self._oom_error(running, str(exc) or "MemoryError")
                 running.future.set_result((False, exc, info))
         elif kind == "trace":
@@ -742,6 +748,11 @@ class ProcessExecutor:
                 )
             running.future.set_result((False, exc, {"peak_rss": worker.peak_rss or None}))
         self._forget(worker)
+
+    @staticmethod
+    def _near_limit(worker: _Worker) -> bool:
+        """Whether a worker with a memory limit used at least 90% of it."""
+        return bool(worker.limit and worker.peak_rss and worker.peak_rss >= 0.9 * worker.limit)
 
     def _oom_error(self, running: _Running, detail: str | None) -> OOMError:
         worker = running.worker

@@ -275,3 +275,20 @@ def oom_in_warm_worker() -> list[str]:
         crashed = "oom"
     after = warm_allocate(1)
     return [crashed, "same" if first == after else "replaced"]
+
+
+@small.task
+def raises_memory_error(x: int) -> int:
+    """Raises MemoryError itself, far below its 200Mi limit: the user's own error."""
+    raise MemoryError(f"{x} is over my own limit")
+
+
+@worker_env.task
+async def catches_own_memory_error() -> str:
+    try:
+        await raises_memory_error.aio(3)
+    except flyte.errors.OOMError:
+        return "oom"
+    except MemoryError as exc:
+        return f"own:{type(exc).__name__}"
+    return "none"

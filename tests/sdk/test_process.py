@@ -370,3 +370,11 @@ def test_async_traces_in_a_worker_record_and_replay(store: Any) -> None:
 
 def test_an_oom_in_a_warm_worker_replaces_it(store: Any) -> None:
     assert flyte.run(pt.oom_in_warm_worker).outputs()[0] == ["oom", "replaced"]
+
+
+def test_a_memory_error_the_body_raises_itself_stays_its_own_type(store: Any) -> None:
+    """Only a limit reached makes an OOMError; a body's own MemoryError reaches the parent as is."""
+    run = flyte.run(pt.catches_own_memory_error)
+    assert run.outputs()[0] == "own:MemoryError"
+    (child,) = actions(run, "small.raises_memory_error")
+    assert child.phase is Phase.FAILED and child.error_type == "MemoryError"
