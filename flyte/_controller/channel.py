@@ -54,6 +54,7 @@ __all__ = [
     "Channel",
     "ChannelServer",
     "TaskRef",
+    "attempt_context",
     "connect",
     "load_task",
     "pack_error",
@@ -460,3 +461,32 @@ def unpack_error(blob: bytes) -> BaseException:
     except AttributeError:  # an exception type with __slots__: the traceback is lost
         pass
     return exc
+
+
+def attempt_context(run: Any, child: Any) -> tuple[Any, ...]:
+    """What a worker needs to run one attempt as the driver would (sent with the attempt).
+
+    Args:
+        run: the attempt's `RunState`.
+        child: the attempt's `ActionContext`.
+
+    Returns:
+        (run name, action id, attempt, mode, labels, echo, custom context, group, options).
+    """
+    from flyte._context import group_var
+    from flyte._map import custom_context_var
+
+    return (
+        run.name,
+        child.action_id,
+        child.attempt,
+        run.mode,
+        run.labels,
+        run.echo,
+        custom_context_var.get(),
+        group_var.get(),
+        {
+            "disable_run_cache": run.options.disable_run_cache,
+            "started_at": getattr(run, "started_at", None),
+        },
+    )

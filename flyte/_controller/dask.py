@@ -33,11 +33,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
-from flyte._context import group_var
 from flyte._controller.calls import Call, Deadline
-from flyte._controller.channel import Channel, ChannelServer, load_task, pack_error, task_ref
+from flyte._controller.channel import (
+    Channel,
+    ChannelServer,
+    attempt_context,
+    load_task,
+    pack_error,
+    task_ref,
+)
 from flyte._controller.dask_cluster import DaskCluster, ResourcePlan, open_cluster, plan_resources
-from flyte._map import custom_context_var
 from flyte.errors import ExecutorLostError, OOMError, RuntimeSystemError
 
 if TYPE_CHECKING:
@@ -244,20 +249,7 @@ class DaskExecutor:
         self._running[key] = running
         task_key, ref = task_ref(task)
         payload = _serde.dumps((attempt.args, attempt.kwargs), what=f"the inputs of {task.name}")
-        context = (
-            run.name,
-            child.action_id,
-            child.attempt,
-            run.mode,
-            run.labels,
-            run.echo,
-            custom_context_var.get(),
-            group_var.get(),
-            {
-                "disable_run_cache": run.options.disable_run_cache,
-                "started_at": getattr(run, "started_at", None),
-            },
-        )
+        context = attempt_context(run, child)
         from flyte._store import flyte_home
 
         env = {**run.options.env_vars, **task.env_values, "FLYTE_HOME": str(flyte_home())}

@@ -36,10 +36,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
-from flyte._context import group_var
 from flyte._controller.calls import Call, Deadline
-from flyte._controller.channel import Channel, ChannelServer, load_task, pack_error, task_ref
-from flyte._map import custom_context_var
+from flyte._controller.channel import (
+    Channel,
+    ChannelServer,
+    attempt_context,
+    load_task,
+    pack_error,
+    task_ref,
+)
 from flyte._options import parse_memory
 from flyte.errors import (
     InvalidOptionError,
@@ -427,20 +432,7 @@ class ProcessExecutor:
         payload = _serde.dumps(
             (attempt.args, attempt.kwargs), what=f"the inputs of {attempt.task.name}"
         )
-        context = (
-            run.name,
-            child.action_id,
-            child.attempt,
-            run.mode,
-            run.labels,
-            run.echo,
-            custom_context_var.get(),
-            group_var.get(),
-            {
-                "disable_run_cache": run.options.disable_run_cache,
-                "started_at": getattr(run, "started_at", None),
-            },
-        )
+        context = attempt_context(run, child)
         assert worker.channel is not None
         try:
             worker.channel.send_soon(
