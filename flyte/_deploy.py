@@ -42,7 +42,9 @@ def snapshot_task(task: TaskTemplate[Any, Any]) -> bytes:
         except ValueError:
             registered = False
     try:
-        return bytes(cloudpickle.dumps(task))
+        from flyte._serde import seal
+
+        return seal(bytes(cloudpickle.dumps(task)))
     finally:
         if registered and mod is not None:
             cloudpickle.unregister_pickle_by_value(mod)

@@ -18,6 +18,7 @@ BaseException
            │    └── EnvVarConflictError .. two environments set one variable differently
            └── SystemError ....... flyte itself or its store failed (kind="system")
                 ├── StoreError ........... the run store cannot be used (corrupt, too new)
+                │    └── StoreIntegrityError .. a stored value failed its authenticity check
                 └── RuntimeSystemError ... the engine failed
 ```
 """
@@ -39,6 +40,7 @@ __all__ = [
     "RuntimeUserError",
     "SerializationError",
     "StoreError",
+    "StoreIntegrityError",
     "SystemError",
     "TaskNotFoundError",
     "TaskTimeoutError",
@@ -116,6 +118,10 @@ class RunAbortedError(UserError):
 
 class StoreError(SystemError):
     """The run store cannot be opened or used (corrupt file, newer schema, ...)."""
+
+
+class StoreIntegrityError(StoreError):
+    """A stored exact value is not authenticated by this home's key; it was not loaded."""
 
 
 class RuntimeSystemError(SystemError):

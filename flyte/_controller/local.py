@@ -145,7 +145,7 @@ class LocalController:
             try:
                 import cloudpickle
 
-                task_blob = bytes(cloudpickle.dumps(task))
+                task_blob = _serde.seal(bytes(cloudpickle.dumps(task)))
             except Exception:  # cannot be snapshotted: rerun then says so clearly
                 task_blob = None
         writer.put(
@@ -376,8 +376,13 @@ class LocalController:
 
         # Look up before execute: recovered result, then cache.
         recovered = run.recovered.get(aid)
-        if recovered is not None and recovered[0] == ihash and recovered[1] is not None:
-            value = _serde.loads(recovered[1])
+        if (
+            recovered is not None
+            and recovered[0] == ihash
+            and recovered[1] is not None
+            and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
+        ):
+            value = found[1]
             writer.update_action(
                 run.name,
                 aid,
@@ -416,9 +421,13 @@ class LocalController:
                 recent = writer.recent_cache.get(key.key)
                 if recent is None:
                     recent = self._cache_lookup(run, task.name, key.key)
-                if recent is not None:
-                    out_json, out_blob = recent
-                    value = _serde.loads(out_blob)
+                if (
+                    recent is not None
+                    and (
+                        hit := _serde.trusted_loads(recent[1], what=f"cache entry of {task.name}")
+                    )[0]
+                ):
+                    out_json, value = recent[0], hit[1]
                     writer.update_action(
                         run.name,
                         aid,
