@@ -14,6 +14,7 @@ BaseException
            │    ├── TraceCallError ....... a task was called inside a @flyte.trace
            │    ├── SerializationError ... an input or output could not be stored
            │    ├── RunNotFoundError ..... no run with that name
+           │    ├── RunActiveError ....... a live process still drives (or recovers) that run
            │    ├── TaskNotFoundError .... no deployed task with that name / version
            │    └── EnvVarConflictError .. two environments set one variable differently
            └── SystemError ....... flyte itself or its store failed (kind="system")
@@ -35,6 +36,7 @@ __all__ = [
     "NonRecoverableError",
     "OOMError",
     "RunAbortedError",
+    "RunActiveError",
     "RunNotFoundError",
     "RuntimeSystemError",
     "RuntimeUserError",
@@ -102,6 +104,10 @@ class SerializationError(UserError, TypeError):
 
 class RunNotFoundError(UserError, LookupError):
     """No run with the given name exists in the store."""
+
+
+class RunActiveError(UserError):
+    """A live process still drives or recovers the run: it cannot be deleted or recovered."""
 
 
 class TaskNotFoundError(UserError, LookupError):

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from flyte import _serde
 from flyte._cachekey import compute_key
 from flyte._context import ActionContext, _current
+from flyte._controller.heartbeat import Heartbeat
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
-from flyte._store import HEARTBEAT_INTERVAL
+from flyte._store._liveness import this_process_start
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
 from flyte.errors import (
     ActionAborted,
@@ -80,7 +81,7 @@ class LocalController:
         )
         self._start_lock = threading.Lock()
         self._runs: dict[str, tuple[RunState, asyncio.Task[Any]]] = {}
-        self._heartbeat: asyncio.TimerHandle | None = None
+        self._heartbeat = Heartbeat(self._runs, self.abort)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -136,6 +137,7 @@ class LocalController:
         call = Call(task, None, args, kwargs)
         inputs = call.inputs
         if options.recover_from:
+            store.claim_recovery(options.recover_from, name)  # one recovery at a time
             run.recovered = store.successful_actions(options.recover_from)
         now = time.time()
         source = task.source()
@@ -160,6 +162,7 @@ class LocalController:
                     "inputs_json": _serde.encode_json(inputs),
                     "inputs_blob": run_inputs_blob(task, args, kwargs, inputs),
                     "pid": os.getpid(),
+                    "pid_start": this_process_start(),
                     "host": _HOST,
                     "heartbeat": now,
                     "recovered_from": options.recover_from,
@@ -191,7 +194,7 @@ class LocalController:
         current = asyncio.current_task()
         assert current is not None
         self._runs[run.name] = (run, current)
-        self._ensure_heartbeat()
+        self._heartbeat.ensure()
         fields: dict[str, Any]
         try:
             run.apply_env("the run context", run.options.env_vars)
@@ -251,24 +254,6 @@ class LocalController:
 
         self.loop.call_soon_threadsafe(cancel)
         return True
-
-    def _ensure_heartbeat(self) -> None:
-        if self._heartbeat is None:
-            self._heartbeat = self.loop.call_later(HEARTBEAT_INTERVAL, self._beat)
-
-    def _beat(self) -> None:
-        """Refresh the heartbeat of durable runs and notice aborts asked for by others."""
-        self._heartbeat = None
-        if not self._runs:
-            return
-        now = time.time()
-        for name, (run, _) in list(self._runs.items()):
-            if not run.writer.threaded:
-                continue
-            run.writer.put(("run_update", name, {"heartbeat": now}))
-            if not run.aborted.is_set() and run.store.abort_requested(name):
-                self.abort(name)
-        self._ensure_heartbeat()
 
     # -- calls from user code ------------------------------------------------------
 

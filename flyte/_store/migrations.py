@@ -13,7 +13,7 @@ import time
 
 from flyte.errors import StoreError
 
-__all__ = ["MIGRATIONS", "check_foreign", "migrate"]
+__all__ = ["MIGRATIONS", "check_current", "check_foreign", "migrate"]
 
 _V1 = """
 CREATE TABLE runs (
@@ -116,8 +116,23 @@ CREATE TABLE changes (
 INSERT INTO changes (id, counter) VALUES (1, 0);
 """
 
+# Liveness judged by the process, not the heartbeat alone: the driver's start time makes a
+# reused pid tell. A recovery takes a lease on its source run so it runs once (issue 13).
+_DRIVER_START_AND_LEASES = """
+ALTER TABLE runs ADD COLUMN pid_start TEXT;
+CREATE TABLE recovery_leases (
+    source TEXT PRIMARY KEY,
+    run TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    pid_start TEXT,
+    taken_at REAL NOT NULL
+);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
+    ("0002_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
 ]
 
 
@@ -185,3 +200,30 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def check_current(conn: sqlite3.Connection, path: str, reason: str) -> None:
+    """For a store opened read-only: refuse it unless its schema is exactly this version's.
+
+    Raises:
+        StoreError: the store is from a newer version, or needs migrations it cannot get.
+    """
+    try:
+        applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError as exc:
+        raise StoreError(
+            f"run store {path} is read-only ({reason}) and is not a flyte run store yet ({exc})"
+        ) from exc
+    known = [name for name, _ in MIGRATIONS]
+    unknown = sorted(applied - set(known))
+    if unknown:
+        raise StoreError(
+            f"run store {path} was written by a newer flyte-local (schema {unknown[-1]}); "
+            "upgrade flyte-local or set FLYTE_HOME to another folder"
+        )
+    missing = [name for name in known if name not in applied]
+    if missing:
+        raise StoreError(
+            f"run store {path} is read-only ({reason}) and needs an upgrade to this "
+            f"version's schema ({missing[-1]}); open it once where it is writable"
+        )
