@@ -227,7 +227,7 @@ class Run:
 
     def _flush(self) -> None:
         if self._state is not None:
-            self._state.writer.flush()
+            self._state.writer.flush(run=self.name)
 
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
@@ -354,6 +354,9 @@ class RunContext:
             raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
         store = self.store or current_store()
         name = self.options.name or new_run_name()
+        require_writable = getattr(store, "require_writable", None)
+        if require_writable is not None:  # a read-only store: say so before anything runs
+            require_writable()
         if store.get_run(name) is not None:
             raise UserError(f"a run named {name!r} already exists; choose another name")
         if self.options.recover_from and store.get_run(self.options.recover_from) is None:

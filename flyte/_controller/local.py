@@ -33,6 +33,7 @@ from flyte.errors import (
     NonRecoverableError,
     RunAbortedError,
     SerializationError,
+    StoreError,
     TaskTimeoutError,
     TraceCallError,
     as_user_error,
@@ -176,7 +177,14 @@ class LocalController:
                 },
             )
         )
-        writer.flush()
+        try:
+            writer.flush()
+        except StoreError as exc:
+            # Recorded as FAILED, with the cause, once the store can be written again.
+            writer.put(("run_update", name, {"phase": _FAILED, "ended_at": time.time(),
+                                             "error_type": "StoreError",
+                                             "error_message": str(exc)}))  # fmt: skip
+            raise
         capture_logs()
         future = asyncio.run_coroutine_threadsafe(
             self._drive(run, task, call, args, kwargs), self.loop
@@ -320,6 +328,9 @@ class LocalController:
             )
         if parent.run.aborted.is_set():
             raise ActionAborted(f"run {parent.run.name} was aborted")
+        failed = parent.run.writer.run_error(parent.run.name)
+        if failed is not None:  # the store cannot record this run: stop, with the cause
+            raise failed
         call = Call(task, parent, args, kwargs)
         return functools.partial(self._run_action, task, call, args, kwargs, run=parent.run)
 

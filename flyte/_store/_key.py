@@ -63,7 +63,9 @@ def _load_or_create(home: Path) -> bytes:
             os.unlink(tmp)
         return _read(path)
     except OSError as exc:
-        return _ephemeral(f"cannot create {path} ({exc.strerror or exc})")
+        # A home nobody can write to (read-only media): its store is read-only too and
+        # holds nothing this process could have sealed, so there is nothing to warn about.
+        return _ephemeral(f"cannot create {path} ({exc.strerror or exc})", quiet=True)
 
 
 def _read(path: Path) -> bytes:
@@ -83,7 +85,9 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def _ephemeral(reason: str) -> bytes:
+def _ephemeral(reason: str, *, quiet: bool = False) -> bytes:
     # Values this process writes still verify in this process; older ones are misses.
-    _log.warning("flyte: %s; stored values are authenticated for this process only", reason)
+    (_log.debug if quiet else _log.warning)(
+        "flyte: %s; stored values are authenticated for this process only", reason
+    )
     return secrets.token_bytes(_KEY_BYTES)

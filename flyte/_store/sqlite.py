@@ -43,6 +43,7 @@ from flyte._store._rows import (
     log_from_row,
     run_from_row,
 )
+from flyte._store.blobs import OFFLOAD_BYTES, offload, resolve
 from flyte._store.migrations import check_current, check_foreign, migrate
 from flyte.errors import RunActiveError, StoreError
 
@@ -51,6 +52,7 @@ __all__ = ["SqliteRunStore", "connect"]
 BUSY_TIMEOUT_MS = 60_000
 _ACTIVE = (Phase.QUEUED.value, Phase.RUNNING.value)
 _TERMINAL = frozenset(p.value for p in Phase if p.is_terminal)
+_RUN_BLOBS = ("inputs_blob", "outputs_blob", "task_blob")
 _log = logging.getLogger("flyte.store")
 
 
@@ -131,8 +133,12 @@ def read_only_reason(path: Path) -> str | None:
 def write_error(path: str, exc: BaseException) -> StoreError:
     """A one-line StoreError naming the real cause of a failed write."""
     text = str(exc)
-    if "full" in text:
-        hint = "free some disk space (the run continues recording once there is room)"
+    if "full" in text or "No space" in text:
+        hint = "free some disk space (recording resumes once there is room)"
+    elif "disk I/O" in text:
+        hint = (
+            "the disk is full, over a file-size limit, or failing (recording resumes once it can)"
+        )
     elif "readonly" in text or "read-only" in text:
         hint = "the store became read-only; set FLYTE_HOME to a writable folder"
     elif "locked" in text or "busy" in text:
@@ -214,6 +220,8 @@ class SqliteRunStore:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self.read_only: str | None = None
+        self._noted = False
+        self._blobs = Path(self.path).parent / "blobs"
         """Why this store cannot be written here (opened read-only), or None."""
         if self.path != ":memory:":
             self.read_only = _prepare_file(Path(self.path))
@@ -222,12 +230,6 @@ class SqliteRunStore:
         try:
             if self.read_only:
                 check_current(conn, self.path, self.read_only)
-                _log.warning(
-                    "flyte: note: run store %s is read-only (%s); showing it as it is, "
-                    "nothing will be recorded",
-                    self.path,
-                    self.read_only,
-                )
             else:
                 migrate(conn, self.path)
         except sqlite3.DatabaseError as exc:
@@ -250,7 +252,19 @@ class SqliteRunStore:
             conn.close()
             self._local.conn = None
 
+    def _note_read_only(self) -> None:
+        # Said once, on the first read: a write says it in its own error instead.
+        self._noted = True
+        _log.warning(
+            "flyte: note: run store %s is read-only (%s); showing it as it is, "
+            "nothing will be recorded",
+            self.path,
+            self.read_only,
+        )
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        if self.read_only is not None and not self._noted:
+            self._note_read_only()
         try:
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
@@ -258,8 +272,14 @@ class SqliteRunStore:
 
     # -- writes --------------------------------------------------------------------
 
-    def _require_writable(self) -> None:
+    def require_writable(self) -> None:
+        """Raise unless this store can be written here.
+
+        Raises:
+            StoreError: the store was opened read-only (the message says why).
+        """
         if self.read_only is not None:
+            self._noted = True
             raise StoreError(
                 f"run store {self.path} is read-only ({self.read_only}): nothing can be "
                 "recorded; set FLYTE_HOME to a writable folder"
@@ -273,7 +293,7 @@ class SqliteRunStore:
         already (SQLite rolls back by itself on a full disk), so the ROLLBACK is
         conditional and can never hide the error with "no transaction is active".
         """
-        self._require_writable()
+        self.require_writable()
         conn = self._conn()
         with self._write_lock:
             try:
@@ -288,9 +308,20 @@ class SqliteRunStore:
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.DatabaseError):
                         conn.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.DatabaseError):
+                if isinstance(exc, sqlite3.DatabaseError | OSError):
                     raise write_error(self.path, exc) from exc
                 raise
+
+    def _big(self, row: dict[str, Any], *columns: str) -> dict[str, Any]:
+        """`row` with any value over OFFLOAD_BYTES in `columns` moved to a blob file."""
+        for column in columns:
+            value = row.get(column)
+            if type(value) is bytes and len(value) > OFFLOAD_BYTES:
+                row = {**row, column: offload(self._blobs, value)}
+        return row
+
+    def _resolve(self, value: bytes | None) -> bytes | None:
+        return resolve(self._blobs, value)
 
     def write(self, ops: Sequence[Op]) -> None:
         """Apply a batch of operations in one IMMEDIATE transaction.
@@ -319,7 +350,7 @@ class SqliteRunStore:
         for op in ops:
             kind = op[0]
             if kind == "action_insert":
-                full = {**ACTION_DEFAULTS, **op[1]}
+                full = self._big({**ACTION_DEFAULTS, **op[1]}, "inputs_blob", "outputs_blob")
                 full["settings"] = _settings_json(full["settings"])
                 action_rows.append(_ACTION_VALUES(full))
                 continue
@@ -354,6 +385,7 @@ class SqliteRunStore:
             flush_actions()
             if kind == "action_update":
                 _, run, action_id, fields = op
+                fields = self._big(fields, "inputs_blob", "outputs_blob")
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(
                     f"UPDATE actions SET {sets} WHERE run = ? AND id = ?",
@@ -364,7 +396,7 @@ class SqliteRunStore:
                     ),
                 )
             elif kind == "run_insert":
-                full = {**RUN_DEFAULTS, **op[1]}
+                full = self._big({**RUN_DEFAULTS, **op[1]}, *_RUN_BLOBS)
                 conn.execute(
                     _INSERT_RUN,
                     tuple(
@@ -381,6 +413,7 @@ class SqliteRunStore:
                 )
             elif kind == "run_update":
                 _, name, fields = op
+                fields = self._big(fields, *_RUN_BLOBS)
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(f"UPDATE runs SET {sets} WHERE name = ?", (*fields.values(), name))
                 if fields.get("phase") in _TERMINAL:
@@ -392,7 +425,7 @@ class SqliteRunStore:
                         (Phase.ABORTED.value, fields.get("ended_at"), name, *_ACTIVE),
                     )
             elif kind == "cache_put":
-                row = op[1]
+                row = self._big(op[1], "outputs_blob")
                 conn.execute(
                     "INSERT OR REPLACE INTO cache (key, task, parts, outputs_json, outputs_blob, "
                     "created_at, run, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -408,7 +441,7 @@ class SqliteRunStore:
                     ),
                 )
             elif kind == "deploy":
-                row = op[1]
+                row = self._big(op[1], "snapshot")
                 conn.execute(
                     "INSERT OR REPLACE INTO deployed_tasks (name, version, env, interface, "
                     "settings, snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -472,8 +505,7 @@ class SqliteRunStore:
                 for name, fields in dead.items():
                     sets = ", ".join(f"{k} = ?" for k in fields)
                     changed = conn.execute(
-                        f"UPDATE runs SET {sets} WHERE name = ? AND phase IN (?, ?) "
-                        "AND pid IS ?",
+                        f"UPDATE runs SET {sets} WHERE name = ? AND phase IN (?, ?) AND pid IS ?",
                         (*fields.values(), name, *_ACTIVE, pids.get(name)),
                     ).rowcount
                     if changed:
@@ -556,7 +588,7 @@ class SqliteRunStore:
 
     def run_task_blob(self, run: str) -> bytes | None:
         rows = self._query("SELECT task_blob FROM runs WHERE name = ?", (run,))
-        return rows[0][0] if rows else None
+        return self._resolve(rows[0][0]) if rows else None
 
     def request_abort(self, run: str) -> bool:
         record = self.get_run(run)
@@ -690,7 +722,7 @@ class SqliteRunStore:
             rows = self._query(
                 f"SELECT {column} FROM actions WHERE run = ? AND id = ?", (run, action_id)
             )
-        return rows[0][0] if rows else None
+        return self._resolve(rows[0][0]) if rows else None
 
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
         rows = self._query(
@@ -699,7 +731,7 @@ class SqliteRunStore:
             "WHERE a.run = ? AND a.phase = ?",
             (run, Phase.SUCCEEDED.value),
         )
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return {r[0]: (r[1], self._resolve(r[2]), r[3]) for r in rows}
 
     # -- logs ----------------------------------------------------------------------
 
@@ -735,12 +767,14 @@ class SqliteRunStore:
         rows = self._query("SELECT * FROM cache WHERE key = ?", (key,))
         if not rows:
             return None
-        return cache_from_row(rows[0]), rows[0]["outputs_blob"]
+        blob = self._resolve(rows[0]["outputs_blob"])
+        return None if blob is None else (cache_from_row(rows[0]), blob)
 
     def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
         """The outputs (JSON, pickled) cached under `key`: the hot path of a hit."""
         rows = self._query("SELECT outputs_json, outputs_blob FROM cache WHERE key = ?", (key,))
-        return (rows[0][0], rows[0][1]) if rows else None
+        blob = self._resolve(rows[0][1]) if rows else None
+        return None if blob is None else (rows[0][0], blob)
 
     def cache_outputs(
         self, task: str, *, max_entries: int = 5000, max_bytes: int = 64 << 20
@@ -755,7 +789,8 @@ class SqliteRunStore:
         rows = self._query(
             "SELECT key, outputs_json, outputs_blob FROM cache WHERE task = ?", (task,)
         )
-        return {r[0]: (r[1], r[2]) for r in rows}
+        found = {r[0]: (r[1], self._resolve(r[2])) for r in rows}
+        return {k: (j, b) for k, (j, b) in found.items() if b is not None}
 
     def cache_entries(self, task: str | None = None) -> list[CacheEntry]:
         if task is None:
@@ -793,7 +828,10 @@ class SqliteRunStore:
             )
         if not rows:
             return None
-        return deployed_from_row(rows[0]), rows[0]["snapshot"]
+        snapshot = self._resolve(rows[0]["snapshot"])
+        if snapshot is None:
+            return None
+        return deployed_from_row(rows[0]), snapshot
 
     def list_deployed(self) -> list[DeployedTask]:
         rows = self._query("SELECT * FROM deployed_tasks ORDER BY name, created_at DESC")

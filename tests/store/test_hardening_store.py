@@ -65,15 +65,51 @@ def seed_dead_run(home: Path, name: str = "dead-run") -> Path:
     pid = dead_pid()
     store.write(
         [
-            ("run_insert", {"name": name, "task": "env.main", "phase": "RUNNING",
-                            "created_at": now, "started_at": now, "pid": pid, "host": HOST,
-                            "heartbeat": now}),  # fmt: skip
-            ("action_insert", {"run": name, "id": "a0", "name": "env.main", "phase": "RUNNING",
-                               "started_at": now}),  # fmt: skip
-            ("action_insert", {"run": name, "id": "abc", "parent": "a0", "name": "env.leaf",
-                               "phase": "RUNNING", "started_at": now}),  # fmt: skip
-            ("log", {"run": name, "action": "a0", "attempt": 1, "ts": now, "stream": "stdout",
-                     "line": "hello from a dead run"}),  # fmt: skip
+            (
+                "run_insert",
+                {
+                    "name": name,
+                    "task": "env.main",
+                    "phase": "RUNNING",
+                    "created_at": now,
+                    "started_at": now,
+                    "pid": pid,
+                    "host": HOST,
+                    "heartbeat": now,
+                },
+            ),  # fmt: skip
+            (
+                "action_insert",
+                {
+                    "run": name,
+                    "id": "a0",
+                    "name": "env.main",
+                    "phase": "RUNNING",
+                    "started_at": now,
+                },
+            ),  # fmt: skip
+            (
+                "action_insert",
+                {
+                    "run": name,
+                    "id": "abc",
+                    "parent": "a0",
+                    "name": "env.leaf",
+                    "phase": "RUNNING",
+                    "started_at": now,
+                },
+            ),  # fmt: skip
+            (
+                "log",
+                {
+                    "run": name,
+                    "action": "a0",
+                    "attempt": 1,
+                    "ts": now,
+                    "stream": "stdout",
+                    "line": "hello from a dead run",
+                },
+            ),  # fmt: skip
         ]
     )
     store.close()
@@ -199,10 +235,10 @@ def test_a_live_driver_with_a_stale_heartbeat_is_alive_and_beats_while_its_loop_
         # The heartbeat keeps beating although the loop is blocked.
         conn.execute("UPDATE runs SET heartbeat = 1000 WHERE name = ?", (run.name,))
         wait_for(
-            lambda: conn.execute(
-                "SELECT heartbeat FROM runs WHERE name = ?", (run.name,)
-            ).fetchone()[0]
-            > 1000,
+            lambda: (
+                conn.execute("SELECT heartbeat FROM runs WHERE name = ?", (run.name,)).fetchone()[0]
+                > 1000
+            ),
             what="a heartbeat while the loop is blocked",
         )
         # A reader in another process that sees a stale heartbeat still trusts the process.
@@ -235,9 +271,16 @@ def test_a_reused_pid_is_not_a_live_driver(tmp_path: Path) -> None:
         [
             (
                 "run_insert",
-                {"name": "reused", "task": "env.main", "phase": "RUNNING", "created_at": now,
-                 "pid": os.getpid(), "host": HOST, "heartbeat": now,
-                 "pid_start": "another-boot:12345"},
+                {
+                    "name": "reused",
+                    "task": "env.main",
+                    "phase": "RUNNING",
+                    "created_at": now,
+                    "pid": os.getpid(),
+                    "host": HOST,
+                    "heartbeat": now,
+                    "pid_start": "another-boot:12345",
+                },
             ),  # fmt: skip
         ]
     )
