@@ -77,7 +77,7 @@ def seed_dead_run(home: Path, name: str = "dead-run") -> Path:
                     "host": HOST,
                     "heartbeat": now,
                 },
-            ),  # fmt: skip
+            ),
             (
                 "action_insert",
                 {
@@ -87,7 +87,7 @@ def seed_dead_run(home: Path, name: str = "dead-run") -> Path:
                     "phase": "RUNNING",
                     "started_at": now,
                 },
-            ),  # fmt: skip
+            ),
             (
                 "action_insert",
                 {
@@ -98,7 +98,7 @@ def seed_dead_run(home: Path, name: str = "dead-run") -> Path:
                     "phase": "RUNNING",
                     "started_at": now,
                 },
-            ),  # fmt: skip
+            ),
             (
                 "log",
                 {
@@ -109,7 +109,7 @@ def seed_dead_run(home: Path, name: str = "dead-run") -> Path:
                     "stream": "stdout",
                     "line": "hello from a dead run",
                 },
-            ),  # fmt: skip
+            ),
         ]
     )
     store.close()
@@ -281,7 +281,7 @@ def test_a_reused_pid_is_not_a_live_driver(tmp_path: Path) -> None:
                     "heartbeat": now,
                     "pid_start": "another-boot:12345",
                 },
-            ),  # fmt: skip
+            ),
         ]
     )
     rec = store.get_run("reused")
@@ -347,7 +347,7 @@ def test_two_concurrent_recoveries_of_one_run_execute_nothing_twice(tmp_path: Pa
         assert "still" in three.stderr
     finally:
         gate.touch()
-        out, err = one.communicate(timeout=60)
+        _out, err = one.communicate(timeout=60)
     assert one.returncode == 0, err
     assert count.read_text().split() == ["2"]  # step(1) recovered; step(2) ran once
 
