@@ -92,12 +92,16 @@ def logs(
         sys.stdout.write(json.dumps([to_data(line) for line in lines], indent=2) + "\n")
         return
 
+    from flyte._store.logs import printable
+
     def show(batch: list[LogLine]) -> None:
         for line in batch:
             if json_:
                 sys.stdout.write(json.dumps(to_data(line)) + "\n")
             else:
-                sys.stdout.write(f"{label(line)}{line.line}\n")
+                # Task output is untrusted: escape sequences are shown, never obeyed
+                # (--json keeps the exact text).
+                sys.stdout.write(f"{label(line)}{printable(line.line, limit=None)}\n")
         sys.stdout.flush()
 
     show(lines)
