@@ -12,7 +12,9 @@ BaseException
            │    ├── TaskTimeoutError ..... an action ran past its timeout
            │    ├── OOMError ............. an action ran out of memory
            │    ├── TraceCallError ....... a task was called inside a @flyte.trace
+           │    ├── NestingTooDeepError .. tasks nested deeper than the limit
            │    ├── SerializationError ... an input or output could not be stored
+           │    │    └── TypeMismatchError .. a value does not match the task's interface
            │    ├── RunNotFoundError ..... no run with that name
            │    ├── RunActiveError ....... a live process still drives (or recovers) that run
            │    ├── TaskNotFoundError .... no deployed task with that name / version
@@ -33,6 +35,7 @@ __all__ = [
     "EnvVarConflictError",
     "FlyteError",
     "InvalidOptionError",
+    "NestingTooDeepError",
     "NonRecoverableError",
     "OOMError",
     "RunAbortedError",
@@ -47,6 +50,7 @@ __all__ = [
     "TaskNotFoundError",
     "TaskTimeoutError",
     "TraceCallError",
+    "TypeMismatchError",
     "UserError",
     "as_user_error",
 ]
@@ -100,6 +104,14 @@ class TraceCallError(UserError):
 
 class SerializationError(UserError, TypeError):
     """An input or output value could not be serialized for the store."""
+
+
+class TypeMismatchError(SerializationError):
+    """An input or output value does not match the type the task's interface declares."""
+
+
+class NestingTooDeepError(UserError, RecursionError):
+    """Tasks called tasks deeper than flyte-local's nesting limit."""
 
 
 class RunNotFoundError(UserError, LookupError):

@@ -9,16 +9,18 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
 import threading
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._context import ActionContext, _current, group_var
 from flyte._controller.sequencer import ROOT_ID, action_id
 from flyte._hashing import hash_inputs
+from flyte._typecheck import check_inputs
 from flyte.errors import (
     SerializationError,
 )
@@ -45,18 +47,32 @@ _CONCURRENT_DIR = os.path.dirname(concurrent.futures.__file__)
 _THREADING_FILE = threading.__file__
 
 
+def _walk(tb: Any) -> Iterator[Any]:
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_engine_file(filename: str) -> bool:
+    return (
+        filename.startswith(_FLYTE_DIR + os.sep)
+        or filename.startswith(_ASYNCIO_DIR)
+        or filename.startswith(_CONCURRENT_DIR)
+        or filename == _THREADING_FILE
+    )
+
+
 def format_user_traceback(exc: BaseException) -> str:
     """The traceback of `exc` with flyte's and asyncio's own frames left out."""
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not (
-            f.filename.startswith(_FLYTE_DIR + os.sep)
-            or f.filename.startswith(_ASYNCIO_DIR)
-            or f.filename.startswith(_CONCURRENT_DIR)
-            or f.filename == _THREADING_FILE
-        )
-    ]
+    # Engine frames are dropped before any frame is summarized: a failure that unwinds
+    # through many nested actions carries thousands of them.
+    user = (
+        (tb.tb_frame, tb.tb_lineno)
+        for tb in _walk(exc.__traceback__)
+        if not _is_engine_file(tb.tb_frame.f_code.co_filename)
+    )
+    frames = traceback.StackSummary.extract(user)
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
@@ -102,8 +118,14 @@ def _input_error(
             hash_inputs({name: value})
             _serde.dumps(value)
         except Exception as inner:
+            why = (
+                "it is nested too deeply (more levels than Python's recursion limit "
+                "allows); flatten it"
+                if isinstance(inner, RecursionError)
+                else str(inner)
+            )
             return SerializationError(
-                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {inner}"
+                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {why}"
             )
     return SerializationError(f"inputs of {task.name} cannot be stored: {exc}")
 
@@ -141,6 +163,7 @@ class Call:
         kwargs: dict[str, Any],
     ) -> None:
         self.inputs = task.bind(args, kwargs)
+        check_inputs(task, self.inputs)
         try:
             self.inputs_hash, self.per_input = hash_inputs(self.inputs)
         except Exception as exc:

@@ -23,11 +23,13 @@ from flyte import _serde
 from flyte._cachekey import compute_key
 from flyte._context import ActionContext, _current
 from flyte._controller.heartbeat import Heartbeat
+from flyte._controller.limits import at_depth, child_depth
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
 from flyte._store._liveness import this_process_start
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
+from flyte._typecheck import check_output
 from flyte.errors import (
     ActionAborted,
     NonRecoverableError,
@@ -331,8 +333,13 @@ class LocalController:
         failed = parent.run.writer.run_error(parent.run.name)
         if failed is not None:  # the store cannot record this run: stop, with the cause
             raise failed
+        depth = child_depth(task.name)  # a clear error long before Python's recursion limit
         call = Call(task, parent, args, kwargs)
-        return functools.partial(self._run_action, task, call, args, kwargs, run=parent.run)
+        return functools.partial(
+            at_depth,
+            depth,
+            functools.partial(self._run_action, task, call, args, kwargs, run=parent.run),
+        )
 
     # -- one action ----------------------------------------------------------------
 
@@ -511,6 +518,7 @@ class LocalController:
                     value = await self._run_sync(child, task, args, kwargs, timeout)
                 if child.pending:
                     await asyncio.gather(*child.pending, return_exceptions=True)
+                check_output(task, value)
                 blob = _serde.dumps(value, what=f"the output of {task.name}")
                 out_json = _serde.encode_json(value)
             except BaseException as exc:
