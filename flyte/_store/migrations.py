@@ -130,10 +130,53 @@ CREATE TABLE recovery_leases (
 );
 """
 
+# `get runs` counted every run's actions on each call (2.3 s at 1M actions); the counts
+# now live on the run row, kept exact by triggers. The connection factory enables
+# recursive_triggers, so an INSERT OR REPLACE that replaces a row fires the delete
+# trigger too and the count stays right.
+_RUN_ACTION_COUNTS = """
+ALTER TABLE runs ADD COLUMN action_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET
+    action_count = (SELECT count(*) FROM actions a WHERE a.run = runs.name),
+    cache_hits = (SELECT count(*) FROM actions a WHERE a.run = runs.name
+                  AND a.cache_status = 'hit');
+CREATE TRIGGER actions_counted AFTER INSERT ON actions BEGIN
+    UPDATE runs SET action_count = action_count + 1,
+                    cache_hits = cache_hits + (NEW.cache_status = 'hit')
+    WHERE name = NEW.run;
+END;
+CREATE TRIGGER actions_uncounted AFTER DELETE ON actions BEGIN
+    UPDATE runs SET action_count = action_count - 1,
+                    cache_hits = cache_hits - (OLD.cache_status = 'hit')
+    WHERE name = OLD.run;
+END;
+CREATE TRIGGER actions_hits_counted AFTER UPDATE OF cache_status ON actions
+WHEN (OLD.cache_status = 'hit') != (NEW.cache_status = 'hit') BEGIN
+    UPDATE runs SET cache_hits = cache_hits + (NEW.cache_status = 'hit')
+                                             - (OLD.cache_status = 'hit')
+    WHERE name = NEW.run;
+END;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
+    ("0003_run_action_counts", _RUN_ACTION_COUNTS),
 ]
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (a trigger body's `;` does not end one)."""
+    out: list[str] = []
+    current = ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                out.append(current.strip())
+            current = ""
+    return out
 
 
 def check_foreign(path: str) -> None:
@@ -190,9 +233,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
             if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("ROLLBACK")
                 continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(sql):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
             )

@@ -73,6 +73,7 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0003
     except sqlite3.DatabaseError as exc:
         raise open_error(path, exc) from exc
     return conn
@@ -521,10 +522,10 @@ class SqliteRunStore:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
+        # The counts are kept on the run row (migration 0003): no scan of the actions.
         sql = (
-            "SELECT r.*, (SELECT count(*) FROM actions a WHERE a.run = r.name) AS n_actions, "
-            "(SELECT count(*) FROM actions a WHERE a.run = r.name AND a.cache_status = 'hit') "
-            f"AS n_hits FROM runs r {where} {tail}"
+            "SELECT r.*, r.action_count AS n_actions, r.cache_hits AS n_hits "
+            f"FROM runs r {where} {tail}"
         )
         rows = self._query(sql, params)
         dead = self._interrupted(rows)

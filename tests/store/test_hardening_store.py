@@ -379,3 +379,57 @@ def test_a_finished_run_never_keeps_running_actions(store: Any) -> None:
     assert run.phase is Phase.FAILED
     phases = {a.phase for a in run.actions()}
     assert Phase.RUNNING not in phases and Phase.QUEUED not in phases, phases
+
+
+# --- item 9: counts kept on the run row --------------------------------------------------
+
+
+def test_run_action_counts_are_kept_on_the_row_and_stay_exact(tmp_path: Path) -> None:
+    statements: list[str] = []
+    store = SqliteRunStore(tmp_path / "runs.db", tracer=statements.append)
+    now = time.time()
+    action = {"run": "r", "name": "t", "phase": "RUNNING", "started_at": now}
+    store.write(
+        [
+            ("run_insert", {"name": "r", "task": "t", "phase": "RUNNING", "created_at": now}),
+            *(("action_insert", {**action, "id": f"a{i}"}) for i in range(5)),
+            ("action_insert", {**action, "id": "h", "cache_status": "hit"}),
+        ]
+    )
+    # A trace recorded again in a later attempt replaces its row: still one action.
+    store.write([("action_insert", {**action, "id": "a1", "phase": "SUCCEEDED"})])
+    store.write([("action_update", "r", "a2", {"cache_status": "hit"})])
+    statements.clear()
+    (rec,) = store.list_runs()
+    assert (rec.action_count, rec.cache_hits) == (6, 2)
+    assert not any("FROM actions" in s for s in statements), statements
+    store.write([("run_update", "r", {"phase": "SUCCEEDED"})])
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("DELETE FROM actions WHERE id = 'h'")
+    conn.close()
+    rec2 = store.get_run("r")
+    assert rec2 is not None and (rec2.action_count, rec2.cache_hits) == (5, 1)
+
+
+def test_an_existing_store_gets_its_counts_backfilled(tmp_path: Path) -> None:
+    from flyte._store.migrations import MIGRATIONS
+
+    db = tmp_path / "runs.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    conn.execute("CREATE TABLE _migrations (name TEXT PRIMARY KEY, applied_at REAL NOT NULL)")
+    for statement in MIGRATIONS[0][1].split(";"):
+        if statement.strip():
+            conn.execute(statement)
+    conn.execute("INSERT INTO _migrations VALUES ('0001_initial', 0)")
+    conn.execute(
+        "INSERT INTO runs (name, task, phase, created_at) VALUES ('old', 't', 'SUCCEEDED', 1)"
+    )
+    for i in range(3):
+        conn.execute(
+            "INSERT INTO actions (run, id, name, kind, phase, cache_status) "
+            "VALUES ('old', ?, 't', 'task', 'SUCCEEDED', ?)",
+            (f"a{i}", "hit" if i else "miss"),
+        )
+    conn.close()
+    rec = SqliteRunStore(db).get_run("old")
+    assert rec is not None and (rec.action_count, rec.cache_hits) == (3, 2)
