@@ -15,6 +15,7 @@ from flyte_cli._output import (
     console,
     emit,
     emit_json,
+    emit_json_array,
     fmt_ago,
     fmt_duration,
     fmt_time,
@@ -210,10 +211,10 @@ def actions(
 
     store = get_store()
     record = require_run(store, run)
-    found = store.list_actions(run)
-    if json_:
-        emit_json([to_data(a) for a in found])
+    if json_:  # streamed: a 100,000-action run stays in bounded memory
+        emit_json_array([to_data(a) for a in page] for page in store.iter_actions(run))
         return
+    found = store.list_actions(run)
     console().print(run_tree(record, found, max_children=None if all_ else 20))
 
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
-from flyte_cli._output import to_data
+from flyte_cli._output import emit_json_array, to_data
 
 if TYPE_CHECKING:
     from flyte._models import LogLine
@@ -76,20 +77,26 @@ def logs(
     def label(line: LogLine) -> str:
         if action_id is not None or line.action is None:
             return ""
-        if line.action not in names:
-            for found in store.list_actions(run):
-                names[found.id] = found.name.rsplit(".", 1)[-1]
+        if line.action not in names:  # task names of the run's actions, read page by page
+            for page in store.iter_actions(run):
+                names.update((a.id, a.name.rsplit(".", 1)[-1]) for a in page)
         return f"[{names.get(line.action, '?')} {line.action}] "
 
-    def fetch(after: int) -> list[LogLine]:
-        return store.logs(run, action_id=action_id, after=after, attempt=attempt)
+    def pages(after: int) -> Iterator[list[LogLine]]:
+        return store.iter_logs(run, action_id=action_id, after=after, attempt=attempt)
 
-    lines = fetch(0)
-    last = lines[-1].seq if lines else 0
+    # Streamed page by page: `flyte logs` of a 50 MB run stays in bounded memory.
+    last = 0
     if tail is not None:
-        lines = lines[-tail:] if tail else []
+        lines = store.logs(run, action_id=action_id, attempt=attempt, limit=tail) if tail else []
+        stream: Iterable[list[LogLine]] = [lines]
+        if not lines:  # still follow from the end, not from the start
+            newest = store.logs(run, action_id=action_id, attempt=attempt, limit=1)
+            last = newest[-1].seq if newest else 0
+    else:
+        stream = pages(0)
     if json_ and not follow:
-        sys.stdout.write(json.dumps([to_data(line) for line in lines], indent=2) + "\n")
+        emit_json_array([to_data(line) for line in page] for page in stream)
         return
 
     from flyte._store.logs import printable
@@ -104,9 +111,16 @@ def logs(
                 sys.stdout.write(f"{label(line)}{printable(line.line, limit=None)}\n")
         sys.stdout.flush()
 
-    show(lines)
+    for page in stream:
+        show(page)
+        if page:
+            last = max(last, page[-1].seq)
     if not follow:
         return
+
+    def fetch(after: int) -> list[LogLine]:
+        return [line for page in pages(after) for line in page]
+
     while True:
         record = store.get_run(run)
         ended = record is None or record.phase.is_terminal

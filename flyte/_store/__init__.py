@@ -8,7 +8,7 @@ operations, so the engine can group a fan-out's records into one transaction.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,6 +61,22 @@ class RunStore(Protocol):
         search: str | None = None,
     ) -> list[RunRecord]: ...
     def list_actions(self, run: str) -> list[ActionRecord]: ...
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions in `list_actions` order, a page at a time (bounded memory)."""
+        ...
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, a page at a time (bounded memory)."""
+        ...
+
     def get_action(self, run: str, action_id: str) -> ActionRecord | None: ...
     def list_attempts(self, run: str, action_id: str | None = None) -> list[AttemptRecord]: ...
     def get_blob(self, run: str, action_id: str | None, which: str) -> bytes | None:

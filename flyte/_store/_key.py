@@ -51,8 +51,8 @@ def _load_or_create(home: Path) -> bytes:
         tmp = home / f".{KEY_FILE}.{os.getpid()}.{threading.get_ident()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
+            # No fsync: a key lost in a crash only turns the values it sealed into misses.
             os.write(fd, secrets.token_bytes(_KEY_BYTES))
-            os.fsync(fd)
         finally:
             os.close(fd)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flyte._models import (
@@ -221,6 +221,26 @@ class MemoryRunStore:
             key=lambda r: (r["started_at"] or 0.0, r["seq"]),
         )
         return [action_from_row(r) for r in rows]
+
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions in `list_actions` order, `page` at a time."""
+        found = self.list_actions(run)
+        for start in range(0, len(found), page):
+            yield found[start : start + page]
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, `page` at a time."""
+        found = self.logs(run, action_id=action_id, after=after, attempt=attempt)
+        for start in range(0, len(found), page):
+            yield found[start : start + page]
 
     def get_action(self, run: str, action_id: str) -> ActionRecord | None:
         row = self._actions.get(run, {}).get(action_id)

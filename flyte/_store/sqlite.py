@@ -687,6 +687,51 @@ class SqliteRunStore:
         )
         return self._actions_of(run, rows)[0] if rows else None
 
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions in `list_actions` order, `page` at a time (bounded memory)."""
+        yield from (
+            self._actions_of(run, rows)
+            for rows in self._pages(
+                f"SELECT {_ACTION_READ} FROM actions WHERE run = ? ORDER BY started_at, seq",
+                (run,),
+                page,
+            )
+        )
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, `page` at a time (bounded memory)."""
+        where = "run = ? AND seq > ?"
+        params: list[Any] = [run, after]
+        if action_id is not None:
+            where += " AND action = ?"
+            params.append(action_id)
+        if attempt is not None:
+            where += " AND attempt = ?"
+            params.append(attempt)
+        sql = f"SELECT * FROM logs WHERE {where} ORDER BY seq"
+        yield from ([log_from_row(r) for r in rows] for rows in self._pages(sql, params, page))
+
+    def _pages(self, sql: str, params: Sequence[Any], page: int) -> Iterator[list[sqlite3.Row]]:
+        # One statement, read in pages: SQLite streams the rows, so memory stays bounded.
+        # Its own connection, so a caller may query the store between two pages.
+        conn = connect(self.path, read_only=self.read_only is not None)
+        try:
+            cursor = conn.execute(sql, params)
+            while rows := cursor.fetchmany(page):
+                yield rows
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"run store {self.path} could not be read: {exc}") from exc
+        finally:
+            conn.close()
+
     def _actions_of(self, run: str, rows: list[sqlite3.Row]) -> list[ActionRecord]:
         # Actions still "running" under a run whose driver died (a verdict a read-only
         # store cannot record) read as ABORTED, like their run.
