@@ -4,12 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean completions
+.PHONY: install demo test lint typecheck pytest bench clean completions docs tryout
 
+# pip -qq: setuptools' editable-install notice is not news to a developer; errors still show.
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --quiet -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -34,6 +35,13 @@ bench: $(STAMP)
 
 completions: $(STAMP)
 	$(BIN)/python -m flyte_cli.completions_gen
+
+docs: $(STAMP)
+	$(BIN)/python -m flyte_cli.docs_gen
+
+# Drives the real `flyte` in tmux as a new user would (run, live tree, TUI, watch); needs tmux.
+tryout: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider -rs tests/walkthrough
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -52,7 +52,9 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("cache_key", "bench_cache:cache_key", 21, 5),
     Workload("recovery", "bench_cache:recovery", 9, 2),
     Workload("cli", "bench_cli:cli", 7, 3),
+    Workload("completion", "bench_completion:completion", 7, 3),
     Workload("watch_latency", "bench_watch:watch_latency", 5, 2),
+    Workload("gc", "bench_gc:gc_big_store", 1, 1, timeout=900.0),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

@@ -33,7 +33,9 @@ __all__ = [
     "TaskCommand",
     "build_task_command",
     "option_parameters",
+    "plain_usage",
     "settings_from",
+    "sub_app",
 ]
 
 INPUTS_PANEL = "Inputs"
@@ -214,6 +216,42 @@ class ExamplesCommand(TyperCommand):
             kwargs["help"] = head.rstrip()
             kwargs["epilog"] = marker + examples.rstrip("\n ") + "\n"
         super().__init__(*args, **kwargs)
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        return plain_usage(self, ctx)
+
+
+def plain_usage(command: Any, ctx: Context) -> list[str]:
+    """Usage pieces with arguments as `RUN [ACTION]`, not Typer's `{RUN} [[ACTION]]`."""
+    pieces = [command.options_metavar] if command.options_metavar else []
+    for param in command.get_params(ctx):
+        if param.param_type_name != "argument":
+            pieces.extend(param.get_usage_pieces(ctx))
+            continue
+        name = (param.metavar or param.name or "").strip("[]")
+        if param.nargs != 1 and not name.endswith("..."):
+            name += "..."
+        pieces.append(name if param.required else f"[{name}]")
+    return pieces
+
+
+def sub_app(*, help: str, epilog: str) -> typer.Typer:
+    """A verb's group of subcommands (`flyte get ...`, `flyte cache ...`), set up alike."""
+    app = typer.Typer(
+        rich_markup_mode=None,
+        no_args_is_help=True,
+        add_completion=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help=help,
+        epilog=epilog,
+    )
+
+    # A callback keeps a one-command app a group: `flyte cache clear`, not `flyte cache`.
+    def group() -> None:
+        pass
+
+    app.callback()(group)
+    return app
 
 
 class TaskCommand(TyperCommand):

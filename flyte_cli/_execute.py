@@ -15,30 +15,64 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from flyte_cli._errors import CliError
-from flyte_cli._output import console, emit_json, fmt_duration, loads_json
+from flyte_cli._output import console, emit_json, loads_json
 from flyte_cli._tree import run_tree
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from flyte import Run, TaskTemplate
-    from flyte._models import ActionRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte._models import ActionRecord, AttemptRecord, RunRecord
+    from flyte.store import RunStore
     from flyte_cli._command import RunSettings
 
-__all__ = ["execute", "launch_tui", "report", "run_summary"]
+__all__ = [
+    "execute",
+    "has_terminal",
+    "hint_lines",
+    "launch_tui",
+    "report",
+    "require_terminal",
+    "retried_attempts",
+    "run_summary",
+    "summary_line",
+    "watch_child",
+]
+
 
 _POLL = 0.15
 _POLL_BIG = 0.6  # runs with thousands of actions: redraw less often, leave the CPU to them
 _LOG_LINES = 10
 
 
+def has_terminal() -> bool:
+    """Whether stdin and stdout are both a terminal (a full-screen app needs both)."""
+    import sys
+
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def require_terminal(what: str) -> None:
+    """Refuse to start the dashboard without a terminal (it would wait forever on a pipe).
+
+    Raises:
+        CliError: stdin or stdout is not a terminal (exit code 2).
+    """
+    if not has_terminal():
+        raise CliError(
+            f"{what} needs a terminal (stdin and stdout are not both one); "
+            "run it in a terminal, or use `flyte get runs` / `flyte get actions RUN` in scripts"
+        )
+
+
 def launch_tui(store: RunStore, run_name: str | None, *, follow_latest: bool = False) -> None:
     """Open the dashboard (`flyte_tui.launch`, another package); blocks until the user quits.
 
     Raises:
-        CliError: the dashboard is not installed or not available yet.
+        CliError: the dashboard is not installed or not available yet, or there is no
+            terminal.
     """
+    require_terminal("the dashboard")
     try:
         from flyte_tui import launch
     except ImportError as exc:
@@ -57,6 +91,8 @@ def execute(
     """
     import flyte
 
+    if settings.tui:
+        require_terminal("--tui")  # before the run starts, not after
     context = flyte.with_runcontext(
         name=settings.name,
         disable_run_cache=settings.no_cache,
@@ -85,6 +121,9 @@ def execute(
         raise CliError(f"run {run.name} disappeared from the store")
     actions = store.list_actions(run.name)
     code = report(record, actions, settings, store=store)
+    from flyte._store.retention import schedule_auto_gc
+
+    schedule_auto_gc(store.path)  # the config's retention policy, once a day, in the background
     if interrupted:
         raise typer.Exit(130)
     if code:
@@ -93,7 +132,8 @@ def execute(
 
 def _abort(run: Run) -> None:
     """Ctrl-C: abort the run and wait (up to 10 s) until it has stopped."""
-    console(stderr=True).print(f"[yellow]Interrupted: aborting run {run.name}…[/]")
+    if not watch_child():  # in watch mode a save stopped it: the loop's line says so
+        console(stderr=True).print(f"[yellow]Interrupted: aborting run {run.name}…[/]")
     try:
         run.abort()
         run.wait(timeout=10)
@@ -106,6 +146,8 @@ def _follow_live(run: Run, store: RunStore, out: Console) -> None:
     from rich.live import Live
     from rich.text import Text
 
+    from flyte._present import plural
+
     latest: dict[str, str] = {}
     seen = 0
 
@@ -117,9 +159,11 @@ def _follow_live(run: Run, store: RunStore, out: Console) -> None:
             seen = line.seq
             if line.action is not None:
                 latest[line.action] = line.line
-        running = sum(1 for a in actions if str(a.phase) == "RUNNING")
+        tasks = [a for a in actions if str(a.kind) == "task"]  # as the summary counts them
+        running = sum(1 for a in tasks if str(a.phase) == "RUNNING")
         status = Text(
-            f"{len(actions)} actions · {running} running · Ctrl-C aborts the run", style="dim"
+            f"{plural(len(tasks), 'action')} · {running} running · Ctrl-C aborts the run",
+            style="dim",
         )
         tree = run_tree(record, actions, max_children=12, latest=latest)
         return Group(tree, status), len(actions)
@@ -155,9 +199,15 @@ def _failed_logs(
 
 
 def run_summary(record: RunRecord, actions: list[ActionRecord]) -> dict[str, Any]:
-    """The machine-readable result of a run (what `--json` prints)."""
-    hits = sum(1 for a in actions if str(a.cache_status) == "hit")
-    recovered = sum(1 for a in actions if a.recovered)
+    """The machine-readable result of a run (what `--json` prints).
+
+    Counts use `flyte._present.ActionCounts`: `actions` are task actions, `executed` the
+    ones that ran their body, `recovered` tasks reused from `recovered_from`, `replayed`
+    trace checkpoints whose recorded result was returned.
+    """
+    from flyte._present import ActionCounts
+
+    counts = ActionCounts.of(actions)
     error = None
     if record.error_type:
         error = {
@@ -172,12 +222,32 @@ def run_summary(record: RunRecord, actions: list[ActionRecord]) -> dict[str, Any
         "outputs": loads_json(record.outputs_json),
         "error": error,
         "duration": record.duration,
-        "actions": len(actions),
-        "executed": len(actions) - hits - recovered,
-        "cache_hits": hits,
-        "recovered": recovered,
+        "actions": counts.tasks,
+        "executed": counts.ran,
+        "cache_hits": counts.cache_hits,
+        "recovered": counts.recovered,
+        "traces": counts.traces,
+        "replayed": counts.replayed,
         "recovered_from": record.recovered_from,
     }
+
+
+def summary_line(record: RunRecord, actions: list[ActionRecord]) -> str:
+    """`Run NAME SUCCEEDED in 1.2s · 3 actions: 1 ran, 2 cache hits` (rich markup)."""
+    from flyte._present import ActionCounts, duration, summary_text
+
+    took = duration(record.duration)
+    return (
+        f"Run [bold cyan]{record.name}[/] {record.phase}"
+        + (f" in {took}" if took else "")
+        + f" · {summary_text(ActionCounts.of(actions))}"
+    )
+
+
+def hint_lines(hints: list[tuple[str, str]]) -> list[str]:
+    """`  COMMAND  # what it does` lines with the comments aligned (rich markup)."""
+    width = max(len(cmd) for cmd, _ in hints)
+    return [f"  {cmd.ljust(width)}  [dim]# {what}[/]" for cmd, what in hints]
 
 
 def report(
@@ -196,18 +266,23 @@ def report(
             _print_failure(record, console(stderr=True))
         return 0 if ok else 1
     out = console()
-    out.print(run_tree(record, actions, max_children=20, logs=_failed_logs(store, record, actions)))
+    out.print(
+        run_tree(
+            record,
+            actions,
+            max_children=20,
+            logs=_failed_logs(store, record, actions),
+            attempts=retried_attempts(store, record.name, actions),
+        )
+    )
     out.print()
     if ok:
         _print_outputs(record, out)
     else:
         _print_failure(record, out)
-    line = (
-        f"Run [bold cyan]{record.name}[/] {record.phase} in {fmt_duration(record.duration)}"
-        f" · {summary['actions']} actions: {summary['executed']} ran, "
-        f"{summary['cache_hits']} cache hits, {summary['recovered']} recovered"
-    )
-    out.print(line, style=None if ok else "red")
+    if watch_child():
+        return 0 if ok else 1  # the watch loop prints the one summary line of each run
+    out.print(summary_line(record, actions), style=None if ok else "red")
     hints = [
         (f"flyte get actions {record.name}", "the action tree"),
         (f"flyte logs {record.name}", "what the tasks printed"),
@@ -215,10 +290,30 @@ def report(
     ]
     if not ok:
         hints.append((f"flyte rerun {record.name} --recover", "run again, reusing what succeeded"))
-    width = max(len(cmd) for cmd, _ in hints)
-    for cmd, what in hints:
-        out.print(f"  {cmd.ljust(width)}  [dim]# {what}[/]", highlight=False)
+    for line in hint_lines(hints):
+        out.print(line, highlight=False)
     return 0 if ok else 1
+
+
+def retried_attempts(
+    store: RunStore, run: str, actions: list[ActionRecord]
+) -> dict[str, list[AttemptRecord]]:
+    """The attempts of every task action that ran more than once, by action id."""
+    if not any(a.attempts > 1 and str(a.kind) == "task" for a in actions):
+        return {}
+    found: dict[str, list[AttemptRecord]] = {}
+    for attempt in store.list_attempts(run):
+        found.setdefault(attempt.action, []).append(attempt)
+    return {k: v for k, v in found.items() if len(v) > 1}
+
+
+def watch_child() -> bool:
+    """Whether this `flyte run` is one run of a watch loop (`$FLYTE_WATCH_CHILD`)."""
+    import os
+
+    from flyte_cli._watch_child import WATCH_CHILD_ENV
+
+    return os.environ.get(WATCH_CHILD_ENV) == "1"
 
 
 def _print_outputs(record: RunRecord, out: Console) -> None:

@@ -12,7 +12,6 @@ so `scan_tasks` finds task names and inputs from the file's syntax tree instead.
 from __future__ import annotations
 
 import ast
-import difflib
 import importlib
 import importlib.util
 import os
@@ -193,8 +192,9 @@ def find_task(loaded: Loaded, name: str) -> TaskTemplate[Any, Any]:
     names = sorted(loaded.tasks)
     if not names:
         raise CliError(f"{loaded.target} defines no tasks (decorate functions with @env.task)")
-    close = difflib.get_close_matches(name, names + [t.name for t in loaded.tasks.values()], n=3)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    from flyte.store import did_you_mean
+
+    hint = did_you_mean(name, names + [t.name for t in loaded.tasks.values()], cutoff=0.6)
     raise CliError(f"no task {name!r} in {loaded.target}{hint} (tasks: {', '.join(names)})")
 
 

@@ -1,18 +1,16 @@
 """Options defined once: process state (--store, -v), the store accessor, shared aliases.
 
-Completion callbacks live here too. They must stay fast: a completion call may not import
-`flyte` (its facade costs more than the whole completion budget), so run names and action
-ids are read straight from the SQLite file with a read-only stdlib connection. If the
-schema ever differs, completion offers nothing instead of failing.
+Completion callbacks live here too. They read the store through `flyte.store` (the public
+read API, cheap to import) and never create a store file: with no store yet, or one that
+cannot be read, completion offers nothing instead of failing.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
@@ -20,19 +18,22 @@ from flyte_cli._errors import CliError
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "ActionArg",
     "JsonOpt",
     "RunArg",
     "State",
+    "YesOpt",
     "complete_action",
     "complete_py_file",
     "complete_run",
+    "confirm",
     "get_store",
     "store_url",
     "require_action",
+    "require_actions",
     "require_run",
     "state",
 ]
@@ -65,7 +66,7 @@ def get_store() -> RunStore:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
     """
     if state.store is not None:
-        from flyte._store import default_store
+        from flyte.store import default_store
 
         return default_store()
     from flyte._run import current_store
@@ -80,105 +81,113 @@ def store_url(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
-def _close(name: str, names: Sequence[str]) -> str:
-    """`; did you mean 'x'?` for the nearest names, or an empty string."""
-    import difflib
-
-    matches = difflib.get_close_matches(name, list(names), n=3, cutoff=0.5)
-    if not matches:
-        return ""
-    return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
-
-
 def require_run(store: RunStore, name: str) -> RunRecord:
     """The run named `name`.
 
     Raises:
         CliError: there is no such run (the message suggests close names).
     """
+    from flyte.store import did_you_mean
+
     record = store.get_run(name)
     if record is None:
         names = [r.name for r in store.list_runs(limit=200)]
-        raise CliError(f"no run named {name!r}{_close(name, names)} (`flyte get runs` lists runs)")
+        raise CliError(
+            f"no run named {name!r}{did_you_mean(name, names)} (`flyte get runs` lists runs)"
+        )
     return record
 
 
-def require_action(actions: Sequence[ActionRecord], run: str, ref: str) -> ActionRecord:
-    """The action of `run` whose id, id prefix, full task name or short name is `ref`.
+def require_actions(actions: Sequence[ActionRecord], run: str, ref: str) -> list[ActionRecord]:
+    """The actions of `run` that `ref` names: an id, an id prefix, or a task name (all of
+    that task's actions).
 
     Raises:
-        CliError: nothing matches, or a task name matches several actions.
+        CliError: nothing matches (the message suggests close ids and task names).
     """
-    by_id = [a for a in actions if a.id == ref] or [a for a in actions if a.id.startswith(ref)]
-    if len(by_id) == 1:
-        return by_id[0]
-    by_name = [a for a in actions if ref in (a.name, a.name.rsplit(".", 1)[-1])]
-    if len(by_name) == 1:
-        return by_name[0]
-    if len(by_name) > 1 or len(by_id) > 1:
-        found = by_name or by_id
-        ids = ", ".join(a.id for a in found[:5])
-        more = ", ..." if len(found) > 5 else ""
-        raise CliError(
-            f"{ref!r} matches {len(found)} actions of run {run} ({ids}{more}); give an action id"
-        )
+    from flyte.store import did_you_mean, matching_actions
+
+    found = matching_actions(actions, ref)
+    if found:
+        return found
     names = sorted({a.id for a in actions} | {a.name.rsplit(".", 1)[-1] for a in actions})
     raise CliError(
-        f"no action {ref!r} in run {run}{_close(ref, names)} (`flyte get actions {run}`)"
+        f"no action {ref!r} in run {run}{did_you_mean(ref, names)} (`flyte get actions {run}`)"
     )
 
 
-# -- completion (no flyte import) ----------------------------------------------------
+def require_action(actions: Sequence[ActionRecord], run: str, ref: str) -> ActionRecord:
+    """The one action of `run` that `ref` (an id, id prefix or task name) names.
+
+    Raises:
+        CliError: nothing matches, or a task name matches several actions (the message
+            lists their ids with their inputs, each one a working choice).
+    """
+    from flyte import _present
+
+    found = require_actions(actions, run, ref)
+    if len(found) == 1:
+        return found[0]
+    choices = ", ".join(
+        f"{a.id} ({_present.short_task(a.name)}({_present.inputs_preview(a.inputs_json, 24)}))"
+        for a in found[:4]
+    )
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    raise CliError(
+        f"{ref!r} matches {len(found)} actions of run {run}; give one id: {choices}{more}"
+    )
 
 
-def _db_path(ctx: typer.Context) -> Path | None:
-    root = ctx.find_root()
-    url = root.params.get("store") or os.environ.get("FLYTE_STORE")
-    if url in ("memory", ":memory:", "memory://"):
-        return None
-    if url:
-        return Path(url).expanduser()
-    home = Path(os.environ.get("FLYTE_HOME") or "~/.flyte").expanduser()
-    return home / "runs.db"
+def _interactive() -> bool:
+    """Whether a person can answer a prompt (stdin is a terminal)."""
+    import sys
+
+    return sys.stdin.isatty()
 
 
-def _query(ctx: typer.Context, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    import sqlite3
+def confirm(question: str, *, yes: bool) -> None:
+    """Ask `question` (y/N) unless `--yes` was given; stop when the answer is no.
 
-    path = _db_path(ctx)
-    if path is None or not path.is_file():
-        return []
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
-        try:
-            return list(conn.execute(sql, params))
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return []
+    Raises:
+        CliError: no terminal to ask on and no `--yes` (exit 2).
+        typer.Abort: the answer was no (exit 130, "Aborted.").
+    """
+    if yes:
+        return
+    if not _interactive():
+        raise CliError(
+            f"{question.rstrip('?')}: needs confirmation; add --yes (no terminal to ask)"
+        )
+    typer.confirm(question, abort=True)
+
+
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+
+
+# -- completion --------------------------------------------------------------------------
+
+
+def _completion_url(ctx: typer.Context) -> str | None:
+    url = ctx.find_root().params.get("store")
+    return store_url(url) if url else None
 
 
 def complete_run(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Run names starting with `incomplete`, newest first, with task and phase as help."""
-    rows = _query(
-        ctx,
-        "SELECT name, task, phase FROM runs WHERE name LIKE ? ORDER BY created_at DESC LIMIT 100",
-        (incomplete.replace("%", "") + "%",),
-    )
-    return [(str(name), f"{task} {phase}") for name, task, phase in rows]
+    from flyte.store import run_choices
+
+    found = run_choices(incomplete, url=_completion_url(ctx))
+    return [(name, f"{task} {phase}") for name, task, phase in found]
 
 
 def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
-    """Action ids of the run given earlier on the command line, with task names as help."""
+    """Action ids and task names of the run given earlier, with what each one names."""
+    from flyte.store import action_choices
+
     run = ctx.params.get("run")
     if not run:
         return []
-    rows = _query(
-        ctx,
-        "SELECT id, name, phase FROM actions WHERE run = ? AND id LIKE ? ORDER BY started_at LIMIT 200",
-        (run, incomplete.replace("%", "") + "%"),
-    )
-    return [(str(aid), f"{name} {phase}") for aid, name, phase in rows]
+    return action_choices(run, incomplete, url=_completion_url(ctx))
 
 
 def complete_py_file(incomplete: str) -> list[str]:
@@ -221,6 +230,6 @@ ActionArg = Annotated[
         help="An action id (or id prefix) or a task name; default: the whole run.",
         autocompletion=complete_action,
         show_default=False,
-        metavar="[ACTION]",
+        metavar="ACTION",
     ),
 ]

@@ -21,38 +21,73 @@ if TYPE_CHECKING:
     from rich.text import Text
 
 __all__ = [
-    "PHASE_STYLE",
+    "ROLE_STYLE",
     "Column",
     "console",
     "emit",
     "emit_json",
     "emit_json_array",
     "fmt_ago",
+    "fmt_bytes",
     "fmt_duration",
     "fmt_time",
     "loads_json",
     "parse_since",
     "phase_text",
+    "segments_text",
     "to_data",
 ]
 
-PHASE_STYLE: dict[str, tuple[str, str]] = {
-    "QUEUED": ("○", "dim"),
-    "RUNNING": ("●", "yellow"),
-    "SUCCEEDED": ("✓", "green"),
-    "FAILED": ("✗", "red"),
-    "TIMED_OUT": ("⏱", "red"),
-    "ABORTED": ("⊘", "magenta"),
+ROLE_STYLE: dict[str, str] = {
+    # The roles of `flyte._present` segments as rich styles (the TUI maps them in .tcss).
+    "queued": "dim",
+    "running": "yellow",
+    "succeeded": "green",
+    "failed": "red",
+    "timed-out": "red",
+    "aborted": "magenta",
+    "name": "",
+    "root": "bold",
+    "trace": "blue",
+    "group": "bold blue",
+    "dim": "dim",
+    "attempts": "yellow",
+    "cache-hit": "cyan",
+    "cache-miss": "yellow",
+    "recovered": "magenta",
+    "error": "red",
 }
+
+_PIPE_WIDTH = 200
+"""Columns of a table printed into a pipe or file without $COLUMNS: wide enough not to cut."""
 
 
 def console(*, stderr: bool = False) -> Console:
-    """A rich Console on stdout (or stderr); 120 columns wide when not a terminal."""
+    """A rich Console on stdout (or stderr).
+
+    On a terminal it takes the terminal's width; into a pipe or a file `$COLUMNS` when set,
+    else 200 columns, so `flyte get cache | less` does not cut the table to 80 columns.
+    """
+    import os
+
     from rich.console import Console
 
     stream = sys.stderr if stderr else sys.stdout
-    width = None if stream.isatty() else 120
+    width = None
+    if not stream.isatty():
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) > 0 else _PIPE_WIDTH
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def segments_text(segments: Sequence[tuple[str, str]]) -> Text:
+    """`flyte._present` segments as a rich Text, each styled by its role."""
+    from rich.text import Text
+
+    text = Text()
+    for part, role in segments:
+        text.append(part, style=ROLE_STYLE.get(role, ""))
+    return text
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,9 +161,8 @@ def _json_default(value: Any) -> Any:
 
 
 def loads_json(text: str | None) -> Any:
-    """Parse a stored JSON form (`flyte._store._rows.decode_json`, imported on use: help
-    and completion must not import flyte)."""
-    from flyte._store._rows import decode_json
+    """Parse a stored JSON form (`flyte.store.decode_json`, imported on use)."""
+    from flyte.store import decode_json
 
     return decode_json(text)
 
@@ -157,18 +191,10 @@ def to_data(record: Any) -> dict[str, Any]:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """`0.012s`, `3.4s`, `2m05s`, `1h02m`; `-` for unknown."""
-    if seconds is None:
-        return "-"
-    if seconds < 10:
-        return f"{seconds:.2f}s" if seconds < 1 else f"{seconds:.1f}s"
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
+    """`12ms`, `3.4s`, `2m05s`, `1h02m` (`flyte._present.duration`); `-` for unknown."""
+    from flyte import _present
+
+    return _present.duration(seconds) or "-"
 
 
 def fmt_time(ts: float | None) -> str:
@@ -196,9 +222,12 @@ def phase_text(phase: Any) -> Text:
     """The phase with its icon and color, e.g. a green `✓ SUCCEEDED`."""
     from rich.text import Text
 
-    value = getattr(phase, "value", str(phase))
-    icon, style = PHASE_STYLE.get(value, ("?", ""))
-    return Text(f"{icon} {value}", style=style)
+    from flyte import _present
+
+    role = _present.phase_role(phase)
+    return Text(
+        f"{_present.phase_icon(phase)} {_present.phase_name(phase)}", style=ROLE_STYLE.get(role, "")
+    )
 
 
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -222,3 +251,15 @@ def parse_since(value: str) -> float:
         raise ValueError(
             f"{value!r} is not a duration like 30m, 2h, 1d or an ISO date like 2024-05-01"
         ) from None
+
+
+def fmt_bytes(size: int | None) -> str:
+    """`812 B`, `4.0 KB`, `12.3 MB`, `1.20 GB`; `-` for unknown."""
+    if size is None:
+        return "-"
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if abs(value) < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.2f} GB"

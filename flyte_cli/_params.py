@@ -28,6 +28,7 @@ __all__ = [
     "describe",
     "example_value",
     "input_specs",
+    "json_example",
     "option_parameter",
     "split_docstring",
 ]
@@ -209,10 +210,52 @@ def example_value(spec: InputSpec) -> str:
         return samples[inner]
     if inner is dt.datetime:
         return "2024-05-01T12:00"
-    origin = typing.get_origin(inner) or inner
-    if origin is dict or (dataclasses.is_dataclass(inner) or hasattr(inner, "model_validate")):
-        return "'{\"key\": 1}'"
-    return "'[1, 2, 3]'"
+    return "'" + json.dumps(json_example(inner)) + "'"
+
+
+def json_example(tp: Any, depth: int = 0) -> Any:
+    """A JSON value that `tp` accepts, built from its real fields and item types.
+
+    `{"key": 1}` would be wrong for a dataclass without a field `key`: help texts and
+    error messages suggest values that work.
+    """
+    tp, _ = _unwrap_optional(_strip_annotated(tp))
+    if depth > 3:
+        return None
+    samples: dict[Any, Any] = {int: 1, float: 0.5, str: "text", bool: True}
+    if tp in samples:
+        return samples[tp]
+    choices = _choices(tp)
+    if choices:
+        member = typing.get_args(tp)[0] if typing.get_origin(tp) is typing.Literal else None
+        return member if member is not None else next(iter(tp)).value
+    if tp in (dt.date, dt.datetime):
+        return "2024-05-01" if tp is dt.date else "2024-05-01T12:00"
+    origin = typing.get_origin(tp) or tp
+    args = typing.get_args(tp)
+    if origin in (list, set, frozenset):
+        item = json_example(args[0], depth + 1) if args else 1
+        return [1, 2, 3] if item == 1 else [item, item]
+    if origin is tuple:
+        if args and args[-1] is not Ellipsis:
+            return [json_example(a, depth + 1) for a in args]
+        return [json_example(args[0], depth + 1) if args else 1]
+    if origin is dict:
+        value = json_example(args[1], depth + 1) if len(args) == 2 else 1
+        return {"key": value}
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        try:
+            hints = typing.get_type_hints(tp)
+        except Exception:  # unresolvable annotations: the raw ones
+            hints = {}
+        return {
+            f.name: json_example(hints.get(f.name, f.type), depth + 1)
+            for f in dataclasses.fields(tp)
+        }
+    fields = getattr(tp, "model_fields", None)
+    if isinstance(fields, dict):  # a pydantic v2 model
+        return {name: json_example(info.annotation, depth + 1) for name, info in fields.items()}
+    return 1
 
 
 def input_specs(task: Any, *, docs: dict[str, str] | None = None) -> list[InputSpec]:
@@ -356,12 +399,7 @@ def _parse_json(raw: str, tp: Any) -> Any:
 
 
 def _example(tp: Any) -> str:
-    origin = typing.get_origin(tp) or tp
-    if origin in (list, tuple, set, frozenset):
-        return "'[1, 2, 3]'"
-    if origin is dict:
-        return "'{\"key\": 1}'"
-    return "'{\"field\": 1}'"
+    return "'" + json.dumps(json_example(tp)) + "'"
 
 
 def _to_io(kind: str, tp: Any, raw: str) -> Any:

@@ -1,9 +1,10 @@
 """The action tree of a run as a rich `Tree`: the live view of `flyte run` and `get actions`.
 
-Each node shows the phase icon, the task, the action id, the duration and what the cache,
-retries and recovery did. Big fan-outs are summarised: a node shows at most
-`max_children` children (failed and running ones first) and one line counting the rest,
-so a 10,000-action run renders as fast as a small one.
+Labels, icons, durations and order come from `flyte._present`, which the TUI uses too, so
+both show one action the same way. Children are drawn in call order, groups (nested
+`flyte.group`s nested) where their first member was called. Big fan-outs are summarised:
+a node shows at most `max_children` actions (failed and running ones first) and one line
+counting the rest, so a 10,000-action run renders as fast as a small one.
 """
 
 from __future__ import annotations
@@ -11,69 +12,40 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Union
 
-from flyte_cli._output import PHASE_STYLE, fmt_duration
+from flyte import _present
+from flyte_cli._output import ROLE_STYLE, segments_text
 
 if TYPE_CHECKING:
     from rich.text import Text
     from rich.tree import Tree
 
-    from flyte._models import ActionRecord, RunRecord
+    from flyte._models import ActionRecord, AttemptRecord, RunRecord
 
 __all__ = ["action_label", "run_tree"]
 
 _PRIORITY = {"FAILED": 0, "TIMED_OUT": 0, "RUNNING": 1, "ABORTED": 2, "QUEUED": 3}
 
-
-def _phase(value: object) -> str:
-    return str(getattr(value, "value", value))
-
-
-def action_label(action: ActionRecord, *, now: float | None = None) -> Text:
-    """One line for an action: icon, task, id, duration, cache / retry / recovery notes."""
-    from rich.text import Text
-
-    phase = _phase(action.phase)
-    icon, style = PHASE_STYLE.get(phase, ("?", ""))
-    text = Text()
-    text.append(f"{icon} ", style=style)
-    kind = _phase(action.kind)
-    text.append(action.name, style="bold" if action.parent is None else "")
-    text.append(f" {action.id}", style="dim")
-    if kind == "trace":
-        text.append(" trace", style="blue")
-    if action.started_at is not None:
-        end = action.ended_at if action.ended_at is not None else (now or time.time())
-        text.append(f"  {fmt_duration(max(0.0, end - action.started_at))}", style="dim")
-    if phase not in ("SUCCEEDED", "RUNNING"):
-        text.append(f"  {phase}", style=style)
-    cache = _phase(action.cache_status)
-    if cache == "hit":
-        text.append("  cache hit", style="cyan")
-    if action.recovered:
-        text.append("  replayed" if kind == "trace" else "  recovered", style="magenta")
-    if action.attempts > 1:
-        text.append(f"  attempt {action.attempts}", style="yellow")
-    if phase in ("FAILED", "TIMED_OUT") and action.error_type:
-        message = (action.error_message or "").splitlines()[0] if action.error_message else ""
-        text.append(f"  {action.error_type}: {message}", style="red")
-    return text
+_Group = tuple[str, list["ActionRecord"]]
+_Entry = Union["ActionRecord", _Group]
 
 
-def _order(action: ActionRecord) -> tuple[float, int]:
-    return (action.started_at if action.started_at is not None else float("inf"), action.seq)
+def action_label(action: ActionRecord, *, now: float | None = None, with_id: bool = False) -> Text:
+    """One line for an action, as `flyte._present.action_segments` words it."""
+    return segments_text(_present.action_segments(action, now=now, with_id=with_id))
 
 
 def _pick(
     children: list[ActionRecord], limit: int | None
 ) -> tuple[list[ActionRecord], list[ActionRecord]]:
-    """Children to show (failed and running first, then the newest) and the hidden rest."""
+    """Children to show (failed, running and queued first, then the earliest called) and
+    the hidden rest; both stay in call order."""
     if limit is None or len(children) <= limit:
         return children, []
     ranked = sorted(
         range(len(children)),
-        key=lambda i: (_PRIORITY.get(_phase(children[i].phase), 4), -i),
+        key=lambda i: (_PRIORITY.get(_present.phase_name(children[i].phase), 4), i),
     )
     keep = set(ranked[:limit])
     shown = [c for i, c in enumerate(children) if i in keep]
@@ -84,13 +56,37 @@ def _pick(
 def _summary(hidden: Sequence[ActionRecord]) -> Text:
     from rich.text import Text
 
-    counts = Counter(_phase(a.phase) for a in hidden)
+    counts = Counter(_present.phase_name(a.phase) for a in hidden)
     text = Text(f"… {len(hidden)} more", style="dim")
     for phase in ("SUCCEEDED", "RUNNING", "QUEUED", "FAILED", "TIMED_OUT", "ABORTED"):
         if counts.get(phase):
-            icon, style = PHASE_STYLE[phase]
-            text.append(f"  {counts[phase]} {icon}", style=style)
+            text.append(
+                f"  {counts[phase]} {_present.phase_icon(phase)}",
+                style=ROLE_STYLE[_present.phase_role(phase)],
+            )
     return text
+
+
+def _layout(kids: list[ActionRecord], depth: int) -> list[_Entry]:
+    """`kids` (in call order) as actions and groups at nesting `depth`, in call order.
+
+    A group takes the place of its first member; members of nested groups stay inside.
+    """
+    entries: list[_Entry] = []
+    index: dict[str, int] = {}
+    for kid in kids:
+        parts = _present.group_parts(kid.group)
+        if len(parts) <= depth:
+            entries.append(kid)
+            continue
+        path = parts[depth]
+        if path not in index:
+            index[path] = len(entries)
+            entries.append((path, []))
+        group = entries[index[path]]
+        assert isinstance(group, tuple)
+        group[1].append(kid)
+    return entries
 
 
 def run_tree(
@@ -100,6 +96,8 @@ def run_tree(
     max_children: int | None = 20,
     logs: Mapping[str, Sequence[str]] | None = None,
     latest: Mapping[str, str] | None = None,
+    attempts: Mapping[str, Sequence[AttemptRecord]] | None = None,
+    with_ids: bool = False,
     now: float | None = None,
 ) -> Tree:
     """The run's actions as a tree rooted at the root action.
@@ -107,9 +105,11 @@ def run_tree(
     Args:
         run: the run record (its name heads the tree); None to omit it.
         actions: every action of the run, in any order.
-        max_children: how many children of one node to draw; None for all.
+        max_children: how many actions of one node to draw; None for all.
         logs: the last lines each failed action printed, by action id, drawn under it.
         latest: the last line each action printed, shown after running actions (live view).
+        attempts: the attempts of retried actions, by action id, drawn under them.
+        with_ids: show action ids (for commands that take one).
         now: the time to measure running actions against (default: now).
 
     Returns:
@@ -121,7 +121,7 @@ def run_tree(
     now = now or time.time()
     children: dict[str | None, list[ActionRecord]] = {}
     ids = {a.id for a in actions}
-    for action in sorted(actions, key=_order):
+    for action in sorted(actions, key=_present.call_order):
         parent = action.parent if action.parent in ids else None
         if action.parent is None:
             parent = "<root>"
@@ -130,48 +130,63 @@ def run_tree(
 
     header = Text()
     if run is not None:
-        icon, style = PHASE_STYLE.get(_phase(run.phase), ("?", ""))
-        header.append(f"{icon} ", style=style)
+        role = _present.phase_role(run.phase)
+        header.append(f"{_present.phase_icon(run.phase)} ", style=ROLE_STYLE[role])
         header.append("Run ", style="bold")
         header.append(run.name, style="bold cyan")
-        header.append(f"  {run.task}  {_phase(run.phase)}", style=style)
-        if run.started_at is not None:
-            end = run.ended_at if run.ended_at is not None else now
-            header.append(f"  {fmt_duration(max(0.0, end - run.started_at))}", style="dim")
+        header.append(f"  {run.task}  {_present.phase_name(run.phase)}", style=ROLE_STYLE[role])
+        took = _present.duration(_present.elapsed(run.started_at, run.ended_at, now))
+        if took:
+            header.append(f"  {took}", style="dim")
     tree = Tree(header, guide_style="dim")
 
     def add(node: Tree, action: ActionRecord) -> None:
-        label = action_label(action, now=now)
+        label = action_label(action, now=now, with_id=with_ids)
         line = (latest or {}).get(action.id)
-        if line and _phase(action.phase) == "RUNNING":
+        if line and _present.phase_name(action.phase) == "RUNNING":
             label.append(f"  » {line[:80]}", style="dim")
         branch = node.add(label)
+        tries = (attempts or {}).get(action.id, ())
+        if len(tries) > 1:
+            for attempt in tries:
+                branch.add(_attempt_label(attempt))
         for line in (logs or {}).get(action.id, ()):
             branch.add(Text(f"» {line}", style="dim"))
-        add_children(branch, children.get(action.id, []))
+        add_children(branch, children.get(action.id, []), 0)
 
-    def add_children(node: Tree, kids: list[ActionRecord]) -> None:
-        plain = [k for k in kids if not k.group]
-        groups: dict[str, list[ActionRecord]] = {}
-        for kid in kids:
-            if kid.group:
-                groups.setdefault(kid.group, []).append(kid)
+    def add_children(node: Tree, kids: list[ActionRecord], depth: int) -> None:
+        entries = _layout(kids, depth)
+        plain = [e for e in entries if not isinstance(e, tuple)]
         shown, hidden = _pick(plain, max_children)
-        for kid in shown:
-            add(node, kid)
+        keep = {id(a) for a in shown}
+        for entry in entries:
+            if isinstance(entry, tuple):
+                path, members = entry
+                group_node = node.add(segments_text(_present.group_segments(path, members)))
+                add_children(group_node, members, depth + 1)
+            elif id(entry) in keep:
+                add(node, entry)
         if hidden:
             node.add(_summary(hidden))
-        for name, members in groups.items():
-            group_node = node.add(Text(f"▸ {name} ({len(members)})", style="bold blue"))
-            shown, hidden = _pick(members, max_children)
-            for kid in shown:
-                add(group_node, kid)
-            if hidden:
-                group_node.add(_summary(hidden))
 
     for root in roots:
         add(tree, root)
     orphans = children.get(None, [])
     if orphans:
-        add_children(tree, orphans)
+        add_children(tree, orphans, 0)
     return tree
+
+
+def _attempt_label(attempt: AttemptRecord) -> Text:
+    """`attempt 1 ✗ 12ms  RuntimeError: transient failure` under a retried action."""
+    segments: list[_present.Segment] = [
+        (f"attempt {attempt.attempt} ", "dim"),
+        (_present.phase_icon(attempt.phase), _present.phase_role(attempt.phase)),
+    ]
+    took = _present.duration(_present.elapsed(attempt.started_at, attempt.ended_at))
+    if took:
+        segments.append((f" {took}", "dim"))
+    error = _present.error_preview(attempt.error_type, attempt.error_message, width=80)
+    if error:
+        segments.append((f"  {error}", "error"))
+    return segments_text(segments)

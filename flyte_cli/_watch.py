@@ -39,7 +39,7 @@ from flyte_cli._watch_files import (
 )
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 # GitIgnore, QUIET_MS, WatchFilter, child_command and find_project_root are re-exported for
 # the importers of `flyte_cli._watch` (benchmarks/bench_watch.py reads QUIET_MS).
@@ -84,6 +84,8 @@ class RunSummary:
 
     def line(self) -> str:
         """The one-line summary (rich markup) printed after the run."""
+        from flyte._present import duration, plural
+
         changed = _escape(", ".join(self.changed[:3])) or "initial run"
         if len(self.changed) > 3:
             changed += f" +{len(self.changed) - 3} more"
@@ -93,11 +95,11 @@ class RunSummary:
                 f"still watching [dim]· changed: {changed}[/]"
             )
         colour = {"SUCCEEDED": "green", "ABORTED": "yellow"}.get(self.phase or "", "red")
-        took = f" in {self.duration:.2f}s" if self.duration is not None else ""
-        counts = (
-            f"{self.executed} executed · {self.cache_hits} cache hits · "
-            f"{self.recovered} recovered · {self.failed} failed"
-        )
+        took = duration(self.duration)
+        took = f" in {took}" if took else ""
+        counts = f"{self.executed} ran · {plural(self.cache_hits, 'cache hit')}"
+        counts += f" · {self.recovered} recovered" if self.recovered else ""
+        counts += f" · {self.failed} failed" if self.failed else ""
         counts += f" · {self.aborted} aborted" if self.aborted else ""
         return f"[bold {colour}]● {self.phase}[/] {self.run}{took}: {counts} [dim]· changed: {changed}[/]"
 
@@ -125,26 +127,21 @@ def summarize(
     Returns:
         The summary (`run=None` when there is no such run).
     """
-    from flyte._models import ActionKind, CacheStatus, Phase
+    from flyte._present import ActionCounts
 
     record = store.get_run(run_name) if run_name else None
     if record is None:
         return RunSummary(run=None, phase=None, changed=tuple(changed), exit_code=exit_code)
-    counts = dict.fromkeys(("executed", "cache_hits", "recovered", "failed", "aborted"), 0)
-    root_start: float | None = None
-    for action in store.list_actions(record.name):
-        if action.parent is None:
-            root_start = action.started_at
-        if action.kind != ActionKind.TASK:
-            continue
-        if action.cache_status == CacheStatus.HIT:
-            counts["cache_hits"] += 1
-        elif action.recovered:
-            counts["recovered"] += 1
-        elif action.started_at is not None:
-            counts["executed"] += 1
-            counts["failed"] += action.phase in (Phase.FAILED, Phase.TIMED_OUT)
-            counts["aborted"] += action.phase == Phase.ABORTED
+    actions = store.list_actions(record.name)
+    root_start = next((a.started_at for a in actions if a.parent is None), None)
+    found = ActionCounts.of(actions)
+    counts = {
+        "executed": found.ran,
+        "cache_hits": found.cache_hits,
+        "recovered": found.recovered,
+        "failed": found.failed,
+        "aborted": found.aborted,
+    }
     return RunSummary(
         run=record.name,
         phase=str(record.phase),
@@ -301,9 +298,8 @@ class _Loop:
                     if max_runs is not None and runs >= max_runs:
                         return 0
                 if changed:
-                    # Printed once the old child is gone: its live tree would overwrite it.
-                    shown = ", ".join(self._display(p) for p in changed[:3])
-                    self.echo(f"[dim]↻ {_escape(shown)} changed: running again[/]")
+                    # No "running again" line: each run ends with its one summary line,
+                    # which names the change that started it.
                     child = self.spawner.spawn(changed)
                 elif child is None or time.time() - child.spawned_at > _SPARE_AFTER_S:
                     self.spawner.prepare()
@@ -382,7 +378,7 @@ def _watch_with_tui(
     """
     from rich.console import Console
 
-    from flyte._store import flyte_home
+    from flyte.store import flyte_home
     from flyte_tui import launch
 
     log_path = flyte_home() / "watch.log"

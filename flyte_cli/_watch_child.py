@@ -31,15 +31,20 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
+    "WATCH_CHILD_ENV",
     "Child",
     "SIGINT_GRACE",
     "SIGTERM_GRACE",
     "Spawner",
     "child_command",
 ]
+
+WATCH_CHILD_ENV = "FLYTE_WATCH_CHILD"
+"""Set to 1 in every child: it prints its tree and outputs, but no summary line, hints or
+"Interrupted" notice, since the loop reports each run in one line."""
 
 SIGINT_GRACE = 3.0
 """Seconds a child gets to record its run ABORTED after SIGINT, before SIGTERM."""
@@ -211,7 +216,7 @@ class Spawner:
         self.cmd = cmd
         self.output = output
         self.warm = warm
-        self.env = dict(os.environ)
+        self.env = {**os.environ, WATCH_CHILD_ENV: "1"}
         if store.path not in (":memory:", "memory"):  # `flyte --store X run --watch`
             self.env["FLYTE_STORE"] = str(Path(store.path).resolve())
         self._spare: subprocess.Popen[bytes] | None = None

@@ -6,25 +6,17 @@ from typing import Annotated
 
 import typer
 
-from flyte_cli._command import ExamplesCommand
+from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
-from flyte_cli._options import complete_run, get_store, require_run
+from flyte_cli._options import YesOpt, complete_run, confirm, get_store, require_run
 from flyte_cli._output import console
 
 __all__ = ["app", "run"]
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = sub_app(
+    help="Delete recorded runs.",
     epilog="Examples:\n\n\b\n  flyte delete run RUN\n  flyte delete run RUN1 RUN2\n",
 )
-
-
-@app.callback()
-def _group() -> None:
-    """Delete recorded runs."""
 
 
 @app.command(cls=ExamplesCommand)
@@ -38,17 +30,21 @@ def run(
             show_default=False,
         ),
     ],
+    yes: YesOpt = False,
 ) -> None:
     """Delete runs with their actions, attempts and logs (cache entries stay).
 
-    A run still in progress cannot be deleted: abort it first.
+    A run still in progress cannot be deleted: abort it first. Asks first (--yes skips
+    the question, for scripts).
 
     Examples:
 
     \b
       flyte delete run RUN
-      flyte delete run RUN1 RUN2
+      flyte delete run RUN1 RUN2 --yes
     """
+    from flyte._present import plural
+
     store = get_store()
     records = [require_run(store, name) for name in runs]
     for record in records:
@@ -56,6 +52,8 @@ def run(
             raise CliError(
                 f"run {record.name} is still {record.phase}; abort it first (flyte abort {record.name})"
             )
+    names = ", ".join(r.name for r in records)
+    confirm(f"Delete {plural(len(records), 'run')} ({names}) with their actions and logs?", yes=yes)
     out = console()
     for record in records:
         store.delete_run(record.name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from typing import Annotated, Optional
 
 import typer
@@ -60,6 +59,9 @@ def deploy(
       flyte deploy examples/hello.py --dry-run --json
     """
     import flyte
+    from flyte._present import plural
+    from flyte.store import did_you_mean
+    from flyte_cli._execute import hint_lines
     from flyte_cli._loader import load
 
     loaded = load(file, module=module)
@@ -70,8 +72,7 @@ def deploy(
         chosen = []
         for name in env:
             if name not in loaded.envs:
-                close = difflib.get_close_matches(name, list(loaded.envs), n=3)
-                hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+                hint = did_you_mean(name, loaded.envs)
                 raise CliError(
                     f"no environment {name!r} in {file}{hint} (environments: {', '.join(loaded.envs)})"
                 )
@@ -99,10 +100,12 @@ def deploy(
         out.print("[yellow]Dry run: nothing was registered.[/]")
         return
     count = sum(len(d.tasks) for d in deployments)
-    out.print(f"Registered {count} task{'s' if count != 1 else ''}.")
+    out.print(f"Registered {plural(count, 'task')}.")
     first = deployments[0]
     if first.tasks:
-        out.print(
-            f"  flyte run --deployed {first.tasks[0]}:{first.version}  [dim]# run a deployed task[/]"
-        )
-        out.print("  flyte get tasks  [dim]# list deployed tasks[/]")
+        hints = [
+            (f"flyte run --deployed {first.tasks[0]}:{first.version}", "run a deployed task"),
+            ("flyte get tasks", "list deployed tasks"),
+        ]
+        for line in hint_lines(hints):
+            out.print(line, highlight=False)

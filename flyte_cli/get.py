@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Annotated, Any, Optional
 
 import typer
 
-from flyte_cli._command import ExamplesCommand
+from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
 from flyte_cli._output import (
@@ -27,11 +28,7 @@ from flyte_cli._output import (
 
 __all__ = ["actions", "app", "cache", "io", "run", "runs", "tasks"]
 
-app = typer.Typer(
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    add_completion=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+app = sub_app(
     help="Show runs, actions, inputs and outputs, deployed tasks and cache entries.",
     epilog="""Examples:
 
@@ -94,7 +91,9 @@ def runs(
     search: Annotated[
         Optional[str],
         typer.Option(
-            metavar="TEXT", help="Only runs whose name contains this.", show_default=False
+            metavar="TEXT",
+            help="Only runs whose name or task contains this.",
+            show_default=False,
         ),
     ] = None,
     limit: Annotated[
@@ -143,6 +142,18 @@ def runs(
         as_json=json_,
         empty="No runs yet. Start one: flyte run examples/hello.py main",
     )
+    if limit and len(records) >= limit:
+        from flyte.store import count_runs
+
+        total = count_runs(
+            store, phase=phase.upper() if phase else None, task=task, since=since_ts, search=search
+        )
+        if total > len(records):
+            hidden = total - len(records)
+            console(stderr=True).print(
+                f"[dim]… {hidden} more {'run' if hidden == 1 else 'runs'}; "
+                f"use --limit {total} to see all[/]"
+            )
 
 
 @app.command(cls=ExamplesCommand)
@@ -172,7 +183,9 @@ def run(run: RunArg, json_: JsonOpt = False) -> None:
     table.add_row("phase", phase_text(record.phase))
     table.add_row("started", fmt_time(record.started_at or record.created_at))
     table.add_row("duration", _elapsed(record))
-    table.add_row("actions", f"{record.action_count} ({record.cache_hits} cache hits)")
+    from flyte._present import plural
+
+    table.add_row("actions", f"{record.action_count} ({plural(record.cache_hits, 'cache hit')})")
     if record.recovered_from:
         table.add_row("recovered from", record.recovered_from)
     if record.interrupted:
@@ -211,11 +224,34 @@ def actions(
 
     store = get_store()
     record = require_run(store, run)
-    if json_:  # streamed: a 100,000-action run stays in bounded memory
-        emit_json_array([to_data(a) for a in page] for page in store.iter_actions(run))
+    from flyte_cli._execute import retried_attempts
+
+    if json_:
+        # Streamed page by page: a 100,000-action run stays in bounded memory. Every
+        # attempt of a retried action comes with it, with the errors of the failed ones.
+        history: dict[str, list[Any]] | None = None
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            nonlocal history
+            for page in store.iter_actions(run):
+                if history is None and any(a.attempts > 1 for a in page):
+                    history = retried_attempts(store, run, page)
+                rows = []
+                for action in page:
+                    row = to_data(action)
+                    row["attempt_history"] = [
+                        to_data(a) for a in (history or {}).get(action.id, ())
+                    ]
+                    rows.append(row)
+                yield rows
+
+        emit_json_array(pages())
         return
     found = store.list_actions(run)
-    console().print(run_tree(record, found, max_children=None if all_ else 20))
+    attempts = retried_attempts(store, run, found)
+    console().print(
+        run_tree(record, found, max_children=None if all_ else 20, attempts=attempts, with_ids=True)
+    )
 
 
 @app.command(cls=ExamplesCommand)
@@ -234,10 +270,11 @@ def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
     target: Any = record
     if action is not None:
         target = require_action(store.list_actions(run), run, action)
+    is_action = action is not None
     data = {
         "run": run,
-        "action": getattr(target, "id", None),
-        "task": getattr(target, "name", record.task),
+        "action": target.id if is_action else None,
+        "task": target.name if is_action else record.task,
         "phase": str(target.phase),
         "inputs": loads_json(target.inputs_json),
         "outputs": loads_json(target.outputs_json),
@@ -247,15 +284,15 @@ def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
         emit_json(data)
         return
     out = console()
-    out.print(
-        f"[bold]{data['task']}[/] [dim]{data['action'] or run}[/]  ", phase_text(target.phase)
-    )
+    where = f"action {target.id} of run {run}" if is_action else f"run {run}"
+    out.print(f"[bold]{data['task']}[/]  [dim]{where}[/]  ", phase_text(target.phase))
     out.print("[bold]inputs[/]")
     out.print(json.dumps(data["inputs"], indent=2, default=str), markup=False, highlight=False)
-    out.print("[bold]outputs[/]")
     if data["error"]:
+        out.print("[bold]error[/]")
         out.print(data["error"], markup=False, style="red")
-    else:
+    elif target.outputs_json is not None:
+        out.print("[bold]outputs[/]")
         out.print(json.dumps(data["outputs"], indent=2, default=str), markup=False, highlight=False)
 
 

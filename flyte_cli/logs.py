@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
+from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_actions, require_run
 from flyte_cli._output import emit_json_array, to_data
 
 if TYPE_CHECKING:
     from flyte._models import LogLine
+    from flyte.store import RunStore
 
 __all__ = ["logs"]
 
@@ -56,8 +57,9 @@ def logs(
 ) -> None:
     """Print what a run's tasks printed and logged (stdout, stderr, logging).
 
-    Lines of a whole run are prefixed with their task and action id. With --json the
-    lines are a JSON array (one JSON object per line with --follow).
+    Lines of a whole run (or of a task that ran several times) are prefixed with their
+    task and action id; a retried action's lines are split by `── attempt N ──` markers.
+    With --json the lines are a JSON array (one JSON object per line with --follow).
 
     Examples:
 
@@ -69,58 +71,78 @@ def logs(
     """
     store = get_store()
     require_run(store, run)
-    names: dict[str, str] = {}
-    action_id = None
-    if action is not None:
-        action_id = require_action(store.list_actions(run), run, action).id
+    actions = store.list_actions(run)
+    names = {a.id: a.name.rsplit(".", 1)[-1] for a in actions}
+    chosen = require_actions(actions, run, action) if action is not None else []
+    # One action: its lines bare. A task name may name several (it ran 3 times): each line
+    # then says which, like the lines of a whole run.
+    action_id = chosen[0].id if len(chosen) == 1 else None
+    wanted = {a.id for a in chosen} if len(chosen) > 1 else None
 
-    def label(line: LogLine) -> str:
-        if action_id is not None or line.action is None:
-            return ""
-        if line.action not in names:  # task names of the run's actions, read page by page
-            for page in store.iter_actions(run):
-                names.update((a.id, a.name.rsplit(".", 1)[-1]) for a in page)
-        return f"[{names.get(line.action, '?')} {line.action}] "
+    def fetch(after: int, limit: int | None = None) -> list[LogLine]:
+        lines = store.logs(run, action_id=action_id, after=after, attempt=attempt, limit=limit)
+        if wanted is not None:
+            lines = [line for line in lines if line.action in wanted]
+        return lines
 
     def pages(after: int) -> Iterator[list[LogLine]]:
-        return store.iter_logs(run, action_id=action_id, after=after, attempt=attempt)
+        for page in store.iter_logs(run, action_id=action_id, after=after, attempt=attempt):
+            yield page if wanted is None else [line for line in page if line.action in wanted]
 
-    # Streamed page by page: `flyte logs` of a 50 MB run stays in bounded memory.
-    last = 0
-    if tail is not None:
-        lines = store.logs(run, action_id=action_id, attempt=attempt, limit=tail) if tail else []
-        stream: Iterable[list[LogLine]] = [lines]
-        if not lines:  # still follow from the end, not from the start
-            newest = store.logs(run, action_id=action_id, attempt=attempt, limit=1)
-            last = newest[-1].seq if newest else 0
+    # Without --tail the lines are streamed page by page: `flyte logs` of a run that
+    # printed 50 MB stays in bounded memory.
+    stream: Iterable[list[LogLine]]
+    if tail == 0:
+        stream, last = [], _last_seq(store, run)
+    elif tail is not None and wanted is None:
+        lines = fetch(0, limit=tail)  # the store reads only the last `tail` lines
+        stream, last = [lines], (lines[-1].seq if lines else 0)
+    elif tail is not None:
+        lines = fetch(0)
+        stream, last = [lines[-tail:]], (lines[-1].seq if lines else 0)
     else:
-        stream = pages(0)
+        stream, last = pages(0), 0
     if json_ and not follow:
         emit_json_array([to_data(line) for line in page] for page in stream)
         return
-
     from flyte._store.logs import printable
+
+    # Retries print again: a marker line says where each new attempt's lines start.
+    seen_attempt: dict[str | None, int] = {}
+    retried = {a.id for a in actions if a.attempts > 1 and str(a.kind) == "task"}
 
     def show(batch: list[LogLine]) -> None:
         for line in batch:
             if json_:
                 sys.stdout.write(json.dumps(to_data(line)) + "\n")
-            else:
-                # Task output is untrusted: escape sequences are shown, never obeyed
-                # (--json keeps the exact text).
-                sys.stdout.write(f"{label(line)}{printable(line.line, limit=None)}\n")
+                continue
+            prefix = ""
+            if action_id is None and line.action is not None:
+                prefix = f"[{names.get(line.action, '?')} {line.action}] "
+            # `attempt > 1`: a retry that began after this command started (--follow).
+            retry = line.action in retried or line.attempt > 1
+            if retry and seen_attempt.get(line.action) != line.attempt:
+                seen_attempt[line.action] = line.attempt
+                sys.stdout.write(f"{prefix}── attempt {line.attempt} ──\n")
+            # Task output is untrusted: escape sequences are shown, never obeyed (--json
+            # keeps the exact text).
+            sys.stdout.write(f"{prefix}{printable(line.line, limit=None)}\n")
         sys.stdout.flush()
 
+    shown = False
     for page in stream:
         show(page)
         if page:
-            last = max(last, page[-1].seq)
+            shown, last = True, max(last, page[-1].seq)
     if not follow:
+        if not shown and not json_:
+            what = f"action {action}" if action is not None else f"run {run}"
+            record = store.get_run(run)
+            still = record is not None and not record.phase.is_terminal
+            sys.stderr.write(
+                f"{what} printed nothing{' yet (--follow waits for output)' if still else ''}.\n"
+            )
         return
-
-    def fetch(after: int) -> list[LogLine]:
-        return [line for page in pages(after) for line in page]
-
     while True:
         record = store.get_run(run)
         ended = record is None or record.phase.is_terminal
@@ -131,3 +153,9 @@ def logs(
         if ended:
             return
         time.sleep(_FOLLOW_POLL)
+
+
+def _last_seq(store: RunStore, run: str) -> int:
+    """The seq of the run's newest log line (0 when none): `--tail 0` follows from there."""
+    newest = store.logs(run, limit=1)
+    return newest[-1].seq if newest else 0

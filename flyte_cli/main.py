@@ -47,6 +47,12 @@ VERBS: dict[str, tuple[str, str, str]] = {
     "abort": ("flyte_cli.abort:abort", "Manage", "Abort a running run."),
     "cache": ("flyte_cli.cache:app", "Manage", "Clear cache entries."),
     "delete": ("flyte_cli.delete:app", "Manage", "Delete recorded runs."),
+    "gc": (
+        "flyte_cli.gc:gc",
+        "Manage",
+        "Delete old runs and stale cache entries; shrink the store.",
+    ),
+    "db": ("flyte_cli.db:app", "Manage", "Store stats, integrity check, vacuum and read-only SQL."),
 }
 
 
@@ -106,6 +112,18 @@ class FlyteGroup(TyperGroup):
         """Run the CLI; translate every error into a message and an exit code."""
         state.reset()
         lighten(self)
+        argv = sys.argv[1:] if args is None else list(args)
+        if os.environ.get("_FLYTE_COMPLETE") == "complete_zsh":
+            from flyte_cli.completions_gen import use_our_completion
+
+            use_our_completion()
+        wants_script = os.environ.get("_FLYTE_COMPLETE", "").startswith("source")
+        if wants_script or any(
+            a.startswith(("--install-completion", "--show-completion")) for a in argv
+        ):
+            from flyte_cli.completions_gen import use_our_scripts
+
+            use_our_scripts()
         saved_store = os.environ.get("FLYTE_STORE")  # `--store` sets it for this invocation
         try:
             code = _guarded(

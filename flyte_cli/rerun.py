@@ -74,10 +74,35 @@ def _load_run_task(run: str) -> TaskTemplate[Any, Any]:
     try:
         return load_recorded_task(store, record)
     except (FlyteError, ImportError, SyntaxError, AttributeError) as exc:
-        raise CliError(
-            f"cannot restore the task of run {run} ({type(exc).__name__}: {exc}); "
-            "rerun it from the directory where it was started"
-        ) from exc
+        raise CliError(_why_not_restored(store, record, exc)) from exc
+
+
+def _why_not_restored(store: Any, record: Any, exc: BaseException) -> str:
+    """What went wrong restoring a run's task, and what the user can do instead."""
+    from flyte.errors import FlyteError
+
+    source = record.settings.get("source") or {}
+    file = source.get("file")
+    deployed = store.get_deployed(record.task) is not None
+    instead = f", or run the deployed copy: flyte run --deployed {record.task}" if deployed else ""
+    kept = f"its inputs and outputs stay recorded (flyte get io {record.name})"
+    if file and not os.path.exists(file):
+        snapshot = (
+            "no snapshot of the task was stored"
+            if store.run_task_blob(record.name) is None
+            else "the task's stored snapshot imports that file"
+        )
+        return (
+            f"run {record.name} ran {record.task} from {file}, which no longer exists "
+            f"({snapshot}); restore the file to rerun it{instead}; {kept}"
+        )
+    # A flyte error's message says what failed; for anything else (the user's module
+    # fails to import) the exception type is part of the story.
+    detail = str(exc) if isinstance(exc, FlyteError) else f"{type(exc).__name__}: {exc}"
+    return (
+        f"cannot restore the task of run {record.name} ({detail}); fix the error and retry"
+        f"{instead}; {kept}"
+    )
 
 
 class RerunGroup(RunGroup):

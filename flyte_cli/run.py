@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from flyte import TaskTemplate
     from flyte_cli._loader import TaskInfo
 
-__all__ = ["FileGroup", "OnRun", "RunGroup", "app", "task_command"]
+__all__ = ["FileGroup", "OnRun", "RunGroup", "app", "example_command", "task_command"]
 
 OnRun = Callable[["TaskTemplate[Any, Any]", dict[str, Any], RunSettings, "Context"], None]
 """What a task command does once its options are parsed: run (or rerun) the task."""
@@ -128,15 +128,7 @@ def task_command(
         settings = settings_from(group.params if group else {}, kwargs)
         on_run(task, inputs, settings, ctx)
 
-    example = usage
-    for spec in specs:
-        if (spec.required and defaults is None) or spec is specs[0]:
-            flag = spec.flags[0]
-            inner = spec.annotation
-            if inner is bool:
-                example += f" {flag}"
-            else:
-                example += f" {flag} {_params.example_value(spec)}"
+    example = example_command(usage, specs, rerun=defaults is not None)
     lines = description or f"Run the task {task.name}."
     if defaults is not None:
         lines += "\n\nInputs default to those of the run being rerun."
@@ -155,6 +147,22 @@ def task_command(
         epilog=epilog,
         short_help=short,
     )
+
+
+def example_command(usage: str, specs: list[Any], *, rerun: bool = False) -> str:
+    """`usage` plus the inputs a working example needs: every required one (with a value
+    its type accepts) and at least the first."""
+    from flyte_cli import _params
+
+    example = usage
+    for spec in specs:
+        if (spec.required and not rerun) or spec is specs[0]:
+            flag = spec.flags[0]
+            if spec.annotation is bool:
+                example += f" {flag}"
+            else:
+                example += f" {flag} {_params.example_value(spec)}"
+    return example
 
 
 def _start(
@@ -176,6 +184,10 @@ def _start(
 
 def _check_watch_options(settings: RunSettings) -> None:
     """Refuse run options that make no sense on every save, instead of dropping them."""
+    if settings.tui:
+        from flyte_cli._execute import require_terminal
+
+        require_terminal("--watch --tui")
     clashing = [
         flag
         for flag, given in (
@@ -351,6 +363,12 @@ class RunGroup(TyperGroup):
             summary = doc.split("\n\n")[0] if doc else ""
             flag = "-m " if module else ""
             first = "main" if "main" in loaded.tasks else next(iter(loaded.tasks), "TASK")
+            usage = f"flyte run {flag}{cmd_name} {first}"
+            example = usage
+            if first in loaded.tasks:  # with the inputs it needs: the example must work
+                from flyte_cli import _params
+
+                example = example_command(usage, _params.input_specs(loaded.tasks[first]))
             command = FileGroup(
                 target=cmd_name,
                 tasks=loaded.tasks,
@@ -358,7 +376,7 @@ class RunGroup(TyperGroup):
                 static=False,
                 help=(summary + "\n\n" if summary else "")
                 + f"The tasks of {cmd_name}: run one with `flyte run {flag}{cmd_name} TASK [INPUTS]`.",
-                epilog=f"Examples:\n\n\b\n  flyte run {flag}{cmd_name} {first} --help\n  flyte run {flag}{cmd_name} {first}\n",
+                epilog=f"Examples:\n\n\b\n  {usage} --help\n  {example}\n",
             )
         lighten(command)
         self._files[key] = command

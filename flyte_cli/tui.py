@@ -15,7 +15,7 @@ def tui(
     run: Annotated[
         Optional[str],
         typer.Argument(
-            metavar="[RUN]",
+            metavar="RUN",
             help="Open this run (default: the list of runs).",
             autocompletion=complete_run,
             show_default=False,
@@ -37,8 +37,9 @@ def tui(
       flyte tui RUN
       flyte tui --latest
     """
-    from flyte_cli._execute import launch_tui
+    from flyte_cli._execute import launch_tui, require_terminal
 
+    require_terminal("flyte tui")
     store = get_store()
     if run is not None:
         require_run(store, run)

@@ -1,7 +1,7 @@
 """The Textual dashboard behind `flyte tui` and `flyte run --tui`.
 
 Example:
-    from flyte._store import default_store
+    from flyte.store import default_store
     import flyte_tui
 
     flyte_tui.launch(default_store())                    # every run, newest first
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = ["launch"]
 

@@ -1,16 +1,17 @@
-"""Text formatting shared by the widgets: clock, durations, phase icons, value previews.
+"""Text formatting shared by the widgets: the TUI's clock over `flyte._present`.
 
+Icons, durations, labels and previews are `flyte._present`'s, the words the CLI uses too.
 Everything time-dependent goes through `now()` and `clock()`, so snapshot tests can
 freeze the screen by monkeypatching `flyte_tui._format.now` (and setting `TZ`).
 """
 
 from __future__ import annotations
 
-import json
 import time
 
+from flyte import _present
 from flyte._models import Phase
-from flyte._store._rows import decode_json
+from flyte.store import decode_json
 
 __all__ = [
     "PHASE_ICONS",
@@ -25,14 +26,7 @@ __all__ = [
     "time_of_day",
 ]
 
-PHASE_ICONS: dict[Phase, str] = {
-    Phase.QUEUED: "◌",
-    Phase.RUNNING: "●",
-    Phase.SUCCEEDED: "✓",
-    Phase.FAILED: "✗",
-    Phase.TIMED_OUT: "⧖",
-    Phase.ABORTED: "⊘",
-}
+PHASE_ICONS: dict[Phase, str] = {phase: _present.phase_icon(phase) for phase in Phase}
 
 
 def now() -> float:
@@ -42,35 +36,15 @@ def now() -> float:
 
 def phase_class(phase: Phase) -> str:
     """The CSS-ish suffix for a phase: `running`, `failed`, ... (`timed-out` for TIMED_OUT)."""
-    return phase.value.lower().replace("_", "-")
+    return _present.phase_role(phase)
 
 
-def duration(seconds: float | None) -> str:
-    """A compact duration: `12ms`, `3.4s`, `2m05s`, `1h02m`; empty for None.
-
-    Args:
-        seconds: the duration, or None when unknown.
-    """
-    if seconds is None:
-        return ""
-    seconds = max(seconds, 0.0)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    if seconds < 3600:
-        minutes, secs = divmod(int(seconds), 60)
-        return f"{minutes}m{secs:02d}s"
-    hours, rest = divmod(int(seconds), 3600)
-    return f"{hours}h{rest // 60:02d}m"
+duration = _present.duration
 
 
 def elapsed(started_at: float | None, ended_at: float | None) -> float | None:
     """Seconds from start to end, or to `now()` while still running; None if not started."""
-    if started_at is None:
-        return None
-    end = ended_at if ended_at is not None else now()
-    return end - started_at
+    return _present.elapsed(started_at, ended_at, now())
 
 
 def clock(ts: float | None) -> str:
@@ -89,25 +63,8 @@ def time_of_day(ts: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(ts))
 
 
-def short_task(name: str) -> str:
-    """`env.func` -> `func`; trace and other names pass through."""
-    return name.rsplit(".", 1)[-1]
-
+short_task = _present.short_task
+inputs_preview = _present.inputs_preview
 
 parse_json = decode_json
 """Decode a stored JSON value; undecodable text comes back as the text itself."""
-
-
-def inputs_preview(inputs_json: str, width: int = 32) -> str:
-    """`x=3, name='a'` from an action's inputs JSON, cut to `width` characters.
-
-    Sibling actions of one fan-out differ only by their inputs, so the tree shows them.
-    """
-    if inputs_json in ("", "{}"):
-        return ""
-    value = parse_json(inputs_json)
-    if isinstance(value, dict):
-        text = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in value.items())
-    else:
-        text = str(value)
-    return text if len(text) <= width else text[: width - 1] + "…"

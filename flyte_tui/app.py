@@ -13,14 +13,17 @@ from textual import work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.reactive import var
+from textual.screen import ModalScreen
 
 from flyte.errors import FlyteError
 from flyte_tui.data import RunFeed
+from flyte_tui.screens.confirm import ConfirmScreen
+from flyte_tui.screens.keys import KeysScreen
 from flyte_tui.screens.run_detail import RunScreen
 from flyte_tui.screens.runs import RunsScreen
 
 if TYPE_CHECKING:
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = ["DashboardApp"]
 
@@ -48,13 +51,15 @@ class DashboardApp(App[None]):
     CSS_PATH = "dashboard.tcss"
     TITLE = "flyte"
 
+    # The footer shows the keys used most (it must fit 80 columns); `?` lists them all.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
-        Binding("r", "rerun", "Rerun"),
-        Binding("R", "recover", "Recover"),
         Binding("a", "abort", "Abort"),
-        Binding("f", "toggle_follow", "Follow"),
-        Binding("c", "copy_name", "Copy name"),
+        Binding("question_mark", "keys", "Keys"),
+        Binding("q", "quit", "Quit"),
+        Binding("r", "rerun", "Rerun the run", show=False),
+        Binding("R", "recover", "Rerun, reusing what succeeded", show=False),
+        Binding("f", "toggle_follow", "Follow the newest action", show=False),
+        Binding("c", "copy_name", "Copy the run's name", show=False),
     ]
 
     version: var[int] = var(-1)
@@ -132,10 +137,32 @@ class DashboardApp(App[None]):
             self.spawn_cli("rerun", run, "--recover")
 
     def action_abort(self) -> None:
-        """Ask the process driving the selected run to abort it."""
+        """Ask (y/n), then ask the process driving the selected run to abort it."""
         run = self.selected_run
-        if run is not None:
-            self._abort(run)
+        if run is None or isinstance(self.screen, ModalScreen):
+            return
+        try:
+            record = self.feed.run(run)  # one indexed row: fine on the UI thread
+        except FlyteError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if record is not None and record.phase.is_terminal:
+            self.notify(f"{run} is not running", severity="warning")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._abort(run)
+
+        self.push_screen(
+            ConfirmScreen(f"Abort run {run}?\nWhat finished is kept: `R` reruns reusing it."),
+            answered,
+        )
+
+    def action_keys(self) -> None:
+        """Show every key (`?`)."""
+        if not isinstance(self.screen, ModalScreen):
+            self.push_screen(KeysScreen())
 
     @work(thread=True, group="abort")
     def _abort(self, run: str) -> None:

@@ -6,8 +6,9 @@ and only re-read runs, actions or logs when it moved. `RunActions` turns success
 `list_actions` snapshots into a tree model plus a diff (added / changed actions), so the
 tree widget updates only the nodes that changed, even on a 10,000-action run.
 
-The TUI never imports the engine: everything here is read-only over `flyte._store`
-records, except `request_abort`, which only sets a flag the driving process polls.
+The TUI never imports the engine: everything here reads through `flyte.store` (the
+store's public read API), except `request_abort`, which only sets a flag the driving
+process polls.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from flyte._models import ActionKind, ActionRecord, CacheStatus, Phase
+from flyte._present import call_order, group_parts
 
 if TYPE_CHECKING:
     from flyte._models import AttemptRecord, LogLine, RunRecord
-    from flyte._store import RunStore
+    from flyte.store import RunStore
 
 __all__ = [
     "ROOT",
@@ -61,6 +63,9 @@ class Counts:
     aborted: int = 0
     cached: int = 0
     recovered: int = 0
+    """Task actions reused from the run being recovered."""
+    replayed: int = 0
+    """Trace checkpoints whose recorded result was returned."""
     traces: int = 0
 
     @property
@@ -80,7 +85,8 @@ class Counts:
             failed=phases[Phase.FAILED] + phases[Phase.TIMED_OUT],
             aborted=phases[Phase.ABORTED],
             cached=sum(1 for a in actions if a.cache_status is CacheStatus.HIT),
-            recovered=sum(1 for a in actions if a.recovered),
+            recovered=sum(1 for a in actions if a.recovered and a.kind is ActionKind.TASK),
+            replayed=sum(1 for a in actions if a.recovered and a.kind is ActionKind.TRACE),
             traces=sum(1 for a in actions if a.kind is ActionKind.TRACE),
         )
 
@@ -133,18 +139,25 @@ class RunActions:
 
     @staticmethod
     def parent_of_group(key: str) -> str:
-        """The container a group node hangs under (its parent action, or ROOT)."""
-        parent = key[len(_GROUP_PREFIX) :].split(":", 1)[0]
+        """The container a group node hangs under: its enclosing group (a nested
+        `flyte.group`), else its parent action, or ROOT."""
+        parent, _, name = key[len(_GROUP_PREFIX) :].partition(":")
+        if "/" in name:
+            return group_key(parent or None, name.rsplit("/", 1)[0])
         return parent or ROOT
 
     @staticmethod
     def group_name(key: str) -> str:
-        """The user's name of a group key."""
+        """The user's name of a group key (`outer/inner` for a nested group)."""
         return key[len(_GROUP_PREFIX) :].split(":", 1)[1]
 
+    def group_actions(self, key: str) -> list[ActionRecord]:
+        """Every action in group `key`, nested groups' members included."""
+        return [self.actions[a] for a in self.group_members.get(key, ())]
+
     def group_counts(self, key: str) -> Counts:
-        """Counts over the members of group `key`."""
-        return Counts.of([self.actions[a] for a in self.group_members.get(key, ())])
+        """Counts over the members of group `key` (nested groups' members included)."""
+        return Counts.of(self.group_actions(key))
 
     def path_to(self, key: str) -> list[str]:
         """Container keys from the top down to (excluding) `key`; [] if unknown."""
@@ -180,8 +193,7 @@ class RunActions:
                 added.append(record)
             elif old != record:
                 changed.append(record)
-                if record.group:
-                    groups.add(group_key(record.parent, record.group))
+                groups.update(group_key(record.parent, p) for p in group_parts(record.group))
             self.actions[record.id] = record
         removed = (
             [a for a in self.actions if a not in seen] if len(seen) < len(self.actions) else []
@@ -192,16 +204,18 @@ class RunActions:
             self.group_members.clear()
             self.counts = Counts()
             return ActionDiff(removed=removed)
-        # Siblings in start order; queued ones (not started yet) after the started ones.
-        added.sort(key=lambda a: a.started_at if a.started_at is not None else float("inf"))
+        # Siblings in call order (the CLI's order too); not started yet after the started.
+        added.sort(key=call_order)
         for record in added:
             container = self.container_of(record)
-            if record.group:
-                members = self.group_members.setdefault(container, [])
+            # A member of `outer/inner` counts in `outer` too; each level is a node.
+            for path in group_parts(record.group):
+                key = group_key(record.parent, path)
+                members = self.group_members.setdefault(key, [])
                 if not members:
-                    self.children.setdefault(self.parent_of_group(container), []).append(container)
+                    self.children.setdefault(self.parent_of_group(key), []).append(key)
                 members.append(record.id)
-                groups.add(container)
+                groups.add(key)
             self.children.setdefault(container, []).append(record.id)
         if added or changed:
             self.counts = Counts.of(list(self.actions.values()))

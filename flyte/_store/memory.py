@@ -162,7 +162,7 @@ class MemoryRunStore:
         if since is not None:
             rows = [r for r in rows if r["created_at"] >= since]
         if search:
-            rows = [r for r in rows if search in r["name"]]
+            rows = [r for r in rows if search in r["name"] or search in r["task"]]
         return [self._record(r) for r in rows[:limit] if r]
 
     def run_task_blob(self, run: str) -> bytes | None:

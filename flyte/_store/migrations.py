@@ -13,7 +13,7 @@ import time
 
 from flyte.errors import StoreError
 
-__all__ = ["MIGRATIONS", "check_current", "check_foreign", "migrate"]
+__all__ = ["MIGRATIONS", "PUBLIC_VIEWS", "check_current", "check_foreign", "migrate"]
 
 _V1 = """
 CREATE TABLE runs (
@@ -116,6 +116,36 @@ CREATE TABLE changes (
 INSERT INTO changes (id, counter) VALUES (1, 0);
 """
 
+# The public views: the stable surface for `flyte db query`, sqlite-utils and Datasette
+# (docs/store-schema.md). Tables are internal and may change; a migration that changes a
+# table these views read must recreate the view with the same columns (add columns at the
+# end; a breaking change becomes a `_v2` view beside the `_v1` one). Blobs (pickled values)
+# stay out: the views carry the JSON forms.
+_PUBLIC_VIEWS = """
+CREATE VIEW runs_v1 AS SELECT
+    name, task, phase, created_at, started_at, ended_at,
+    ended_at - started_at AS duration,
+    inputs_json AS inputs, outputs_json AS outputs,
+    error_type, error_message, traceback,
+    recovered_from, interrupted, labels, settings, pid, host
+FROM runs;
+CREATE VIEW actions_v1 AS SELECT
+    run, id, parent, name, kind, phase, grp AS "group", attempts,
+    cache_status, cache_key, recovered, inputs_hash,
+    inputs_json AS inputs, outputs_json AS outputs,
+    error_type, error_message, traceback, started_at, ended_at,
+    ended_at - started_at AS duration, settings, seq
+FROM actions;
+CREATE VIEW attempts_v1 AS SELECT
+    run, action, attempt, phase, started_at, ended_at,
+    ended_at - started_at AS duration, error_type, error_message
+FROM attempts;
+CREATE VIEW logs_v1 AS SELECT seq, run, action, attempt, ts, stream, line FROM logs;
+CREATE VIEW cache_v1 AS SELECT
+    key, task, parts, outputs_json AS outputs, created_at, run, action
+FROM cache;
+"""
+
 # Liveness judged by the process, not the heartbeat alone: the driver's start time makes a
 # reused pid tell. A recovery takes a lease on its source run so it runs once (issue 13).
 _DRIVER_START_AND_LEASES = """
@@ -161,9 +191,13 @@ END;
 
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
-    ("0002_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
-    ("0003_run_action_counts", _RUN_ACTION_COUNTS),
+    ("0002_public_views", _PUBLIC_VIEWS),
+    ("0003_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
+    ("0004_run_action_counts", _RUN_ACTION_COUNTS),
 ]
+
+PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")
+"""The views `flyte db query` users and tools may rely on across migrations."""
 
 
 def _statements(sql: str) -> list[str]:

@@ -70,10 +70,13 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not read_only:
+            # Only takes effect on a new, empty file (or at the next VACUUM): lets `flyte gc`
+            # give freed pages back to the OS in short steps (flyte._store.upkeep).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0003
+        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0004
     except sqlite3.DatabaseError as exc:
         raise open_error(path, exc) from exc
     return conn
@@ -522,7 +525,7 @@ class SqliteRunStore:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
-        # The counts are kept on the run row (migration 0003): no scan of the actions.
+        # The counts are kept on the run row (migration 0004): no scan of the actions.
         sql = (
             "SELECT r.*, r.action_count AS n_actions, r.cache_hits AS n_hits "
             f"FROM runs r {where} {tail}"
@@ -578,14 +581,40 @@ class SqliteRunStore:
             clauses.append("r.created_at >= ?")
             params.append(since)
         if search:
-            clauses.append("r.name LIKE ?")
-            params.append(f"%{search}%")
+            clauses.append("(r.name LIKE ? OR r.task LIKE ?)")
+            params += [f"%{search}%", f"%{search}%"]
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         tail = "ORDER BY r.created_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
         records = self._runs(where, params, tail)
         if wanted:
             records = [rec for rec in records if rec.phase.value == wanted]
         return records
+
+    def count_runs(
+        self,
+        *,
+        phase: str | None = None,
+        task: str | None = None,
+        since: float | None = None,
+        search: str | None = None,
+    ) -> int:
+        """How many runs `list_runs` would return without a limit (one COUNT)."""
+        clauses: list[str] = []
+        params: list[Any] = []
+        if phase:
+            clauses.append("phase = ?")
+            params.append(str(phase).upper())
+        if task:
+            clauses.append("(task = ? OR task LIKE ?)")
+            params += [task, f"%.{task}"]
+        if since is not None:
+            clauses.append("created_at >= ?")
+            params.append(since)
+        if search:
+            clauses.append("(name LIKE ? OR task LIKE ?)")
+            params += [f"%{search}%", f"%{search}%"]
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return int(self._query(f"SELECT count(*) FROM runs {where}", params)[0][0])
 
     def run_task_blob(self, run: str) -> bytes | None:
         rows = self._query("SELECT task_blob FROM runs WHERE name = ?", (run,))

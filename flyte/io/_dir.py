@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar, Union
+from typing import Any, ClassVar, Generic, TypeVar, Union
 
 from ._file import (
     File,
@@ -29,6 +29,7 @@ from ._file import (
     _inside,
     _keep_mode,
     _local_path,
+    _Stored,
     _stored_path,
     _tmp_dir,
     _to_thread,
@@ -107,7 +108,7 @@ def _ingest_dir(src: Path, dest: Path | None = None) -> tuple[Path, str]:
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class Dir(Generic[T]):
+class Dir(_Stored, Generic[T]):
     """A reference to a directory tree, stored locally and hashed by content.
 
     `T` names the format of the files inside (`Dir[DataFrame]`); it is not checked.
@@ -124,23 +125,7 @@ class Dir(Generic[T]):
         hash: Tree hash (or a user-supplied cache key); used for cache keys.
     """
 
-    path: str
-    name: str | None = None
-    format: str = ""
-    hash: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", os.fspath(self.path))
-        if self.name is None:
-            object.__setattr__(self, "name", Path(self.path).name)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Dir):
-            return NotImplemented
-        return (self.path, self.hash) == (other.path, other.hash)
-
-    def __hash__(self) -> int:
-        return hash((self.path, self.hash))
+    _KIND: ClassVar[str] = "dir"
 
     @classmethod
     def from_existing_remote(cls, remote_path: str, dir_cache_key: str | None = None) -> Dir[T]:

@@ -21,7 +21,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Generic, Protocol, TypeVar, Union
+from typing import IO, Any, ClassVar, Generic, Protocol, TypeVar, Union
 
 __all__ = ["File"]
 
@@ -208,7 +208,35 @@ class _AsyncFile:
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
-class File(Generic[T]):
+class _Stored:
+    """What `File` and `Dir` share: the fields, the defaults, and identity by (path, hash).
+
+    A `File` never equals a `Dir`, even with the same path and hash (`_KIND` differs).
+    """
+
+    _KIND: ClassVar[str] = ""
+
+    path: str
+    name: str | None = None
+    format: str = ""
+    hash: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", os.fspath(self.path))
+        if self.name is None:
+            object.__setattr__(self, "name", Path(self.path).name)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, _Stored) or other._KIND != self._KIND:
+            return NotImplemented
+        return (self.path, self.hash) == (other.path, other.hash)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.hash))
+
+
+@dataclass(frozen=True, eq=False, kw_only=True)
+class File(_Stored, Generic[T]):
     """A reference to one file, stored locally and hashed by content.
 
     `T` names the file's format for readers (`File[DataFrame]`); it is not checked.
@@ -225,23 +253,7 @@ class File(Generic[T]):
         hash: Content hash (or a user-supplied cache key); used for cache keys.
     """
 
-    path: str
-    name: str | None = None
-    format: str = ""
-    hash: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "path", os.fspath(self.path))
-        if self.name is None:
-            object.__setattr__(self, "name", Path(self.path).name)
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, File):
-            return NotImplemented
-        return (self.path, self.hash) == (other.path, other.hash)
-
-    def __hash__(self) -> int:
-        return hash((self.path, self.hash))
+    _KIND: ClassVar[str] = "file"
 
     @classmethod
     def new_remote(

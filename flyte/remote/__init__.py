@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flyte._run import Run, current_store
+from flyte._run import Run as _Run
+from flyte._run import current_store
 from flyte.errors import RunNotFoundError, TaskNotFoundError
 
 if TYPE_CHECKING:
@@ -90,22 +91,36 @@ class Task:
         return f"flyte.remote.Task({self.name!r}, version={self.version!r})"
 
 
-def _get_run(name: str) -> Run:
-    store = current_store()
-    if store.get_run(name) is None:
-        raise RunNotFoundError(f"run {name!r} not found; `flyte get runs` lists runs")
-    return Run(name, store)
+class Run(_Run):
+    """A recorded run, looked up by name: the handle `flyte.run` returns, plus look-ups.
 
+    A subclass rather than methods patched onto `flyte.Run` at import: importing
+    `flyte.remote` changes nothing elsewhere.
 
-def _listall(
-    limit: int | None = 100, phase: str | None = None, task: str | None = None
-) -> list[Run]:
-    store = current_store()
-    return [Run(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
+    Example:
+        run = flyte.remote.Run.get("swift-otter-4f2a9c")
+        print(run.phase, run.outputs())
+    """
 
+    @classmethod
+    def get(cls, name: str) -> Run:
+        """The run called `name`.
 
-Run.get = staticmethod(_get_run)  # type: ignore[attr-defined]
-Run.listall = staticmethod(_listall)  # type: ignore[attr-defined]
+        Raises:
+            RunNotFoundError: there is no such run.
+        """
+        store = current_store()
+        if store.get_run(name) is None:
+            raise RunNotFoundError(f"run {name!r} not found; `flyte get runs` lists runs")
+        return cls(name, store)
+
+    @classmethod
+    def listall(
+        cls, limit: int | None = 100, phase: str | None = None, task: str | None = None
+    ) -> list[Run]:
+        """Recorded runs, newest first (filtered by phase and task)."""
+        store = current_store()
+        return [cls(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
 
 
 class Action:

@@ -9,7 +9,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, Phase
@@ -38,9 +38,9 @@ class RunScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Runs"),
         Binding("l", "toggle_logs", "Logs"),
-        Binding("w", "toggle_scope", "Run/action logs"),
-        Binding("slash", "search", "Search logs"),
-        Binding("e", "expand", "Expand values"),
+        Binding("slash", "search", "Search", priority=True),  # see RunsScreen
+        Binding("w", "toggle_scope", "Logs of the run / the action", show=False),
+        Binding("e", "expand", "Show values in full", show=False),
     ]
 
     def __init__(self, run: str | None, *, logs: bool = False) -> None:
@@ -151,7 +151,7 @@ class RunScreen(Screen[None]):
         assert self.model is not None and self.record is not None
         tree = self.query_one(ActionTree)
         tree.apply(diff)
-        self.query_one(RunHeader).show(self.record, self.model.counts, follow=self.dashboard.follow)
+        self._show_header()
         if first and self.model.actions:
             self._placed_cursor = True
             start = self._first_failure()
@@ -171,6 +171,15 @@ class RunScreen(Screen[None]):
             elif is_group_key(selected) and selected in diff.groups:
                 self._show(selected)
         self.query_one(LogView).poll()
+
+    def _show_header(self) -> None:
+        assert self.model is not None and self.record is not None
+        self.query_one(RunHeader).show(
+            self.record,
+            self.model.counts,
+            follow=self.dashboard.follow,
+            root=self.model.actions.get("a0"),
+        )
 
     def _first_failure(self) -> str | None:
         """The failed action where the error started (a failed action with no failed child)."""
@@ -197,9 +206,7 @@ class RunScreen(Screen[None]):
     def _follow_changed(self) -> None:
         self.query_one(LogView).follow = self.dashboard.follow
         if self.record is not None and self.model is not None:
-            self.query_one(RunHeader).show(
-                self.record, self.model.counts, follow=self.dashboard.follow
-            )
+            self._show_header()
         if self.dashboard.follow:
             self.reload()
 
@@ -207,10 +214,10 @@ class RunScreen(Screen[None]):
         if not self.is_current or self.record is None or self.model is None:
             return
         if not self.record.phase.is_terminal:
+            # One clock for the three places a running action's duration shows.
             self.query_one(ActionTree).tick()
-            self.query_one(RunHeader).show(
-                self.record, self.model.counts, follow=self.dashboard.follow
-            )
+            self._show_header()
+            self.query_one(Details).tick()
 
     # -- selection -----------------------------------------------------------------
 
@@ -260,9 +267,9 @@ class RunScreen(Screen[None]):
         self._logs_open = not self._logs_open
         self.set_class(self._logs_open, "-logs-open")
         if self._logs_open:
-            self.query_one("#log-lines").focus()
+            self.set_focus(self.query_one("#log-lines"))
         else:
-            self.query_one(ActionTree).focus()
+            self.set_focus(self.query_one(ActionTree))
 
     def action_toggle_scope(self) -> None:
         """Switch the logs between the selected action and the whole run."""
@@ -277,7 +284,11 @@ class RunScreen(Screen[None]):
             logs.target = (self.model.run, selected)
 
     def action_search(self) -> None:
-        """Search the log lines shown."""
+        """Search the log lines shown (in the search box, `/` is just a character)."""
+        focused = self.focused
+        if isinstance(focused, Input):
+            focused.insert_text_at_cursor("/")
+            return
         self.query_one(LogView).open_search()
 
     def action_expand(self) -> None:

@@ -25,14 +25,21 @@ class RunsScreen(Screen[None]):
     """The run list: `enter` opens a run, `/` searches, the pickers filter by phase and task."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("slash", "filter", "Filter"),
+        # A priority binding acts before the keys typed after it are routed: with a plain
+        # one, letters typed fast after `/` went to the table (`l` opened logs, `a` abort).
+        Binding("slash", "filter", "Search", priority=True),
         Binding("l", "open_logs", "Logs"),
-        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("escape", "clear_filter", "Clear the search", show=False),
     ]
 
     def __init__(self) -> None:
         super().__init__(id="runs-screen")
         self._filter_values: tuple[str | None, str | None, str] = (None, None, "")
+        self._shown: tuple[str | None, str | None, str] | None = None
+        """The filters of the rows on screen; None before the first load."""
+        self._when_current: str | None = None
+        """What to do once the rows match the filters: "focus" (enter in the search box)
+        or "open" (enter on a row shown for older filters)."""
         self._loading = False
         self._dirty = False
         self._tasks: set[str] = set()
@@ -104,6 +111,7 @@ class RunsScreen(Screen[None]):
         if filters == self._filter_values:
             table = self.query_one(RunTable)
             table.show(runs)
+            self._shown = filters
             newest = runs[0].name if runs else None
             if self.dashboard.follow and newest is not None and newest != self._newest:
                 table.move_cursor(row=0)
@@ -115,6 +123,7 @@ class RunsScreen(Screen[None]):
                     self.query_one(FilterBar).tasks = tuple(sorted(self._tasks))
             title = f"flyte runs · {len(runs)} shown · {self.dashboard.store_label}"
             self.query_one("#runs-title", Static).update(title)
+            self._catch_up()
         if self._dirty or filters != self._filter_values:
             self._dirty = False
             self.reload()
@@ -125,16 +134,38 @@ class RunsScreen(Screen[None]):
         self._filter_values = (event.phase, event.task, event.search)
         self.reload()
 
+    def on_filter_bar_submitted(self, event: FilterBar.Submitted) -> None:
+        # The rows may still be those of fewer typed letters: act once they match.
+        self._when_current = "focus"
+        self._catch_up()
+
     def on_run_table_selected(self, event: RunTable.Selected) -> None:
+        if self._shown != self._filter_values:
+            self._when_current = "open"  # the row is stale: open the first current match
+            return
         self.dashboard.open_run(event.run)
 
+    def _catch_up(self) -> None:
+        """Do what enter asked for once the rows on screen match the filters."""
+        if self._when_current is None or self._shown != self._filter_values:
+            return
+        todo, self._when_current = self._when_current, None
+        table = self.query_one(RunTable)
+        self.set_focus(table)  # now: keys already typed must land here
+        if table.row_count:
+            table.move_cursor(row=0)
+            run = table.selected_run
+            if todo == "open" and run is not None:
+                self.dashboard.open_run(run)
+
     def action_filter(self) -> None:
-        """Focus the run-name search box."""
+        """Focus the search box (run and task names)."""
         self.query_one(FilterBar).focus_search()
 
     def action_clear_filter(self) -> None:
-        """Leave the search box (escape) and go back to the table."""
-        self.query_one(RunTable).focus()
+        """Empty the search box and go back to the table."""
+        self.query_one(FilterBar).clear_search()
+        self.set_focus(self.query_one(RunTable))
 
     def action_open_logs(self) -> None:
         """Open the selected run with its whole-run logs in front."""

@@ -18,7 +18,8 @@ from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widgets import Tree
 
-from flyte._models import ActionKind, CacheStatus, Phase
+from flyte import _present
+from flyte._models import Phase
 from flyte_tui import _format
 from flyte_tui.data import ROOT, RunActions, is_group_key
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from textual.widgets.tree import TreeNode
 
     from flyte._models import ActionRecord
-    from flyte_tui.data import ActionDiff, Counts
+    from flyte_tui.data import ActionDiff
 
 __all__ = ["ActionTree"]
 
@@ -51,7 +52,9 @@ class ActionTree(Tree[str]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select_cursor", "Expand", show=False),
-        Binding("space", "toggle_node", "Toggle", show=False),
+        Binding("space", "toggle_node", "Fold / unfold", show=False),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -70,6 +73,8 @@ class ActionTree(Tree[str]):
         "action-tree--recovered",
         "action-tree--attempts",
         "action-tree--more",
+        "action-tree--root",
+        "action-tree--error",
     }
 
     class Highlighted(Message):
@@ -235,51 +240,21 @@ class ActionTree(Tree[str]):
         shown = min(remaining, PAGE)
         return Text(f"… {remaining:,} more (enter shows {shown:,})", style=self._style("more"))
 
-    def action_label(self, action: ActionRecord) -> Text:
-        """One line for an action: phase icon, name(inputs), duration and markers."""
-        phase_style = self._style(_format.phase_class(action.phase))
-        dim = self._style("dim")
+    def _segments(self, segments: list[_present.Segment]) -> Text:
         text = Text()
-        text.append(f"{_format.PHASE_ICONS[action.phase]} ", phase_style)
-        is_trace = action.kind is ActionKind.TRACE
-        text.append(_format.short_task(action.name), self._style("trace") if is_trace else "")
-        preview = _format.inputs_preview(action.inputs_json)
-        if preview:
-            text.append(f"({preview})", dim)
-        if is_trace:
-            text.append(" trace", self._style("trace"))
-        took = _format.duration(_format.elapsed(action.started_at, action.ended_at))
-        if took:
-            text.append(f"  {took}", dim)
-        if action.attempts > 1:
-            text.append(f"  {action.attempts} attempts", self._style("attempts"))
-        if action.cache_status is CacheStatus.HIT:
-            text.append("  ⚡cache hit", self._style("cache-hit"))
-        elif action.cache_status is CacheStatus.MISS:
-            text.append("  cache miss", self._style("cache-miss"))
-        elif action.cache_status is CacheStatus.WRITTEN:
-            text.append("  cache miss→saved", self._style("cache-miss"))
-        if action.recovered:
-            text.append("  ⟲ replayed" if is_trace else "  ⟲ recovered", self._style("recovered"))
-        if action.phase in (Phase.FAILED, Phase.TIMED_OUT) and action.error_type:
-            text.append(f"  {action.error_type}", phase_style)
+        for part, role in segments:
+            text.append(part, self._style(role) if role != "name" else "")
         return text
+
+    def action_label(self, action: ActionRecord) -> Text:
+        """One line for an action, in the words of `flyte._present` (the CLI's too)."""
+        return self._segments(_present.action_segments(action, now=_format.now()))
 
     def group_label(self, key: str) -> Text:
         """One line for a group: aggregate phase, name and member counts."""
-        counts = self.model.group_counts(key)
-        phase = _group_phase(counts)
-        text = Text()
-        text.append(f"{_format.PHASE_ICONS[phase]} ", self._style(_format.phase_class(phase)))
-        text.append(f"▤ {RunActions.group_name(key)}", self._style("group"))
-        text.append(f"  {counts.done}/{counts.total} done", self._style("dim"))
-        if counts.running:
-            text.append(f" · {counts.running} running", self._style("running"))
-        if counts.failed:
-            text.append(f" · {counts.failed} failed", self._style("failed"))
-        if counts.cached:
-            text.append(f" · {counts.cached} cached", self._style("cache-hit"))
-        return text
+        return self._segments(
+            _present.group_segments(RunActions.group_name(key), self.model.group_actions(key))
+        )
 
     def get_label_width(self, node: TreeNode[str]) -> int:
         """Label width without rendering it (the tree asks for every visible line)."""
@@ -315,15 +290,3 @@ class ActionTree(Tree[str]):
     def materialized(self) -> int:
         """How many action and group nodes exist (for tests of lazy building)."""
         return len(self._by_key) - 1
-
-
-def _group_phase(counts: Counts) -> Phase:
-    if counts.failed:
-        return Phase.FAILED
-    if counts.running:
-        return Phase.RUNNING
-    if counts.queued:
-        return Phase.QUEUED
-    if counts.aborted:
-        return Phase.ABORTED
-    return Phase.SUCCEEDED

@@ -24,6 +24,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from flyte._models import ActionKind, CacheStatus
+from flyte._present import plural
 from flyte.errors import FlyteError
 from flyte_tui import _format
 
@@ -144,7 +145,7 @@ class Details(VerticalScroll):
         text = Text()
         text.append(f"Group {name}\n", self._style("title"))
         text.append(
-            f"{counts.total} actions · {counts.done} done · {counts.running} running · "
+            f"{plural(counts.total, 'action')} · {counts.done} done · {counts.running} running · "
             f"{counts.queued} queued · {counts.failed} failed · {counts.cached} cached",
             self._style("dim"),
         )

@@ -14,7 +14,8 @@ __all__ = ["FilterBar"]
 
 
 class FilterBar(Horizontal):
-    """A name search box and phase / task pickers; posts `FilterBar.Changed`.
+    """A search box (run and task names) and phase / task pickers; posts `Changed`, and
+    `Submitted` on enter in the search box.
 
     Example:
         bar = FilterBar(id="filters")
@@ -33,11 +34,14 @@ class FilterBar(Horizontal):
             self.task = task
             self.search = search
 
+    class Submitted(Message):
+        """Enter was pressed in the search box: the user wants the results."""
+
     tasks: var[tuple[str, ...]] = var(())
     """Task names offered by the task picker."""
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ search run names", id="search")
+        yield Input(placeholder="/ search runs and tasks", id="search")
         yield Select(
             [(p.value, p.value) for p in Phase], prompt="any phase", id="phase", allow_blank=True
         )
@@ -51,8 +55,21 @@ class FilterBar(Horizontal):
             picker.value = current
 
     def focus_search(self) -> None:
-        """Put the cursor in the search box."""
-        self.query_one("#search", Input).focus()
+        """Put the cursor in the search box, at once.
+
+        `Widget.focus()` moves the focus only after the keys already waiting are handled,
+        so letters typed right after `/` went to the table (where `l` opens logs, `a`
+        aborts): focus is set synchronously instead.
+        """
+        self.screen.set_focus(self.query_one("#search", Input))
+
+    def clear_search(self) -> bool:
+        """Empty the search box; False if it was empty already."""
+        box = self.query_one("#search", Input)
+        if not box.value:
+            return False
+        box.value = ""
+        return True
 
     def _changed(self) -> None:
         phase = self.query_one("#phase", Select).value
@@ -69,6 +86,10 @@ class FilterBar(Horizontal):
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
         self._changed()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Submitted())
 
     def on_select_changed(self, event: Select.Changed) -> None:
         event.stop()

@@ -17,6 +17,7 @@ from textual.reactive import var
 from textual.widgets import Input, Log, Static
 from textual.worker import get_current_worker
 
+from flyte._present import plural
 from flyte._store.logs import printable
 from flyte.errors import FlyteError
 from flyte_tui import _format
@@ -208,9 +209,10 @@ class LogView(Vertical):
         else:
             run, action = self.target
             scope = f"{self.describe(action)}" if action else f"run {run} (all actions)"
-            text = f"Logs · {scope} · {len(self._lines)} lines"
+            text = f"Logs · {scope} · {plural(len(self._lines), 'line')}"
             if self.search:
-                text += f" · {len(self.shown)} match {self.search!r}"
+                found = len(self.shown)
+                text += f" · {found} {'matches' if found == 1 else 'match'} {self.search!r}"
         self.query_one("#log-title", Static).update(text)
 
     # -- search --------------------------------------------------------------------
@@ -219,7 +221,7 @@ class LogView(Vertical):
         """Show the search box and focus it."""
         box = self.query_one("#log-search", Input)
         box.display = True
-        box.focus()
+        self.screen.set_focus(box)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         event.stop()
@@ -227,7 +229,7 @@ class LogView(Vertical):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        self.query_one("#log-lines", Log).focus()
+        self.screen.set_focus(self.query_one("#log-lines", Log))
 
     def action_close_search(self) -> None:
         """Clear and hide the search box; otherwise let escape reach the screen."""
@@ -236,4 +238,4 @@ class LogView(Vertical):
             raise SkipAction()
         box.value = ""
         box.display = False
-        self.query_one("#log-lines", Log).focus()
+        self.screen.set_focus(self.query_one("#log-lines", Log))

@@ -11,7 +11,7 @@ from textual.widgets import Static
 from flyte_tui import _format
 
 if TYPE_CHECKING:
-    from flyte._models import RunRecord
+    from flyte._models import ActionRecord, RunRecord
     from flyte_tui.data import Counts
 
 __all__ = ["RunHeader"]
@@ -46,8 +46,18 @@ class RunHeader(Static):
         what = f"run {name}" if name else "the first run"
         self.update(Text(f"Waiting for {what} to appear in the store…", style=self._style("dim")))
 
-    def show(self, run: RunRecord, counts: Counts, *, follow: bool) -> None:
-        """Render `run` and the counts of its actions."""
+    def show(
+        self, run: RunRecord, counts: Counts, *, follow: bool, root: ActionRecord | None = None
+    ) -> None:
+        """Render `run` and the counts of its actions.
+
+        Args:
+            run: the run.
+            counts: its actions by state.
+            follow: whether follow mode is on.
+            root: the root action; the run's duration is the root's, so the header and
+                the tree show the same figure.
+        """
         text = Text()
         text.append(run.name, self._style("name"))
         text.append(f"  {run.task}  ", self._style("dim"))
@@ -55,7 +65,8 @@ class RunHeader(Static):
         text.append(
             f"{_format.PHASE_ICONS[run.phase]} {phase}", self._style(_format.phase_class(run.phase))
         )
-        took = _format.duration(_format.elapsed(run.started_at, run.ended_at))
+        timed = root if root is not None and root.started_at is not None else run
+        took = _format.duration(_format.elapsed(timed.started_at, timed.ended_at))
         if took:
             text.append(f"  {took}", self._style("dim"))
         if run.recovered_from:
@@ -73,6 +84,8 @@ class RunHeader(Static):
             text.append(f" · aborted {counts.aborted}", self._style("aborted"))
         if counts.recovered:
             text.append(f" · recovered {counts.recovered}", self._style("recovered"))
+        if counts.replayed:
+            text.append(f" · replayed {counts.replayed}", self._style("recovered"))
         if counts.traces:
             text.append(f" · traces {counts.traces}", self._style("dim"))
         if run.error_type:

@@ -23,10 +23,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("task", "Task"),
     ("phase", "Phase"),
     ("started", "Started"),
-    ("duration", "Duration"),
+    ("duration", "Took"),
     ("actions", "Actions"),
-    ("cached", "Cache hits"),
 )
+"""Cache hits share the Actions cell (`23 · 3 cached`): the table fits 80 columns."""
 
 
 class RunTable(DataTable[Text]):
@@ -41,7 +41,9 @@ class RunTable(DataTable[Text]):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("enter", "select_cursor", "Open run"),
+        Binding("enter", "select_cursor", "Open"),
+        Binding("j", "cursor_down", "Down", show=False),
+        Binding("k", "cursor_up", "Up", show=False),
     ]
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {
@@ -99,13 +101,14 @@ class RunTable(DataTable[Text]):
                 _format.clock(run.started_at or run.created_at), style=self._style("dim")
             ),
             "duration": Text(took, justify="right"),
-            "actions": Text(str(run.action_count), justify="right"),
-            "cached": Text(
-                str(run.cache_hits),
-                justify="right",
-                style=self._style("cache-hit") if run.cache_hits else self._style("dim"),
-            ),
+            "actions": self._actions_cell(run),
         }
+
+    def _actions_cell(self, run: RunRecord) -> Text:
+        text = Text(str(run.action_count), justify="right")
+        if run.cache_hits:
+            text.append(f" · {run.cache_hits} cached", self._style("cache-hit"))
+        return text
 
     def show(self, runs: list[RunRecord]) -> None:
         """Display `runs` (newest first): update changed cells, rebuild only on reorder."""

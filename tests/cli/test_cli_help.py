@@ -33,11 +33,16 @@ PATHS = _paths()
 
 def test_every_verb_is_there() -> None:
     names = {p[0] for p in PATHS if p}
-    assert names == {"run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete"}
+    assert names == {
+        "run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete", "gc", "db",
+    }  # fmt: skip
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "get"} == {
         "runs", "run", "actions", "io", "tasks", "cache",
     }  # fmt: skip
     assert ("cache", "clear") in PATHS and ("delete", "run") in PATHS
+    assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "db"} == {
+        "stats", "check", "vacuum", "query",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("path", PATHS, ids=lambda p: " ".join(p) or "flyte")

@@ -238,21 +238,21 @@ def test_deploy_env_filter_and_errors(flyte: Invoke, write: Any) -> None:
 
 def test_cache_clear(flyte: Invoke) -> None:
     _run(flyte, "examples/pipeline.py", "main", "--n", "2")
-    one = flyte("cache", "clear", "--task", "pipeline.load")
+    one = flyte("cache", "clear", "--task", "pipeline.load", "--yes")
     assert one.stdout.strip() == "Cleared 1 cache entry of pipeline.load."
-    rest = json.loads(flyte("cache", "clear", "--json").stdout)
+    rest = json.loads(flyte("cache", "clear", "--json", "--yes").stdout)
     assert rest == {"task": None, "cleared": 2}
     assert json.loads(flyte("get", "cache", "--json").stdout) == []
 
 
 def test_delete_run(flyte: Invoke) -> None:
     run = _run(flyte, "examples/hello.py", "main")["run"]
-    result = flyte("delete", "run", run)
+    result = flyte("delete", "run", run, "--yes")
     assert result.exit_code == 0 and f"Deleted run {run}." in result.stdout
     assert _store().get_run(run) is None
-    assert "no run named" in error_line(flyte("delete", "run", run))
+    assert "no run named" in error_line(flyte("delete", "run", run, "--yes"))
     name = _running_run()
-    assert "abort it first" in error_line(flyte("delete", "run", name))
+    assert "abort it first" in error_line(flyte("delete", "run", name, "--yes"))
 
 
 # -- tui ----------------------------------------------------------------------------------
@@ -260,6 +260,8 @@ def test_delete_run(flyte: Invoke) -> None:
 
 def test_tui_command_calls_launch(flyte: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     import flyte_tui
+
+    monkeypatch.setattr("flyte_cli._execute.has_terminal", lambda: True)
 
     calls: list[tuple[Any, ...]] = []
     monkeypatch.setattr(
@@ -277,6 +279,7 @@ def test_tui_command_calls_launch(flyte: Invoke, monkeypatch: pytest.MonkeyPatch
 def test_tui_not_available_is_a_clear_error(flyte: Invoke, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
+    monkeypatch.setattr("flyte_cli._execute.has_terminal", lambda: True)
     monkeypatch.setitem(
         sys.modules, "flyte_tui", None
     )  # `from flyte_tui import launch` raises ImportError

@@ -24,7 +24,7 @@ def test_hello_prints_the_tree_the_output_and_the_next_commands(flyte: Invoke) -
     out = result.stdout
     assert "Hello, World!" in out.splitlines()
     assert f"Run {run.name} SUCCEEDED" in out
-    assert out.count("hello.say_hello") == 3  # the fan-out, drawn as a static tree
+    assert out.count("say_hello(name=") == 3  # the fan-out, drawn as a static tree
     assert f"flyte get actions {run.name}" in out
     assert f"flyte logs {run.name}" in out
     assert "Ctrl-C" not in out  # no live display when stdout is not a terminal
@@ -408,6 +408,7 @@ def test_tui_flag_launches_the_dashboard_then_prints_the_summary(
         calls.append((store, run_name, follow_latest, store.get_run(run_name) is not None))
 
     monkeypatch.setattr(flyte_tui, "launch", fake_launch, raising=False)
+    monkeypatch.setattr("flyte_cli._execute.has_terminal", lambda: True)
     result = flyte("run", "examples/hello.py", "main", "--tui")
     assert result.exit_code == 0, result.output
     run = _store().list_runs()[0]
@@ -430,6 +431,7 @@ def test_watch_flag_hands_over_to_the_watch_loop(
     module = types.ModuleType("flyte_cli._watch")
     module.watch_loop = watch_loop  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "flyte_cli._watch", module)
+    monkeypatch.setattr("flyte_cli._execute.has_terminal", lambda: True)
     result = flyte(
         "run", "--watch-path", "flyte", "examples/hello.py", "main", "--name", "Ada",
         "--watch", "--friends=2", "--watch-path", "examples", "--tui",

@@ -94,3 +94,11 @@ def test_remote_run_get_and_listall_read_the_store(store: Any, math_module: Any)
     assert again.outputs()[0] == 9 and again.phase is flyte.Phase.SUCCEEDED
     assert run.name in [r.name for r in flyte.remote.Run.listall()]
     assert [a.name for a in flyte.remote.Action.listall(run)] == ["math_env.square"]
+
+
+def test_importing_flyte_remote_patches_nothing() -> None:
+    import flyte
+    import flyte.remote
+
+    assert not hasattr(flyte.Run, "get") and not hasattr(flyte.Run, "listall")
+    assert issubclass(flyte.remote.Run, flyte.Run)

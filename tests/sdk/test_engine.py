@@ -1150,7 +1150,7 @@ def test_a_run_read_back_from_the_store_gives_the_same_outputs(
     import flyte.remote
 
     live = flyte.run(task, *args)
-    again = flyte.remote.Run.get(live.name)  # type: ignore[attr-defined]
+    again = flyte.remote.Run.get(live.name)
     assert again.phase is Phase.SUCCEEDED
     assert again.wait() is again
     assert again.outputs() == live.outputs()
@@ -1163,7 +1163,7 @@ def test_a_failed_run_read_back_from_the_store(store: Any) -> None:
     with pytest.raises(ValueError):
         flyte.run(raises_value_error, 5)
     (rec,) = store.list_runs()
-    again = flyte.remote.Run.get(rec.name)  # type: ignore[attr-defined]
+    again = flyte.remote.Run.get(rec.name)
     assert again.phase is Phase.FAILED
     with pytest.raises(flyte.errors.UserError, match="bad value 5"):
         again.outputs()

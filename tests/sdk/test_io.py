@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import tempfile
@@ -283,3 +284,13 @@ async def test_dir_errors(tmp_path: Path, tree: Path) -> None:
         Dir.from_local_sync(tmp_path)
     with pytest.raises(FileNotFoundError, match="missing"):
         list(Dir(path=str(tmp_path / "missing")).walk_sync())
+
+
+def test_file_and_dir_share_fields_and_identity_but_never_equal_each_other() -> None:
+    from flyte.io import Dir, File
+
+    assert [f.name for f in dataclasses.fields(File)] == [f.name for f in dataclasses.fields(Dir)]
+    assert File(path="x", hash="h") == File(path="x", hash="h")
+    assert File(path="x", hash="h") != Dir(path="x", hash="h")
+    assert len({File(path="x", hash="h"), File(path="x", hash="h"), Dir(path="x", hash="h")}) == 2
+    assert Dir(path="/a/b").name == "b"

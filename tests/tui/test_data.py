@@ -44,7 +44,8 @@ def test_groups_become_containers_under_their_parent() -> None:
     assert diff.groups == [key]
     assert model.path_to("t1") == [ROOT, "a0", key, "s1"]
     assert model.group_counts(key) == Counts(total=2, queued=1, running=1, cached=1)
-    assert model.counts.traces == 1 and model.counts.recovered == 1
+    assert model.counts.traces == 1 and model.counts.replayed == 1
+    assert model.counts.recovered == 0  # a replayed trace is not a recovered task
     assert model.newest_running() is not None and model.newest_running().id == "s2"  # type: ignore[union-attr]
 
 

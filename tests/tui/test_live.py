@@ -132,7 +132,7 @@ async def test_abort_from_the_tui_ends_the_run_aborted(tmp_path: Path, gate: Any
     app = DashboardApp(store, "to-abort", poll_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: sum("● slow_step" in line for line in tree_lines(app)) == 2)
-        await pilot.press("a")
+        await pilot.press("a", "y")
         header = app.screen.query_one(RunHeader)
         await wait_until(pilot, lambda: "ABORTED" in str(header.content), timeout=10)
         assert store.get_run("to-abort").phase is Phase.ABORTED  # type: ignore[union-attr]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.pilot import Pilot
 from tui_helpers import wait_until
 
@@ -88,3 +89,27 @@ def test_whole_run_logs_with_search(snap_compare: Any, seeded_store: Any) -> Non
         await wait_until(pilot, lambda: len(logs.shown) == 1)
 
     assert snap_compare(make_app(seeded_store), terminal_size=SIZE, run_before=searched)
+
+
+# -- the two screens a new user sees first, at the smallest and a large terminal -----------
+
+SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_runs_list_at_size(snap_compare: Any, seeded_store: Any, size: str) -> None:
+    async def loaded(pilot: Pilot[None]) -> None:
+        await wait_until(pilot, lambda: pilot.app.screen.query_one(RunTable).row_count == 3)
+
+    assert snap_compare(make_app(seeded_store), terminal_size=SIZES[size], run_before=loaded)
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_run_screen_at_size(snap_compare: Any, seeded_store: Any, size: str) -> None:
+    async def flaky_selected(pilot: Pilot[None]) -> None:
+        await _select(pilot, "flaky(x=4)")
+        logs = pilot.app.screen.query_one(LogView)
+        await wait_until(pilot, lambda: len(logs.shown) == 1)
+
+    app = make_app(seeded_store, "second-cached")
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=flaky_selected)

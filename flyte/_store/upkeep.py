@@ -1,0 +1,747 @@
+"""Store upkeep: `gc` deletes old runs and stale cache entries, then gives the space back.
+
+gc shares the file with running programs, so it never holds the write lock for long.
+Every write is a transaction of at most `budget` seconds (25 ms by default): a run's rows
+go in chunks sized from the measured delete rate, children before the run row (so no
+reader ever sees an orphan), and after each commit gc pauses at least as long as it held
+the lock. The pause matters as much as the limit: a writer waiting on `busy_timeout`
+sleeps in growing steps (1, 2, 5, 10, 15, 20, 25 ms ...), and without a gap gc would take
+the lock again before that writer wakes up.
+
+A run is never touched while it is QUEUED/RUNNING with a live driver, nor while a live
+run recovers from it; both are checked again inside every transaction, not only when the
+plan is made. A stale cache entry is kept while an action of a kept run reads its outputs
+from it (a cache hit stores no outputs of its own).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from flyte._store import driver_is_dead
+from flyte.errors import InvalidOptionError, StoreError, UserError
+
+if TYPE_CHECKING:
+    from flyte._store import RunStore
+
+__all__ = [
+    "GcPlan",
+    "GcPolicy",
+    "GcReport",
+    "RunCandidate",
+    "VacuumReport",
+    "active_runs",
+    "gc",
+    "parse_age",
+    "plan_gc",
+    "sizes",
+    "vacuum",
+]
+
+ACTIVE = ("QUEUED", "RUNNING")
+NOT_SUCCEEDED = ("FAILED", "TIMED_OUT", "ABORTED")
+BUDGET = 0.02
+# The shortest pause between two gc transactions: a writer waiting on busy_timeout retries
+# after 1, 3, 8, 18, 33, 53, 78, 103 ms, so a free window of 25 ms always holds a retry.
+_MIN_GAP = 0.025
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> float:
+    """`90s`, `30m`, `12h`, `30d`, `2w` as seconds.
+
+    Raises:
+        InvalidOptionError: the text is not such an age.
+    """
+    match = _AGE.match(str(text))
+    if not match:
+        raise InvalidOptionError(f"{text!r} is not an age like 30d, 12h, 90m or 2w")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GcPolicy:
+    """What gc deletes; a run goes when it meets every condition given.
+
+    Example:
+        policy = GcPolicy(older_than=parse_age("30d"), keep=100, cache_older_than=7 * 86400)
+        report = gc(store, policy)
+        print(report.runs, report.bytes_freed)
+    """
+
+    older_than: float | None = None
+    """Seconds: runs created longer ago than this."""
+    keep: int | None = None
+    """Never the `keep` newest runs (of those `failed_only` considers)."""
+    failed_only: bool = False
+    """Only runs that did not succeed (FAILED, TIMED_OUT, ABORTED, or whose driver died)."""
+    cache_older_than: float | None = None
+    """Seconds: cache entries written longer ago than this (and read by no kept run)."""
+
+    def __post_init__(self) -> None:
+        for name in ("older_than", "cache_older_than", "keep"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise InvalidOptionError(f"{name} must be >= 0, got {value}")
+
+    @property
+    def selects_runs(self) -> bool:
+        return self.older_than is not None or self.keep is not None or self.failed_only
+
+    @property
+    def empty(self) -> bool:
+        return not self.selects_runs and self.cache_older_than is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunCandidate:
+    """A run gc would delete, with the rows that go with it."""
+
+    name: str
+    task: str
+    phase: str
+    created_at: float
+    actions: int = 0
+    logs: int = 0
+
+
+@dataclass(kw_only=True)
+class GcPlan:
+    """What a gc would delete now (a dry run shows this; `gc` deletes it)."""
+
+    runs: list[RunCandidate]
+    protected: list[str]
+    """Runs the policy selects but that are in progress or being recovered."""
+    cache_keys: list[str]
+    cache_kept: int
+    """Stale cache entries kept because a kept run's action reads its outputs from them."""
+    made_at: float
+
+
+@dataclass(kw_only=True)
+class GcReport:
+    """What a gc removed (or, with `dry_run`, would remove) and the space it freed."""
+
+    dry_run: bool
+    runs: list[str] = field(default_factory=list)
+    protected: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """Runs planned for deletion that became active or recovered before their turn."""
+    rows: dict[str, int] = field(default_factory=dict)
+    """Rows deleted per table (actions, attempts, logs, ...), runs excluded."""
+    cache_entries: int = 0
+    cache_kept: int = 0
+    bytes_freed: int | None = None
+    """Bytes of data no longer in use (pages freed); None for a memory store or a dry run."""
+    size_before: int | None = None
+    """The database file plus its write-ahead log, in bytes."""
+    size_after: int | None = None
+    note: str | None = None
+    transactions: int = 0
+    max_transaction: float = 0.0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "dry_run": self.dry_run,
+            "runs": self.runs,
+            "protected": self.protected,
+            "skipped": self.skipped,
+            "rows": self.rows,
+            "cache_entries": self.cache_entries,
+            "cache_kept": self.cache_kept,
+            "bytes_freed": self.bytes_freed,
+            "size_before": self.size_before,
+            "size_after": self.size_after,
+            "note": self.note,
+            "transactions": self.transactions,
+            "max_transaction": round(self.max_transaction, 4),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class VacuumReport:
+    """File sizes (database + write-ahead log) before and after a VACUUM."""
+
+    size_before: int | None
+    size_after: int | None
+    seconds: float
+
+
+# -- selection (both stores) ----------------------------------------------------------
+
+
+def _alive(row: Any) -> bool:
+    """A QUEUED/RUNNING run whose driver still lives."""
+    return row["phase"] in ACTIVE and not driver_is_dead(
+        row["pid"], row["host"], row["heartbeat"], row["pid_start"]
+    )
+
+
+def _protected(rows: Sequence[Any]) -> set[str]:
+    """Runs in progress and the runs they recover from."""
+    names: set[str] = set()
+    for row in rows:
+        if _alive(row):
+            names.add(row["name"])
+            if row["recovered_from"]:
+                names.add(row["recovered_from"])
+    return names
+
+
+def _select(rows: Sequence[Any], policy: GcPolicy, now: float) -> tuple[list[Any], list[str]]:
+    """(runs to delete, runs selected but protected), newest first."""
+    if not policy.selects_runs:
+        return [], []
+    ordered = sorted(rows, key=lambda r: r["created_at"], reverse=True)
+    if policy.failed_only:
+        # A run whose driver died reads as ABORTED, so it counts as not succeeded.
+        ordered = [
+            r
+            for r in ordered
+            if r["phase"] in NOT_SUCCEEDED or (r["phase"] in ACTIVE and not _alive(r))
+        ]
+    if policy.keep is not None:
+        ordered = ordered[policy.keep :]
+    if policy.older_than is not None:
+        cutoff = now - policy.older_than
+        ordered = [r for r in ordered if r["created_at"] < cutoff]
+    protected = _protected(rows)
+    return (
+        [r for r in ordered if r["name"] not in protected],
+        [r["name"] for r in ordered if r["name"] in protected],
+    )
+
+
+def _is_sqlite(store: RunStore) -> bool:
+    from flyte._store.memory import MemoryRunStore
+    from flyte._store.sqlite import SqliteRunStore
+
+    if isinstance(store, SqliteRunStore):
+        return True
+    if isinstance(store, MemoryRunStore):
+        return False
+    raise UserError(
+        f"store upkeep works on a local store; {store!r} is not one "
+        "(run it where the store lives, e.g. on the server)"
+    )
+
+
+_RUN_FIELDS = "name, task, phase, created_at, pid, host, heartbeat, recovered_from, pid_start"
+
+
+def _run_rows(store: Any) -> list[Any]:
+    if _is_sqlite(store):
+        return store._query(f"SELECT {_RUN_FIELDS} FROM runs")  # type: ignore[no-any-return]
+    with store._lock:
+        return [dict(r) for r in store._runs.values()]
+
+
+def active_runs(store: RunStore) -> list[str]:
+    """Names of the runs in progress (QUEUED/RUNNING with a live driver)."""
+    return [r["name"] for r in _run_rows(store) if _alive(r)]
+
+
+def plan_gc(store: RunStore, policy: GcPolicy, *, now: float | None = None) -> GcPlan:
+    """What `gc(store, policy)` would delete now, with each run's action and log counts."""
+    now = time.time() if now is None else now
+    made_at = time.time()
+    rows = _run_rows(store)
+    doomed, protected = _select(rows, policy, now)
+    names = [r["name"] for r in doomed]
+    if _is_sqlite(store):
+        actions = _count_by_run(store, "actions", names)
+        logs = _count_by_run(store, "logs", names)
+    else:
+        with store._lock:  # type: ignore[attr-defined]
+            actions = {n: len(store._actions.get(n, {})) for n in names}  # type: ignore[attr-defined]
+            logs = {}
+            wanted = set(names)
+            for line in store._logs:  # type: ignore[attr-defined]
+                if line["run"] in wanted:
+                    logs[line["run"]] = logs.get(line["run"], 0) + 1
+    candidates = [
+        RunCandidate(
+            name=r["name"],
+            task=r["task"],
+            phase=r["phase"],
+            created_at=r["created_at"],
+            actions=actions.get(r["name"], 0),
+            logs=logs.get(r["name"], 0),
+        )
+        for r in doomed
+    ]
+    keys: list[str] = []
+    kept = 0
+    if policy.cache_older_than is not None:
+        keys, kept = _stale_cache(store, now - policy.cache_older_than, set(names))
+    return GcPlan(
+        runs=candidates, protected=protected, cache_keys=keys, cache_kept=kept, made_at=made_at
+    )
+
+
+def _count_by_run(store: Any, table: str, names: Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for i in range(0, len(names), 500):
+        chunk = json.dumps(list(names[i : i + 500]))
+        for run, n in store._query(
+            f"SELECT run, count(*) FROM {table} "
+            "WHERE run IN (SELECT value FROM json_each(?)) GROUP BY run",
+            (chunk,),
+        ):
+            counts[run] = n
+    return counts
+
+
+def _stale_cache(store: Any, cutoff: float, doomed: set[str]) -> tuple[list[str], int]:
+    """(keys of stale entries no kept run reads, how many stale entries are kept)."""
+    if _is_sqlite(store):
+        # One pass over actions (the NOT IN subquery is uncorrelated, built once).
+        rows = store._query(
+            "SELECT key, key IN (SELECT cache_key FROM actions WHERE cache_key IS NOT NULL "
+            "AND outputs_blob IS NULL AND run NOT IN (SELECT value FROM json_each(?))) "
+            "FROM cache WHERE created_at < ? ORDER BY created_at",
+            (json.dumps(sorted(doomed)), cutoff),
+        )
+        keys = [r[0] for r in rows if not r[1]]
+        return keys, len(rows) - len(keys)
+    with store._lock:
+        used = {
+            a["cache_key"]
+            for run, actions in store._actions.items()
+            if run not in doomed
+            for a in actions.values()
+            if a["cache_key"] and a["outputs_blob"] is None
+        }
+        stale = [k for k, e in store._cache.items() if e["created_at"] < cutoff]
+    keys = [k for k in stale if k not in used]
+    return keys, len(stale) - len(keys)
+
+
+# -- gc ---------------------------------------------------------------------------------
+
+
+def gc(
+    store: RunStore,
+    policy: GcPolicy,
+    *,
+    dry_run: bool = False,
+    now: float | None = None,
+    budget: float = BUDGET,
+    plan: GcPlan | None = None,
+) -> GcReport:
+    """Delete what `policy` selects, in short transactions, then reclaim the freed space.
+
+    Args:
+        store: a SqliteRunStore or MemoryRunStore.
+        policy: which runs and cache entries go.
+        dry_run: only report what would go (the same set `plan_gc` lists).
+        now: the reference time for ages (default: now).
+        budget: the longest a transaction may hold the write lock, in seconds.
+        plan: a plan already made (and shown to the user) with `plan_gc`; made now if None.
+
+    Raises:
+        UserError: the store is not a local one.
+        StoreError: the store could not be written.
+    """
+    started = time.monotonic()
+    plan = plan_gc(store, policy, now=now) if plan is None else plan
+    report = GcReport(dry_run=dry_run, protected=list(plan.protected), cache_kept=plan.cache_kept)
+    if dry_run:
+        report.runs = [c.name for c in plan.runs]
+        report.rows = {
+            "actions": sum(c.actions for c in plan.runs),
+            "logs": sum(c.logs for c in plan.runs),
+        }
+        report.cache_entries = len(plan.cache_keys)
+        if _is_sqlite(store):
+            report.size_before = report.size_after = sizes(store)[0]
+        report.seconds = time.monotonic() - started
+        return report
+    names = [c.name for c in plan.runs]
+    if _is_sqlite(store):
+        try:
+            _gc_sqlite(store, names, plan, policy, report, budget, now)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"gc of run store {store.path} failed: {exc}") from exc
+    else:
+        _gc_memory(store, names, plan, policy, report, now)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _gc_memory(
+    store: Any,
+    names: list[str],
+    plan: GcPlan,
+    policy: GcPolicy,
+    report: GcReport,
+    now: float | None,
+) -> None:
+    rows = {"actions": 0, "attempts": 0, "logs": 0}
+    with store._lock:
+        protected = _protected(list(store._runs.values()))
+        doomed = set()
+        for name in names:
+            row = store._runs.get(name)
+            if row is None:
+                continue
+            if name in protected or _alive(row):
+                report.skipped.append(name)
+                continue
+            doomed.add(name)
+            del store._runs[name]
+            rows["actions"] += len(store._actions.pop(name, {}))
+        if doomed:
+            attempts = {k: v for k, v in store._attempts.items() if k[0] not in doomed}
+            rows["attempts"] = len(store._attempts) - len(attempts)
+            store._attempts = attempts
+            logs = [r for r in store._logs if r["run"] not in doomed]
+            rows["logs"] = len(store._logs) - len(logs)
+            store._logs = logs
+        report.runs = [n for n in names if n in doomed]
+        if plan.cache_keys and policy.cache_older_than is not None:
+            cutoff = (time.time() if now is None else now) - policy.cache_older_than
+            used = {
+                a["cache_key"]
+                for actions in store._actions.values()
+                for a in actions.values()
+                if a["cache_key"] and a["outputs_blob"] is None
+            }
+            for key in plan.cache_keys:
+                entry = store._cache.get(key)
+                if entry is not None and entry["created_at"] < cutoff and key not in used:
+                    del store._cache[key]
+                    report.cache_entries += 1
+        store._counter += 1
+    report.rows = rows
+
+
+class _Pacer:
+    """gc's write transactions: each bounded by `budget`, each followed by a pause.
+
+    The connection's automatic checkpoint is off while gc runs: it would run inside
+    COMMIT (inflating the measured hold time) or, worse, in a concurrent writer's COMMIT,
+    which would then copy gc's pages for it. gc checkpoints itself after each commit,
+    while it holds no lock, so the log stays small.
+    """
+
+    def __init__(self, store: Any, report: GcReport, budget: float) -> None:
+        self.store = store
+        self.conn: sqlite3.Connection = store._conn()
+        self.report = report
+        self.budget = budget
+        self.gap = max(budget, _MIN_GAP)
+        self.chunk = 200  # rows per statement, adapted to the measured delete rate
+        self.deadline = 0.0
+        self.statements = 0
+        self.last_held = 0.0
+        self.commit_time = 0.0
+
+    def __enter__(self) -> _Pacer:
+        self.conn.execute("PRAGMA wal_autocheckpoint = 0")
+        # A bigger page cache keeps the b-tree pages gc walks (and vacuum moves) in memory.
+        self.cache_size = _pragma(self.conn, "cache_size")
+        self.conn.execute("PRAGMA cache_size = -65536")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.execute("PRAGMA wal_autocheckpoint = 1000")
+        self.conn.execute(f"PRAGMA cache_size = {self.cache_size}")
+
+    def expired(self) -> bool:
+        # Every transaction does at least one statement, so gc always progresses.
+        return self.statements > 0 and time.monotonic() >= self.deadline
+
+    @contextmanager
+    def transaction(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
+        with self.store._write_lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            start = time.monotonic()
+            # COMMIT writes the changed pages to the log: keep time for it in the budget.
+            self.deadline = start + self.budget - min(self.commit_time, self.budget / 2)
+            self.statements = 0
+            try:
+                yield self.conn
+                if bump:
+                    self.conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                commit = time.monotonic()
+                self.conn.execute("COMMIT")
+                self.commit_time = time.monotonic() - commit
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            held = time.monotonic() - start
+        self.pause(held)
+
+    def script(self, sql: str) -> None:
+        """One transaction as a script (the vacuum pragma must be stepped to its end)."""
+        with self.store._write_lock:
+            start = time.monotonic()
+            try:
+                self.conn.executescript(f"BEGIN IMMEDIATE; {sql}; COMMIT;")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            held = time.monotonic() - start
+        self.pause(held)
+        self.last_held = held
+
+    def pause(self, held: float) -> None:
+        """Checkpoint, then leave the lock free at least as long as gc held it."""
+        self.report.transactions += 1
+        self.report.max_transaction = max(self.report.max_transaction, held)
+        start = time.monotonic()
+        self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        # Let writers waiting on busy_timeout in: see the module docstring.
+        time.sleep(max(0.0, max(self.gap, held) - (time.monotonic() - start)))
+
+    def delete(self, sql: str, params: Sequence[Any]) -> int:
+        """Run one chunked DELETE (`LIMIT ?` is its last parameter) and adapt the chunk."""
+        t0 = time.monotonic()
+        n = self.conn.execute(sql, (*params, self.chunk)).rowcount
+        elapsed = time.monotonic() - t0
+        self.statements += 1
+        # Aim for statements of a quarter of the budget, growing by half at most at once.
+        ideal = int(n * (self.budget / 4) / elapsed) if n and elapsed > 0 else self.chunk
+        if n >= self.chunk:
+            self.chunk = min(ideal, int(self.chunk * 1.5))
+        elif elapsed > self.budget / 4:
+            self.chunk = ideal
+        self.chunk = max(20, min(self.chunk, 20_000))
+        return n
+
+
+def _run_tables(conn: sqlite3.Connection) -> list[tuple[str, str, bool]]:
+    """(table, column, has rowid) of every table whose rows belong to a run (a foreign key
+    to runs): actions, attempts, logs, and whatever later migrations add (reports)."""
+    found: list[tuple[str, str, bool]] = []
+    referenced: dict[str, int] = {}
+    tables = [
+        r[0]
+        for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        )
+    ]
+    for table in tables:
+        for fk in conn.execute(f'PRAGMA foreign_key_list("{table}")'):
+            if fk[2] == "runs":
+                try:
+                    conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
+                    has_rowid = True
+                except sqlite3.OperationalError:
+                    has_rowid = False
+                found.append((table, fk[3], has_rowid))
+            else:
+                referenced[fk[2]] = referenced.get(fk[2], 0) + 1
+    # A table other children point at (actions, if a later table references it) goes last.
+    found.sort(key=lambda t: (referenced.get(t[0], 0), t[0]))
+    return found
+
+
+def _gc_sqlite(
+    store: Any,
+    names: list[str],
+    plan: GcPlan,
+    policy: GcPolicy,
+    report: GcReport,
+    budget: float,
+    now: float | None,
+) -> None:
+    report.size_before, data_before = sizes(store)
+    with _Pacer(store, report, budget) as pacer:
+        conn = pacer.conn
+        tables = _run_tables(conn)
+        report.rows = {t: 0 for t, _, _ in tables}
+        pending = deque(names)
+        while pending:
+            with pacer.transaction():
+                protected = _protected(
+                    conn.execute(
+                        f"SELECT {_RUN_FIELDS} FROM runs WHERE phase IN (?, ?)", ACTIVE
+                    ).fetchall()
+                )
+                while pending and not pacer.expired():
+                    name = pending[0]
+                    # fetchall: a half-read cursor keeps a read transaction open, and that
+                    # stops checkpoints from ever emptying the log.
+                    rows = conn.execute(
+                        f"SELECT {_RUN_FIELDS} FROM runs WHERE name = ?", (name,)
+                    ).fetchall()
+                    found = rows[0] if rows else None
+                    if found is None:  # deleted meanwhile (another gc, `flyte delete`)
+                        pending.popleft()
+                        continue
+                    if name in protected or _alive(found):
+                        report.skipped.append(name)
+                        pending.popleft()
+                        continue
+                    if _delete_children(pacer, tables, name, report):
+                        conn.execute("DELETE FROM runs WHERE name = ?", (name,))
+                        report.runs.append(name)
+                        pending.popleft()
+        if plan.cache_keys and policy.cache_older_than is not None:
+            cutoff = (time.time() if now is None else now) - policy.cache_older_than
+            _delete_cache(pacer, deque(plan.cache_keys), cutoff, plan.made_at, report)
+        _reclaim(pacer, report)
+    report.size_after, data_after = sizes(store)
+    report.bytes_freed = max(0, data_before - data_after)
+
+
+def _delete_children(
+    pacer: _Pacer, tables: list[tuple[str, str, bool]], run: str, report: GcReport
+) -> bool:
+    """Delete a run's rows table by table; False when the transaction's time ran out first."""
+    for table, column, has_rowid in tables:
+        if pacer.expired():
+            return False
+        if not has_rowid:
+            n = pacer.conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (run,)).rowcount
+            pacer.statements += 1
+            report.rows[table] += n
+            continue
+        sql = (
+            f'DELETE FROM "{table}" WHERE rowid IN '
+            f'(SELECT rowid FROM "{table}" WHERE "{column}" = ? LIMIT ?)'
+        )
+        while True:
+            n = pacer.delete(sql, (run,))
+            report.rows[table] += n
+            if n == 0:
+                break
+            if pacer.expired():
+                return False
+    return True
+
+
+def _delete_cache(
+    pacer: _Pacer, keys: deque[str], cutoff: float, made_at: float, report: GcReport
+) -> None:
+    conn = pacer.conn
+    while keys:
+        with pacer.transaction():
+            # The plan excluded entries read by kept runs; a run active since then may have
+            # hit one: keep those too (only runs active or ended after the plan can have).
+            used = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT DISTINCT cache_key FROM actions WHERE run IN (SELECT name FROM runs "
+                    "WHERE phase IN (?, ?) OR coalesce(ended_at, created_at) >= ?) "
+                    "AND cache_key IS NOT NULL AND outputs_blob IS NULL",
+                    (*ACTIVE, made_at),
+                )
+            }
+            while keys and not pacer.expired():
+                batch = [keys.popleft() for _ in range(min(len(keys), pacer.chunk))]
+                batch = [k for k in batch if k not in used]
+                if not batch:
+                    continue
+                report.cache_entries += conn.execute(
+                    "DELETE FROM cache WHERE key IN (SELECT value FROM json_each(?)) "
+                    "AND created_at < ?",
+                    (json.dumps(batch), cutoff),
+                ).rowcount
+                pacer.statements += 1
+
+
+def _reclaim(pacer: _Pacer, report: GcReport) -> None:
+    """Give free pages back to the OS in short steps, then checkpoint the log."""
+    conn = pacer.conn
+    if _pragma(conn, "auto_vacuum") != 2:
+        if _pragma(conn, "freelist_count"):
+            report.note = (
+                "this store predates incremental vacuum, so the file keeps its size (new "
+                "runs reuse the free space); `flyte db vacuum` shrinks it once and for all"
+            )
+    else:
+        # The cost of moving a page varies tenfold with what points at it: size each step
+        # from the last one's cost per page, growing by half at most.
+        pages = 64
+        while _pragma(conn, "freelist_count"):
+            pacer.script(f"PRAGMA incremental_vacuum({pages})")
+            per_page = max(pacer.last_held, 1e-6) / pages
+            pages = int(max(8, min(pages * 1.5, (pacer.budget / 2) / per_page, 256)))
+    checkpoint(conn)
+
+
+def _pragma(conn: sqlite3.Connection, name: str) -> int:
+    return int(conn.execute(f"PRAGMA {name}").fetchall()[0][0])
+
+
+def checkpoint(conn: sqlite3.Connection, *, wait_ms: int = 50) -> None:
+    """Copy the write-ahead log into the database and truncate it, waiting at most `wait_ms`
+    for readers (a TRUNCATE checkpoint holds new writers back while it waits)."""
+    from flyte._store.sqlite import BUSY_TIMEOUT_MS
+
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    except sqlite3.OperationalError:
+        pass  # readers still hold the log: it is truncated at a later checkpoint
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+
+def sizes(store: Any) -> tuple[int, int]:
+    """(file bytes: database + write-ahead log, data bytes: pages in use) of a SQLite store."""
+    import os
+
+    total = 0
+    for suffix in ("", "-wal"):
+        try:
+            total += os.path.getsize(store.path + suffix)
+        except OSError:
+            pass
+    conn = store._conn()
+    page_size = _pragma(conn, "page_size")
+    pages = _pragma(conn, "page_count")
+    free = _pragma(conn, "freelist_count")
+    return total, (pages - free) * page_size
+
+
+# -- vacuum -----------------------------------------------------------------------------
+
+
+def vacuum(store: RunStore, *, force: bool = False) -> VacuumReport:
+    """Rewrite the store file compactly (and switch it to incremental vacuum for gc).
+
+    VACUUM holds the write lock for its whole duration, so a run in progress would stall.
+
+    Raises:
+        UserError: a run is in progress (and not `force`), or the store is not local.
+        StoreError: the store could not be rewritten (e.g. no room for the copy).
+    """
+    started = time.monotonic()
+    if not _is_sqlite(store):
+        return VacuumReport(size_before=None, size_after=None, seconds=0.0)
+    busy = active_runs(store)
+    if busy and not force:
+        raise UserError(
+            f"run {busy[0]} is in progress and VACUUM blocks its writes until it ends; "
+            "wait for it, or pass --force"
+        )
+    s: Any = store
+    before, _ = sizes(s)
+    conn = s._conn()
+    with s._write_lock:
+        try:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("VACUUM")
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"VACUUM of run store {s.path} failed: {exc}") from exc
+    after, _ = sizes(s)
+    return VacuumReport(size_before=before, size_after=after, seconds=time.monotonic() - started)

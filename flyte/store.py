@@ -1,0 +1,188 @@
+"""Reading the run store: the small public API the CLI, the TUI and shell completion use.
+
+Everything here reads; nothing starts the engine, and importing it costs only a few
+stdlib modules, so a shell completion may use it.
+
+Example:
+    from flyte import store
+
+    for name, task, phase in store.run_choices("swift"):   # what `flyte logs sw<TAB>` offers
+        print(name, task, phase)
+    db = store.existing_store()            # a RunStore, or None when nothing ran yet
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flyte._store import RunStore, default_store, flyte_home, open_store
+
+if TYPE_CHECKING:
+    from flyte._models import ActionRecord
+
+__all__ = [
+    "RunStore",
+    "action_choices",
+    "count_runs",
+    "decode_json",
+    "default_store",
+    "did_you_mean",
+    "existing_store",
+    "flyte_home",
+    "matching_actions",
+    "open_store",
+    "run_choices",
+    "store_location",
+]
+
+_MEMORY = ("memory", ":memory:", "memory://")
+
+
+def decode_json(text: str | None) -> Any:
+    """Decode a stored JSON form (`inputs_json`, ...); None stays None, bad JSON stays text."""
+    from flyte._store._rows import decode_json as decode
+
+    return decode(text)
+
+
+def store_location(url: str | None = None) -> Path | None:
+    """The file a store URL names (default `$FLYTE_STORE`, else `$FLYTE_HOME/runs.db`).
+
+    Returns:
+        The path, or None for an in-memory store.
+    """
+    url = url or os.environ.get("FLYTE_STORE")
+    if url in _MEMORY:
+        return None
+    if url:
+        return Path(url).expanduser()
+    return flyte_home() / "runs.db"
+
+
+def existing_store(url: str | None = None) -> RunStore | None:
+    """The store at `url` (see `store_location`) if its file exists; never creates one.
+
+    Returns:
+        The store, or None when there is no file (or the store is in memory) or it cannot
+        be read (corrupt, newer version): callers that only offer suggestions stay quiet.
+    """
+    from flyte.errors import StoreError
+
+    path = store_location(url)
+    if path is None or not path.is_file():
+        return None
+    try:
+        return open_store(path)
+    except StoreError:
+        return None
+
+
+def _read_only(url: str | None, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """Rows of `sql` from the store file, through a read-only stdlib connection.
+
+    Shell completion has a 0.10 s budget for the whole process: opening a `RunStore`
+    imports the records, the migrations and the writer (~20-40 ms), so the two completion
+    readers below query the file directly. The SQL stays here, next to the schema; if the
+    schema ever differs, completion offers nothing instead of failing.
+    """
+    import sqlite3
+
+    path = store_location(url)
+    if path is None or not path.is_file():
+        return []
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.5)
+        try:
+            return list(conn.execute(sql, params))
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return []
+
+
+def _like(prefix: str) -> str:
+    return prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def run_choices(
+    prefix: str = "", *, url: str | None = None, limit: int = 100
+) -> list[tuple[str, str, str]]:
+    """(name, task, phase) of runs whose name starts with `prefix`, newest first.
+
+    For shell completion: reads the store file at `url` (default: as `store_location`)
+    without creating it; nothing when there is none.
+    """
+    rows = _read_only(
+        url,
+        "SELECT name, task, phase FROM runs WHERE name LIKE ? ESCAPE '\\' "
+        "ORDER BY created_at DESC LIMIT ?",
+        (_like(prefix), limit),
+    )
+    return [(str(n), str(t), str(p)) for n, t, p in rows]
+
+
+def action_choices(run: str, prefix: str = "", *, url: str | None = None) -> list[tuple[str, str]]:
+    """What may name an action of `run`, with a description: ids, then short task names.
+
+    A task name stands for every action of that task (`flyte logs RUN say_hello`). For
+    shell completion, like `run_choices`.
+    """
+    rows = _read_only(
+        url, "SELECT id, name, phase FROM actions WHERE run = ? ORDER BY started_at", (run,)
+    )
+    out: list[tuple[str, str]] = []
+    counts: dict[str, int] = {}
+    for action_id, name, phase in rows:
+        short = str(name).rsplit(".", 1)[-1]
+        counts[short] = counts.get(short, 0) + 1
+        if str(action_id).startswith(prefix):
+            out.append((str(action_id), f"{short} {phase}"))
+    taken = {value for value, _ in out}
+    for short, count in counts.items():
+        if short.startswith(prefix) and short not in taken:
+            out.append((short, f"{count} action{'s' if count != 1 else ''}"))
+    return out
+
+
+def matching_actions(actions: Iterable[ActionRecord], ref: str) -> list[ActionRecord]:
+    """The actions `ref` names: an id, a unique id prefix, or a task's full or short name.
+
+    An exact id wins; then an id prefix; then every action of a task of that name.
+    """
+    actions = list(actions)
+    exact = [a for a in actions if a.id == ref]
+    if exact:
+        return exact
+    by_name = [a for a in actions if ref in (a.name, a.name.rsplit(".", 1)[-1])]
+    by_prefix = [a for a in actions if a.id.startswith(ref)]
+    if len(by_prefix) == 1 or (by_prefix and not by_name):
+        return by_prefix
+    return by_name
+
+
+def count_runs(
+    store: RunStore,
+    *,
+    phase: str | None = None,
+    task: str | None = None,
+    since: float | None = None,
+    search: str | None = None,
+) -> int:
+    """How many runs match the filters of `RunStore.list_runs` (no limit)."""
+    counter = getattr(store, "count_runs", None)
+    if counter is not None:
+        return int(counter(phase=phase, task=task, since=since, search=search))
+    return len(store.list_runs(phase=phase, task=task, since=since, search=search, limit=None))
+
+
+def did_you_mean(name: str, names: Iterable[str], *, cutoff: float = 0.5) -> str:
+    """`; did you mean 'x' or 'y'?` for the names closest to `name`, or an empty string."""
+    import difflib
+
+    matches = difflib.get_close_matches(name, list(dict.fromkeys(names)), n=3, cutoff=cutoff)
+    if not matches:
+        return ""
+    return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
