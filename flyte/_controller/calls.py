@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import functools
 import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Coroutine, Iterator
@@ -90,6 +91,14 @@ def error_fields(exc: BaseException) -> dict[str, Any]:
 
 def raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
     """Ask a worker thread to raise `exc_type` at its next bytecode (abort / timeout)."""
+    if sys.gettrace() is not None:
+        # Under a tracer (coverage, a debugger) CPython 3.11 makes every traced thread spin
+        # at its next function call while an async exception waits for a thread blocked in
+        # C (a time.sleep, I/O), and the pending flag cannot be withdrawn: the whole engine
+        # froze until the body returned (timeouts reported late, aborts hung). There the
+        # body is left to finish on its own; the caller still gets the timeout or abort
+        # at once, and what the body returns later is discarded.
+        return
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
 
 
