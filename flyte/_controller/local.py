@@ -453,6 +453,9 @@ class LocalController:
             "cache_status": cache_status.value,
         }
         if key is not None:
+            # Stored once: the cache entry keeps the exact value, the action refers to it by
+            # key (the store reads it from there, as for a cache hit).
+            end["outputs_blob"] = None
             end["cache_key"] = key.key
             end["cache_status"] = _CACHE_WRITTEN
             if len(writer.recent_cache) > 10_000:

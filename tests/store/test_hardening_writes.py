@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -137,9 +138,12 @@ def test_a_value_too_big_for_a_row_is_offloaded_to_blobs(
     files = [p for p in folder.iterdir() if not p.name.startswith(".")]
     assert files and all((p.stat().st_mode & 0o777) == 0o600 for p in files)
     conn = sqlite3.connect(sqlite_store.path)
-    sizes = conn.execute("SELECT max(length(outputs_blob)) FROM actions").fetchone()[0]
+    sizes = conn.execute(
+        "SELECT max(length(outputs_blob)) FROM cache UNION ALL "
+        "SELECT max(length(outputs_blob)) FROM runs"
+    ).fetchall()
     conn.close()
-    assert sizes < 1000  # the row keeps a reference, not the value
+    assert all(size < 1000 for (size,) in sizes)  # rows keep a reference, not the value
     # A cache hit and a read from another store object resolve the reference.
     again = flyte.with_runcontext(echo=False).run(make, len(big))
     assert again.outputs()[0] == big
@@ -162,3 +166,29 @@ def test_a_planted_reference_never_reads_outside_blobs(sqlite_store: SqliteRunSt
     conn.execute("UPDATE runs SET outputs_blob = ?", (b"FLYTEBLOB:../../../../etc/passwd",))
     conn.close()
     assert sqlite_store.get_blob(run.name, None, "outputs") is None
+
+
+def test_cached_outputs_are_stored_once(store: Any) -> None:
+    env = flyte.TaskEnvironment("once")
+
+    @env.task(cache="auto")
+    def payload(n: int) -> bytes:
+        return b"z" * n
+
+    run = flyte.with_runcontext(echo=False).run(payload, 50_000)
+    (action,) = run.actions()
+    assert action.cache_status.value == "written"
+    blob = store.get_blob(run.name, action.id, "outputs")
+    from flyte import _serde
+
+    assert blob is not None and _serde.loads(blob) == b"z" * 50_000
+    if isinstance(store, SqliteRunStore):
+        conn = sqlite3.connect(store.path)
+        stored = conn.execute(
+            "SELECT (SELECT count(*) FROM actions WHERE outputs_blob IS NOT NULL), "
+            "(SELECT count(*) FROM cache)"
+        ).fetchone()
+        conn.close()
+        assert stored == (0, 1)
+    # Recovery still finds the value (through the cache entry).
+    assert store.successful_actions(run.name)[action.id][1] == blob
