@@ -55,6 +55,11 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("completion", "bench_completion:completion", 7, 3),
     Workload("watch_latency", "bench_watch:watch_latency", 5, 2),
     Workload("gc", "bench_gc:gc_big_store", 1, 1, timeout=900.0),
+    Workload("report_fanout", "bench_report:report_fanout", 7, 2),
+    Workload("durable_time", "bench_report:durable_time", 7, 2),
+    Workload("server_submit", "bench_server:server_submit", 15, 3),
+    Workload("server_get_runs", "bench_server:server_get_runs", 9, 3),
+    Workload("server_fanout", "bench_server:server_fanout", 9, 2),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

@@ -74,6 +74,9 @@ class CacheAPI:
         from flyte.errors import RunNotFoundError
 
         st = self._store(store)
+        remote = getattr(st, "explain", None)
+        if remote is not None:  # a server's store: it explains with its own entries
+            return remote(run, action_id)  # type: ignore[no-any-return]
         action = st.get_action(run, action_id)
         if action is None:
             raise RunNotFoundError(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextvars
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,7 +30,18 @@ class ActionContext:
     slotted class, not a dataclass: one is made per attempt on the engine's hot path.
     """
 
-    __slots__ = ("action_id", "attempt", "group", "in_trace", "pending", "run", "seq", "task_name")
+    __slots__ = (
+        "action_id",
+        "attempt",
+        "checkpoint",
+        "data",
+        "group",
+        "in_trace",
+        "pending",
+        "run",
+        "seq",
+        "task_name",
+    )
 
     def __init__(
         self,
@@ -49,6 +61,8 @@ class ActionContext:
         self.group = group
         self.seq: dict[tuple[str, str], int] = {}
         self.pending: list[Any] = []
+        self.data: dict[str, Any] | None = None  # flyte.ctx().data, made on first use
+        self.checkpoint: Any = None  # flyte.ctx().checkpoint, made on first use
 
     def next_seq(self, task_name: str, inputs_hash: str) -> int:
         key = (task_name, inputs_hash)
@@ -92,7 +106,14 @@ class ActionID:
 
 @dataclass(frozen=True, kw_only=True)
 class TaskContext:
-    """What `flyte.ctx()` returns inside a task (upstream attribute names)."""
+    """What `flyte.ctx()` returns inside a task (upstream attribute names).
+
+    Example:
+        @env.task
+        def where() -> str:
+            c = flyte.ctx()
+            return f"{c.action.run_name}/{c.action.name} attempt {c.attempt_number}"
+    """
 
     action: ActionID
     attempt: int
@@ -101,12 +122,54 @@ class TaskContext:
     interactive_mode: bool = False
     raw_data_path: str = ""
     run_base_dir: str = ""
+    input_path: str | None = None
+    output_path: str = ""
     version: str = "local"
     custom_context: dict[str, str] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+    disable_run_cache: bool = False
+    run_start_time: datetime | None = None
+    group_data: str | None = None
+    checkpoint_paths: Any = None
+    code_bundle: Any = None
+    compiled_image_cache: Any = None
+    task_action: ActionID | None = None
+    owner: ActionContext | None = field(default=None, repr=False, compare=False)
 
     @property
     def attempt_number(self) -> int:
         return self.attempt
+
+    @property
+    def checkpoint(self) -> Any:
+        """This attempt's `flyte.Checkpoint`: load what the previous attempt saved, save yours."""
+        owner = self.owner
+        if owner is None:
+            return None
+        if owner.checkpoint is None:
+            from flyte._checkpoint import action_checkpoint
+
+            owner.checkpoint = action_checkpoint(owner.run.data_dir, owner.action_id, owner.attempt)
+        return owner.checkpoint
+
+    @property
+    def report(self) -> Any:
+        """The running action's `flyte.report.Report`."""
+        from flyte.report import current_report
+
+        return current_report()
+
+    def is_in_cluster(self) -> bool:
+        return self.mode == "remote"
+
+    def replace(self, **kwargs: Any) -> TaskContext:
+        """A copy with some fields changed; `data=` is merged into the current data."""
+        if kwargs.get("data") is not None:
+            kwargs["data"] = {**self.data, **kwargs["data"]}
+        return replace(self, **kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
 
     def __bool__(self) -> bool:
         return True
@@ -124,15 +187,34 @@ def ctx() -> TaskContext | None:
     if action is None:
         return None
     run = action.run
+    if action.data is None:
+        action.data = {}
+    action_id = ActionID(name=action.action_id, run_name=run.name)
+    data_dir = str(run.data_dir)
+    started = getattr(run, "started_at", None)
     return TaskContext(
-        action=ActionID(name=action.action_id, run_name=run.name),
+        action=action_id,
         attempt=action.attempt,
         task_name=action.task_name,
         mode=run.mode,
-        raw_data_path=str(run.data_dir),
-        run_base_dir=str(run.data_dir),
+        interactive_mode=_interactive(),
+        raw_data_path=data_dir,
+        run_base_dir=data_dir,
+        output_path=f"{data_dir}/{action.action_id}",
         custom_context={**run.labels, **_custom()},
+        data=action.data,
+        disable_run_cache=bool(getattr(run.options, "disable_run_cache", False)),
+        run_start_time=None if started is None else datetime.fromtimestamp(started, timezone.utc),
+        group_data=group_var.get(),
+        task_action=action_id,
+        owner=action,
     )
+
+
+def _interactive() -> bool:
+    from flyte._notebook import in_notebook
+
+    return in_notebook()
 
 
 def _custom() -> dict[str, str]:

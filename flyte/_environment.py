@@ -50,6 +50,7 @@ class TaskEnvironment:
     plugin_config: Any = None
     queue: str | None = None
     interruptible: bool = False
+    include: tuple[str, ...] = ()
     tasks: dict[str, TaskTemplate[Any, Any]] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,9 +70,41 @@ class TaskEnvironment:
         for key, value in (self.env_vars or {}).items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise InvalidOptionError(f"env_vars must map str to str, got {key!r}: {value!r}")
+        if isinstance(self.include, str):
+            raise InvalidOptionError(
+                f"include must be a tuple of paths, got the string {self.include!r}; "
+                f"write include=({self.include!r},)"
+            )
+        self.include = tuple(self.include)
         if isinstance(self.secrets, Secret | str):
             self.secrets = [self.secrets]
         self.depends_on = list(self.depends_on)
+
+    @classmethod
+    def from_task(
+        cls,
+        name: str,
+        *tasks: TaskTemplate[Any, Any],
+        depends_on: list[TaskEnvironment] | None = None,
+    ) -> TaskEnvironment:
+        """An environment holding tasks defined elsewhere (upstream's `from_task`)."""
+        env = cls(name, depends_on=list(depends_on or []))
+        for t in tasks:
+            env.add_task(t)
+        return env
+
+    def add_task(self, task: TaskTemplate[Any, Any]) -> TaskTemplate[Any, Any]:
+        """Register an existing task with this environment.
+
+        Raises:
+            InvalidOptionError: the environment already has a task of that name.
+        """
+        if task.__name__ in self.tasks:
+            raise InvalidOptionError(
+                f"Task {task.name} already exists in the environment. Task names should be unique."
+            )
+        self.tasks[task.__name__] = task
+        return task
 
     @overload
     def task(self, _func: Callable[P, R], /) -> TaskTemplate[P, R]: ...
@@ -93,6 +126,13 @@ class TaskEnvironment:
         secrets: Any = None,
         env_vars: dict[str, str] | None = None,
         resources: Resources | None = None,
+        queue: str | None = None,
+        interruptible: bool | None = None,
+        triggers: Any = (),
+        links: Any = (),
+        entrypoint: bool = False,
+        produces_artifacts: bool = False,
+        task_resolver: Any = None,
     ) -> Callable[[Callable[P, R]], TaskTemplate[P, R]]: ...
 
     def task(
@@ -111,6 +151,13 @@ class TaskEnvironment:
         secrets: Any = None,
         env_vars: dict[str, str] | None = None,
         resources: Resources | None = None,
+        queue: str | None = None,
+        interruptible: bool | None = None,
+        triggers: Any = (),
+        links: Any = (),
+        entrypoint: bool = False,
+        produces_artifacts: bool = False,
+        task_resolver: Any = None,
     ) -> TaskTemplate[P, R] | Callable[[Callable[P, R]], TaskTemplate[P, R]]:
         """Make a function a task of this environment; bare or with options.
 
@@ -133,6 +180,12 @@ class TaskEnvironment:
                 docs=docs,
                 pod_template=pod_template,
                 max_inline_io_bytes=max_inline_io_bytes,
+                queue=queue if queue is not None else self.queue,
+                interruptible=interruptible if interruptible is not None else self.interruptible,
+                triggers=triggers,
+                links=links,
+                entrypoint=entrypoint,
+                produces_artifacts=produces_artifacts,
             )
             self.tasks[t.__name__] = t
             return t

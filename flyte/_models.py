@@ -16,6 +16,7 @@ __all__ = [
     "DeployedTask",
     "LogLine",
     "Phase",
+    "ReportRecord",
     "RunRecord",
 ]
 
@@ -36,6 +37,16 @@ class Phase(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    def __eq__(self, other: object) -> bool:
+        # Upstream's phases are lower-case (flyte.models.ActionPhase.SUCCEEDED is
+        # "succeeded"): `run.phase == ActionPhase.SUCCEEDED` must hold here too.
+        if isinstance(other, str):
+            return str.__eq__(self, other) or str.__eq__(self, other.upper())
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._name_)
 
 
 TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED, Phase.TIMED_OUT, Phase.ABORTED})
@@ -179,3 +190,14 @@ class DeployedTask:
     interface: dict[str, Any]
     settings: dict[str, Any]
     created_at: float
+
+
+@dataclass(kw_only=True)
+class ReportRecord:
+    """The HTML report of an action (`@env.task(report=True)`): its tabs, in order."""
+
+    run: str
+    action: str
+    attempt: int
+    tabs: dict[str, str]
+    updated_at: float

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
+from flyte._devices import Device, parse_accelerator
 from flyte.errors import InvalidOptionError
 
 __all__ = [
@@ -20,7 +21,9 @@ __all__ = [
     "RetryStrategy",
     "ReusePolicy",
     "Secret",
+    "SecretRequest",
     "Timeout",
+    "TimeoutType",
     "normalize_retries",
     "normalize_timeout",
     "parse_memory",
@@ -90,7 +93,7 @@ class Resources:
 
     cpu: int | float | str | tuple[Any, Any] | None = None
     memory: str | int | tuple[Any, Any] | None = None
-    gpu: int | str | None = None
+    gpu: int | str | Device | None = None
     disk: str | int | None = None
     shm: str | int | None = None
 
@@ -105,13 +108,14 @@ class Resources:
             parse_memory(self.disk, what="disk")
         if self.shm is not None and self.shm != "auto":
             parse_memory(self.shm, what="shm")
-        if self.gpu is not None:
-            if isinstance(self.gpu, bool) or (isinstance(self.gpu, int) and self.gpu < 0):
-                raise InvalidOptionError(f"gpu must be a count or 'TYPE:COUNT', got {self.gpu!r}")
-            if isinstance(self.gpu, str) and not re.match(r"^[\w.-]+(:\d+)?$", self.gpu):
-                raise InvalidOptionError(
-                    f"gpu {self.gpu!r} is not valid; use a count (1) or 'TYPE:COUNT' ('A100:2')"
-                )
+        if self.gpu is not None and not (type(self.gpu) is int and self.gpu == 0):
+            parse_accelerator(self.gpu)
+
+    def get_device(self) -> Device | None:
+        """The accelerator asked for, as a flyte.Device (None for no GPU)."""
+        if self.gpu is None or (type(self.gpu) is int and self.gpu == 0):
+            return None
+        return parse_accelerator(self.gpu)
 
     @property
     def memory_bytes(self) -> int | None:
@@ -122,7 +126,11 @@ class Resources:
         return parse_memory(value)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
+        return {
+            k: str(v) if isinstance(v, Device) else v
+            for k, v in self.__dict__.items()
+            if v is not None
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -191,22 +199,62 @@ class RetryStrategy:
         return float(self.backoff)
 
 
+def _seconds(value: timedelta | int | float | None, what: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        raise InvalidOptionError(f"{what} must be seconds or a timedelta, got {value!r}")
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        raise InvalidOptionError(f"{what} must be positive (or 0 for no limit), got {value!r}")
+    return seconds or None  # 0 means unlimited, as upstream
+
+
 @dataclass(frozen=True)
 class Timeout:
-    """The longest an action may run (`max_runtime`), enforced locally."""
+    """Time bounds of an action, enforced locally.
 
-    max_runtime: timedelta | int | float
+    `max_runtime` bounds each attempt's running time; `deadline` bounds the action from
+    its start across all attempts; `max_queued_time` bounds the wait before an attempt
+    starts (only process workers queue). `None` or 0 means unlimited.
+
+    Example:
+        @env.task(timeout=flyte.Timeout(max_runtime=timedelta(minutes=5), deadline=600))
+        def fetch(url: str) -> str: ...
+    """
+
+    max_runtime: timedelta | int | float | None = None
     max_queued_time: timedelta | int | float | None = None
     deadline: timedelta | int | float | None = None
 
     def __post_init__(self) -> None:
-        if self.seconds <= 0:
-            raise InvalidOptionError(f"timeout must be positive, got {self.max_runtime!r}")
+        _seconds(self.max_runtime, "max_runtime")
+        _seconds(self.max_queued_time, "max_queued_time")
+        _seconds(self.deadline, "deadline")
 
     @property
-    def seconds(self) -> float:
-        rt = self.max_runtime
-        return rt.total_seconds() if isinstance(rt, timedelta) else float(rt)
+    def seconds(self) -> float | None:
+        """The per-attempt limit in seconds (max_runtime), or None."""
+        return _seconds(self.max_runtime, "max_runtime")
+
+    @property
+    def deadline_seconds(self) -> float | None:
+        return _seconds(self.deadline, "deadline")
+
+    @property
+    def queued_seconds(self) -> float | None:
+        return _seconds(self.max_queued_time, "max_queued_time")
+
+    def to_dict(self) -> dict[str, float | None]:
+        return {
+            "max_runtime": self.seconds,
+            "max_queued_time": self.queued_seconds,
+            "deadline": self.deadline_seconds,
+        }
+
+
+TimeoutType = Timeout | int | timedelta
+"""What `timeout=` accepts: a Timeout, seconds or a timedelta."""
 
 
 def normalize_retries(value: int | RetryStrategy | None) -> RetryStrategy:
@@ -225,15 +273,18 @@ def normalize_timeout(value: Timeout | timedelta | int | float | None) -> Timeou
     if value is None:
         return None
     if isinstance(value, Timeout):
-        return value
+        limits = (value.seconds, value.deadline_seconds, value.queued_seconds)
+        return value if any(v is not None for v in limits) else None
     if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
         raise InvalidOptionError(
             f"timeout must be seconds, a timedelta or flyte.Timeout, got {value!r}"
         )
+    if _seconds(value, "timeout") is None:
+        return None  # timeout=0 is upstream's default: unlimited
     return Timeout(value)
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class Secret:
     """A secret made available to a task, by default as an environment variable.
 
@@ -299,6 +350,42 @@ class Image:
     ) -> Image:
         return cls(base="dockerfile", name=name, layers=(("dockerfile", (str(file),)),))
 
+    @classmethod
+    def from_ref_name(cls, name: str = "default") -> Image:
+        """An image named in the cluster's config (recorded locally)."""
+        return cls(base=f"ref:{name}", name=name)
+
+    @classmethod
+    def from_pixi_script(cls, script: str, *, name: str | None = None, **kwargs: Any) -> Image:
+        return cls(base="pixi-script", name=name, layers=(("pixi_script", (str(script),)),))
+
+    def clone(
+        self,
+        registry: str | None = None,
+        registry_secret: Any = None,
+        name: str | None = None,
+        base_image: str | None = None,
+        python_version: tuple[int, int] | None = None,
+        addl_layer: Any = None,
+        **kwargs: Any,
+    ) -> Image:
+        """A copy with a new name, base or python version (layers are kept)."""
+        new = replace(
+            self,
+            name=name if name is not None else self.name,
+            base=base_image if base_image is not None else self.base,
+            python_version=python_version if python_version is not None else self.python_version,
+        )
+        return new._with("layer", str(addl_layer)) if addl_layer is not None else new
+
+    @property
+    def uri(self) -> str:
+        """A name for the image; locally nothing is built or pushed."""
+        return f"{self.name or self.base}:local"
+
+    def validate(self) -> None:
+        """Upstream checks the spec before a build; locally every spec is accepted."""
+
     def _with(self, kind: str, *args: Any) -> Image:
         return replace(self, layers=(*self.layers, (kind, args)))
 
@@ -332,6 +419,18 @@ class Image:
     def with_local_v2(self) -> Image:
         return self._with("local_v2")
 
+    def with_dockerignore(self, path: str) -> Image:
+        return self._with("dockerignore", str(path))
+
+    def with_code_bundle(self, copy_style: str = "loaded_modules", dst: str = ".") -> Image:
+        return self._with("code_bundle", copy_style, dst)
+
+    def with_poetry_project(self, pyproject_file: str, **kwargs: Any) -> Image:
+        return self._with("poetry_project", str(pyproject_file))
+
+    def with_pixi_project(self, pyproject_file: str | None = None, **kwargs: Any) -> Image:
+        return self._with("pixi_project", str(pyproject_file or "pixi.toml"))
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "base": self.base,
@@ -339,3 +438,7 @@ class Image:
             "name": self.name,
             "layers": [[k, list(map(str, a))] for k, a in self.layers],
         }
+
+
+SecretRequest = str | Secret | list[str | Secret]
+"""What `secrets=` accepts: a key, a Secret, or a list of them."""

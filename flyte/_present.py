@@ -176,7 +176,7 @@ def action_segments(
 
     Returns:
         Segments in display order; roles: the phase role, `name`, `root`, `trace`,
-        `dim`, `attempts`, `cache-hit`, `cache-miss`, `recovered`, `error`.
+        `dim`, `attempts`, `cache-hit`, `cache-miss`, `recovered`, `report`, `error`.
     """
     phase = phase_name(action.phase)
     role = phase_role(phase)
@@ -208,6 +208,8 @@ def action_segments(
         out.append(("  cache miss", "cache-miss"))
     if action.recovered:
         out.append(("  replayed" if is_trace else "  recovered", "recovered"))
+    if action.settings.get("report"):
+        out.append(("  report", "report"))  # `flyte get report` / the TUI's `o` open it
     if phase == "ABORTED":
         out.append(("  aborted", role))
     elif phase in ("FAILED", "TIMED_OUT") and action.error_type:

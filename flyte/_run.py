@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flyte._models import ActionRecord, RunRecord
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
+    from flyte.remote._controller import RemoteController
 
 __all__ = [
     "Outputs",
@@ -126,8 +127,9 @@ def init(
     Args:
         store: a RunStore, "memory", or the path of a runs.db (default `$FLYTE_HOME/runs.db`).
         root_dir: the project root, for locating code.
-        endpoint: a flyte-local server (`flyte serve`); not needed for local runs.
-        api_key: the server's token.
+        endpoint: a flyte-local server (`flyte serve`, like "http://127.0.0.1:8090"):
+            runs, deployments and reads then go to it; nothing is written locally.
+        api_key: the server's token (default `$FLYTE_API_KEY`).
         project: recorded as a label for upstream compatibility.
         domain: recorded as a label for upstream compatibility.
         org: recorded as a label for upstream compatibility.
@@ -146,12 +148,41 @@ def init(
 
 
 def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
-    """Upstream's config-file initialisation; locally a missing or remote config means local."""
-    init(**{k: v for k, v in kwargs.items() if k in ("store", "root_dir")})
+    """`flyte.init` from a config file: `endpoint`, `api_key`, `store` (TOML, JSON or YAML).
+
+    Without a path: `$FLYTE_CONFIG`, else `./.flyte/config.toml`, else
+    `$FLYTE_HOME/config.toml`. No file, or an upstream cluster's endpoint, means local.
+
+    Raises:
+        UserError: the file cannot be parsed.
+    """
+    from flyte.remote._config import read_config
+
+    settings = read_config(path_or_config)
+    keys = ("store", "root_dir", "endpoint", "api_key")
+    settings.update({k: v for k, v in kwargs.items() if k in keys})
+    init(**settings)
+
+
+def _remote(store: RunStore | None = None) -> RemoteController | None:
+    """The switch point: the server's controller when runs go to a flyte server, else None.
+
+    An endpoint from `flyte.init` or `$FLYTE_ENDPOINT` (or a store read over HTTP) selects
+    the server; httpx is imported only then.
+    """
+    if store is not None and not getattr(store, "remote", False):
+        return None
+    from flyte.remote._controller import remote_controller
+
+    return remote_controller(store)
 
 
 def current_store() -> RunStore:
-    """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db`."""
+    """The server's store when an endpoint is configured, else the store `flyte.init`
+    chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db`."""
+    remote = _remote()
+    if remote is not None:
+        return remote.store
     store = _config.get("store")
     if store is not None:
         return store  # type: ignore[no-any-return]
@@ -303,6 +334,12 @@ class Run:
         for line in self.store.logs(self.name, action_id=action):
             print(line.line)
 
+    def _repr_html_(self) -> str:
+        """How a Run shows itself in a notebook: phase, action tree, outputs, durations."""
+        from flyte._notebook import run_html
+
+        return run_html(self.record, self.actions())
+
     def __repr__(self) -> str:
         return f"Run(name={self.name!r})"
 
@@ -328,6 +365,13 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
+        if mode in ("remote", "hybrid") and not _config.get("endpoint"):
+            from flyte._cluster import note
+
+            note(
+                f"mode={mode!r}",
+                "no server is configured (flyte.init(endpoint=...)), so runs are local",
+            )
         from flyte._controller.state import RunOptions
 
         self.options = RunOptions(
@@ -346,6 +390,9 @@ class RunContext:
 
     def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Start the run and return at once (the run goes on in the background)."""
+        remote = _remote(self.store)
+        if remote is not None:
+            return remote.start_run(task=task, args=args, kwargs=kwargs, options=self.options)
         from flyte._controller.local import get_controller
         from flyte._task import TaskTemplate
 
@@ -363,6 +410,9 @@ class RunContext:
             raise RunNotFoundError(
                 f"cannot recover from {self.options.recover_from!r}: no such run"
             )
+        from flyte._coerce import coerce_inputs
+
+        args, kwargs = coerce_inputs(task, args, kwargs)
         state, future = get_controller().start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
         )
@@ -377,19 +427,31 @@ class RunContext:
         handle = self.start(task, *args, **kwargs)
         if not self.wait_for_end:
             return handle
-        handle.wait()
+        from flyte._notebook import in_notebook, wait_with_progress
+
+        if in_notebook():
+            wait_with_progress(handle)
+        else:
+            handle.wait()
         exc = handle.exception()
         if exc is not None and self.raise_on_failure:
             raise exc
         return handle
 
     async def run_aio(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
-        import asyncio
+        """`run` for code already inside an event loop (notebooks): awaits the run's end."""
+        from flyte._notebook import await_with_progress
 
         handle = self.start(task, *args, **kwargs)
-        assert handle._future is not None
-        await asyncio.wrap_future(handle._future)
-        handle._flush()
+        if handle._future is None:  # driven by a server
+            import asyncio
+
+            await asyncio.to_thread(handle.wait)
+            exc = handle.exception()
+            if exc is not None and self.raise_on_failure:
+                raise exc
+            return handle
+        await await_with_progress(handle)
         return handle
 
 
@@ -398,14 +460,15 @@ def _resolve(task: Any) -> Any:
     return resolve() if callable(resolve) else task
 
 
-def with_runcontext(**options: Any) -> RunContext:
+def with_runcontext(mode: str | None = None, **options: Any) -> RunContext:
     """Options for one run: `flyte.with_runcontext(name=..., overwrite_cache=True).run(t, ...)`.
 
     Args:
-        **options: mode, name, disable_run_cache, overwrite_cache, env_vars, labels,
+        mode: "local" (the default; also `with_runcontext("local")` as upstream).
+        **options: name, disable_run_cache, overwrite_cache, env_vars, labels,
             recover_from, ...
     """
-    return RunContext(**options)
+    return RunContext(mode=mode, **options)
 
 
 class _RunFunction:
@@ -430,7 +493,13 @@ def rerun(run_name: str, recover: bool = False, **new_inputs: Any) -> Run:
     Raises:
         RunNotFoundError: there is no such run, or its task could not be restored.
     """
-
+    remote = _remote()
+    if remote is not None:
+        handle = remote.rerun(run_name, recover=recover, new_inputs=new_inputs)
+        exc = handle.wait().exception()
+        if exc is not None:
+            raise exc
+        return handle
     store = current_store()
     old = store.get_run(run_name)
     if old is None:

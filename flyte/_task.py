@@ -70,6 +70,12 @@ class TaskTemplate(Generic[P, R]):
         docs: Any = None,
         pod_template: Any = None,
         max_inline_io_bytes: int | None = None,
+        queue: str | None = None,
+        interruptible: bool | None = None,
+        triggers: Any = (),
+        links: Any = (),
+        entrypoint: bool = False,
+        produces_artifacts: bool = False,
     ) -> None:
         if not callable(func):
             raise InvalidOptionError(f"@env.task needs a function, got {func!r}")
@@ -84,6 +90,10 @@ class TaskTemplate(Generic[P, R]):
         self.name = f"{env.name}.{self.__name__}"
         self.is_async = inspect.iscoroutinefunction(func)
         self.report = report
+        if report:
+            from flyte.report._report import REPORT_TASKS
+
+            REPORT_TASKS.add(self.name)
         self.docs = docs
         self.cache = normalize_cache(cache if cache is not None else env.cache)
         self.retries = normalize_retries(retries)
@@ -96,6 +106,14 @@ class TaskTemplate(Generic[P, R]):
         self.env_vars = {**(env.env_vars or {}), **(env_vars or {})}
         self.secrets = _normalize_secrets(secrets if secrets is not None else env.secrets)
         self.reusable = reusable if reusable is not None else env.reusable
+        self.entrypoint = bool(entrypoint)
+        self.queue = queue
+        self.interruptible = interruptible
+        self.pod_template = pod_template
+        self.triggers = tuple(triggers) if isinstance(triggers, list | tuple) else (triggers,)
+        self.links = tuple(links) if isinstance(links, list | tuple) else (links,)
+        self.produces_artifacts = produces_artifacts
+        self.cluster_only = _cluster_only(self)
         self.signature = inspect.signature(func)
         self._setup_interface()
 
@@ -159,6 +177,14 @@ class TaskTemplate(Generic[P, R]):
                 "reusable": self.reusable.to_dict() if self.reusable else None,
                 "image": image.to_dict() if hasattr(image, "to_dict") else str(image),
             }
+            if self.timeout is not None:
+                self._settings["timeouts"] = self.timeout.to_dict()
+            if self.report:
+                self._settings["report"] = True
+            if self.entrypoint:
+                self._settings["entrypoint"] = True
+            if self.cluster_only:
+                self._settings["cluster_only"] = self.cluster_only
         return self._settings
 
     @property
@@ -266,6 +292,27 @@ class TaskTemplate(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<Task {self.name}>"
+
+
+def _cluster_only(task: TaskTemplate[Any, Any]) -> dict[str, Any]:
+    """Settings that only a cluster acts on: validated, recorded, noted once."""
+    from flyte._cluster import Trigger, describe, note
+
+    for trigger in task.triggers:
+        if not isinstance(trigger, Trigger):
+            raise InvalidOptionError(f"triggers must be flyte.Trigger(...), got {trigger!r}")
+    found = {
+        "queue": task.queue,
+        "interruptible": task.interruptible or None,
+        "pod_template": task.pod_template,
+        "triggers": list(task.triggers) or None,
+        "links": list(task.links) or None,
+        "produces_artifacts": task.produces_artifacts or None,
+    }
+    recorded = {k: describe(v) for k, v in found.items() if v is not None}
+    for key in recorded:
+        note(f"{key}=", "it only takes effect on a Flyte cluster")
+    return recorded
 
 
 def _normalize_secrets(value: Any) -> tuple[Secret, ...]:

@@ -18,7 +18,12 @@ BaseException
            │    ├── RunNotFoundError ..... no run with that name
            │    ├── RunActiveError ....... a live process still drives (or recovers) that run
            │    ├── TaskNotFoundError .... no deployed task with that name / version
-           │    └── EnvVarConflictError .. two environments set one variable differently
+           │    │                          (alias RemoteTaskNotFoundError)
+           │    ├── RemoteTaskUsageError . a deployed task reference misused
+           │    ├── RemoteError .......... the server is unreachable or refused the request
+           │    ├── InitializationError .. flyte.init was given a bad configuration
+           │    ├── EnvVarConflictError .. two environments set one variable differently
+           │    └── RunAbortedError ...... the run was aborted (alias ActionAbortedError)
            └── SystemError ....... flyte itself or its store failed (kind="system")
                 ├── StoreError ........... the run store cannot be used (corrupt, too new)
                 │    └── StoreIntegrityError .. a stored value failed its authenticity check
@@ -32,12 +37,17 @@ from typing import Any, ClassVar
 
 __all__ = [
     "ActionAborted",
+    "ActionAbortedError",
+    "InitializationError",
+    "RemoteTaskNotFoundError",
+    "RemoteTaskUsageError",
     "EnvVarConflictError",
     "FlyteError",
     "InvalidOptionError",
     "NestingTooDeepError",
     "NonRecoverableError",
     "OOMError",
+    "RemoteError",
     "RunAbortedError",
     "RunActiveError",
     "RunNotFoundError",
@@ -82,7 +92,19 @@ class InvalidOptionError(UserError, ValueError):
     """An option given to a decorator, environment or override is not valid."""
 
 
-class RuntimeUserError(UserError):
+class _CodeMessage:
+    """Upstream's `(code, message)` constructor: `RuntimeUserError("ValueError", "bad x")`."""
+
+    def __init__(self, *args: Any, code: str | None = None, worker: str | None = None) -> None:
+        if len(args) == 2 and code is None and all(isinstance(a, str) for a in args):
+            code, message = args
+            args = (message,)
+        super().__init__(*args)
+        self.code = code or type(self).__name__  # type: ignore[attr-defined]
+        self.worker = worker  # type: ignore[attr-defined]
+
+
+class RuntimeUserError(_CodeMessage, UserError):
     """A task body raised; `.code` names the original exception class."""
 
 
@@ -126,12 +148,31 @@ class TaskNotFoundError(UserError, LookupError):
     """No deployed task matches the given name and version."""
 
 
+class RemoteError(UserError):
+    """The server (`flyte serve`) is unreachable, refused the token, or rejected the request."""
+
+    kind = "user"
+
+
 class EnvVarConflictError(UserError):
     """Two environments set one environment variable to different values in one process."""
 
 
 class RunAbortedError(UserError):
     """The run was aborted before it finished."""
+
+
+class RemoteTaskUsageError(UserError):
+    """A deployed task reference was used in a way it cannot be (upstream's name)."""
+
+
+class InitializationError(UserError):
+    """flyte was configured wrongly (`flyte.init` / `init_from_config`)."""
+
+
+# Upstream's names for the same conditions: code that catches them works unchanged.
+RemoteTaskNotFoundError = TaskNotFoundError
+ActionAbortedError = RunAbortedError
 
 
 class StoreError(SystemError):
@@ -142,7 +183,7 @@ class StoreIntegrityError(StoreError):
     """A stored exact value is not authenticated by this home's key; it was not loaded."""
 
 
-class RuntimeSystemError(SystemError):
+class RuntimeSystemError(_CodeMessage, SystemError):
     """The engine failed for a reason that is not the user's code."""
 
 

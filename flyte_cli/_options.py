@@ -2,15 +2,18 @@
 
 Completion callbacks live here too. They read the store through `flyte.store` (the public
 read API, cheap to import) and never create a store file: with no store yet, or one that
-cannot be read, completion offers nothing instead of failing.
+cannot be read, completion offers nothing instead of failing. Against a server
+(`--endpoint` / `$FLYTE_ENDPOINT`) they read its API with the stdlib's urllib (importing
+httpx would cost more than a completion may take).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -60,7 +63,8 @@ def get_store() -> RunStore:
     `--store` works through `$FLYTE_STORE` (set for the duration of the invocation), so the
     SDK calls made for the CLI (deploy, deployed tasks) and any child process (the watch
     loop's runs) use the same store. Without it this is `flyte._run.current_store()`, so
-    `flyte.init(store=...)` (tests) and `$FLYTE_HOME` are respected.
+    `flyte.init(store=...)` (tests) and `$FLYTE_HOME` are respected, and `--endpoint` /
+    `$FLYTE_ENDPOINT` give the server's store, read over HTTP.
 
     Raises:
         flyte.errors.StoreError: the store file is corrupt or from a newer version.
@@ -167,6 +171,64 @@ YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confir
 # -- completion --------------------------------------------------------------------------
 
 
+class _ServerReader:
+    """The part of the store protocol completion reads, from a server, with urllib."""
+
+    def __init__(self, endpoint: str, api_key: str | None) -> None:
+        if "://" not in endpoint:
+            endpoint = "http://" + endpoint
+        self.endpoint = endpoint.rstrip("/")
+        self.api_key = api_key
+
+    def _get(self, path: str, params: dict[str, Any]) -> Any:
+        """GET an API path; None on any failure (completion is best effort)."""
+        import json
+        import urllib.parse
+        import urllib.request
+
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        url = f"{self.endpoint}/api/v1{path}?{query}"
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, headers=headers), timeout=2
+            ) as r:
+                return json.loads(r.read())
+        except (OSError, ValueError):
+            return None
+
+    def list_runs(
+        self, *, search: str | None = None, limit: int | None = None, **_: Any
+    ) -> list[RunRecord]:
+        from flyte._models import RunRecord
+        from flyte.remote._wire import decode_list
+
+        data = self._get("/runs", {"search": search, "limit": limit or 0})
+        return decode_list(RunRecord, data["runs"]) if isinstance(data, dict) else []
+
+    def list_actions(self, run: str) -> list[ActionRecord]:
+        import urllib.parse
+
+        from flyte._models import ActionRecord
+        from flyte.remote._wire import decode_list
+
+        data = self._get(f"/runs/{urllib.parse.quote(run, safe='')}/actions", {})
+        return decode_list(ActionRecord, data["actions"]) if isinstance(data, dict) else []
+
+
+def _completion_server(ctx: typer.Context) -> _ServerReader | None:
+    """The server completion asks (`--endpoint` / `$FLYTE_ENDPOINT`), unless `--store`."""
+    root = ctx.find_root()
+    if root.params.get("store"):
+        return None
+    endpoint = root.params.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
+    if not endpoint:
+        return None
+    return _ServerReader(
+        str(endpoint), root.params.get("api_key") or os.environ.get("FLYTE_API_KEY")
+    )
+
+
 def _completion_url(ctx: typer.Context) -> str | None:
     url = ctx.find_root().params.get("store")
     return store_url(url) if url else None
@@ -176,6 +238,12 @@ def complete_run(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
     """Run names starting with `incomplete`, newest first, with task and phase as help."""
     from flyte.store import run_choices
 
+    server = _completion_server(ctx)
+    if server is not None:
+        runs = server.list_runs(search=incomplete or None, limit=None if incomplete else 100)
+        return [(r.name, f"{r.task} {r.phase}") for r in runs if r.name.startswith(incomplete)][
+            :100
+        ]
     found = run_choices(incomplete, url=_completion_url(ctx))
     return [(name, f"{task} {phase}") for name, task, phase in found]
 
@@ -187,7 +255,25 @@ def complete_action(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]
     run = ctx.params.get("run")
     if not run:
         return []
-    return action_choices(run, incomplete, url=_completion_url(ctx))
+    server = _completion_server(ctx)
+    if server is None:
+        return action_choices(run, incomplete, url=_completion_url(ctx))
+    # The same choices as `action_choices` (ids, then short task names), from the server.
+    actions = server.list_actions(run)
+    out = [
+        (a.id, f"{a.name.rsplit('.', 1)[-1]} {a.phase}")
+        for a in actions
+        if a.id.startswith(incomplete)
+    ]
+    counts: dict[str, int] = {}
+    for a in actions:
+        short = a.name.rsplit(".", 1)[-1]
+        counts[short] = counts.get(short, 0) + 1
+    taken = {value for value, _ in out}
+    for short, count in counts.items():
+        if short.startswith(incomplete) and short not in taken:
+            out.append((short, f"{count} action{'s' if count != 1 else ''}"))
+    return out
 
 
 def complete_py_file(incomplete: str) -> list[str]:

@@ -55,6 +55,7 @@ ROLE_STYLE: dict[str, str] = {
     "cache-hit": "cyan",
     "cache-miss": "yellow",
     "recovered": "magenta",
+    "report": "green",
     "error": "red",
 }
 

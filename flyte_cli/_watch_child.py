@@ -119,8 +119,14 @@ class Child:
     def find_run(self, store: RunStore) -> str | None:
         """The run this child drives: the one it created (matched by its pid)."""
         if self.run_name is None:
+            client = None
+            if getattr(store, "remote", False):  # a server drives it; the child submitted it
+                from flyte.remote._controller import client_label
+
+                client = client_label(self.proc.pid)
             for record in store.list_runs(since=self.spawned_at - 1.0, limit=20):
-                if record.pid == self.proc.pid:
+                mine = client is not None and record.labels.get("client") == client
+                if record.pid == self.proc.pid or mine:
                     self.run_name = record.name
                     break
         return self.run_name
@@ -217,7 +223,8 @@ class Spawner:
         self.output = output
         self.warm = warm
         self.env = {**os.environ, WATCH_CHILD_ENV: "1"}
-        if store.path not in (":memory:", "memory"):  # `flyte --store X run --watch`
+        if store.path not in (":memory:", "memory") and not getattr(store, "remote", False):
+            # `flyte --store X run --watch` (a server's store: FLYTE_ENDPOINT is inherited)
             self.env["FLYTE_STORE"] = str(Path(store.path).resolve())
         self._spare: subprocess.Popen[bytes] | None = None
         self._code = tuple(_package_dir(name) for name in ("flyte", "flyte_cli"))

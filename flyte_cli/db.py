@@ -86,7 +86,15 @@ def stats(
         ("Log lines", f"{result.logs:,}"),
         ("Cache", f"{result.cache_entries:,} entries"),
         ("Deployed", f"{result.deployed:,} task versions"),
-        ("Values", f"{fmt_bytes(result.blob_bytes)} of stored inputs, outputs and code"),
+        (
+            "Values",
+            f"{fmt_bytes(result.blob_bytes)} of stored inputs, outputs and code"
+            + (
+                f" (+ {fmt_bytes(result.offloaded_bytes)} in {result.offloaded_files} files in blobs/)"
+                if result.offloaded_files
+                else ""
+            ),
+        ),
     ]
     width = max(len(k) for k, _ in lines)
     for key, value in lines:
@@ -228,6 +236,12 @@ def query(
 
     if sum((json_, csv_, table)) > 1:
         raise CliError("choose one of --json, --csv and --table")
+    import tabulate  # sqlite-utils' table renderer (`sqlite-utils query --table`)
+
+    if fmt is not None and fmt not in tabulate.tabulate_formats:
+        raise CliError(
+            f"unknown table format {fmt!r}; choose one of {', '.join(tabulate.tabulate_formats)}"
+        )
     result = run_query(_sqlite_path(get_store(), "query"), sql)
     try:
         if json_:
@@ -272,11 +286,7 @@ def _write_csv(columns: list[str], rows: Any) -> None:
 
 
 def _write_table(columns: list[str], rows: Any, fmt: str) -> None:
-    import tabulate  # sqlite-utils' table renderer (`sqlite-utils query --table`)
+    import tabulate
 
-    if fmt not in tabulate.tabulate_formats:
-        raise CliError(
-            f"unknown table format {fmt!r}; choose one of {', '.join(tabulate.tabulate_formats)}"
-        )
     cells = [[f"<{len(v)} bytes>" if isinstance(v, bytes) else v for v in row] for row in rows]
     sys.stdout.write(tabulate.tabulate(cells, headers=columns, tablefmt=fmt) + "\n")

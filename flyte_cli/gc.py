@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from flyte_cli._errors import CliError
-from flyte_cli._options import JsonOpt, get_store
+from flyte_cli._options import JsonOpt, YesOpt, confirm, get_store
 from flyte_cli._output import Column, console, emit, emit_json, fmt_ago, fmt_bytes
 
 if TYPE_CHECKING:
@@ -41,11 +40,6 @@ def _policy(
         failed_only=failed_only,
         cache_older_than=None if cache_older_than is None else parse_age(cache_older_than),
     )
-
-
-def _interactive() -> bool:
-    """Whether someone can answer the confirmation prompt."""
-    return sys.stdin.isatty()
 
 
 def _plural(n: int, one: str, many: str | None = None) -> str:
@@ -103,7 +97,7 @@ def gc(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")
     ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    yes: YesOpt = False,
     json_: JsonOpt = False,
 ) -> None:
     """Delete old runs (actions, attempts, logs) and stale cache entries, then shrink the file.
@@ -134,19 +128,8 @@ def gc(
     if not plan.runs and not plan.cache_keys:
         _show(collect(store, policy, plan=plan), plan, json_)
         return
-    if not yes:
-        rows = {
-            "actions": sum(c.actions for c in plan.runs),
-            "logs": sum(c.logs for c in plan.runs),
-        }
-        what = _summary(len(plan.runs), rows, len(plan.cache_keys))
-        if not _interactive():
-            raise CliError(
-                f"flyte gc would delete {what}; pass --yes to confirm (--dry-run lists them)"
-            )
-        if not typer.confirm(f"Delete {what}?", default=False, err=True):
-            console(stderr=True).print("Nothing deleted.")
-            return
+    rows = {"actions": sum(c.actions for c in plan.runs), "logs": sum(c.logs for c in plan.runs)}
+    confirm(f"Delete {_summary(len(plan.runs), rows, len(plan.cache_keys))}?", yes=yes)
     _show(collect(store, policy, plan=plan), plan, json_)
 
 
@@ -181,13 +164,16 @@ def _show(report: GcReport, plan: GcPlan, as_json: bool) -> None:
     total = _summary(len(report.runs), report.rows, report.cache_entries)
     if report.dry_run:
         out.print(f"Would delete {total}.")
-    elif not report.runs and not report.cache_entries:
+    elif not report.runs and not report.cache_entries and not report.blob_files:
         out.print("Nothing to delete.")
     else:
         line = f"Deleted {total}"
-        if report.bytes_freed is not None:
+        if report.blob_files:
+            line += f", {_plural(report.blob_files, 'value file')} ({fmt_bytes(report.blob_bytes)})"
+        if report.bytes_freed:  # whole pages: deleting a little may free none
             line += f"; freed {fmt_bytes(report.bytes_freed)}"
-            line += f" (file {fmt_bytes(report.size_before)} → {fmt_bytes(report.size_after)})"
+        if report.size_before is not None:
+            line += f"; file {fmt_bytes(report.size_before)} → {fmt_bytes(report.size_after)}"
         out.print(line + ".")
     if report.protected:
         out.print(

@@ -1,9 +1,10 @@
-"""`flyte get runs | run | actions | io | tasks | cache`: read the run store."""
+"""`flyte get runs | run | actions | io | report | tasks | cache`: read the run store."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
@@ -26,7 +27,7 @@ from flyte_cli._output import (
     to_data,
 )
 
-__all__ = ["actions", "app", "cache", "io", "run", "runs", "tasks"]
+__all__ = ["actions", "app", "cache", "io", "report", "run", "runs", "tasks"]
 
 app = sub_app(
     help="Show runs, actions, inputs and outputs, deployed tasks and cache entries.",
@@ -37,6 +38,7 @@ app = sub_app(
   flyte get run RUN
   flyte get actions RUN
   flyte get io RUN
+  flyte get report RUN --open
   flyte get tasks --json
   flyte get cache --task pipeline.transform
 """,
@@ -294,6 +296,87 @@ def io(run: RunArg, action: ActionArg = None, json_: JsonOpt = False) -> None:
     elif target.outputs_json is not None:
         out.print("[bold]outputs[/]")
         out.print(json.dumps(data["outputs"], indent=2, default=str), markup=False, highlight=False)
+
+
+@app.command(cls=ExamplesCommand)
+def report(
+    run: RunArg,
+    action: ActionArg = None,
+    output: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Where to write the HTML (default: RUN[-ACTION]-report.html here).",
+            show_default=False,
+        ),
+    ] = None,
+    open_: Annotated[
+        bool, typer.Option("--open", help="Open the written file in a web browser.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Write the HTML report of an action (`@env.task(report=True)`) to one file.
+
+    Without ACTION, the run's reports go in one page, a tab per action and tab.
+
+    Examples:
+
+    \b
+      flyte get report RUN
+      flyte get report RUN train --open
+      flyte get report RUN a0 -o report.html --json
+    """
+    from flyte.report import render
+
+    store = get_store()
+    record = require_run(store, run)
+    actions = store.list_actions(run)
+    with_report = store.report_actions(run)
+    if action is not None:
+        target = require_action(actions, run, action)
+        found = store.get_report(run, target.id)
+        if found is None:
+            others = ", ".join(with_report) or "none"
+            raise CliError(
+                f"action {target.id} ({target.name}) of run {run} has no report "
+                f"(actions with one: {others}); a task logs one with @env.task(report=True)"
+            )
+        tabs = found.tabs
+        title = f"{target.name} · {run}"
+        ids = [target.id]
+    else:
+        if not with_report:
+            raise CliError(
+                f"run {run} has no reports; a task logs one with @env.task(report=True) "
+                "and flyte.report.log(...)"
+            )
+        names = {a.id: a.name.rsplit(".", 1)[-1] for a in actions}
+        tabs = {}
+        for aid in with_report:
+            found = store.get_report(run, aid)
+            if found is None:
+                continue
+            for tab, fragment in found.tabs.items():
+                key = tab if len(with_report) == 1 else f"{names.get(aid, aid)} ({aid[:6]}): {tab}"
+                tabs[key] = fragment
+        title = f"{record.task} · {run}"
+        ids = list(with_report)
+    suffix = f"-{ids[0]}" if action is not None else ""
+    path = output or Path(f"{run}{suffix}-report.html")
+    try:
+        path.write_text(render(tabs, title=title), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if open_:
+        import webbrowser
+
+        webbrowser.open(path.resolve().as_uri())
+    if json_:
+        emit_json({"run": run, "actions": ids, "tabs": list(tabs), "path": str(path)})
+        return
+    console().print(f"wrote {path} ({len(tabs)} tab{'s' if len(tabs) != 1 else ''})", markup=False)
 
 
 @app.command(cls=ExamplesCommand)

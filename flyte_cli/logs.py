@@ -143,6 +143,11 @@ def logs(
                 f"{what} printed nothing{' yet (--follow waits for output)' if still else ''}.\n"
             )
         return
+    follow_logs = getattr(store, "follow_logs", None)
+    if follow_logs is not None:  # a server: it long-polls, answering as soon as lines come
+        for batch in follow_logs(run, action_id=action_id, after=last, attempt=attempt):
+            show([line for line in batch if wanted is None or line.action in wanted])
+        return
     while True:
         record = store.get_run(run)
         ended = record is None or record.phase.is_terminal

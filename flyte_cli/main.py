@@ -53,7 +53,17 @@ VERBS: dict[str, tuple[str, str, str]] = {
         "Delete old runs and stale cache entries; shrink the store.",
     ),
     "db": ("flyte_cli.db:app", "Manage", "Store stats, integrity check, vacuum and read-only SQL."),
+    "serve": ("flyte_cli.serve:serve", "Share", "Serve the run store to a team over HTTP."),
 }
+
+_invocation: dict[str, list[str]] = {"argv": []}
+"""The arguments of the running invocation (the root callback sees them parsed away)."""
+
+LOCAL_ONLY = frozenset({"gc", "db"})
+"""Verbs that work on the store file itself (SQL, vacuum): not available through a server."""
+
+_SCOPED_ENV = ("FLYTE_STORE", "FLYTE_ENDPOINT", "FLYTE_API_KEY")
+"""Set by the global options for one invocation, and restored afterwards."""
 
 
 def _build(verb: str) -> Command:
@@ -113,6 +123,7 @@ class FlyteGroup(TyperGroup):
         state.reset()
         lighten(self)
         argv = sys.argv[1:] if args is None else list(args)
+        _invocation["argv"] = argv
         if os.environ.get("_FLYTE_COMPLETE") == "complete_zsh":
             from flyte_cli.completions_gen import use_our_completion
 
@@ -124,7 +135,7 @@ class FlyteGroup(TyperGroup):
             from flyte_cli.completions_gen import use_our_scripts
 
             use_our_scripts()
-        saved_store = os.environ.get("FLYTE_STORE")  # `--store` sets it for this invocation
+        saved = {key: os.environ.get(key) for key in _SCOPED_ENV}  # the global options set them
         try:
             code = _guarded(
                 lambda: super(FlyteGroup, self).main(
@@ -137,10 +148,11 @@ class FlyteGroup(TyperGroup):
                 )
             )
         finally:
-            if saved_store is None:
-                os.environ.pop("FLYTE_STORE", None)
-            else:
-                os.environ["FLYTE_STORE"] = saved_store
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
         if standalone_mode:
             sys.exit(code)
         return code
@@ -217,18 +229,39 @@ app = typer.Typer(
   flyte get actions RUN
   flyte logs RUN --follow
   flyte tui
+  flyte --endpoint http://team-box:8090 --api-key TOKEN get runs
 """,
 )
 
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     store: Annotated[
         Optional[str],
         typer.Option(
             "--store",
             metavar="PATH",
             help="The run store: a runs.db path or 'memory' (default: $FLYTE_STORE or $FLYTE_HOME/runs.db).",
+            show_default=False,
+        ),
+    ] = None,
+    endpoint: Annotated[
+        Optional[str],
+        typer.Option(
+            "--endpoint",
+            metavar="URL",
+            help="A flyte server (`flyte serve`) to run and read on, instead of the local "
+            "store (default: $FLYTE_ENDPOINT).",
+            show_default=False,
+        ),
+    ] = None,
+    api_key: Annotated[
+        Optional[str],
+        typer.Option(
+            "--api-key",
+            metavar="TOKEN",
+            help="The server's API token (default: $FLYTE_API_KEY).",
             show_default=False,
         ),
     ] = None,
@@ -244,9 +277,23 @@ def _root(
 ) -> None:
     """flyte-local: run Flyte 2 tasks locally, live, and inspect every run."""
     state.verbose = verbose
+    if endpoint is not None and store is not None:
+        raise CliError("give either --store (a local store) or --endpoint (a server), not both")
+    if endpoint is not None:
+        os.environ["FLYTE_ENDPOINT"] = endpoint
+    if api_key is not None:
+        os.environ["FLYTE_API_KEY"] = api_key
     if store is not None:
+        os.environ.pop("FLYTE_ENDPOINT", None)  # an explicit local store beats the env var
         state.store = store_url(store)
         os.environ["FLYTE_STORE"] = state.store
+    verb = ctx.invoked_subcommand
+    wants_help = any(a in ("-h", "--help") for a in _invocation["argv"])
+    if verb in LOCAL_ONLY and os.environ.get("FLYTE_ENDPOINT") and not wants_help:
+        raise CliError(
+            f"flyte {verb} works on a store file, not through a server: run it on the server's "
+            f"machine (flyte --store PATH {verb} ...), or drop --endpoint / FLYTE_ENDPOINT"
+        )
 
 
 def run_cli(argv: Sequence[str] | None = None) -> None:

@@ -40,6 +40,7 @@ from flyte.errors import (
     TraceCallError,
     as_user_error,
 )
+from flyte.report._report import finish_report
 
 if TYPE_CHECKING:
     from flyte._store import RunStore
@@ -506,10 +507,17 @@ class LocalController:
         writer = run.writer
         retries = task.retries
         attempts = retries.count + 1
-        timeout = task.timeout.seconds if task.timeout is not None else None
+        runtime = task.timeout.seconds if task.timeout is not None else None
+        # Timeout(deadline=) bounds the action across all its attempts.
+        deadline = task.timeout.deadline_seconds if task.timeout is not None else None
+        first_start = time.time()
+        timeout = runtime
         for attempt in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=attempt)
             attempt_start = time.time()
+            if deadline is not None:
+                left = max(deadline - (attempt_start - first_start), 0.001)
+                timeout = left if runtime is None else min(runtime, left)
             if attempt > 1:
                 writer.update_action(run.name, aid, {"attempts": attempt, "phase": _RUNNING})
             try:
@@ -521,18 +529,30 @@ class LocalController:
                     value = await self._run_sync(child, task, args, kwargs, timeout)
                 if child.pending:
                     await asyncio.gather(*child.pending, return_exceptions=True)
+                    if isinstance(value, asyncio.Future) and value in child.pending:
+                        # An async body returned a sync child's handle without awaiting it.
+                        value = value.result()
                 check_output(task, value)
                 blob = _serde.dumps(value, what=f"the output of {task.name}")
                 out_json = _serde.encode_json(value)
             except BaseException as exc:
                 flush_action_logs(child)
+                if task.report:
+                    finish_report(child)
                 if child.pending:
                     for handle in child.pending:
                         handle.cancel()
                 if isinstance(exc, Deadline):
-                    exc = TaskTimeoutError(
-                        f"{task.name} ran longer than its timeout of {timeout:g}s and was stopped"
-                    )
+                    if deadline is not None and timeout != runtime:
+                        exc = TaskTimeoutError(
+                            f"{task.name} passed its deadline of {deadline:g}s and was stopped"
+                        )
+                        attempts = attempt  # past the deadline no retry may start
+                    else:
+                        exc = TaskTimeoutError(
+                            f"{task.name} ran longer than its timeout of {runtime:g}s and was "
+                            "stopped"
+                        )
                 aborted = isinstance(
                     exc, asyncio.CancelledError | ActionAborted | KeyboardInterrupt
                 )
@@ -584,6 +604,8 @@ class LocalController:
                     raise
                 raise as_user_error(exc) from None
             flush_action_logs(child)
+            if task.report:
+                finish_report(child)
             if run.aborted.is_set():  # a sync body that finished after its run was aborted
                 writer.update_action(run.name, aid, {"phase": _ABORTED, "ended_at": time.time()})
                 raise ActionAborted(f"run {run.name} was aborted")

@@ -68,6 +68,9 @@ class RunState:
         self.detached: set[Any] = set()
         # task name -> its cache entries (key -> outputs), loaded on the first look-up.
         self.cache_index: dict[str, Any] = {}
+        # action id -> (attempt, flyte.report.Report) of report=True tasks while they run.
+        self.reports: dict[str, tuple[int, Any]] = {}
+        self.started_at = time.time()
 
     @property
     def data_dir(self) -> Path:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
         CacheEntry,
         DeployedTask,
         LogLine,
+        ReportRecord,
         RunRecord,
     )
 
@@ -36,7 +37,7 @@ __all__ = [
 Op = tuple[Any, ...]
 """One write: ("run_insert", row) | ("run_update", name, fields) | ("action_insert", row) |
 ("action_update", run, id, fields) | ("attempt_upsert", row) | ("log", row) |
-("cache_put", row) | ("deploy", row)."""
+("cache_put", row) | ("deploy", row) | ("report_put", row)."""
 
 HEARTBEAT_INTERVAL = 1.0
 HEARTBEAT_STALE = 30.0
@@ -95,6 +96,12 @@ class RunStore(Protocol):
         attempt: int | None = None,
         limit: int | None = None,
     ) -> list[LogLine]: ...
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        """The stored HTML report of an action, or None."""
+
+    def report_actions(self, run: str) -> list[str]:
+        """Ids of the actions of `run` that have a stored report."""
+
     def cache_get(self, key: str) -> tuple[CacheEntry, bytes] | None: ...
     def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
         """Just the outputs (JSON, pickled) under `key`, for the engine's hot path."""

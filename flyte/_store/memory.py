@@ -14,6 +14,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op
@@ -49,6 +50,7 @@ _KINDS = frozenset(
         "attempt_upsert",
         "cache_put",
         "deploy",
+        "report_put",
     }
 )
 
@@ -69,6 +71,7 @@ class MemoryRunStore:
         self._logs: list[dict[str, Any]] = []
         self._cache: dict[str, dict[str, Any]] = {}
         self._deployed: dict[tuple[str, str], dict[str, Any]] = {}
+        self._reports: dict[tuple[str, str], dict[str, Any]] = {}
         self._counter = 0
         self._leases: dict[str, str] = {}
 
@@ -127,6 +130,10 @@ class MemoryRunStore:
             self._abort_actions(op[1], op[2])
         elif kind == "deploy":
             self._deployed[(op[1]["name"], op[1]["version"])] = dict(op[1])
+        elif kind == "report_put":
+            if op[1]["run"] not in self._runs:
+                raise KeyError(f"no run {op[1]['run']!r}")
+            self._reports[(op[1]["run"], op[1]["action"])] = dict(op[1])
         else:
             raise ValueError(f"unknown store operation {kind!r}")
 
@@ -212,8 +219,25 @@ class MemoryRunStore:
             self._actions.pop(run, None)
             self._attempts = {k: v for k, v in self._attempts.items() if k[0] != run}
             self._logs = [r for r in self._logs if r["run"] != run]
+            self._reports = {k: v for k, v in self._reports.items() if k[0] != run}
             self._counter += 1
         return found
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        row = self._reports.get((run, action_id))
+        if row is None:
+            return None
+        return ReportRecord(
+            run=run,
+            action=action_id,
+            attempt=row["attempt"],
+            tabs=dict(row["tabs"]),
+            updated_at=row["ts"],
+        )
+
+    def report_actions(self, run: str) -> list[str]:
+        rows = sorted((r["ts"], a) for (r_run, a), r in self._reports.items() if r_run == run)
+        return [a for _, a in rows]
 
     def list_actions(self, run: str) -> list[ActionRecord]:
         rows = sorted(

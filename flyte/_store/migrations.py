@@ -146,6 +146,19 @@ CREATE VIEW cache_v1 AS SELECT
 FROM cache;
 """
 
+# Reports of actions (`@env.task(report=True)`): one row per action, its tabs as JSON,
+# replaced on every flush; removed with the run. Internal, like every table (no view yet).
+_REPORTS = """
+CREATE TABLE reports (
+    run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE,
+    action TEXT NOT NULL,
+    attempt INTEGER NOT NULL DEFAULT 1,
+    tabs TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (run, action)
+);
+"""
+
 # Liveness judged by the process, not the heartbeat alone: the driver's start time makes a
 # reused pid tell. A recovery takes a lease on its source run so it runs once (issue 13).
 _DRIVER_START_AND_LEASES = """
@@ -192,8 +205,9 @@ END;
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
-    ("0003_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
-    ("0004_run_action_counts", _RUN_ACTION_COUNTS),
+    ("0003_reports", _REPORTS),
+    ("0004_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
+    ("0005_run_action_counts", _RUN_ACTION_COUNTS),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")

@@ -1,6 +1,7 @@
 """The retention policy of the config file, applied automatically at most once a day.
 
-The config file is `$FLYTE_CONFIG`, else `$FLYTE_HOME/config.toml`:
+The config file is `$FLYTE_CONFIG`, else `./.flyte/config.toml`, else
+`$FLYTE_HOME/config.toml`:
 
     [retention]
     older_than = "30d"        # delete runs created more than 30 days ago
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 AUTO_INTERVAL = 86400.0
+# The background gcs this process started: held so they are not reported as leaked.
+_started: list[subprocess.Popen[bytes]] = []
 _KEYS = {"older_than", "keep", "failed_only", "cache_older_than", "auto"}
 
 
@@ -56,32 +59,33 @@ class Retention:
 
 
 def config_path() -> Path:
-    """`$FLYTE_CONFIG`, else `$FLYTE_HOME/config.toml` (it need not exist)."""
+    """The config file: `$FLYTE_CONFIG`, else `./.flyte/config.toml` if it exists, else
+    `$FLYTE_HOME/config.toml` (the order `flyte.init_from_config` reads them in)."""
     configured = os.environ.get("FLYTE_CONFIG")
-    return Path(configured).expanduser() if configured else flyte_home() / "config.toml"
+    if configured:
+        return Path(configured).expanduser()
+    project = Path(".flyte") / "config.toml"
+    return project if project.is_file() else flyte_home() / "config.toml"
 
 
 def load_retention(path: str | os.PathLike[str] | None = None) -> Retention | None:
     """The retention policy of the config file, or None when it has none.
 
+    TOML, or JSON for a `.json` file; upstream's YAML config has no retention section.
+
     Raises:
         InvalidOptionError: the file or its `[retention]` section is malformed.
     """
     file = Path(path) if path is not None else config_path()
+    if file.suffix in (".yaml", ".yml"):
+        return None
     try:
         raw = file.read_bytes()
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise InvalidOptionError(f"cannot read the config file {file}: {exc}") from exc
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - Python 3.10
-        import tomli as tomllib
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidOptionError(f"config file {file} is not valid TOML: {exc}") from exc
+    data = _parse(file, raw)
     section = data.get("retention")
     if section is None:
         return None
@@ -109,6 +113,25 @@ def load_retention(path: str | os.PathLike[str] | None = None) -> Retention | No
             "or cache_older_than"
         )
     return Retention(policy=policy, auto=auto, source=str(file))
+
+
+def _parse(file: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+        if file.suffix == ".json":
+            data = json.loads(text)
+        else:
+            if sys.version_info >= (3, 11):
+                import tomllib
+            else:  # pragma: no cover - Python 3.10
+                import tomli as tomllib
+            data = tomllib.loads(text)
+    except ValueError as exc:  # TOMLDecodeError, JSONDecodeError, UnicodeDecodeError
+        kind = "JSON" if file.suffix == ".json" else "TOML"
+        raise InvalidOptionError(f"config file {file} is not valid {kind}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidOptionError(f"config file {file} must hold a table of settings")
+    return data
 
 
 def _age(value: Any) -> float | None:
@@ -165,12 +188,15 @@ def schedule_auto_gc(store_path: str, *, now: float | None = None) -> bool:
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()
         os.utime(stamp, (now, now))
-        subprocess.Popen(
-            [sys.executable, "-m", "flyte._store.retention", os.path.abspath(store_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
+        _started[:] = [p for p in _started if p.poll() is None]  # reap finished ones
+        _started.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "flyte._store.retention", os.path.abspath(store_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         )
     except OSError as exc:
         sys.stderr.write(f"flyte: automatic gc skipped: {exc}\n")

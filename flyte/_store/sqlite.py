@@ -27,6 +27,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op, driver_is_dead
@@ -76,7 +77,7 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0004
+        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0005
     except sqlite3.DatabaseError as exc:
         raise open_error(path, exc) from exc
     return conn
@@ -444,6 +445,13 @@ class SqliteRunStore:
                         row.get("action"),
                     ),
                 )
+            elif kind == "report_put":
+                row = op[1]
+                conn.execute(
+                    "INSERT OR REPLACE INTO reports (run, action, attempt, tabs, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (row["run"], row["action"], row["attempt"], _to_json(row["tabs"]), row["ts"]),
+                )
             elif kind == "deploy":
                 row = self._big(op[1], "snapshot")
                 conn.execute(
@@ -525,7 +533,7 @@ class SqliteRunStore:
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
-        # The counts are kept on the run row (migration 0004): no scan of the actions.
+        # The counts are kept on the run row (migration 0005): no scan of the actions.
         sql = (
             "SELECT r.*, r.action_count AS n_actions, r.cache_hits AS n_hits "
             f"FROM runs r {where} {tail}"
@@ -697,7 +705,7 @@ class SqliteRunStore:
                     f"run {run} is still {row['phase']} (driven by pid {row['pid']}); "
                     f"abort it first (flyte abort {run})"
                 )
-            for table in ("logs", "attempts", "actions"):
+            for table in ("logs", "attempts", "reports", "actions"):
                 conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
             deleted = conn.execute("DELETE FROM runs WHERE name = ?", (run,)).rowcount
         return deleted > 0
@@ -835,6 +843,27 @@ class SqliteRunStore:
                 f"LIMIT {int(limit)}) ORDER BY seq"
             )
         return [log_from_row(r) for r in self._query(sql, params)]
+
+    # -- reports -------------------------------------------------------------------
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        rows = self._query(
+            "SELECT attempt, tabs, updated_at FROM reports WHERE run = ? AND action = ?",
+            (run, action_id),
+        )
+        if not rows:
+            return None
+        return ReportRecord(
+            run=run,
+            action=action_id,
+            attempt=rows[0][0],
+            tabs=json.loads(rows[0][1]),
+            updated_at=rows[0][2],
+        )
+
+    def report_actions(self, run: str) -> list[str]:
+        rows = self._query("SELECT action FROM reports WHERE run = ? ORDER BY updated_at", (run,))
+        return [r[0] for r in rows]
 
     # -- cache ---------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyte._store.upkeep import ACTIVE, _alive, _is_sqlite, sizes
+from flyte._store.blob_sweep import blob_folder, missing_blobs
+from flyte._store.gc_plan import ACTIVE, is_alive, is_sqlite
+from flyte._store.upkeep import sizes
 from flyte.errors import StoreError
 
 __all__ = ["CheckResult", "StoreStats", "check", "stats"]
@@ -33,6 +35,9 @@ class StoreStats:
     deployed: int
     blob_bytes: int
     """Bytes of exact (pickled) values: inputs, outputs, code snapshots, cached outputs."""
+    offloaded_files: int = 0
+    """Values too big for a row, kept as files in blobs/ beside the store."""
+    offloaded_bytes: int = 0
     file_bytes: int | None = None
     wal_bytes: int | None = None
     data_bytes: int | None = None
@@ -68,7 +73,7 @@ def stats(store: Any, *, biggest: int = 5) -> StoreStats:
     Raises:
         StoreError: the store could not be read.
     """
-    if not _is_sqlite(store):
+    if not is_sqlite(store):
         return _memory_stats(store, biggest)
     try:
         return _sqlite_stats(store, biggest)
@@ -120,6 +125,8 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
             (_json([name for name, _ in top]),),
         )
     }
+    folder = blob_folder(store)
+    offloaded = [f.stat().st_size for f in folder.iterdir()] if folder.is_dir() else []
     file_bytes = _size(store.path)
     wal_bytes = _size(store.path + "-wal")
     page_size = _scalar(conn, "PRAGMA page_size")
@@ -129,13 +136,15 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
         path=store.path,
         runs=sum(phases.values()),
         runs_by_phase=phases,
-        active=sum(1 for r in active if _alive(r)),
+        active=sum(1 for r in active if is_alive(r)),
         actions=_scalar(conn, "SELECT count(*) FROM actions"),
         attempts=_scalar(conn, "SELECT count(*) FROM attempts"),
         logs=_scalar(conn, "SELECT count(*) FROM logs"),
         cache_entries=_scalar(conn, "SELECT count(*) FROM cache"),
         deployed=_scalar(conn, "SELECT count(*) FROM deployed_tasks"),
         blob_bytes=blob,
+        offloaded_files=len(offloaded),
+        offloaded_bytes=sum(offloaded),
         file_bytes=file_bytes,
         wal_bytes=wal_bytes,
         data_bytes=data,
@@ -217,7 +226,7 @@ def _memory_stats(store: Any, biggest: int) -> StoreStats:
         path=store.path,
         runs=len(runs),
         runs_by_phase=phases,
-        active=sum(1 for r in runs if _alive(r)),
+        active=sum(1 for r in runs if is_alive(r)),
         actions=sum(len(rows) for rows in actions.values()),
         attempts=attempts,
         logs=len(logs),
@@ -287,7 +296,7 @@ def check(store: Any, *, integrity: bool = True) -> CheckResult:
 
     A query that fails on a damaged file is reported as a problem, not raised.
     """
-    if not _is_sqlite(store):
+    if not is_sqlite(store):
         return _memory_check(store)
     from flyte._store.migrations import PUBLIC_VIEWS
 
@@ -322,6 +331,13 @@ def check(store: Any, *, integrity: bool = True) -> CheckResult:
             conn.execute(f"SELECT * FROM {view} LIMIT 0").fetchall()
         except sqlite3.DatabaseError as exc:
             result.problems.append(f"public view {view} cannot be read: {exc}")
+    result.checks.append("every offloaded value has its file")
+    try:
+        missing = missing_blobs(store)
+    except sqlite3.DatabaseError as exc:
+        result.problems.append(f"offloaded values: the check failed: {exc}")
+        missing = []
+    result.problems += [f"offloaded value file blobs/{d} is missing" for d in missing[:_MAX_LISTED]]
     hits = run("cache hits have their outputs", _HIT_WITHOUT_ENTRY)
     if hits and hits[0][0]:
         result.notes.append(_hits_note(hits[0][0]))

@@ -1,23 +1,20 @@
-"""Store upkeep: `gc` deletes old runs and stale cache entries, then gives the space back.
+"""Store upkeep: `gc` deletes what a plan selects (flyte._store.gc_plan), then gives the
+space back; `vacuum` rewrites the file.
 
 gc shares the file with running programs, so it never holds the write lock for long.
-Every write is a transaction of at most `budget` seconds (25 ms by default): a run's rows
-go in chunks sized from the measured delete rate, children before the run row (so no
-reader ever sees an orphan), and after each commit gc pauses at least as long as it held
-the lock. The pause matters as much as the limit: a writer waiting on `busy_timeout`
-sleeps in growing steps (1, 2, 5, 10, 15, 20, 25 ms ...), and without a gap gc would take
-the lock again before that writer wakes up.
-
-A run is never touched while it is QUEUED/RUNNING with a live driver, nor while a live
-run recovers from it; both are checked again inside every transaction, not only when the
-plan is made. A stale cache entry is kept while an action of a kept run reads its outputs
-from it (a cache hit stores no outputs of its own).
+Every write is a transaction of about `budget` seconds (20 ms by default): a run's rows go
+in chunks sized from the measured delete rate, children before the run row (so no reader
+ever sees an orphan), and after each commit gc pauses at least as long as it held the
+lock. The pause matters as much as the limit: a writer waiting on `busy_timeout` sleeps in
+growing steps (1, 2, 5, 10, 15, 20, 25 ms ...), and without a gap gc would take the lock
+again before that writer wakes up. Whether a run may go is checked again inside every
+transaction, not only when the plan is made: a run that started, or began to be
+recovered, meanwhile is skipped.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections import deque
@@ -26,19 +23,35 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from flyte._store import driver_is_dead
-from flyte.errors import InvalidOptionError, StoreError, UserError
+from flyte._store.blob_sweep import sweep_blobs
+from flyte._store.gc_plan import (
+    ACTIVE,
+    GcPlan,
+    GcPolicy,
+    RunCandidate,
+    active_runs,
+    is_alive,
+    is_sqlite,
+    leased_sources,
+    parse_age,
+    plan_gc,
+    protected_runs,
+    run_fields,
+)
+from flyte.errors import StoreError, UserError
 
 if TYPE_CHECKING:
     from flyte._store import RunStore
 
 __all__ = [
+    "BUDGET",
     "GcPlan",
     "GcPolicy",
     "GcReport",
     "RunCandidate",
     "VacuumReport",
     "active_runs",
+    "checkpoint",
     "gc",
     "parse_age",
     "plan_gc",
@@ -46,85 +59,10 @@ __all__ = [
     "vacuum",
 ]
 
-ACTIVE = ("QUEUED", "RUNNING")
-NOT_SUCCEEDED = ("FAILED", "TIMED_OUT", "ABORTED")
 BUDGET = 0.02
 # The shortest pause between two gc transactions: a writer waiting on busy_timeout retries
 # after 1, 3, 8, 18, 33, 53, 78, 103 ms, so a free window of 25 ms always holds a retry.
 _MIN_GAP = 0.025
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_age(text: str) -> float:
-    """`90s`, `30m`, `12h`, `30d`, `2w` as seconds.
-
-    Raises:
-        InvalidOptionError: the text is not such an age.
-    """
-    match = _AGE.match(str(text))
-    if not match:
-        raise InvalidOptionError(f"{text!r} is not an age like 30d, 12h, 90m or 2w")
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-@dataclass(frozen=True, kw_only=True)
-class GcPolicy:
-    """What gc deletes; a run goes when it meets every condition given.
-
-    Example:
-        policy = GcPolicy(older_than=parse_age("30d"), keep=100, cache_older_than=7 * 86400)
-        report = gc(store, policy)
-        print(report.runs, report.bytes_freed)
-    """
-
-    older_than: float | None = None
-    """Seconds: runs created longer ago than this."""
-    keep: int | None = None
-    """Never the `keep` newest runs (of those `failed_only` considers)."""
-    failed_only: bool = False
-    """Only runs that did not succeed (FAILED, TIMED_OUT, ABORTED, or whose driver died)."""
-    cache_older_than: float | None = None
-    """Seconds: cache entries written longer ago than this (and read by no kept run)."""
-
-    def __post_init__(self) -> None:
-        for name in ("older_than", "cache_older_than", "keep"):
-            value = getattr(self, name)
-            if value is not None and value < 0:
-                raise InvalidOptionError(f"{name} must be >= 0, got {value}")
-
-    @property
-    def selects_runs(self) -> bool:
-        return self.older_than is not None or self.keep is not None or self.failed_only
-
-    @property
-    def empty(self) -> bool:
-        return not self.selects_runs and self.cache_older_than is None
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunCandidate:
-    """A run gc would delete, with the rows that go with it."""
-
-    name: str
-    task: str
-    phase: str
-    created_at: float
-    actions: int = 0
-    logs: int = 0
-
-
-@dataclass(kw_only=True)
-class GcPlan:
-    """What a gc would delete now (a dry run shows this; `gc` deletes it)."""
-
-    runs: list[RunCandidate]
-    protected: list[str]
-    """Runs the policy selects but that are in progress or being recovered."""
-    cache_keys: list[str]
-    cache_kept: int
-    """Stale cache entries kept because a kept run's action reads its outputs from them."""
-    made_at: float
 
 
 @dataclass(kw_only=True)
@@ -140,6 +78,9 @@ class GcReport:
     """Rows deleted per table (actions, attempts, logs, ...), runs excluded."""
     cache_entries: int = 0
     cache_kept: int = 0
+    blob_files: int = 0
+    """Offloaded value files (blobs/) deleted because no row refers to them any more."""
+    blob_bytes: int = 0
     bytes_freed: int | None = None
     """Bytes of data no longer in use (pages freed); None for a memory store or a dry run."""
     size_before: int | None = None
@@ -159,6 +100,8 @@ class GcReport:
             "rows": self.rows,
             "cache_entries": self.cache_entries,
             "cache_kept": self.cache_kept,
+            "blob_files": self.blob_files,
+            "blob_bytes": self.blob_bytes,
             "bytes_freed": self.bytes_freed,
             "size_before": self.size_before,
             "size_after": self.size_after,
@@ -176,156 +119,6 @@ class VacuumReport:
     size_before: int | None
     size_after: int | None
     seconds: float
-
-
-# -- selection (both stores) ----------------------------------------------------------
-
-
-def _alive(row: Any) -> bool:
-    """A QUEUED/RUNNING run whose driver still lives."""
-    return row["phase"] in ACTIVE and not driver_is_dead(
-        row["pid"], row["host"], row["heartbeat"], row["pid_start"]
-    )
-
-
-def _protected(rows: Sequence[Any]) -> set[str]:
-    """Runs in progress and the runs they recover from."""
-    names: set[str] = set()
-    for row in rows:
-        if _alive(row):
-            names.add(row["name"])
-            if row["recovered_from"]:
-                names.add(row["recovered_from"])
-    return names
-
-
-def _select(rows: Sequence[Any], policy: GcPolicy, now: float) -> tuple[list[Any], list[str]]:
-    """(runs to delete, runs selected but protected), newest first."""
-    if not policy.selects_runs:
-        return [], []
-    ordered = sorted(rows, key=lambda r: r["created_at"], reverse=True)
-    if policy.failed_only:
-        # A run whose driver died reads as ABORTED, so it counts as not succeeded.
-        ordered = [
-            r
-            for r in ordered
-            if r["phase"] in NOT_SUCCEEDED or (r["phase"] in ACTIVE and not _alive(r))
-        ]
-    if policy.keep is not None:
-        ordered = ordered[policy.keep :]
-    if policy.older_than is not None:
-        cutoff = now - policy.older_than
-        ordered = [r for r in ordered if r["created_at"] < cutoff]
-    protected = _protected(rows)
-    return (
-        [r for r in ordered if r["name"] not in protected],
-        [r["name"] for r in ordered if r["name"] in protected],
-    )
-
-
-def _is_sqlite(store: RunStore) -> bool:
-    from flyte._store.memory import MemoryRunStore
-    from flyte._store.sqlite import SqliteRunStore
-
-    if isinstance(store, SqliteRunStore):
-        return True
-    if isinstance(store, MemoryRunStore):
-        return False
-    raise UserError(
-        f"store upkeep works on a local store; {store!r} is not one "
-        "(run it where the store lives, e.g. on the server)"
-    )
-
-
-_RUN_FIELDS = "name, task, phase, created_at, pid, host, heartbeat, recovered_from, pid_start"
-
-
-def _run_rows(store: Any) -> list[Any]:
-    if _is_sqlite(store):
-        return store._query(f"SELECT {_RUN_FIELDS} FROM runs")  # type: ignore[no-any-return]
-    with store._lock:
-        return [dict(r) for r in store._runs.values()]
-
-
-def active_runs(store: RunStore) -> list[str]:
-    """Names of the runs in progress (QUEUED/RUNNING with a live driver)."""
-    return [r["name"] for r in _run_rows(store) if _alive(r)]
-
-
-def plan_gc(store: RunStore, policy: GcPolicy, *, now: float | None = None) -> GcPlan:
-    """What `gc(store, policy)` would delete now, with each run's action and log counts."""
-    now = time.time() if now is None else now
-    made_at = time.time()
-    rows = _run_rows(store)
-    doomed, protected = _select(rows, policy, now)
-    names = [r["name"] for r in doomed]
-    if _is_sqlite(store):
-        actions = _count_by_run(store, "actions", names)
-        logs = _count_by_run(store, "logs", names)
-    else:
-        with store._lock:  # type: ignore[attr-defined]
-            actions = {n: len(store._actions.get(n, {})) for n in names}  # type: ignore[attr-defined]
-            logs = {}
-            wanted = set(names)
-            for line in store._logs:  # type: ignore[attr-defined]
-                if line["run"] in wanted:
-                    logs[line["run"]] = logs.get(line["run"], 0) + 1
-    candidates = [
-        RunCandidate(
-            name=r["name"],
-            task=r["task"],
-            phase=r["phase"],
-            created_at=r["created_at"],
-            actions=actions.get(r["name"], 0),
-            logs=logs.get(r["name"], 0),
-        )
-        for r in doomed
-    ]
-    keys: list[str] = []
-    kept = 0
-    if policy.cache_older_than is not None:
-        keys, kept = _stale_cache(store, now - policy.cache_older_than, set(names))
-    return GcPlan(
-        runs=candidates, protected=protected, cache_keys=keys, cache_kept=kept, made_at=made_at
-    )
-
-
-def _count_by_run(store: Any, table: str, names: Sequence[str]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for i in range(0, len(names), 500):
-        chunk = json.dumps(list(names[i : i + 500]))
-        for run, n in store._query(
-            f"SELECT run, count(*) FROM {table} "
-            "WHERE run IN (SELECT value FROM json_each(?)) GROUP BY run",
-            (chunk,),
-        ):
-            counts[run] = n
-    return counts
-
-
-def _stale_cache(store: Any, cutoff: float, doomed: set[str]) -> tuple[list[str], int]:
-    """(keys of stale entries no kept run reads, how many stale entries are kept)."""
-    if _is_sqlite(store):
-        # One pass over actions (the NOT IN subquery is uncorrelated, built once).
-        rows = store._query(
-            "SELECT key, key IN (SELECT cache_key FROM actions WHERE cache_key IS NOT NULL "
-            "AND outputs_blob IS NULL AND run NOT IN (SELECT value FROM json_each(?))) "
-            "FROM cache WHERE created_at < ? ORDER BY created_at",
-            (json.dumps(sorted(doomed)), cutoff),
-        )
-        keys = [r[0] for r in rows if not r[1]]
-        return keys, len(rows) - len(keys)
-    with store._lock:
-        used = {
-            a["cache_key"]
-            for run, actions in store._actions.items()
-            if run not in doomed
-            for a in actions.values()
-            if a["cache_key"] and a["outputs_blob"] is None
-        }
-        stale = [k for k, e in store._cache.items() if e["created_at"] < cutoff]
-    keys = [k for k in stale if k not in used]
-    return keys, len(stale) - len(keys)
 
 
 # -- gc ---------------------------------------------------------------------------------
@@ -364,12 +157,12 @@ def gc(
             "logs": sum(c.logs for c in plan.runs),
         }
         report.cache_entries = len(plan.cache_keys)
-        if _is_sqlite(store):
+        if is_sqlite(store):
             report.size_before = report.size_after = sizes(store)[0]
         report.seconds = time.monotonic() - started
         return report
     names = [c.name for c in plan.runs]
-    if _is_sqlite(store):
+    if is_sqlite(store):
         try:
             _gc_sqlite(store, names, plan, policy, report, budget, now)
         except sqlite3.DatabaseError as exc:
@@ -390,13 +183,13 @@ def _gc_memory(
 ) -> None:
     rows = {"actions": 0, "attempts": 0, "logs": 0}
     with store._lock:
-        protected = _protected(list(store._runs.values()))
+        protected = protected_runs(list(store._runs.values()))
         doomed = set()
         for name in names:
             row = store._runs.get(name)
             if row is None:
                 continue
-            if name in protected or _alive(row):
+            if name in protected or is_alive(row):
                 report.skipped.append(name)
                 continue
             doomed.add(name)
@@ -409,6 +202,9 @@ def _gc_memory(
             logs = [r for r in store._logs if r["run"] not in doomed]
             rows["logs"] = len(store._logs) - len(logs)
             store._logs = logs
+            reports = {k: v for k, v in store._reports.items() if k[0] not in doomed}
+            rows["reports"] = len(store._reports) - len(reports)
+            store._reports = reports
         report.runs = [n for n in names if n in doomed]
         if plan.cache_keys and policy.cache_older_than is not None:
             cutoff = (time.time() if now is None else now) - policy.cache_older_than
@@ -464,7 +260,7 @@ class _Pacer:
         return self.statements > 0 and time.monotonic() >= self.deadline
 
     @contextmanager
-    def transaction(self, *, bump: bool = True) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
         with self.store._write_lock:
             self.conn.execute("BEGIN IMMEDIATE")
             start = time.monotonic()
@@ -473,8 +269,7 @@ class _Pacer:
             self.statements = 0
             try:
                 yield self.conn
-                if bump:
-                    self.conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
+                self.conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
                 commit = time.monotonic()
                 self.conn.execute("COMMIT")
                 self.commit_time = time.monotonic() - commit
@@ -525,28 +320,41 @@ class _Pacer:
 
 
 def _run_tables(conn: sqlite3.Connection) -> list[tuple[str, str, bool]]:
-    """(table, column, has rowid) of every table whose rows belong to a run (a foreign key
-    to runs): actions, attempts, logs, and whatever later migrations add (reports)."""
-    found: list[tuple[str, str, bool]] = []
-    referenced: dict[str, int] = {}
+    """(table, run column, has rowid) of every table whose rows belong to a run: a foreign
+    key to runs, or to the run column of such a table (reports -> actions). This finds
+    actions, attempts, logs and whatever later migrations add, with no list to update."""
     tables = [
         r[0]
         for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        )
+        ).fetchall()
     ]
-    for table in tables:
-        for fk in conn.execute(f'PRAGMA foreign_key_list("{table}")'):
-            if fk[2] == "runs":
-                try:
-                    conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0')
-                    has_rowid = True
-                except sqlite3.OperationalError:
-                    has_rowid = False
-                found.append((table, fk[3], has_rowid))
-            else:
-                referenced[fk[2]] = referenced.get(fk[2], 0) + 1
-    # A table other children point at (actions, if a later table references it) goes last.
+    fks = {t: conn.execute(f'PRAGMA foreign_key_list("{t}")').fetchall() for t in tables}
+    column: dict[str, str] = {"runs": "name"}
+    referenced: dict[str, int] = {}
+    changed = True
+    while changed:  # a fixpoint: tables pointing at tables that point at runs
+        changed = False
+        for table, keys in fks.items():
+            if table in column:
+                continue
+            for fk in keys:  # (id, seq, table, from, to, ...)
+                if fk[2] in column and fk[4] in (column[fk[2]], None):
+                    column[table] = fk[3]
+                    referenced[fk[2]] = referenced.get(fk[2], 0) + 1
+                    changed = True
+                    break
+    found: list[tuple[str, str, bool]] = []
+    for table, col in column.items():
+        if table == "runs":
+            continue
+        try:
+            conn.execute(f'SELECT rowid FROM "{table}" LIMIT 0').fetchall()
+            has_rowid = True
+        except sqlite3.OperationalError:
+            has_rowid = False
+        found.append((table, col, has_rowid))
+    # A table others point at goes after them (actions after reports, if they point at it).
     found.sort(key=lambda t: (referenced.get(t[0], 0), t[0]))
     return found
 
@@ -564,37 +372,49 @@ def _gc_sqlite(
     with _Pacer(store, report, budget) as pacer:
         conn = pacer.conn
         tables = _run_tables(conn)
+        fields = run_fields(conn)
+        leases = bool(
+            conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'recovery_leases'"
+            ).fetchall()
+        )
         report.rows = {t: 0 for t, _, _ in tables}
         pending = deque(names)
         while pending:
             with pacer.transaction():
-                protected = _protected(
+                protected = protected_runs(
                     conn.execute(
-                        f"SELECT {_RUN_FIELDS} FROM runs WHERE phase IN (?, ?)", ACTIVE
-                    ).fetchall()
+                        f"SELECT {fields} FROM runs WHERE phase IN (?, ?)", ACTIVE
+                    ).fetchall(),
+                    leased_sources(conn),
                 )
                 while pending and not pacer.expired():
                     name = pending[0]
                     # fetchall: a half-read cursor keeps a read transaction open, and that
                     # stops checkpoints from ever emptying the log.
                     rows = conn.execute(
-                        f"SELECT {_RUN_FIELDS} FROM runs WHERE name = ?", (name,)
+                        f"SELECT {fields} FROM runs WHERE name = ?", (name,)
                     ).fetchall()
                     found = rows[0] if rows else None
                     if found is None:  # deleted meanwhile (another gc, `flyte delete`)
                         pending.popleft()
                         continue
-                    if name in protected or _alive(found):
+                    if name in protected or is_alive(found):
                         report.skipped.append(name)
                         pending.popleft()
                         continue
                     if _delete_children(pacer, tables, name, report):
                         conn.execute("DELETE FROM runs WHERE name = ?", (name,))
+                        if leases:  # a lease on a deleted run protects nothing
+                            conn.execute("DELETE FROM recovery_leases WHERE source = ?", (name,))
                         report.runs.append(name)
                         pending.popleft()
         if plan.cache_keys and policy.cache_older_than is not None:
             cutoff = (time.time() if now is None else now) - policy.cache_older_than
             _delete_cache(pacer, deque(plan.cache_keys), cutoff, plan.made_at, report)
+        swept = sweep_blobs(store)
+        report.blob_files, report.blob_bytes = swept.files, swept.bytes
+        report.note = swept.note
         _reclaim(pacer, report)
     report.size_after, data_after = sizes(store)
     report.bytes_freed = max(0, data_before - data_after)
@@ -661,7 +481,7 @@ def _reclaim(pacer: _Pacer, report: GcReport) -> None:
     conn = pacer.conn
     if _pragma(conn, "auto_vacuum") != 2:
         if _pragma(conn, "freelist_count"):
-            report.note = (
+            report.note = (report.note + "; " if report.note else "") + (
                 "this store predates incremental vacuum, so the file keeps its size (new "
                 "runs reuse the free space); `flyte db vacuum` shrinks it once and for all"
             )
@@ -725,7 +545,7 @@ def vacuum(store: RunStore, *, force: bool = False) -> VacuumReport:
         StoreError: the store could not be rewritten (e.g. no room for the copy).
     """
     started = time.monotonic()
-    if not _is_sqlite(store):
+    if not is_sqlite(store):
         return VacuumReport(size_before=None, size_after=None, seconds=0.0)
     busy = active_runs(store)
     if busy and not force:

@@ -1,22 +1,25 @@
 """flyte.remote: deployed tasks and recorded runs, from the local store (or a server).
 
 `Task.get("env.task", auto_version="latest")` is a lazy reference to a deployed task: call
-it inside a task like any task, or run it with `flyte.run`.
+it inside a task like any task, or run it with `flyte.run`. With an endpoint configured
+(`flyte.init(endpoint=...)`, `$FLYTE_ENDPOINT`), everything here reads the server's store
+and `Run.get` returns a `RemoteRun` that follows the run on the server.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from flyte._run import Run as _Run
 from flyte._run import current_store
-from flyte.errors import RunNotFoundError, TaskNotFoundError
+from flyte.errors import RemoteError, TaskNotFoundError
+from flyte.remote._client import RemoteClient
+from flyte.remote._run import RemoteRun, Run
 
 if TYPE_CHECKING:
     from flyte._models import ActionRecord, DeployedTask
     from flyte._task import TaskTemplate
 
-__all__ = ["Action", "Run", "Task"]
+__all__ = ["Action", "RemoteClient", "RemoteError", "RemoteRun", "Run", "Task"]
 
 
 class Task:
@@ -89,38 +92,6 @@ class Task:
 
     def __repr__(self) -> str:
         return f"flyte.remote.Task({self.name!r}, version={self.version!r})"
-
-
-class Run(_Run):
-    """A recorded run, looked up by name: the handle `flyte.run` returns, plus look-ups.
-
-    A subclass rather than methods patched onto `flyte.Run` at import: importing
-    `flyte.remote` changes nothing elsewhere.
-
-    Example:
-        run = flyte.remote.Run.get("swift-otter-4f2a9c")
-        print(run.phase, run.outputs())
-    """
-
-    @classmethod
-    def get(cls, name: str) -> Run:
-        """The run called `name`.
-
-        Raises:
-            RunNotFoundError: there is no such run.
-        """
-        store = current_store()
-        if store.get_run(name) is None:
-            raise RunNotFoundError(f"run {name!r} not found; `flyte get runs` lists runs")
-        return cls(name, store)
-
-    @classmethod
-    def listall(
-        cls, limit: int | None = 100, phase: str | None = None, task: str | None = None
-    ) -> list[Run]:
-        """Recorded runs, newest first (filtered by phase and task)."""
-        store = current_store()
-        return [cls(r.name, store) for r in store.list_runs(limit=limit, phase=phase, task=task)]
 
 
 class Action:

@@ -41,6 +41,7 @@ class RunScreen(Screen[None]):
         Binding("slash", "search", "Search", priority=True),  # see RunsScreen
         Binding("w", "toggle_scope", "Logs of the run / the action", show=False),
         Binding("e", "expand", "Show values in full", show=False),
+        Binding("o", "open_report", "Open report", show=False),
     ]
 
     def __init__(self, run: str | None, *, logs: bool = False) -> None:
@@ -295,3 +296,32 @@ class RunScreen(Screen[None]):
         """Show inputs and outputs in full (again: truncated)."""
         details = self.query_one(Details)
         details.expanded = not details.expanded
+
+    def action_open_report(self) -> None:
+        """Open the selected action's HTML report (a task with report=True) in a browser."""
+        selected = self.query_one(ActionTree).selected_key
+        if self.model is None or selected is None or is_group_key(selected):
+            self.notify("select an action that has a report (marked 'report' in the tree)")
+            return
+        self._open_report(self.model.run, selected)
+
+    @work(thread=True, exclusive=True, group="report")
+    def _open_report(self, run: str, action_id: str) -> None:
+        import webbrowser
+
+        from flyte._store import flyte_home
+        from flyte.report import render
+
+        try:
+            found = self.dashboard.feed.store.get_report(run, action_id)
+            if found is None:
+                self.app.call_from_thread(self.notify, f"action {action_id} has no report")
+                return
+            path = flyte_home() / "reports" / f"{run}-{action_id}.html"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render(found.tabs, title=f"{run} {action_id}"), encoding="utf-8")
+        except (FlyteError, OSError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
+        webbrowser.open(path.as_uri())
+        self.app.call_from_thread(self.notify, f"report written to {path}")

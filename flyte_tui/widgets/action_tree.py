@@ -71,6 +71,7 @@ class ActionTree(Tree[str]):
         "action-tree--cache-hit",
         "action-tree--cache-miss",
         "action-tree--recovered",
+        "action-tree--report",
         "action-tree--attempts",
         "action-tree--more",
         "action-tree--root",

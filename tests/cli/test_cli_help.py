@@ -35,9 +35,10 @@ def test_every_verb_is_there() -> None:
     names = {p[0] for p in PATHS if p}
     assert names == {
         "run", "rerun", "deploy", "tui", "get", "logs", "abort", "cache", "delete", "gc", "db",
+        "serve",
     }  # fmt: skip
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "get"} == {
-        "runs", "run", "actions", "io", "tasks", "cache",
+        "runs", "run", "actions", "io", "report", "tasks", "cache",
     }  # fmt: skip
     assert ("cache", "clear") in PATHS and ("delete", "run") in PATHS
     assert {p[1] for p in PATHS if len(p) == 2 and p[0] == "db"} == {

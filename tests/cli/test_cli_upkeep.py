@@ -49,7 +49,7 @@ def test_gc_dry_run_lists_what_gc_then_deletes(flyte: Invoke) -> None:
     assert done.exit_code == 0, done.output
     report = json.loads(done.stdout)
     assert sorted(report["runs"]) == sorted(listed["runs"])
-    assert report["rows"] == {"actions": 6, "attempts": 6, "logs": 12}
+    assert report["rows"] == {"actions": 6, "attempts": 6, "logs": 12, "reports": 0}
     assert report["size_after"] <= report["size_before"]
     assert run_names(store) == {"new-ok"}
 
@@ -58,10 +58,8 @@ def test_gc_says_what_it_did(flyte: Invoke) -> None:
     _seed()
     out = flyte("gc", "--failed-only", "--yes")
     assert out.exit_code == 0, out.output
-    assert (
-        "Deleted 1 run (3 actions, 3 attempts, 6 log lines) and 0 cache entries; freed"
-        in out.stdout
-    )
+    line = "Deleted 1 run (3 actions, 3 attempts, 6 log lines) and 0 cache entries; "
+    assert line in out.stdout and " file " in out.stdout
     again = flyte("gc", "--failed-only", "--yes")
     assert again.exit_code == 0 and "Nothing to delete." in again.stdout
 
@@ -69,22 +67,22 @@ def test_gc_says_what_it_did(flyte: Invoke) -> None:
 def test_gc_without_yes_refuses_when_it_cannot_ask(flyte: Invoke) -> None:
     store = _seed()
     line = error_line(flyte("gc", "--keep", "0"))
-    assert "flyte gc would delete 3 runs" in line and "pass --yes" in line
+    assert "Delete 3 runs (9 actions, 18 log lines) and 0 cache entries: needs confirmation" in line
+    assert "add --yes" in line
     assert len(run_names(store)) == 3
 
 
 def test_gc_asks_before_deleting(
     cli_runner: Any, monkeypatch: pytest.MonkeyPatch, _isolated_home: Path
 ) -> None:
-    import flyte_cli.gc
+    import flyte_cli._options
     from flyte_cli.main import app
 
     store = _seed()
-    monkeypatch.setattr(flyte_cli.gc, "_interactive", lambda: True)
+    monkeypatch.setattr(flyte_cli._options, "_interactive", lambda: True)
     no = cli_runner.invoke(app, ["gc", "--older-than", "30d"], input="n\n")
-    assert no.exit_code == 0, no.output
+    assert no.exit_code == 130, no.output
     assert "Delete 2 runs (6 actions, 12 log lines) and 0 cache entries? [y/N]" in no.output
-    assert "Nothing deleted." in no.output
     assert len(run_names(store)) == 3
     yes = cli_runner.invoke(app, ["gc", "--older-than", "30d"], input="y\n")
     assert yes.exit_code == 0, yes.output

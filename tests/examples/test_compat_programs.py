@@ -59,6 +59,8 @@ class Program:
     also: list[str] = field(default_factory=list)  # substrings stdout must contain
     check: Callable[[list[Any]], None] | None = None
     actions: int | None = None  # actions recorded per run, when the program pins it
+    err_also: list[str] = field(default_factory=list)  # substrings stderr must contain
+    store_check: Callable[[SqliteRunStore], None] | None = None
 
 
 def _hello_v2(outputs: list[Any]) -> None:
@@ -66,6 +68,42 @@ def _hello_v2(outputs: list[Any]) -> None:
     assert len(greetings) == 3
     for i, text in zip((1, 2, 3), greetings, strict=True):
         assert text.startswith(f"hello, my id is: {i} and I am being run by Action: ")
+
+
+def _reports_stored(store: SqliteRunStore) -> None:
+    (run,) = store.list_runs()
+    by_name = {a.name: a.id for a in store.list_actions(run.name)}
+    streaming = store.get_report(run.name, by_name["reports_compat.streaming"])
+    assert streaming is not None and list(streaming.tabs) == ["main", "Details"]
+    assert (
+        streaming.tabs["main"].startswith("<h1>Progress</h1>")
+        and "step 2" in streaming.tabs["main"]
+    )
+    sync = store.get_report(run.name, by_name["reports_compat.sync_report"])
+    assert sync is not None and sync.tabs == {
+        "main": "<b>hello report</b>",
+        "Raw": "<pre>raw</pre>",
+    }
+
+
+def _cluster_settings_recorded(store: SqliteRunStore) -> None:
+    (run,) = store.list_runs()
+    actions = {a.name: a for a in store.list_actions(run.name)}
+    square = actions["cluster_compat.square"].settings
+    assert square["cluster_only"]["queue"] == "critical"
+    assert square["cluster_only"]["triggers"][0]["automation"] == "Cron('0 * * * *', UTC)"
+    assert square["timeouts"] == {"max_runtime": 30.0, "max_queued_time": 300.0, "deadline": None}
+    assert square["entrypoint"] is True and square["resources"]["gpu"] == "A100 80G:8"
+    assert actions["gpu_compat.on_gpu"].settings["resources"]["gpu"] == "H100:2 (1g.10gb)"
+    slow = actions["cluster_compat.too_slow"]
+    assert slow.phase is Phase.TIMED_OUT and slow.attempts == 1  # past the deadline: no retry
+
+
+def _logger_captured(store: SqliteRunStore) -> None:
+    (run,) = store.list_runs()
+    lines = [line.line for line in store.logs(run.name) if line.stream == "log"]
+    assert lines.count(f"INFO child sees run {run.name}") == 2
+    assert "WARNING main starts" in lines
 
 
 PROGRAMS = [
@@ -99,6 +137,24 @@ PROGRAMS = [
     ),
     Program(COMPAT / "side_effect_traces.py", [30], also=["Square 4", "Bool val: False"]),
     Program(COMPAT / "trace_sync.py", [600]),
+    Program(COMPAT / "reports_tabs.py", ["report:3"], store_check=_reports_stored),
+    Program(COMPAT / "durable_time.py", [True]),
+    Program(
+        COMPAT / "timeouts_devices_cluster.py",
+        ["18 deadline: TaskTimeoutError"],
+        err_also=["flyte: note: queue= is recorded; it only takes effect on a Flyte cluster"],
+        store_check=_cluster_settings_recorded,
+    ),
+    Program(
+        COMPAT / "context_and_logger.py",
+        ["local:1:ml local/development"],
+        also=["True"],
+        err_also=["INFO child sees run"],
+        store_check=_logger_captured,
+    ),
+    Program(COMPAT / "dict_inputs.py", ["select 1/10/[] nightly/5 q2/1"]),
+    Program(COMPAT / "unawaited_handle.py", [42]),
+    Program(COMPAT / "storage_models_errors.py", ["stored ValueError"]),
     Program(SEED / "hello_sync.py", ["Done"], actions=11),
     Program(SEED / "hello_async.py", ["Done"], actions=11),
     Program(SEED / "trace_and_finalize.py", ["ANSWER TO: WHY?!"], actions=3),
@@ -143,6 +199,8 @@ def test_program_runs_unchanged(
         assert outputs == program.outputs, proc.stdout
     for text in program.also:
         assert text in proc.stdout, proc.stdout
+    for text in program.err_also:
+        assert text in proc.stderr, proc.stderr
     assert "dry-run" not in proc.stdout
     # Every run is recorded durably in $FLYTE_HOME/runs.db.
     store = SqliteRunStore(home / "runs.db")
@@ -153,3 +211,5 @@ def test_program_runs_unchanged(
         assert all(a.phase.is_terminal for a in store.list_actions(r.name))
         if program.actions is not None:
             assert r.action_count == program.actions
+    if program.store_check is not None:
+        program.store_check(store)

@@ -20,6 +20,7 @@ EXPECT: dict[str, tuple[str, Any]] = {
     "slow.py": ("SUCCEEDED", 6),
     "traces.py": ("SUCCEEDED", 51),
     "fanout.py": ("SUCCEEDED", {"squares": 285, "cubes": 2025, "extra": 3}),
+    "remote_run.py": ("SUCCEEDED", 30),
 }
 
 

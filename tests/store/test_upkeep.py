@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -259,7 +260,7 @@ def test_gc_in_tiny_transactions_deletes_whole_runs(sqlite_store: Any) -> None:
     seed_run(sqlite_store, "new", actions=50)
     report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW, budget=0.0005)
     assert sorted(report.runs) == ["old-0", "old-1", "old-2"]
-    assert report.rows == {"actions": 1200, "attempts": 1200, "logs": 3600}
+    assert report.rows == {"actions": 1200, "attempts": 1200, "logs": 3600, "reports": 0}
     assert report.transactions > 3
     assert run_names(sqlite_store) == {"new"}
     assert len(sqlite_store.list_actions("new")) == 50
@@ -267,21 +268,32 @@ def test_gc_in_tiny_transactions_deletes_whole_runs(sqlite_store: Any) -> None:
 
 
 def test_gc_deletes_the_rows_of_tables_added_later(sqlite_store: Any) -> None:
-    # A later migration (reports) adds a table whose rows belong to a run: gc finds it by
-    # its foreign key, with no list to update.
-    conn = sqlite_store._conn()
-    conn.execute(
-        "CREATE TABLE reports (run TEXT NOT NULL REFERENCES runs(name) ON DELETE CASCADE, "
-        "action TEXT, html TEXT)"
-    )
+    # A later migration (0003_reports) added a table whose rows belong to a run: gc finds it
+    # by its foreign key, with no list to update.
     seed_run(sqlite_store, "old", age_days=40)
     seed_run(sqlite_store, "new")
-    conn.executemany(
-        "INSERT INTO reports VALUES (?, 'a0', '<p>hi</p>')", [("old",), ("old",), ("new",)]
+    sqlite_store.write(
+        [
+            (
+                "report_put",
+                {"run": r, "action": a, "attempt": 1, "tabs": {"main": "<p>hi</p>"}, "ts": NOW},
+            )
+            for r, a in (("old", "a0"), ("old", "a1"), ("new", "a0"))
+        ]
     )
+    # ... and one that points at actions, not at runs, with no cascade.
+    conn = sqlite_store._conn()
+    conn.execute(
+        "CREATE TABLE notes (run TEXT NOT NULL, action TEXT NOT NULL, text TEXT, "
+        "FOREIGN KEY (run, action) REFERENCES actions(run, id))"
+    )
+    conn.executemany("INSERT INTO notes VALUES (?, 'a0', 'n')", [("old",), ("new",)])
     report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
-    assert report.rows["reports"] == 2
-    assert [tuple(r) for r in conn.execute("SELECT run FROM reports")] == [("new",)]
+    assert report.runs == ["old"]
+    assert report.rows["reports"] == 2 and report.rows["notes"] == 1
+    assert sqlite_store.report_actions("old") == [] and sqlite_store.report_actions("new") == ["a0"]
+    assert [tuple(r) for r in conn.execute("SELECT run FROM notes")] == [("new",)]
+    assert check(sqlite_store).ok
 
 
 def _file_size(store: Any) -> int:
@@ -376,3 +388,113 @@ def test_check_integrity_finds_a_damaged_file(tmp_path: Path) -> None:
     result = check(SqliteRunStore(path))
     assert not result.ok
     assert result.problems[0].startswith("integrity"), result.problems
+
+
+# -- offloaded value files (blobs/) ------------------------------------------------------
+
+_PREFIX = b"FLYTEBLOB:"
+
+
+@pytest.fixture
+def blob_refs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference format of offloaded values (flyte._store.blobs), as the sweep sees it."""
+    import sys
+    import types
+
+    monkeypatch.setitem(
+        sys.modules, "flyte._store.blobs", types.SimpleNamespace(REF_PREFIX=_PREFIX)
+    )
+
+
+def _blob(folder: Path, fill: str, *, age: float = 2 * DAY) -> str:
+    digest = fill * 64
+    folder.mkdir(exist_ok=True)
+    (folder / digest).write_bytes(b"v" * 1000)
+    then = time.time() - age
+    os.utime(folder / digest, (then, then))
+    return digest
+
+
+def _refer(store: Any, run: str, digest: str) -> None:
+    store.write([("action_update", run, "a0", {"outputs_blob": _PREFIX + digest.encode()})])
+
+
+def test_gc_deletes_value_files_no_row_refers_to(sqlite_store: Any, blob_refs: None) -> None:
+    folder = Path(sqlite_store.path).parent / "blobs"
+    seed_run(sqlite_store, "old", age_days=40)
+    seed_run(sqlite_store, "new")
+    kept = _blob(folder, "a")
+    _refer(sqlite_store, "new", kept)
+    of_old_run = _blob(folder, "b")
+    _refer(sqlite_store, "old", of_old_run)
+    orphan = _blob(folder, "c")
+    just_written = _blob(folder, "d", age=0)  # its row may be about to commit
+    abandoned = folder / f".{'e' * 64}.123.tmp"
+    abandoned.write_bytes(b"half")
+    os.utime(abandoned, (NOW - DAY, NOW - DAY))
+
+    report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
+    assert report.runs == ["old"]
+    assert (report.blob_files, report.blob_bytes) == (2, 2000)
+    assert sorted(p.name for p in folder.iterdir()) == [kept, just_written]
+    assert not (folder / orphan).exists() and not (folder / of_old_run).exists()
+    assert check(sqlite_store).ok
+
+    (folder / kept).unlink()
+    assert check(sqlite_store).problems == [f"offloaded value file blobs/{kept} is missing"]
+
+
+def test_a_store_written_all_along_keeps_its_value_files(
+    sqlite_store: Any, blob_refs: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flyte._store import blob_sweep
+
+    folder = Path(sqlite_store.path).parent / "blobs"
+    orphan = _blob(folder, "c")
+    real = blob_sweep._references
+
+    def references_while_a_run_writes(conn: Any, prefix: bytes) -> set[str]:
+        # Another connection commits between the snapshot and the lock: it might have
+        # reused the orphan file, so the sweep must not trust its snapshot.
+        found = real(conn, prefix)
+        writer = threading.Thread(target=seed_run, args=(sqlite_store, f"r{time.monotonic()}"))
+        writer.start()
+        writer.join()
+        return found
+
+    monkeypatch.setattr(blob_sweep, "_references", references_while_a_run_writes)
+    result = blob_sweep.sweep_blobs(sqlite_store)
+    assert result.files == 0 and result.note is not None
+    assert (folder / orphan).exists()
+    monkeypatch.setattr(blob_sweep, "_references", real)
+    assert blob_sweep.sweep_blobs(sqlite_store).files == 1
+
+
+def test_a_run_under_a_live_recovery_lease_is_kept(sqlite_store: Any) -> None:
+    # Stores with recovery leases (one recovery of a run at a time): the lease is taken
+    # before the recovering run is recorded, so the lease alone must protect its source.
+    import socket
+
+    conn = sqlite_store._conn()
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS recovery_leases (source TEXT PRIMARY KEY, run TEXT NOT NULL, "
+        "pid INTEGER, host TEXT, pid_start TEXT, taken_at REAL NOT NULL)"
+    )
+    for name in ("leased", "lease-ended", "plain"):
+        seed_run(sqlite_store, name, age_days=40, phase="FAILED")
+    seed_run(sqlite_store, "finished-recovery", phase="SUCCEEDED")
+    conn.executemany(
+        "INSERT INTO recovery_leases (source, run, pid, host, taken_at) VALUES (?, ?, ?, ?, ?)",
+        [
+            ("leased", "not-yet-recorded", os.getpid(), socket.gethostname(), NOW),
+            ("lease-ended", "finished-recovery", os.getpid(), socket.gethostname(), NOW),
+        ],
+    )
+    plan = plan_gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
+    assert plan.protected == ["leased"]
+    report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW)
+    assert sorted(report.runs) == ["lease-ended", "plain"]
+    assert "leased" in run_names(sqlite_store)
+    assert [r[0] for r in conn.execute("SELECT source FROM recovery_leases")] == ["leased"]
