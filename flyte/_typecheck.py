@@ -11,6 +11,7 @@ variables, forward references, callables, protocols) is accepted.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import types
@@ -61,9 +62,12 @@ def compile_check(tp: Any) -> Check:
 
 def _is_instance(cls: type) -> Check:
     qualname = f"{cls.__module__}.{cls.__qualname__}"
+    # Upstream's type engine builds a dataclass or pydantic model from its JSON form (a
+    # dict), and programs written for it pass dicts: those are accepted as they are.
+    from_dict = dataclasses.is_dataclass(cls) or hasattr(cls, "model_validate")
 
     def check(value: Any) -> str | None:
-        if isinstance(value, cls):
+        if isinstance(value, cls) or (from_dict and isinstance(value, dict)):
             return None
         # A class re-imported under the same name (rerun from source, reloaded module).
         for base in type(value).__mro__:
@@ -131,7 +135,13 @@ def _compile(tp: Any) -> Check:
         return _tuple(args)
     if origin is not None:  # other generics (Iterator[int], Callable[...], ...): the origin
         return _is_instance(origin) if isinstance(origin, type) else _ok
+    if typing.is_typeddict(tp):  # a dict at run time: its keys are not checked
+        return lambda v: None if isinstance(v, dict) else _found(v)
     if isinstance(tp, type) and not getattr(tp, "_is_protocol", False):
+        try:
+            isinstance(None, tp)
+        except TypeError:  # a class that refuses isinstance checks: nothing to check
+            return _ok
         return _is_instance(tp)  # dataclasses, enums, pydantic models, File, Dir, ...
     return _ok
 
