@@ -37,6 +37,16 @@ _FOLLOW_WAIT = 20.0
 """How long one long-poll for new log lines may wait on the server (seconds)."""
 
 
+def _local(blob: bytes | None) -> bytes | None:
+    """A value the server sent, sealed with this home's key: the server sealed it with its
+    own, and the authenticated connection is what makes it trusted (`_serde.unsealed`)."""
+    if not blob:
+        return blob
+    from flyte._serde import adopt
+
+    return adopt(blob)
+
+
 def _quote(part: str) -> str:
     from urllib.parse import quote
 
@@ -195,7 +205,7 @@ class HttpRunStore:
             )
         except RunNotFoundError:
             return None
-        return response.content if response.status_code == 200 else None
+        return _local(response.content) if response.status_code == 200 else None
 
     def run_task_blob(self, run: str) -> bytes | None:
         """The snapshot of a run's task (what the client shipped), to rerun it."""
@@ -203,12 +213,13 @@ class HttpRunStore:
             response = self.client.request("GET", f"/runs/{_quote(run)}/task")
         except RunNotFoundError:
             return None
-        return response.content if response.status_code == 200 else None
+        return _local(response.content) if response.status_code == 200 else None
 
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
         data = self.client.json("GET", f"/runs/{_quote(run)}/successful")
         return {
-            key: (value[0], b64decode(value[1]), value[2]) for key, value in data["actions"].items()
+            key: (value[0], _local(b64decode(value[1])), value[2])
+            for key, value in data["actions"].items()
         }
 
     def request_abort(self, run: str) -> bool:
@@ -276,7 +287,7 @@ class HttpRunStore:
         except RunNotFoundError:
             return None
         blob = b64decode(data.get("outputs_blob"))
-        return decode(CacheEntry, data["entry"]), blob or b""
+        return decode(CacheEntry, data["entry"]), _local(blob) or b""
 
     def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
         found = self.cache_get(key)
@@ -312,7 +323,7 @@ class HttpRunStore:
             data = self.client.json("GET", f"/tasks/{_quote(name)}", params={"version": version})
         except TaskNotFoundError:
             return None
-        return decode(DeployedTask, data["task"]), b64decode(data["snapshot"]) or b""
+        return decode(DeployedTask, data["task"]), _local(b64decode(data["snapshot"])) or b""
 
     def list_deployed(self) -> list[DeployedTask]:
         data = self.client.json("GET", "/tasks")

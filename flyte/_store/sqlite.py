@@ -501,14 +501,18 @@ class SqliteRunStore:
                 }
         return dead
 
-    def _reap(self, dead: dict[str, dict[str, Any]], rows: list[sqlite3.Row]) -> None:
+    def _reap(self, rows: list[sqlite3.Row], dead: dict[str, dict[str, Any]] | None = None) -> bool:
         """Record, best effort, that runs whose driver died are ABORTED (one transaction).
 
         Readers never need this write: they show the verdict either way. It is skipped on a
-        read-only store and given up (not waited for) when the store is busy or full.
+        read-only store and given up (not waited for) when the store is busy or full. Only
+        runs still QUEUED/RUNNING with the pid that was read change: a driver that
+        committed its end meanwhile keeps it. True if any run was judged dead.
         """
-        if self.read_only is not None:
-            return
+        if dead is None:
+            dead = self._interrupted(rows)
+        if not dead or self.read_only is not None:
+            return bool(dead)
         pids = {r["name"]: r["pid"] for r in rows}
         conn = self._conn()
         try:
@@ -531,6 +535,7 @@ class SqliteRunStore:
         finally:
             with contextlib.suppress(sqlite3.DatabaseError):
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        return True
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
         # The counts are kept on the run row (migration 0005): no scan of the actions.
@@ -541,7 +546,7 @@ class SqliteRunStore:
         rows = self._query(sql, params)
         dead = self._interrupted(rows)
         if dead:
-            self._reap(dead, rows)
+            self._reap(rows, dead)
         records = []
         for r in rows:
             fields = dead.get(r["name"])
