@@ -20,7 +20,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from flyte import durable, errors, io, models, remote, report, storage
+    from flyte import durable, errors, io, models, notify, remote, report, storage
     from flyte._cache import Cache, CachePolicy
     from flyte._cache_api import cache_api as cache
     from flyte._checkpoint import BaseCheckpoint, Checkpoint, latest_checkpoint
@@ -147,6 +147,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "logger": ("flyte._logger", None),
     "map": ("flyte._map", None),
     "models": ("flyte.models", ""),
+    "notify": ("flyte.notify", ""),
     "remote": ("flyte.remote", ""),
     "report": ("flyte.report", ""),
     "rerun": ("flyte._init", None),
@@ -227,6 +228,7 @@ __all__ = [
     "logger",
     "map",
     "models",
+    "notify",
     "remote",
     "report",
     "rerun",

@@ -282,5 +282,9 @@ def describe(value: Any) -> Any:
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()
+    phases = getattr(value, "on_phase", None)
+    if isinstance(phases, tuple):  # a notification: its kind and phases, never its URLs
+        names = ",".join(str(getattr(p, "value", p)).lower() for p in phases)
+        return f"{type(value).__name__}(on_phase={names})"
     name = getattr(value, "name", None)
     return f"{type(value).__name__}({name})" if isinstance(name, str) else type(value).__name__

@@ -178,7 +178,7 @@ class TaskEnvironment:
                 secrets=secrets,
                 report=report,
                 docs=docs,
-                pod_template=pod_template,
+                pod_template=pod_template if pod_template is not None else self.pod_template,
                 max_inline_io_bytes=max_inline_io_bytes,
                 queue=queue if queue is not None else self.queue,
                 interruptible=interruptible if interruptible is not None else self.interruptible,

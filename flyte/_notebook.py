@@ -213,6 +213,9 @@ async def await_with_progress(run: Run) -> None:
             await asyncio.wait({future}, timeout=_UPDATE_EVERY)
             if progress is not None:
                 progress.update()
+    except asyncio.CancelledError:
+        run.abort()  # an interrupted cell stops its run, as Ctrl-C does for flyte.run
+        raise
     finally:
         run._flush()
         if progress is not None:

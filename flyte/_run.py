@@ -7,6 +7,7 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+from flyte._aio import aio_method
 from flyte._models import Phase
 from flyte.errors import RunNotFoundError, UserError
 
@@ -183,6 +184,11 @@ def current_store() -> RunStore:
     remote = _remote()
     if remote is not None:
         return remote.store
+    return local_store()
+
+
+def local_store() -> RunStore:
+    """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db` (never a server)."""
     store = _config.get("store")
     if store is not None:
         return store  # type: ignore[no-any-return]
@@ -260,6 +266,7 @@ class Run:
         if self._state is not None:
             self._state.writer.flush(run=self.name)
 
+    @aio_method
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
@@ -287,6 +294,7 @@ class Run:
             return None
         return self._future.exception()
 
+    @aio_method
     def outputs(self) -> Outputs:
         """The root task's outputs, tuple-like (`run.outputs()[0]` for a single output).
 
@@ -365,7 +373,17 @@ class RunContext:
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
             raise UserError(f"mode must be 'local', 'remote' or 'hybrid', got {mode!r}")
-        if mode in ("remote", "hybrid") and not _config.get("endpoint"):
+        cluster_only: dict[str, Any] = {}
+        if kwargs.get("notifications") is not None:
+            from flyte._cluster import describe, note
+            from flyte.notify import check_notifications
+
+            found = check_notifications(kwargs["notifications"])
+            cluster_only["notifications"] = [describe(n) for n in found]
+            note("notifications=", "notifications are sent by a Flyte cluster")
+        if mode in ("remote", "hybrid") and not (
+            _config.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
+        ):
             from flyte._cluster import note
 
             note(
@@ -383,14 +401,17 @@ class RunContext:
             labels=labels,
             recover_from=recover_from,
             echo=echo,
+            cluster_only=cluster_only,
         )
         self.store = store
         self.raise_on_failure = raise_on_failure
         self.wait_for_end = wait
+        # with_runcontext("local") runs here even when a server is configured, as upstream.
+        self.force_local = mode == "local"
 
     def start(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Start the run and return at once (the run goes on in the background)."""
-        remote = _remote(self.store)
+        remote = None if self.force_local else _remote(self.store)
         if remote is not None:
             return remote.start_run(task=task, args=args, kwargs=kwargs, options=self.options)
         from flyte._controller.local import get_controller
@@ -399,7 +420,7 @@ class RunContext:
         task = _resolve(task)
         if not isinstance(task, TaskTemplate):
             raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
-        store = self.store or current_store()
+        store = self.store or (local_store() if self.force_local else current_store())
         name = self.options.name or new_run_name()
         require_writable = getattr(store, "require_writable", None)
         if require_writable is not None:  # a read-only store: say so before anything runs
@@ -418,6 +439,7 @@ class RunContext:
         )
         return Run(name, store, future=future, state=state, arity=task.output_arity)
 
+    @aio_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
         """Run `task` with these inputs and wait for it to end.
 

@@ -40,7 +40,7 @@ from flyte.errors import (
     TraceCallError,
     as_user_error,
 )
-from flyte.report._report import finish_report
+from flyte.report._report import REPORT_TASKS, finish_report
 
 if TYPE_CHECKING:
     from flyte._store import RunStore
@@ -507,6 +507,8 @@ class LocalController:
         writer = run.writer
         retries = task.retries
         attempts = retries.count + 1
+        if task.report:  # also a task restored from a snapshot (deployed, notebook rerun)
+            REPORT_TASKS.add(task.name)
         runtime = task.timeout.seconds if task.timeout is not None else None
         # Timeout(deadline=) bounds the action across all its attempts.
         deadline = task.timeout.deadline_seconds if task.timeout is not None else None

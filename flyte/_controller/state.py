@@ -32,6 +32,7 @@ class RunOptions:
         labels: dict[str, str] | None = None,
         recover_from: str | None = None,
         echo: bool = True,
+        cluster_only: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.mode = mode
@@ -41,6 +42,8 @@ class RunOptions:
         self.labels = dict(labels or {})
         self.recover_from = recover_from
         self.echo = echo
+        # Run options only a cluster acts on (notifications, queue, ...): recorded.
+        self.cluster_only = dict(cluster_only or {})
 
 
 class RunState:
@@ -139,4 +142,5 @@ class RunState:
             "disable_run_cache": o.disable_run_cache,
             "overwrite_cache": o.overwrite_cache,
             "env_vars": o.env_vars,
+            **({"cluster_only": o.cluster_only} if o.cluster_only else {}),
         }

@@ -18,6 +18,7 @@ from flyte._models import (
     CacheEntry,
     DeployedTask,
     LogLine,
+    ReportRecord,
     RunRecord,
 )
 from flyte._store import Op
@@ -221,6 +222,20 @@ class HttpRunStore:
             key: (value[0], _local(b64decode(value[1])), value[2])
             for key, value in data["actions"].items()
         }
+
+    def get_report(self, run: str, action_id: str) -> ReportRecord | None:
+        try:
+            data = self.client.json("GET", f"/runs/{_quote(run)}/reports/{_quote(action_id)}")
+        except RunNotFoundError:
+            return None
+        return ReportRecord(**data["report"])
+
+    def report_actions(self, run: str) -> list[str]:
+        try:
+            data = self.client.json("GET", f"/runs/{_quote(run)}/reports")
+        except RunNotFoundError:
+            return []
+        return list(data["actions"])
 
     def request_abort(self, run: str) -> bool:
         data = self.client.json("POST", f"/runs/{_quote(run)}/abort")

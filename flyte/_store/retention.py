@@ -19,6 +19,7 @@ triggered it does not wait, and each run appends one JSON line to `$FLYTE_HOME/g
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -44,8 +45,17 @@ __all__ = [
 ]
 
 AUTO_INTERVAL = 86400.0
-# The background gcs this process started: held so they are not reported as leaked.
+# The background gcs this process started. Each is polled at exit so one that finished is
+# reaped (an unpolled Popen reports itself as leaked); one still running goes on alone.
 _started: list[subprocess.Popen[bytes]] = []
+
+
+@atexit.register
+def _reap() -> None:
+    for proc in _started:
+        proc.poll()
+
+
 _KEYS = {"older_than", "keep", "failed_only", "cache_older_than", "auto"}
 
 

@@ -51,7 +51,6 @@ __all__ = [
     "RunCandidate",
     "VacuumReport",
     "active_runs",
-    "checkpoint",
     "gc",
     "parse_age",
     "plan_gc",
@@ -493,26 +492,21 @@ def _reclaim(pacer: _Pacer, report: GcReport) -> None:
             pacer.script(f"PRAGMA incremental_vacuum({pages})")
             per_page = max(pacer.last_held, 1e-6) / pages
             pages = int(max(8, min(pages * 1.5, (pacer.budget / 2) / per_page, 256)))
-    checkpoint(conn)
+    # Not a TRUNCATE checkpoint: that holds new writers back while it syncs the file, which
+    # can take a second on a busy disk. A PASSIVE one, then one small transaction that
+    # restarts the log with a size limit set, trims the log file as well.
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+    limit = _pragma(conn, "journal_size_limit")
+    conn.execute("PRAGMA journal_size_limit = 0")
+    try:
+        with pacer.transaction():
+            pass
+    finally:
+        conn.execute(f"PRAGMA journal_size_limit = {limit}")
 
 
 def _pragma(conn: sqlite3.Connection, name: str) -> int:
     return int(conn.execute(f"PRAGMA {name}").fetchall()[0][0])
-
-
-def checkpoint(conn: sqlite3.Connection, *, wait_ms: int = 50) -> None:
-    """Copy the write-ahead log into the database and truncate it, waiting at most `wait_ms`
-    for readers (a TRUNCATE checkpoint holds new writers back while it waits)."""
-    from flyte._store.sqlite import BUSY_TIMEOUT_MS
-
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-    conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
-    try:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-    except sqlite3.OperationalError:
-        pass  # readers still hold the log: it is truncated at a later checkpoint
-    finally:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def sizes(store: Any) -> tuple[int, int]:

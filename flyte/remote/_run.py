@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from flyte._aio import aio_method
 from flyte._models import Phase
 from flyte._run import Run as _Run
 from flyte._run import current_store
@@ -120,6 +121,7 @@ class RemoteRun(Run):
     def done(self) -> bool:
         return self.phase.is_terminal
 
+    @aio_method
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends on the server (or `timeout` seconds pass)."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -140,6 +142,7 @@ class RemoteRun(Run):
             return None
         return remote_exception(record)
 
+    @aio_method
     def outputs(self) -> Any:
         """The root task's outputs, once the run has ended.
 

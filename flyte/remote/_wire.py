@@ -22,6 +22,7 @@ from flyte._models import (
     DeployedTask,
     LogLine,
     Phase,
+    ReportRecord,
     RunRecord,
 )
 
@@ -37,7 +38,15 @@ _ENUMS: dict[str, type[enum.Enum]] = {
     "kind": ActionKind,
     "cache_status": CacheStatus,
 }
-_KNOWN = (RunRecord, ActionRecord, AttemptRecord, LogLine, CacheEntry, DeployedTask)
+_KNOWN = (
+    RunRecord,
+    ActionRecord,
+    AttemptRecord,
+    LogLine,
+    CacheEntry,
+    DeployedTask,
+    ReportRecord,
+)
 _FIELDS: dict[type, frozenset[str]] = {
     cls: frozenset(f.name for f in dataclasses.fields(cls)) for cls in _KNOWN
 }

@@ -19,6 +19,7 @@ Routes (under `/api/v1`):
     GET  /runs/{run}/successful           what a recovery reuses
     GET  /runs/{run}/logs?action&attempt&after&limit&wait=S   lines (long-poll on `after`)
     GET  /runs/{run}/logs/events?action   the same as server-sent events
+    GET  /runs/{run}/reports[/{action}]   actions with an HTML report / one report
     GET|DELETE /cache?task                cache entries / clear them
     GET  /cache/{key}                     one entry
     GET|POST /tasks, GET /tasks/{name}?version       deployed tasks
@@ -324,6 +325,26 @@ def create_app(
             return Response(status_code=204)
         return Response(data, media_type="application/octet-stream")
 
+    def reports(request: Request) -> Response:
+        name = request.path_params["name"]
+        run_or_404(name)
+        return ok({"actions": store.report_actions(name)})
+
+    def report(request: Request) -> Response:
+        from dataclasses import asdict
+
+        name, action_id = request.path_params["name"], request.path_params["action"]
+        run_or_404(name)
+        found = store.get_report(name, action_id)
+        if found is None:
+            raise RunNotFoundError(f"action {action_id!r} of run {name!r} has no report")
+        if request.query_params.get("format") == "html":
+            # A page a browser renders as it is: `flyte serve` serves the reports.
+            from flyte.report import render
+
+            return Response(render(found.tabs, title=f"{name} {action_id}"), media_type="text/html")
+        return ok({"report": asdict(found)})
+
     def successful(request: Request) -> Response:
         found = store.successful_actions(request.path_params["name"])
         return ok({"actions": {k: [v[0], b64encode(v[1]), v[2]] for k, v in found.items()}})
@@ -496,6 +517,8 @@ def create_app(
             route("/runs/{name}/blobs/{which}", blob),
             route("/runs/{name}/task", task_blob),
             route("/runs/{name}/successful", successful),
+            route("/runs/{name}/reports", reports),
+            route("/runs/{name}/reports/{action}", report),
             route("/runs/{name}/logs", logs),
             route("/runs/{name}/logs/events", log_events),
             route("/cache", cache_entries),

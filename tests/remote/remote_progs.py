@@ -71,3 +71,15 @@ async def cached_main(x: int) -> int:
 async def executor_env() -> str:
     """The executor the driving process was configured with (FLYTE_EXECUTOR)."""
     return os.environ.get("FLYTE_EXECUTOR", "")
+
+
+@env.task(report=True)
+async def reporting(n: int) -> int:
+    """Logs an HTML report (`flyte get report` fetches it from the server)."""
+    import flyte.report
+
+    flyte.report.log(f"<h1>squares up to {n}</h1>")
+    flyte.report.get_tab("table").log(
+        "<table>" + "".join(f"<tr><td>{i * i}</td></tr>" for i in range(n)) + "</table>"
+    )
+    return n

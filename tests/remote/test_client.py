@@ -345,3 +345,63 @@ def test_list_runs_pages_through_the_server(monkeypatch: pytest.MonkeyPatch) -> 
     assert flyte.store.count_runs(remote) == 7
     assert flyte.store.count_runs(remote, search=names[0]) == 1
     assert len(pages) == 2  # one request each, not a listing
+
+
+def test_the_http_store_implements_the_whole_store_protocol() -> None:
+    import inspect
+
+    from flyte._store import RunStore
+
+    wanted = {
+        name
+        for name, member in vars(RunStore).items()
+        if not name.startswith("_") and callable(member)
+    }
+    missing = sorted(n for n in wanted if not callable(getattr(HttpRunStore, n, None)))
+    assert missing == [], "add these to flyte/_store/http.py (and a server route)"
+    for name in wanted:  # same keyword arguments, so callers work with either store
+        ours = inspect.signature(getattr(HttpRunStore, name)).parameters
+        theirs = inspect.signature(getattr(RunStore, name)).parameters
+        assert set(theirs) <= set(ours), name
+
+
+def test_reports_are_served_and_read_through_the_app() -> None:
+    """`flyte serve` serves reports: as JSON to HttpRunStore (`flyte get report`, the TUI)
+    and as an HTML page a browser opens."""
+    import asyncio
+
+    import flyte.report
+    from flyte.server import create_app
+
+    source = MemoryRunStore()
+    flyte.init(store=source)
+    env = flyte.TaskEnvironment("served_reports")
+
+    @env.task(report=True)
+    def charted(n: int) -> int:
+        flyte.report.log(f"<p>chart {n}</p>")
+        flyte.report.get_tab("Raw").log("<pre>raw</pre>")
+        return n
+
+    run = flyte.run(charted, 3)
+    app = create_app(source, token="t")
+
+    async def call(request: httpx.Request) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            response = await client.request(
+                request.method, str(request.url.raw_path.decode()), headers=dict(request.headers)
+            )
+            await response.aread()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=response.content
+            )
+
+    remote = HttpRunStore(_client(lambda r: asyncio.run(call(r)), api_key="t"))
+    assert remote.report_actions(run.name) == ["a0"] == source.report_actions(run.name)
+    assert remote.get_report(run.name, "a0") == source.get_report(run.name, "a0")
+    assert remote.get_report(run.name, "nope") is None
+    assert remote.report_actions("no-such-run") == []
+    page = remote.client.request("GET", f"/runs/{run.name}/reports/a0", params={"format": "html"})
+    assert page.headers["content-type"].startswith("text/html")
+    assert "<p>chart 3</p>" in page.text and ">Raw</li>" in page.text

@@ -285,3 +285,21 @@ def test_run_watch_against_the_server(remote: Server, tmp_path: Path) -> None:
     store = SqliteRunStore(remote.store_path)
     assert all(store.get_run(name) is not None for name in names)
     assert not (Path(os.environ["FLYTE_HOME"]) / "runs.db").exists()
+
+
+def test_reports_through_the_server(remote: Server, flyte_cli: Any, tmp_path: Path) -> None:
+    from flyte._run import current_store
+
+    run = flyte.run(remote_progs.reporting, n=3)
+    store = current_store()
+    [action] = store.report_actions(run.name)
+    report = store.get_report(run.name, action)
+    assert report is not None
+    assert report == SqliteRunStore(remote.store_path).get_report(run.name, action)
+    assert "<h1>squares up to 3</h1>" in "".join(report.tabs.values())
+    assert store.get_report(run.name, "nope") is None
+    out = tmp_path / "report.html"
+    written = flyte_cli("get", "report", run.name, "-o", str(out), "--json")
+    assert written.exit_code == 0, written.output
+    assert json.loads(written.stdout)["actions"] == [action]
+    assert "<td>4</td>" in out.read_text()

@@ -302,3 +302,43 @@ def test_checkpoints_carry_state_to_the_next_attempt(store: Any, tmp_path: Any) 
     again = flyte.Checkpoint(str(tmp_path / "next"), str(tmp_path / "dest"))
     restored = again.load_sync()
     assert restored is not None and flyte.latest_checkpoint(restored, "**/last.ckpt") is not None
+
+
+def test_notifications_are_validated_and_recorded_not_sent(store: Any) -> None:
+    from flyte import notify
+    from flyte.models import ActionPhase
+
+    slack = notify.Slack(on_phase=ActionPhase.FAILED, webhook_url="https://hooks.example/x")
+    mail = notify.Email(on_phase=(ActionPhase.SUCCEEDED, "timed_out"), recipients=["a@b.c"])
+    run = flyte.with_runcontext(notifications=(slack, mail, notify.NamedRule(name="oncall"))).run(
+        seven, 1
+    )
+    assert run.record.settings["cluster_only"]["notifications"] == [
+        "Slack(on_phase=failed)",
+        "Email(on_phase=succeeded,timed_out)",
+        "NamedRule(oncall)",
+    ]
+    with pytest.raises(InvalidOptionError, match="not supported"):
+        notify.Webhook(on_phase="exploded", url="https://x")
+    with pytest.raises(InvalidOptionError, match="http"):
+        notify.Teams(on_phase=ActionPhase.FAILED, webhook_url="hooks.example")
+    with pytest.raises(InvalidOptionError, match="not an email address"):
+        notify.Email(on_phase=ActionPhase.FAILED, recipients=("oncall",))
+    with pytest.raises(InvalidOptionError, match=r"must be flyte\.notify"):
+        flyte.with_runcontext(notifications=("slack",))
+
+
+async def test_run_methods_have_aio_twins(store: Any) -> None:
+    run = await flyte.with_runcontext("local").run.aio(seven, 3)
+    assert await run.wait.aio() is run
+    assert (await run.outputs.aio())[0] == 21
+    past = flyte.remote.Run.get(run.name)
+    await past.wait.aio()
+    assert (await past.outputs.aio())[0] == 21
+
+
+def test_mode_local_runs_here_even_with_a_server_configured(store: Any) -> None:
+    flyte.init(store=store, endpoint="dns:///cluster.example:443")  # an upstream cluster
+    run = flyte.with_runcontext("local").run(seven, 4)
+    assert run.outputs()[0] == 28
+    assert store.get_run(run.name) is not None
