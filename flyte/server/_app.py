@@ -464,7 +464,7 @@ def create_app(
                     "interface": dict(item.get("interface") or {}),
                     "settings": dict(item.get("settings") or {}),
                     # From an authenticated client: stored sealed with the server's key.
-                    "snapshot": reseal(b64decode(item["snapshot"])),
+                    "snapshot": reseal(b64decode(item["snapshot"]) or b""),
                     "created_at": float(item.get("created_at") or time.time()),
                 }
             except (KeyError, TypeError, ValueError) as exc:
