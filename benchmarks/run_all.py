@@ -60,6 +60,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("server_submit", "bench_server:server_submit", 15, 3),
     Workload("server_get_runs", "bench_server:server_get_runs", 9, 3),
     Workload("server_fanout", "bench_server:server_fanout", 9, 2),
+    Workload("workers", "bench_workers:workers", 7, 2),
 )
 
 RESULTS = BENCH_DIR / "RESULTS.md"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte import _deploy, _run
 from flyte._aio import twin
+from flyte._config import current
 
 if TYPE_CHECKING:
     from flyte._options import Image
@@ -67,17 +68,17 @@ init_passthrough = twin(_init_passthrough)
 
 def current_project() -> str:
     """The project given to `flyte.init` ("local" when none was)."""
-    return _run._config.get("project") or "local"
+    return current().project or "local"
 
 
 def current_domain() -> str:
     """The domain given to `flyte.init` ("development" when none was)."""
-    return _run._config.get("domain") or "development"
+    return current().domain or "development"
 
 
 def is_control_plane_available() -> bool:
     """Whether a server is configured (`flyte.init(endpoint=...)`)."""
-    return bool(_run._config.get("endpoint"))
+    return bool(current().endpoint)
 
 
 def get_custom_context() -> dict[str, str]:

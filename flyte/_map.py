@@ -15,7 +15,9 @@ from flyte.errors import ActionAborted, UserError
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["custom_context", "custom_context_var", "group", "map"]
+    from flyte._controller import Controller
+
+__all__ = ["aio_map", "custom_context", "custom_context_var", "drain_map", "group", "map"]
 
 custom_context_var: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
     "flyte_custom_context", default=None
@@ -61,16 +63,18 @@ def _group_name(task: Any, group_name: str | None) -> str:
 
 
 def _calls(
-    parent: ActionContext, func: Any, iterables: tuple[Iterable[Any], ...], group_name: str | None
+    controller: Controller,
+    parent: ActionContext,
+    func: Any,
+    iterables: tuple[Iterable[Any], ...],
+    group_name: str | None,
 ) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
     """One coroutine factory per item, ids fixed now in input order."""
-    from flyte._controller.local import get_controller
     from flyte._task import TaskTemplate
 
     task, pargs, pkwargs = _unwrap(func)
     if not isinstance(task, TaskTemplate):
         raise UserError(f"flyte.map needs a task (or a functools.partial of one), got {func!r}")
-    controller = get_controller()
     token = group_var.set(_group_name(task, group_name))
     try:
         return [
@@ -115,6 +119,94 @@ async def _limited(sem: asyncio.Semaphore | None, coro: Coroutine[Any, Any, Any]
         return await coro
 
 
+def drain_map(
+    controller: Controller,
+    parent: ActionContext,
+    func: Any,
+    iterables: tuple[Iterable[Any], ...],
+    group_name: str | None,
+    concurrency: int,
+    return_exceptions: bool,
+) -> Iterator[Any]:
+    """`flyte.map` from a sync body: run the calls on the controller's loop, yield in order."""
+    factories = _calls(controller, parent, func, iterables, group_name)
+    return _drain(controller, factories, concurrency, return_exceptions, parent)
+
+
+def _drain(
+    controller: Controller,
+    factories: list[Callable[[], Coroutine[Any, Any, Any]]],
+    concurrency: int,
+    return_exceptions: bool,
+    parent: ActionContext,
+) -> Iterator[Any]:
+    import asyncio
+    import queue
+
+    outcomes: queue.SimpleQueue[tuple[int, bool, Any]] = queue.SimpleQueue()
+    future = asyncio.run_coroutine_threadsafe(
+        _run_all(factories, concurrency, lambda *o: outcomes.put(o)), controller.loop
+    )
+    run = parent.run
+    run.detached.add(future)
+    ready: dict[int, tuple[bool, Any]] = {}
+    try:
+        for index in range(len(factories)):
+            while index not in ready:
+                if future.cancelled():
+                    raise ActionAborted(f"run {run.name} was aborted")
+                # Waiting frees this thread's pool slot (nested maps never deadlock); wake
+                # up regularly so an abort injected into this thread lands.
+                with controller.blocking():
+                    try:
+                        i, ok, value = outcomes.get(timeout=0.2)
+                    except queue.Empty:
+                        continue
+                ready[i] = (ok, value)
+            ok, value = ready.pop(index)
+            if ok:
+                yield value
+            elif not isinstance(value, Exception):
+                raise ActionAborted(f"run {run.name} was aborted")
+            elif return_exceptions:
+                yield value
+            else:
+                raise value
+    finally:
+        run.detached.discard(future)
+        future.cancel()
+
+
+async def aio_map(
+    controller: Controller,
+    parent: ActionContext,
+    func: Any,
+    iterables: tuple[Iterable[Any], ...],
+    group_name: str | None,
+    concurrency: int,
+    return_exceptions: bool,
+) -> AsyncIterator[Any]:
+    """`flyte.map.aio` from an async body: at most `concurrency` at once, in input order."""
+    import asyncio
+
+    sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
+    tasks = [
+        asyncio.ensure_future(_limited(sem, factory()))
+        for factory in _calls(controller, parent, func, iterables, group_name)
+    ]
+    try:
+        for t in tasks:
+            try:
+                yield await t
+            except Exception as exc:
+                if not return_exceptions:
+                    raise
+                yield exc
+    finally:
+        for t in tasks:
+            t.cancel()
+
+
 class _Map:
     """`flyte.map(task, *iterables, concurrency=0, return_exceptions=True)`; `.aio` is async."""
 
@@ -138,15 +230,19 @@ class _Map:
         parent = current_action()
         if parent is None:
             return self._plain(func, iterables, return_exceptions)
-        from flyte._controller.local import get_controller
-
-        controller = get_controller()
+        controller: Controller = parent.run.controller
         if controller.on_loop():
             raise UserError(
                 "flyte.map blocks; inside an async task use `async for x in flyte.map.aio(...)`"
             )
-        factories = _calls(parent, func, iterables, group_name)
-        return self._drain(controller.loop, factories, concurrency, return_exceptions, parent)
+        return controller.map(
+            parent,
+            func,
+            iterables,
+            group_name=group_name,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+        )
 
     @staticmethod
     def _plain(
@@ -159,47 +255,6 @@ class _Map:
                 if not return_exceptions:
                     raise
                 yield exc
-
-    @staticmethod
-    def _drain(
-        loop: asyncio.AbstractEventLoop,
-        factories: list[Callable[[], Coroutine[Any, Any, Any]]],
-        concurrency: int,
-        return_exceptions: bool,
-        parent: ActionContext,
-    ) -> Iterator[Any]:
-        import asyncio
-        import queue
-
-        outcomes: queue.SimpleQueue[tuple[int, bool, Any]] = queue.SimpleQueue()
-        future = asyncio.run_coroutine_threadsafe(
-            _run_all(factories, concurrency, lambda *o: outcomes.put(o)), loop
-        )
-        run = parent.run
-        run.detached.add(future)
-        ready: dict[int, tuple[bool, Any]] = {}
-        try:
-            for index in range(len(factories)):
-                while index not in ready:
-                    if future.cancelled():
-                        raise ActionAborted(f"run {run.name} was aborted")
-                    try:  # wake up regularly so an abort injected into this thread lands
-                        i, ok, value = outcomes.get(timeout=0.2)
-                    except queue.Empty:
-                        continue
-                    ready[i] = (ok, value)
-                ok, value = ready.pop(index)
-                if ok:
-                    yield value
-                elif not isinstance(value, Exception):
-                    raise ActionAborted(f"run {run.name} was aborted")
-                elif return_exceptions:
-                    yield value
-                else:
-                    raise value
-        finally:
-            run.detached.discard(future)
-            future.cancel()
 
     async def aio(
         self,
@@ -223,24 +278,16 @@ class _Map:
                         raise
                     yield exc
             return
-        import asyncio
-
-        sem = asyncio.Semaphore(concurrency) if concurrency > 0 else None
-        tasks = [
-            asyncio.ensure_future(_limited(sem, factory()))
-            for factory in _calls(parent, func, iterables, group_name)
-        ]
-        try:
-            for t in tasks:
-                try:
-                    yield await t
-                except Exception as exc:
-                    if not return_exceptions:
-                        raise
-                    yield exc
-        finally:
-            for t in tasks:
-                t.cancel()
+        controller: Controller = parent.run.controller
+        async for item in controller.map_aio(
+            parent,
+            func,
+            iterables,
+            group_name=group_name,
+            concurrency=concurrency,
+            return_exceptions=return_exceptions,
+        ):
+            yield item
 
 
 map = _Map()

@@ -152,6 +152,29 @@ class AttemptRecord:
     ended_at: float | None = None
     error_type: str | None = None
     error_message: str | None = None
+    placement: dict[str, Any] = field(default_factory=dict)
+    """Where it ran: {"worker": "inline"|"process"|"dask", "pid", "reused", "peak_rss" (bytes),
+    "queued_s" (seconds waited QUEUED for CPU/memory)}; empty for attempts recorded before."""
+
+    @property
+    def where(self) -> str:
+        """Where it ran, for people: "inline", "worker 4242", "reused worker 4242 · peak 96Mi"."""
+        p = self.placement
+        worker = p.get("worker")
+        if not worker:
+            return ""
+        if worker == "inline":
+            text = "inline"
+        else:
+            kind = "worker" if worker == "process" else f"{worker} worker"
+            text = f"{'reused ' if p.get('reused') else ''}{kind}"
+            if p.get("pid"):
+                text += f" {p['pid']}"
+        if p.get("peak_rss"):
+            text += f" · peak {p['peak_rss'] / 2**20:.0f}Mi"
+        if p.get("queued_s"):
+            text += f" · queued {p['queued_s']:.1f}s"
+        return text
 
 
 @dataclass(kw_only=True, frozen=True)

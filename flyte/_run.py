@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from flyte._aio import aio_method
@@ -14,6 +15,8 @@ from flyte.errors import RunNotFoundError, UserError
 if TYPE_CHECKING:
     import concurrent.futures
 
+    from flyte._config import Config
+    from flyte._controller import Controller
     from flyte._controller.state import RunState
     from flyte._models import ActionRecord, RunRecord
     from flyte._store import RunStore
@@ -108,9 +111,6 @@ def new_run_name() -> str:
     return f"{secrets.choice(_ADJECTIVES)}-{secrets.choice(_NOUNS)}-{secrets.token_hex(3)}"
 
 
-_config: dict[str, Any] = {}
-
-
 def init(
     *,
     store: RunStore | str | os.PathLike[str] | None = None,
@@ -121,6 +121,7 @@ def init(
     domain: str | None = None,
     org: str | None = None,
     log_level: int | None = None,
+    executor: Any = None,
     **kwargs: Any,
 ) -> None:
     """Configure flyte for this process; optional, everything is local by default.
@@ -135,17 +136,77 @@ def init(
         domain: recorded as a label for upstream compatibility.
         org: recorded as a label for upstream compatibility.
         log_level: accepted for upstream compatibility.
+        executor: where task bodies run: "inline" (this process), "process" (worker
+            processes), "dask" / "dask://HOST:PORT"; default: in process, except tasks
+            with `resources=` or `reusable=` (also `$FLYTE_EXECUTOR`).
         **kwargs: other upstream options, accepted and ignored locally.
     """
+    from flyte import _config
+
+    if executor is not None and isinstance(executor, str):
+        _check_executor(executor)
+    opened: Any = None
+    url: str | None = None
     if store is not None and not isinstance(store, str | os.PathLike):
-        _config["store"] = store
+        opened = store
     elif store is not None:
         from flyte._store import open_store
 
-        _config["store"] = open_store(store)
-    else:
-        _config.pop("store", None)
-    _config.update(endpoint=endpoint, api_key=api_key, project=project, domain=domain, org=org)
+        url = os.fspath(store)
+        opened = open_store(store)
+    _config.reset()
+    _config.replace_config(
+        store=opened,
+        store_url=url,
+        endpoint=endpoint,
+        api_key=api_key,
+        executor=executor,
+        project=project,
+        domain=domain,
+        org=org,
+    )
+
+
+def _current_config() -> Config:
+    from flyte._config import current
+
+    return current()
+
+
+class _ConfigView(Mapping[str, Any]):
+    """Read-only dict view of the frozen `flyte._config.Config`, for code written against
+    the module-level dict this module used to hold (`_run._config.get("endpoint")`)."""
+
+    def __getitem__(self, key: str) -> Any:
+        value = getattr(_current_config(), key, None)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        from dataclasses import fields
+
+        config = _current_config()
+        return iter([f.name for f in fields(config) if getattr(config, f.name) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+_config = _ConfigView()
+
+_EXECUTORS = ("inline", "process", "dask", "auto")
+_WAIT_SLICE = 0.25
+
+
+def _check_executor(spec: str) -> None:
+    if spec in _EXECUTORS or spec.startswith("dask://"):
+        return
+    from flyte.errors import InvalidOptionError
+
+    raise InvalidOptionError(
+        f"executor {spec!r} is not known; use 'inline', 'process', 'dask' or 'dask://HOST:PORT'"
+    )
 
 
 def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
@@ -160,7 +221,7 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
     from flyte.remote._config import read_config
 
     settings = read_config(path_or_config)
-    keys = ("store", "root_dir", "endpoint", "api_key")
+    keys = ("store", "root_dir", "endpoint", "api_key", "executor")
     settings.update({k: v for k, v in kwargs.items() if k in keys})
     init(**settings)
 
@@ -189,7 +250,7 @@ def current_store() -> RunStore:
 
 def local_store() -> RunStore:
     """The store `flyte.init` chose, else `$FLYTE_STORE` / `$FLYTE_HOME/runs.db` (never a server)."""
-    store = _config.get("store")
+    store = _current_config().store
     if store is not None:
         return store  # type: ignore[no-any-return]
     from flyte._store import default_store
@@ -234,12 +295,14 @@ class Run:
         future: concurrent.futures.Future[Any] | None = None,
         state: RunState | None = None,
         arity: int | None = None,
+        controller: Controller | None = None,
     ) -> None:
         self.name = name
         self.store = store
         self._future = future
         self._state = state
         self._arity = arity
+        self._controller = controller
 
     @property
     def url(self) -> str:
@@ -270,13 +333,19 @@ class Run:
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
         """Block until the run ends (also for runs driven by another process)."""
         if self._future is not None:
-            import concurrent.futures
-
+            controller = self._controller or _controller()
+            end = None if timeout is None else time.monotonic() + timeout
             try:
-                concurrent.futures.wait([self._future], timeout=timeout)
+                # In slices: Ctrl-C may be delivered to any thread, and then only a main
+                # thread that wakes up now and then runs Python's handler (a lock wait
+                # without a timeout never returns to it).
+                while True:
+                    left = _WAIT_SLICE if end is None else min(_WAIT_SLICE, end - time.monotonic())
+                    if controller.wait(self._future, max(left, 0.0)) or left <= 0:
+                        break
             except KeyboardInterrupt:
                 self.abort()
-                concurrent.futures.wait([self._future], timeout=10)
+                controller.wait(self._future, 10)
                 self._flush()
                 raise
             self._flush()
@@ -331,9 +400,7 @@ class Run:
 
     def abort(self) -> bool:
         """Abort the run, here or in the process driving it."""
-        from flyte._controller.local import get_controller
-
-        if get_controller().abort(self.name):
+        if (self._controller or _controller()).abort(self.name):
             return True
         return self.store.request_abort(self.name)
 
@@ -369,6 +436,7 @@ class RunContext:
         echo: bool = True,
         raise_on_failure: bool = True,
         wait: bool = True,
+        executor: Any = None,
         **kwargs: Any,
     ) -> None:
         if mode not in (None, "local", "remote", "hybrid"):
@@ -382,7 +450,7 @@ class RunContext:
             cluster_only["notifications"] = [describe(n) for n in found]
             note("notifications=", "notifications are sent by a Flyte cluster")
         if mode in ("remote", "hybrid") and not (
-            _config.get("endpoint") or os.environ.get("FLYTE_ENDPOINT")
+            _current_config().endpoint or os.environ.get("FLYTE_ENDPOINT")
         ):
             from flyte._cluster import note
 
@@ -401,8 +469,11 @@ class RunContext:
             labels=labels,
             recover_from=recover_from,
             echo=echo,
+            executor=executor,
             cluster_only=cluster_only,
         )
+        if isinstance(executor, str):
+            _check_executor(executor)
         self.store = store
         self.raise_on_failure = raise_on_failure
         self.wait_for_end = wait
@@ -414,7 +485,6 @@ class RunContext:
         remote = None if self.force_local else _remote(self.store)
         if remote is not None:
             return remote.start_run(task=task, args=args, kwargs=kwargs, options=self.options)
-        from flyte._controller.local import get_controller
         from flyte._task import TaskTemplate
 
         task = _resolve(task)
@@ -434,10 +504,18 @@ class RunContext:
         from flyte._coerce import coerce_inputs
 
         args, kwargs = coerce_inputs(task, args, kwargs)
-        state, future = get_controller().start_run(
+        controller = _controller()
+        state, future = controller.start_run(
             name=name, store=store, task=task, args=args, kwargs=kwargs, options=self.options
         )
-        return Run(name, store, future=future, state=state, arity=task.output_arity)
+        return Run(
+            name,
+            store,
+            future=future,
+            state=state,
+            arity=task.output_arity,
+            controller=controller,
+        )
 
     @aio_method
     def run(self, task: TaskTemplate[Any, Any], *args: Any, **kwargs: Any) -> Run:
@@ -475,6 +553,13 @@ class RunContext:
             return handle
         await await_with_progress(handle)
         return handle
+
+
+def _controller() -> Controller:
+    """The controller that drives runs started here (the local engine unless configured)."""
+    from flyte._controller import get_controller
+
+    return get_controller()
 
 
 def _resolve(task: Any) -> Any:

@@ -228,9 +228,7 @@ class TaskTemplate(Generic[P, R]):
             if inspect.isawaitable(result):
                 result = await result
             return result
-        from flyte._controller.local import get_controller
-
-        return await get_controller().call_coro(self, action, args, kwargs)
+        return await action.run.controller.call_aio(self, action, args, kwargs)
 
     def forward(self, *args: P.args, **kwargs: P.kwargs) -> R:
         """Call the body directly: no action, no cache, no retries."""

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from flyte import _serde
 from flyte._context import ActionContext, _current, current_action, group_var
+from flyte._controller.recorder import ErrorFields, TraceRecord
 from flyte._controller.sequencer import action_id
 from flyte._hashing import hash_inputs
 from flyte._models import Phase
@@ -49,13 +50,7 @@ class _Checkpoint:
 
     def replayed(self) -> tuple[bool, Any]:
         """(True, value) when this trace already succeeded in this run or the recovered one."""
-        found = self.run.trace_results.get(self.id)
-        recovered = False
-        if found is None:
-            rec = self.run.recovered.get(self.id)
-            if rec is not None and rec[1] is not None:
-                found = (rec[0], rec[1])
-                recovered = True
+        found = self.run.trace_lookup(self.id)
         if found is None or found[0] != self.ihash:
             return False, None
         trusted, value = _serde.trusted_loads(found[1], what=f"trace {self.name}")
@@ -64,8 +59,6 @@ class _Checkpoint:
         self._record(
             Phase.SUCCEEDED, outputs_json=_serde.encode_json(value), blob=found[1], recovered=True
         )
-        if recovered:
-            self.run.trace_results[self.id] = found
         return True, value
 
     def context(self) -> ActionContext:
@@ -79,7 +72,6 @@ class _Checkpoint:
 
     def succeeded(self, value: Any) -> None:
         blob = _serde.dumps(value, what=f"the output of trace {self.name}")
-        self.run.trace_results[self.id] = (self.ihash, blob)
         self._record(Phase.SUCCEEDED, outputs_json=_serde.encode_json(value), blob=blob)
 
     def failed(self, exc: BaseException) -> None:
@@ -87,9 +79,11 @@ class _Checkpoint:
 
         self._record(
             Phase.FAILED,
-            error_type=type(exc).__name__,
-            error_message=str(exc),
-            traceback=format_user_traceback(exc),
+            error={
+                "error_type": type(exc).__name__,
+                "error_message": str(exc),
+                "traceback": format_user_traceback(exc),
+            },
         )
 
     def _record(
@@ -99,30 +93,26 @@ class _Checkpoint:
         outputs_json: str | None = None,
         blob: bytes | None = None,
         recovered: bool = False,
-        **error: Any,
+        error: ErrorFields | None = None,
     ) -> None:
-        self.run.writer.put(
-            (
-                "action_insert",
-                {
-                    "run": self.run.name,
-                    "id": self.id,
-                    "parent": self.parent.action_id,
-                    "name": self.name,
-                    "kind": "trace",
-                    "phase": phase.value,
-                    "grp": group_var.get(),
-                    "attempts": self.parent.attempt,
-                    "recovered": int(recovered),
-                    "inputs_hash": self.ihash,
-                    "inputs_json": _serde.encode_json(self.inputs),
-                    "outputs_json": outputs_json,
-                    "outputs_blob": blob,
-                    "started_at": self.started,
-                    "ended_at": time.time(),
-                    "seq": self.seq,
-                    **error,
-                },
+        # Through the run: in a worker process this crosses the channel to the controller.
+        self.run.record_trace(
+            TraceRecord(
+                id=self.id,
+                parent=self.parent.action_id,
+                name=self.name,
+                phase=phase.value,
+                attempt=self.parent.attempt,
+                seq=self.seq,
+                group=group_var.get(),
+                inputs_hash=self.ihash,
+                inputs_json=_serde.encode_json(self.inputs),
+                started_at=self.started,
+                ended_at=time.time(),
+                outputs_json=outputs_json,
+                blob=blob,
+                recovered=recovered,
+                error=error,
             )
         )
 

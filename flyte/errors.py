@@ -63,6 +63,7 @@ __all__ = [
     "TypeMismatchError",
     "UserError",
     "as_user_error",
+    "plain_error",
 ]
 
 
@@ -236,3 +237,24 @@ def as_user_error(exc: BaseException) -> BaseException:
     new.__context__ = exc.__context__
     new.__suppress_context__ = exc.__suppress_context__
     return new.with_traceback(exc.__traceback__)
+
+
+def plain_error(exc: BaseException) -> BaseException:
+    """Undo `as_user_error`: the same error as an instance of its original class.
+
+    The combined class exists once per process; an error crossing to another process
+    travels as its original class and is combined again there.
+    """
+    cls = type(exc)
+    original = cls.__mro__[1] if len(cls.__mro__) > 1 else cls
+    if _combined.get(original) is not cls or original is cls:
+        return exc
+    try:
+        plain: Any = original.__new__(original, *exc.args)
+        plain.args = exc.args
+        state = dict(getattr(exc, "__dict__", {}))
+        state.pop("code", None)
+        plain.__dict__.update(state)
+    except Exception:
+        return exc
+    return plain  # type: ignore[no-any-return]

@@ -115,6 +115,14 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
         complete=complete_run,
         help="Reuse every action and trace that succeeded in run RUN instead of executing it.",
     ),
+    RunOption(
+        key="executor",
+        decls=("--executor",),
+        kind="text",
+        metavar="EXECUTOR",
+        help="Where task bodies run: inline, process (worker processes), dask, dask://HOST:PORT "
+        "(default: in process, tasks with resources or reusable in workers; $FLYTE_EXECUTOR).",
+    ),
     RunOption(key="json", decls=("--json",), help="Print the result as JSON (no live view)."),
     RunOption(key="quiet", decls=("--quiet", "-q"), help="Print only the outputs (no live view)."),
     RunOption(key="tui", decls=("--tui",), help="Follow the run in the terminal dashboard."),
@@ -142,6 +150,7 @@ class RunSettings:
     overwrite_cache: bool = False
     recover: str | None = None
     recover_flag: bool = False
+    executor: str | None = None
     json: bool = False
     quiet: bool = False
     tui: bool = False

@@ -16,7 +16,7 @@ import typer
 
 from flyte_cli._errors import CliError
 from flyte_cli._output import console, emit_json, loads_json
-from flyte_cli._tree import run_tree
+from flyte_cli._tree import placements, run_tree
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -101,6 +101,7 @@ def execute(
         echo=False,
         raise_on_failure=False,
         store=store,
+        executor=settings.executor,
     )
     run = context.start(task, **inputs)
     out = console()
@@ -273,6 +274,7 @@ def report(
             max_children=20,
             logs=_failed_logs(store, record, actions),
             attempts=retried_attempts(store, record.name, actions),
+            where=placements(store, record.name),
         )
     )
     out.print()

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from rich.tree import Tree
 
     from flyte._models import ActionRecord, AttemptRecord, RunRecord
+    from flyte._store import RunStore
 
-__all__ = ["action_label", "run_tree"]
+__all__ = ["action_label", "placements", "run_tree"]
 
 _PRIORITY = {"FAILED": 0, "TIMED_OUT": 0, "RUNNING": 1, "ABORTED": 2, "QUEUED": 3}
 
@@ -31,9 +32,30 @@ _Group = tuple[str, list["ActionRecord"]]
 _Entry = Union["ActionRecord", _Group]
 
 
-def action_label(action: ActionRecord, *, now: float | None = None, with_id: bool = False) -> Text:
-    """One line for an action, as `flyte._present.action_segments` words it."""
-    return segments_text(_present.action_segments(action, now=now, with_id=with_id))
+def action_label(
+    action: ActionRecord,
+    *,
+    now: float | None = None,
+    with_id: bool = False,
+    where: str | None = None,
+) -> Text:
+    """One line for an action, as `flyte._present.action_segments` words it.
+
+    `where` (`AttemptRecord.where` of its last attempt) is added for worker processes.
+    """
+    text = segments_text(_present.action_segments(action, now=now, with_id=with_id))
+    if where and where != "inline":
+        text.append(f"  {where}", style="dim")
+    return text
+
+
+def placements(store: RunStore, run: str) -> dict[str, str]:
+    """Where the last attempt of each action of `run` ran (`AttemptRecord.where`)."""
+    found: dict[str, tuple[int, str]] = {}
+    for attempt in store.list_attempts(run):
+        if attempt.action not in found or attempt.attempt >= found[attempt.action][0]:
+            found[attempt.action] = (attempt.attempt, attempt.where)
+    return {action: where for action, (_, where) in found.items()}
 
 
 def _pick(
@@ -99,6 +121,7 @@ def run_tree(
     attempts: Mapping[str, Sequence[AttemptRecord]] | None = None,
     with_ids: bool = False,
     now: float | None = None,
+    where: Mapping[str, str] | None = None,
 ) -> Tree:
     """The run's actions as a tree rooted at the root action.
 
@@ -111,6 +134,7 @@ def run_tree(
         attempts: the attempts of retried actions, by action id, drawn under them.
         with_ids: show action ids (for commands that take one).
         now: the time to measure running actions against (default: now).
+        where: where each action's last attempt ran, by action id (see `placements`).
 
     Returns:
         A rich Tree, ready to print or to put in a `Live`.
@@ -141,7 +165,7 @@ def run_tree(
     tree = Tree(header, guide_style="dim")
 
     def add(node: Tree, action: ActionRecord) -> None:
-        label = action_label(action, now=now, with_id=with_ids)
+        label = action_label(action, now=now, with_id=with_ids, where=(where or {}).get(action.id))
         line = (latest or {}).get(action.id)
         if line and _present.phase_name(action.phase) == "RUNNING":
             label.append(f"  » {line[:80]}", style="dim")
@@ -186,6 +210,8 @@ def _attempt_label(attempt: AttemptRecord) -> Text:
     took = _present.duration(_present.elapsed(attempt.started_at, attempt.ended_at))
     if took:
         segments.append((f" {took}", "dim"))
+    if attempt.where and attempt.where != "inline":
+        segments.append((f"  {attempt.where}", "dim"))
     error = _present.error_preview(attempt.error_type, attempt.error_message, width=80)
     if error:
         segments.append((f"  {error}", "error"))

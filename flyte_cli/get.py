@@ -222,7 +222,7 @@ def actions(
       flyte get actions RUN --all
       flyte get actions RUN --json
     """
-    from flyte_cli._tree import run_tree
+    from flyte_cli._tree import placements, run_tree
 
     store = get_store()
     record = require_run(store, run)
@@ -252,7 +252,14 @@ def actions(
     found = store.list_actions(run)
     attempts = retried_attempts(store, run, found)
     console().print(
-        run_tree(record, found, max_children=None if all_ else 20, attempts=attempts, with_ids=True)
+        run_tree(
+            record,
+            found,
+            max_children=None if all_ else 20,
+            attempts=attempts,
+            with_ids=True,
+            where=placements(store, record.name),
+        )
     )
 
 

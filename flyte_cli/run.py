@@ -53,6 +53,7 @@ _EXAMPLES = """Examples:
   flyte run -m examples.hello main --tui
   flyte run --deployed hello.main:v1 --name Ada
   flyte run --watch examples/pipeline.py main --n 10
+  flyte run --executor process examples/hello.py main
 """
 
 _GROUP_ONLY = (
@@ -209,6 +210,10 @@ def _check_watch_options(settings: RunSettings) -> None:
 def _watch(ctx: Context, settings: RunSettings, *, module: bool) -> None:
     """Hand over to the watch loop (`flyte_cli._watch`, written separately)."""
     _check_watch_options(settings)
+    if settings.executor:  # each watched run is a fresh process: it reads the variable
+        import os
+
+        os.environ["FLYTE_EXECUTOR"] = settings.executor
     try:
         from flyte_cli._watch import watch_loop
     except ImportError as exc:

@@ -18,13 +18,13 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
             monkeypatch.delenv(key)
     home = tmp_path / "flyte-home"
     monkeypatch.setenv("FLYTE_HOME", str(home))
-    import flyte._run
+    import flyte._config
     import flyte._store
 
-    flyte._run._config.clear()
+    flyte._config.reset()
     flyte._store._default.clear()
     yield home
-    flyte._run._config.clear()
+    flyte._config.reset()
     for store in flyte._store._default.values():
         writer = getattr(store, "_flyte_writer", None)
         if writer is not None:

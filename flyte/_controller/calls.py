@@ -27,11 +27,14 @@ from flyte.errors import (
 )
 
 if TYPE_CHECKING:
+    from flyte._controller.recorder import ErrorFields
     from flyte._task import TaskTemplate
 
 __all__ = [
+    "BodyExit",
     "Call",
     "Deadline",
+    "FROM_CONTEXT",
     "SyncTimeout",
     "consume",
     "error_fields",
@@ -39,6 +42,7 @@ __all__ = [
     "in_action",
     "raise_in_thread",
     "run_inputs_blob",
+    "thread_stack",
     "with_deadline",
 ]
 
@@ -64,8 +68,19 @@ def _is_engine_file(filename: str) -> bool:
     )
 
 
+def _user_frames(frames: traceback.StackSummary) -> list[traceback.FrameSummary]:
+    return [f for f in frames if not _is_engine_file(f.filename)]
+
+
 def format_user_traceback(exc: BaseException) -> str:
-    """The traceback of `exc` with flyte's and asyncio's own frames left out."""
+    """The traceback of `exc` with flyte's and asyncio's own frames left out.
+
+    An exception that crossed a process boundary lost its frames; the text formatted
+    where it was raised travels with it as `__flyte_traceback__`.
+    """
+    carried = getattr(exc, "__flyte_traceback__", None)
+    if isinstance(carried, str) and carried:
+        return carried
     # Engine frames are dropped before any frame is summarized: a failure that unwinds
     # through many nested actions carries thousands of them.
     user = (
@@ -79,7 +94,18 @@ def format_user_traceback(exc: BaseException) -> str:
     return "".join(lines)
 
 
-def error_fields(exc: BaseException) -> dict[str, Any]:
+def thread_stack(ident: int) -> str:
+    """Where thread `ident` is now (user frames only), for a timeout's traceback."""
+    import sys
+
+    frame = sys._current_frames().get(ident)
+    if frame is None:
+        return ""
+    frames = _user_frames(traceback.extract_stack(frame))
+    return "".join(traceback.format_list(frames))
+
+
+def error_fields(exc: BaseException) -> ErrorFields:
     code = getattr(exc, "code", None)
     etype = code if isinstance(code, str) and code else type(exc).__name__
     return {
@@ -140,7 +166,22 @@ def _input_error(
 
 
 class Deadline(Exception):
-    """An action's own timeout expired (as opposed to a TimeoutError the user raised)."""
+    """An action's own timeout expired (as opposed to a TimeoutError the user raised).
+
+    `args[0]`, when given, is where the body was when it was stopped (formatted frames).
+    """
+
+
+class BodyExit(Exception):
+    """A task body raised SystemExit or KeyboardInterrupt: fails the action, not the engine.
+
+    Left alone, either would unwind the engine's event loop (asyncio re-raises both out of
+    `run_forever`) and leave the driver waiting forever.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(original)
+        self.original = original
 
 
 async def with_deadline(coro: Coroutine[Any, Any, Any], timeout: float) -> Any:
@@ -159,6 +200,9 @@ def consume(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
+FROM_CONTEXT: Any = object()
+
+
 class Call:
     """A task call's identity, fixed when the call is made (not when it starts running)."""
 
@@ -170,6 +214,7 @@ class Call:
         parent: ActionContext | None,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        group: Any = FROM_CONTEXT,
     ) -> None:
         self.inputs = task.bind(args, kwargs)
         check_inputs(task, self.inputs)
@@ -183,14 +228,51 @@ class Call:
             self.seq = parent.next_seq(task.name, self.inputs_hash)
             self.id = action_id(parent.action_id, task.name, self.inputs_hash, self.seq)
             self.parent_id = parent.action_id
-            self.group = group_var.get()
+            # A call made in a worker process carries the group it was made in.
+            self.group = group_var.get() if group is FROM_CONTEXT else group
+
+    @classmethod
+    def remote(
+        cls,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        seq: int,
+        group: str | None,
+    ) -> Call:
+        """A call a body made in another process, where its sequence number was counted.
+
+        The id is derived here from this process's own inputs hash, so it is the same id
+        the call would get in process (the hash is canonical, not process-specific).
+        """
+        call = cls.__new__(cls)
+        call.inputs = task.bind(args, kwargs)
+        try:
+            call.inputs_hash, call.per_input = hash_inputs(call.inputs)
+        except Exception as exc:
+            raise _input_error(task, call.inputs, exc) from exc
+        call.seq = seq
+        call.id = action_id(parent.action_id, task.name, call.inputs_hash, seq)
+        call.parent_id = parent.action_id
+        call.group = group
+        return call
 
 
 async def in_action(
     child: ActionContext, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> Any:
+    """Run an async body as `child`; then wait for the sync children it did not await."""
     token = _current.set(child)
     try:
-        return await func(*args, **kwargs)
+        value = await func(*args, **kwargs)
+    except (SystemExit, KeyboardInterrupt) as exc:
+        raise BodyExit(exc) from None
     finally:
         _current.reset(token)
+    if child.pending:  # the parent outlives the sync handles it started
+        await asyncio.gather(*child.pending, return_exceptions=True)
+        if isinstance(value, asyncio.Future) and value in child.pending:
+            # An async body returned a sync child's handle without awaiting it.
+            value = value.result()
+    return value

@@ -61,7 +61,7 @@ class Heartbeat:
         for name, (run, _) in list(self._runs.items()):
             if not run.writer.threaded:
                 continue
-            run.writer.put(("run_update", name, {"heartbeat": now}))
+            run.recorder.run_heartbeat(name, now)
             try:
                 requested = not run.aborted.is_set() and run.store.abort_requested(name)
             except Exception:  # a store that cannot be read now: ask again next beat

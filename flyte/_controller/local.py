@@ -1,27 +1,39 @@
-"""The in-process engine: one background event loop, a thread pool, look-up before execute.
+"""The local controller: one background event loop, look-up before execute, retries.
 
-Async task bodies run as asyncio tasks on the loop; sync bodies run in a bounded thread
-pool. Before an action executes, the controller looks it up: a recovered result from the
-run being recovered, then the cache; only on a miss does the body run. Every step is
-queued to the run store through a batching writer.
+Before an action executes, the controller looks it up: a recovered result from the run
+being recovered, then the cache; only on a miss does an executor run the body (in
+process, in a worker process, on Dask: see `executor.py`). The controller keeps the retry
+loop and records every step through the run's typed `Recorder`, queued to the store by a
+batching writer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextvars
+import contextlib
 import functools
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._cachekey import compute_key
-from flyte._context import ActionContext, _current
+from flyte._context import ActionContext
+from flyte._controller.calls import (
+    FROM_CONTEXT,
+    BodyExit,
+    Call,
+    Deadline,
+    error_fields,
+    format_user_traceback,
+    raise_in_thread,
+    run_inputs_blob,
+)
+from flyte._controller.executor import Attempt, Executor, InlineExecutor
 from flyte._controller.heartbeat import Heartbeat
 from flyte._controller.limits import at_depth, child_depth
 from flyte._controller.state import RunOptions, RunState
@@ -32,8 +44,10 @@ from flyte._store.logs import capture_logs, flush_action_logs, release_logs
 from flyte._typecheck import check_output
 from flyte.errors import (
     ActionAborted,
+    InvalidOptionError,
     NonRecoverableError,
     RunAbortedError,
+    RuntimeUserError,
     SerializationError,
     StoreError,
     TaskTimeoutError,
@@ -46,19 +60,6 @@ if TYPE_CHECKING:
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
 
-from flyte._controller.calls import (
-    Call,
-    Deadline,
-    SyncTimeout,
-    consume,
-    error_fields,
-    format_user_traceback,
-    in_action,
-    raise_in_thread,
-    run_inputs_blob,
-    with_deadline,
-)
-
 __all__ = ["LocalController", "format_user_traceback", "get_controller"]
 
 _HOST = socket.gethostname()
@@ -68,21 +69,23 @@ _SUCCEEDED = Phase.SUCCEEDED.value
 _FAILED = Phase.FAILED.value
 _ABORTED = Phase.ABORTED.value
 _TIMED_OUT = Phase.TIMED_OUT.value
-_CACHE_HIT = CacheStatus.HIT.value
 _CACHE_WRITTEN = CacheStatus.WRITTEN.value
 _UNLOADED: Any = object()
 
 
 class LocalController:
-    """Runs actions in this process; one instance per process (see `get_controller`)."""
+    """Drives runs in this process; one instance per process (see `get_controller`).
+
+    Implements the `Controller` protocol (`flyte/_controller/__init__.py`).
+    """
 
     def __init__(self, max_workers: int = 256) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._loop_ident: int | None = None
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="flyte-task"
-        )
+        self._max_workers = max_workers
+        self._inline: InlineExecutor | None = None
+        self._executors: dict[Any, Executor] = {}
         self._start_lock = threading.Lock()
         self._runs: dict[str, tuple[RunState, asyncio.Task[Any]]] = {}
         self._heartbeat = Heartbeat(self._runs, self.abort)
@@ -107,11 +110,20 @@ class LocalController:
                     thread.start()
                     ready.wait()
                     self._loop_thread = thread
+                    self._inline = InlineExecutor(loop, self._max_workers)
                     self._loop = loop
         return self._loop
 
     def on_loop(self) -> bool:
         return threading.get_ident() == self._loop_ident
+
+    @property
+    def inline(self) -> InlineExecutor:
+        """The in-process executor (exists once the loop does)."""
+        if self._inline is None:
+            _ = self.loop
+        assert self._inline is not None
+        return self._inline
 
     def writer_for(self, store: RunStore) -> Writer:
         writer: Writer | None = getattr(store, "_flyte_writer", None)
@@ -121,6 +133,40 @@ class LocalController:
             writer = Writer(store, threaded=not isinstance(store, MemoryRunStore))
             store._flyte_writer = writer  # type: ignore[attr-defined]
         return writer
+
+    # -- executors -----------------------------------------------------------------
+
+    def executor_for(self, run: RunState, task: TaskTemplate[Any, Any]) -> Executor:
+        """Where `task`'s attempts run in `run`.
+
+        By default in process, except tasks whose environment or override sets
+        `resources=` or `reusable=`: those need a process of their own (limits, warm
+        workers, isolated env vars). "inline" keeps everything here; "process" (or a Dask
+        spec) sends every body there.
+        """
+        spec = run.executor
+        if spec is None or spec == "auto":
+            if task.resources is None and task.reusable is None:
+                return self.inline
+            spec = "process"
+        elif spec == "inline":
+            return self.inline
+        key = spec if isinstance(spec, str) else id(spec)
+        executor = self._executors.get(key)
+        if executor is None:
+            from flyte._controller import create_executor
+
+            with self._start_lock:
+                executor = self._executors.get(key)
+                if executor is None:
+                    executor = self._executors[key] = create_executor(spec, self)
+        return executor
+
+    def shutdown(self) -> None:
+        """Stop the executors' workers (atexit; tests)."""
+        for executor in list(self._executors.values()):
+            executor.shutdown()
+        self._executors.clear()
 
     # -- runs ----------------------------------------------------------------------
 
@@ -137,6 +183,10 @@ class LocalController:
         """Record a new run and start its root action on the loop; return its future."""
         writer = self.writer_for(store)
         run = RunState(name=name, store=store, writer=writer, options=options)
+        if run.executor is None:
+            from flyte._config import executor_spec
+
+            run.executor = executor_spec()
         run.controller = self
         call = Call(task, None, args, kwargs)
         inputs = call.inputs
@@ -154,39 +204,33 @@ class LocalController:
                 task_blob = _serde.seal(bytes(cloudpickle.dumps(task)))
             except Exception:  # cannot be snapshotted: rerun then says so clearly
                 task_blob = None
-        writer.put(
-            (
-                "run_insert",
-                {
-                    "name": name,
-                    "task": task.name,
-                    "phase": _RUNNING,
-                    "created_at": now,
-                    "started_at": now,
-                    "inputs_json": _serde.encode_json(inputs),
-                    "inputs_blob": run_inputs_blob(task, args, kwargs, inputs),
-                    "pid": os.getpid(),
-                    "pid_start": this_process_start(),
-                    "host": _HOST,
-                    "heartbeat": now,
-                    "recovered_from": options.recover_from,
-                    "settings": {
-                        **run.settings(),
-                        "source": source,
-                        "output_arity": task.output_arity,
-                    },
-                    "labels": options.labels,
-                    "task_blob": task_blob,
-                },
-            )
+        settings = {**run.settings(), "source": source, "output_arity": task.output_arity}
+        if run.executor is not None:
+            settings["executor"] = run.executor if isinstance(run.executor, str) else "custom"
+        run.recorder.run_started(
+            name,
+            task=task.name,
+            started_at=now,
+            inputs_json=_serde.encode_json(inputs),
+            inputs_blob=run_inputs_blob(task, args, kwargs, inputs),
+            pid=os.getpid(),
+            pid_start=this_process_start(),
+            host=_HOST,
+            recovered_from=options.recover_from,
+            settings=settings,
+            labels=options.labels,
+            task_blob=task_blob,
         )
         try:
             writer.flush()
         except StoreError as exc:
             # Recorded as FAILED, with the cause, once the store can be written again.
-            writer.put(("run_update", name, {"phase": _FAILED, "ended_at": time.time(),
-                                             "error_type": "StoreError",
-                                             "error_message": str(exc)}))  # fmt: skip
+            run.recorder.run_failed(
+                name,
+                phase=Phase.FAILED,
+                ended_at=time.time(),
+                error={"error_type": "StoreError", "error_message": str(exc)},
+            )
             raise
         capture_logs()
         future = asyncio.run_coroutine_threadsafe(
@@ -206,7 +250,6 @@ class LocalController:
         assert current is not None
         self._runs[run.name] = (run, current)
         self._heartbeat.ensure()
-        fields: dict[str, Any]
         try:
             run.apply_env("the run context", run.options.env_vars)
             value = await self._run_action(task, call, args, kwargs, run=run)
@@ -219,31 +262,31 @@ class LocalController:
                 if aborted
                 else (Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED)
             )
-            fields = {"phase": phase.value, "ended_at": time.time()}
-            if aborted:
-                fields.update(error_type="Aborted", error_message="the run was aborted")
-                # Sync bodies cannot be stopped mid-call: their actions end ABORTED with the run.
-                run.writer.put(("abort_actions", run.name, fields["ended_at"]))
-            else:
-                fields.update(error_fields(exc))
-            self._finish_run(run, fields)
+            # Sync bodies cannot be stopped mid-call: their actions end ABORTED with the run.
+            run.recorder.run_failed(
+                run.name,
+                phase=phase,
+                ended_at=time.time(),
+                error=None if aborted else error_fields(exc),
+            )
+            self._finish_run(run)
             if aborted:
                 raise RunAbortedError(f"run {run.name} was aborted") from None
             raise
-        fields = {
-            "phase": _SUCCEEDED,
-            "ended_at": time.time(),
-            "outputs_json": _serde.encode_json(value),
-        }
         try:
-            fields["outputs_blob"] = _serde.dumps(value, what=f"the output of {task.name}")
+            blob: bytes | None = _serde.dumps(value, what=f"the output of {task.name}")
         except SerializationError:
-            fields["outputs_blob"] = None
-        self._finish_run(run, fields)
+            blob = None
+        run.recorder.run_succeeded(
+            run.name,
+            outputs_json=_serde.encode_json(value),
+            outputs_blob=blob,
+            ended_at=time.time(),
+        )
+        self._finish_run(run)
         return value
 
-    def _finish_run(self, run: RunState, fields: dict[str, Any]) -> None:
-        run.writer.put(("run_update", run.name, fields))
+    def _finish_run(self, run: RunState) -> None:
         self._runs.pop(run.name, None)
         run.restore_env()
         release_logs()
@@ -266,6 +309,11 @@ class LocalController:
         self.loop.call_soon_threadsafe(cancel)
         return True
 
+    def wait(self, future: concurrent.futures.Future[Any], timeout: float | None = None) -> bool:
+        """Block until a run started here ends (or `timeout`); True when it ended."""
+        done, _ = concurrent.futures.wait([future], timeout=timeout)
+        return bool(done)
+
     # -- calls from user code ------------------------------------------------------
 
     def call(
@@ -276,7 +324,7 @@ class LocalController:
         kwargs: dict[str, Any],
     ) -> Any:
         """Route a task call made inside a run (see DESIGN.md section 2, four combinations)."""
-        coro = self.call_coro(task, parent, args, kwargs)
+        coro = self.call_aio(task, parent, args, kwargs)
         if self.on_loop():
             if task.is_async:
                 return coro
@@ -290,19 +338,25 @@ class LocalController:
         """Run `coro` on the loop and block this worker thread until it is done.
 
         The future is registered with the run, so an abort cancels it (and this thread
-        stops waiting) even though no asyncio task awaits it.
+        stops waiting) even though no asyncio task awaits it. While it waits, the thread
+        does not count against the sync pool's bound (see `threads.py`).
         """
         run = parent.run
         future = asyncio.run_coroutine_threadsafe(coro, self.loop)
         run.detached.add(future)
         try:
-            return future.result()
+            with self.blocking():
+                return future.result()
         except concurrent.futures.CancelledError:
             raise ActionAborted(f"run {run.name} was aborted") from None
         finally:
             run.detached.discard(future)
 
-    def call_coro(
+    def blocking(self) -> contextlib.AbstractContextManager[None]:
+        """Mark the calling sync-body thread as waiting on a child (see `SyncPool`)."""
+        return self.inline.pool.blocking()
+
+    def call_aio(
         self,
         task: TaskTemplate[Any, Any],
         parent: ActionContext,
@@ -312,12 +366,15 @@ class LocalController:
         """A coroutine running the task as a child action of `parent` (ids fixed now)."""
         return self.prepare(task, parent, args, kwargs)()
 
+    call_coro = call_aio
+
     def prepare(
         self,
         task: TaskTemplate[Any, Any],
         parent: ActionContext,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        group: Any = FROM_CONTEXT,
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
         """Fix the call's id now; return a factory for the coroutine that runs it.
 
@@ -335,12 +392,42 @@ class LocalController:
         if failed is not None:  # the store cannot record this run: stop, with the cause
             raise failed
         depth = child_depth(task.name)  # a clear error long before Python's recursion limit
-        call = Call(task, parent, args, kwargs)
+        call = Call(task, parent, args, kwargs, group)
         return functools.partial(
             at_depth,
             depth,
             functools.partial(self._run_action, task, call, args, kwargs, run=parent.run),
         )
+
+    def map(
+        self,
+        parent: ActionContext,
+        func: Any,
+        iterables: tuple[Iterable[Any], ...],
+        *,
+        group_name: str | None,
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> Iterator[Any]:
+        """`flyte.map` from a sync body: results in input order, `concurrency` at once."""
+        from flyte._map import drain_map
+
+        return drain_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
+
+    def map_aio(
+        self,
+        parent: ActionContext,
+        func: Any,
+        iterables: tuple[Iterable[Any], ...],
+        *,
+        group_name: str | None,
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> AsyncIterator[Any]:
+        """`flyte.map.aio` from an async body."""
+        from flyte._map import aio_map
+
+        return aio_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
 
     # -- one action ----------------------------------------------------------------
 
@@ -354,28 +441,20 @@ class LocalController:
         run: RunState,
     ) -> Any:
         inputs, ihash = call.inputs, call.inputs_hash
-        aid, seq, parent_id, group = call.id, call.seq, call.parent_id, call.group
-        writer = run.writer
-        started = time.time()
-        writer.put(
-            (
-                "action_insert",
-                {
-                    "run": run.name,
-                    "id": aid,
-                    "parent": parent_id,
-                    "name": task.name,
-                    "kind": "task",
-                    "phase": _RUNNING,
-                    "grp": group,
-                    "inputs_hash": ihash,
-                    "inputs_json": _serde.encode_json(inputs),
-                    "started_at": started,
-                    "attempts": 1,
-                    "settings": task.settings,
-                    "seq": seq,
-                },
-            )
+        aid = call.id
+        rec = run.recorder
+        rec.action_started(
+            run.name,
+            aid,
+            parent=call.parent_id,
+            name=task.name,
+            phase=_RUNNING,
+            group=call.group,
+            inputs_hash=ihash,
+            inputs_json=_serde.encode_json(inputs),
+            started_at=time.time(),
+            settings=task.settings,
+            seq=call.seq,
         )
 
         # Look up before execute: recovered result, then cache.
@@ -387,16 +466,8 @@ class LocalController:
             and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
         ):
             value = found[1]
-            writer.update_action(
-                run.name,
-                aid,
-                {
-                    "phase": _SUCCEEDED,
-                    "recovered": 1,
-                    "outputs_json": _serde.encode_json(value),
-                    "outputs_blob": recovered[1],
-                    "ended_at": time.time(),
-                },
+            rec.action_recovered(
+                run.name, aid, outputs_json=_serde.encode_json(value), outputs_blob=recovered[1]
             )
             return value
 
@@ -416,12 +487,13 @@ class LocalController:
                 )
             except Exception as exc:
                 err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
-                writer.update_action(
-                    run.name, aid, {"phase": _FAILED, "ended_at": time.time(), **error_fields(err)}
+                rec.action_failed(
+                    run.name, aid, phase=_FAILED, ended_at=time.time(), error=error_fields(err)
                 )
                 raise err from exc
             cache_status = CacheStatus.MISS
             if not run.options.overwrite_cache:
+                writer = run.writer
                 recent = writer.recent_cache.get(key.key)
                 if recent is None:
                     recent = self._cache_lookup(run, task.name, key.key)
@@ -432,52 +504,47 @@ class LocalController:
                     )[0]
                 ):
                     out_json, value = recent[0], hit[1]
-                    writer.update_action(
-                        run.name,
-                        aid,
-                        {
-                            "phase": _SUCCEEDED,
-                            "cache_status": _CACHE_HIT,
-                            "cache_key": key.key,
-                            "outputs_json": out_json,
-                            "ended_at": time.time(),
-                        },
-                    )
+                    rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
                     return value
 
         value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
-        end: dict[str, Any] = {
-            "phase": _SUCCEEDED,
-            "outputs_json": out_json,
-            "outputs_blob": blob,
-            "ended_at": time.time(),
-            "cache_status": cache_status.value,
-        }
-        if key is not None:
-            # Stored once: the cache entry keeps the exact value, the action refers to it by
-            # key (the store reads it from there, as for a cache hit).
-            end["outputs_blob"] = None
-            end["cache_key"] = key.key
-            end["cache_status"] = _CACHE_WRITTEN
-            if len(writer.recent_cache) > 10_000:
-                writer.recent_cache.clear()
-            writer.recent_cache[key.key] = (out_json, blob)
-            writer.put(
-                (
-                    "cache_put",
-                    {
-                        "key": key.key,
-                        "task": task.name,
-                        "parts": key.parts,
-                        "outputs_json": out_json,
-                        "outputs_blob": blob,
-                        "created_at": end["ended_at"],
-                        "run": run.name,
-                        "action": aid,
-                    },
-                )
+        ended = time.time()
+        if key is None:
+            rec.action_succeeded(
+                run.name,
+                aid,
+                outputs_json=out_json,
+                outputs_blob=blob,
+                ended_at=ended,
+                cache_status=cache_status.value,
+                cache_key=None,
             )
-        writer.update_action(run.name, aid, end)
+            return value
+        recent_cache = run.writer.recent_cache
+        if len(recent_cache) > 10_000:
+            recent_cache.clear()
+        recent_cache[key.key] = (out_json, blob)
+        rec.cache_put(
+            key.key,
+            task=task.name,
+            parts=key.parts,
+            outputs_json=out_json,
+            outputs_blob=blob,
+            created_at=ended,
+            run=run.name,
+            action_id=aid,
+        )
+        # Stored once: the cache entry keeps the exact value, the action refers to it by key
+        # (the store reads it from there, as for a cache hit).
+        rec.action_succeeded(
+            run.name,
+            aid,
+            outputs_json=out_json,
+            outputs_blob=None,
+            ended_at=ended,
+            cache_status=_CACHE_WRITTEN,
+            cache_key=key.key,
+        )
         return value
 
     @staticmethod
@@ -503,8 +570,8 @@ class LocalController:
         kwargs: dict[str, Any],
         cache_status: CacheStatus,
     ) -> tuple[Any, bytes, str]:
-        """Run the body with retries and timeout; record attempts; return value and forms."""
-        writer = run.writer
+        """The retry loop: run attempts on the task's executor; record each; return forms."""
+        rec = run.recorder
         retries = task.retries
         attempts = retries.count + 1
         if task.report:  # also a task restored from a snapshot (deployed, notebook rerun)
@@ -514,160 +581,142 @@ class LocalController:
         deadline = task.timeout.deadline_seconds if task.timeout is not None else None
         first_start = time.time()
         timeout = runtime
-        for attempt in range(1, attempts + 1):
-            child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=attempt)
+        if run.executor is None and task.resources is None and task.reusable is None:
+            executor: Executor = self._inline or self.inline  # the common case, no call
+        else:
+            executor = self.executor_for(run, task)
+        for number in range(1, attempts + 1):
+            child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=number)
             attempt_start = time.time()
             if deadline is not None:
                 left = max(deadline - (attempt_start - first_start), 0.001)
                 timeout = left if runtime is None else min(runtime, left)
-            if attempt > 1:
-                writer.update_action(run.name, aid, {"attempts": attempt, "phase": _RUNNING})
+            attempt = Attempt(task, child, args, kwargs, timeout)
+            if number > 1:
+                rec.action_running(run.name, aid, number)
             try:
-                run.apply_env(task.env_name, task.env_values)
-                if task.is_async:
-                    coro = in_action(child, task.func, args, kwargs)
-                    value = await (coro if timeout is None else with_deadline(coro, timeout))
-                else:
-                    value = await self._run_sync(child, task, args, kwargs, timeout)
-                if child.pending:
-                    await asyncio.gather(*child.pending, return_exceptions=True)
-                    if isinstance(value, asyncio.Future) and value in child.pending:
-                        # An async body returned a sync child's handle without awaiting it.
-                        value = value.result()
+                value = await executor.run_attempt(attempt)
                 check_output(task, value)
-                blob = _serde.dumps(value, what=f"the output of {task.name}")
-                out_json = _serde.encode_json(value)
+                blob = attempt.blob
+                if blob is None:
+                    blob = _serde.dumps(value, what=f"the output of {task.name}")
+                out_json = attempt.out_json
+                if out_json is None:
+                    out_json = _serde.encode_json(value)
             except BaseException as exc:
                 flush_action_logs(child)
                 if task.report:
                     finish_report(child)
-                if child.pending:
-                    for handle in child.pending:
-                        handle.cancel()
-                if isinstance(exc, Deadline):
-                    if deadline is not None and timeout != runtime:
-                        exc = TaskTimeoutError(
-                            f"{task.name} passed its deadline of {deadline:g}s and was stopped"
-                        )
-                        attempts = attempt  # past the deadline no retry may start
-                    else:
-                        exc = TaskTimeoutError(
-                            f"{task.name} ran longer than its timeout of {runtime:g}s and was "
-                            "stopped"
-                        )
-                aborted = isinstance(
-                    exc, asyncio.CancelledError | ActionAborted | KeyboardInterrupt
-                )
+                for handle in child.pending:
+                    handle.cancel()
+                if isinstance(exc, Deadline) and deadline is not None and timeout != runtime:
+                    attempts = number  # past the deadline no retry may start
+                exc = _attempt_error(exc, task, runtime, deadline, timeout)
+                aborted = isinstance(exc, asyncio.CancelledError | ActionAborted)
                 phase = (
-                    Phase.ABORTED
+                    _ABORTED
                     if aborted
-                    else (Phase.TIMED_OUT if isinstance(exc, TaskTimeoutError) else Phase.FAILED)
+                    else (_TIMED_OUT if isinstance(exc, TaskTimeoutError) else _FAILED)
                 )
-                err = {} if aborted else error_fields(exc)
+                err = None if aborted else error_fields(exc)
                 now = time.time()
-                writer.put(
-                    (
-                        "attempt_upsert",
-                        {
-                            "run": run.name,
-                            "action": aid,
-                            "attempt": attempt,
-                            "phase": phase.value,
-                            "started_at": attempt_start,
-                            "ended_at": now,
-                            "error_type": err.get("error_type"),
-                            "error_message": err.get("error_message"),
-                        },
-                    )
+                rec.attempt_finished(
+                    run.name,
+                    aid,
+                    number,
+                    phase=phase,
+                    started_at=attempt_start,
+                    ended_at=now,
+                    error=err,
+                    placement=attempt.placement,
                 )
                 retryable = (
                     not aborted
-                    and attempt < attempts
+                    and number < attempts
                     and isinstance(exc, Exception)
-                    and not isinstance(exc, NonRecoverableError | SerializationError)
+                    and not isinstance(
+                        exc, NonRecoverableError | SerializationError | InvalidOptionError
+                    )
+                    and getattr(exc, "code", None) not in _NOT_RETRIED
                 )
                 if retryable:
-                    delay = retries.delay(attempt)
+                    delay = retries.delay(number)
                     if delay:
                         await asyncio.sleep(delay)
                     continue
-                writer.update_action(
+                rec.action_failed(
                     run.name,
                     aid,
-                    {
-                        "phase": phase.value,
-                        "attempts": attempt,
-                        "ended_at": now,
-                        "cache_status": cache_status.value,
-                        **err,
-                    },
+                    phase=phase,
+                    ended_at=now,
+                    attempts=number,
+                    cache_status=cache_status.value,
+                    error=err,
                 )
                 if aborted:
-                    raise
+                    raise exc from None
                 raise as_user_error(exc) from None
             flush_action_logs(child)
             if task.report:
                 finish_report(child)
             if run.aborted.is_set():  # a sync body that finished after its run was aborted
-                writer.update_action(run.name, aid, {"phase": _ABORTED, "ended_at": time.time()})
+                rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
                 raise ActionAborted(f"run {run.name} was aborted")
-            writer.put(
-                (
-                    "attempt_upsert",
-                    {
-                        "run": run.name,
-                        "action": aid,
-                        "attempt": attempt,
-                        "phase": _SUCCEEDED,
-                        "started_at": attempt_start,
-                        "ended_at": time.time(),
-                    },
-                )
+            rec.attempt_finished(
+                run.name,
+                aid,
+                number,
+                phase=_SUCCEEDED,
+                started_at=attempt_start,
+                ended_at=time.time(),
+                placement=attempt.placement,
             )
             return value, blob, out_json
         raise AssertionError("unreachable: the attempt loop returns or raises")
 
-    async def _run_sync(
-        self,
-        child: ActionContext,
-        task: TaskTemplate[Any, Any],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        timeout: float | None,
-    ) -> Any:
-        run = child.run
-        key = f"{child.action_id}:{child.attempt}"
 
-        def body() -> Any:
-            run.sync_threads[key] = threading.get_ident()
-            token = _current.set(child)
-            try:
-                return task.func(*args, **kwargs)
-            finally:
-                _current.reset(token)
-                run.sync_threads.pop(key, None)
+# A body that called sys.exit() or raised KeyboardInterrupt is not retried: neither is an
+# Exception, and a retry would only repeat the exit.
+_NOT_RETRIED = frozenset({"SystemExit", "KeyboardInterrupt"})
 
-        ctx = contextvars.copy_context()
-        future = self.loop.run_in_executor(self._pool, functools.partial(ctx.run, body))
-        try:
-            if timeout is None:
-                return await asyncio.shield(future)
-            done, _ = await asyncio.wait({future}, timeout=timeout)
-            if done:
-                return future.result()
-            # The caller gets TaskTimeoutError now; the thread is asked to stop too, and
-            # whatever it ends with later is consumed here, not reported as unretrieved.
-            future.add_done_callback(consume)
-            ident = run.sync_threads.get(key)
-            if ident is not None:
-                raise_in_thread(ident, SyncTimeout)
-            raise Deadline
-        except asyncio.CancelledError:
-            future.add_done_callback(consume)
-            ident = run.sync_threads.get(key)
-            if ident is not None:
-                raise_in_thread(ident, ActionAborted)
-            raise
+
+def _attempt_error(
+    exc: BaseException,
+    task: TaskTemplate[Any, Any],
+    runtime: float | None,
+    deadline: float | None,
+    timeout: float | None,
+) -> Any:
+    """The error an attempt's failure is recorded and raised as."""
+    if isinstance(exc, Deadline):
+        if deadline is not None and timeout != runtime:
+            err = TaskTimeoutError(
+                f"{task.name} passed its deadline of {deadline:g}s and was stopped"
+            )
+        else:
+            err = TaskTimeoutError(
+                f"{task.name} ran longer than its timeout of {runtime:g}s and was stopped"
+            )
+        where = exc.args[0] if exc.args else ""
+        err.__flyte_traceback__ = (  # type: ignore[attr-defined]
+            "Traceback (most recent call last, where the body was stopped):\n"
+            f"{where}TaskTimeoutError: {err}\n"
+            if where
+            else f"TaskTimeoutError: {err}\n"
+        )
+        return err
+    if isinstance(exc, BodyExit):
+        original = exc.original
+        if isinstance(original, SystemExit):
+            message = f"{task.name} called sys.exit({original.code!r}); the task failed"
+        else:
+            message = f"{task.name} raised KeyboardInterrupt; the task failed"
+        exited = RuntimeUserError(message, code=type(original).__name__)
+        exited.__flyte_traceback__ = format_user_traceback(original)  # type: ignore[attr-defined]
+        return exited.with_traceback(original.__traceback__)
+    if isinstance(exc, KeyboardInterrupt):  # a real Ctrl-C reaching the loop: an abort
+        return ActionAborted("interrupted")
+    return exc
 
 
 _controller: LocalController | None = None

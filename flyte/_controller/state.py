@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flyte._controller.recorder import Recorder
 from flyte.errors import EnvVarConflictError
 
 if TYPE_CHECKING:
     from flyte._context import ActionContext
+    from flyte._controller.recorder import TraceRecord
     from flyte._controller.writer import Writer
     from flyte._store import RunStore
 
@@ -32,6 +34,7 @@ class RunOptions:
         labels: dict[str, str] | None = None,
         recover_from: str | None = None,
         echo: bool = True,
+        executor: Any = None,
         cluster_only: dict[str, Any] | None = None,
     ) -> None:
         self.name = name
@@ -42,6 +45,8 @@ class RunOptions:
         self.labels = dict(labels or {})
         self.recover_from = recover_from
         self.echo = echo
+        # None: the configured executor (`flyte.init(executor=)`, `$FLYTE_EXECUTOR`).
+        self.executor = executor
         # Run options only a cluster acts on (notifications, queue, ...): recorded.
         self.cluster_only = dict(cluster_only or {})
 
@@ -53,8 +58,12 @@ class RunState:
         self.name = name
         self.store = store
         self.writer = writer
+        self.recorder = Recorder(writer)
         self.options = options
-        self.controller: Any = None  # the LocalController driving this run
+        self.controller: Any = None  # the Controller driving this run
+        # The executor asked for ("inline", "process", a Dask spec) or None for the default:
+        # in process, except tasks with resources or reusable go to process workers.
+        self.executor: Any = options.executor
         self.mode = options.mode
         self.labels = options.labels
         self.echo = options.echo
@@ -84,19 +93,25 @@ class RunState:
     # -- logs ----------------------------------------------------------------------
 
     def log(self, action: ActionContext, stream: str, line: str) -> None:
-        self.writer.put(
-            (
-                "log",
-                {
-                    "run": self.name,
-                    "action": action.action_id,
-                    "attempt": action.attempt,
-                    "ts": time.time(),
-                    "stream": stream,
-                    "line": line,
-                },
-            )
-        )
+        self.recorder.log(self.name, action.action_id, action.attempt, stream, line, time.time())
+
+    # -- traces --------------------------------------------------------------------
+
+    def trace_lookup(self, trace_id: str) -> tuple[str | None, bytes, bool] | None:
+        """(inputs hash, pickled value, from the recovered run) of a trace that succeeded."""
+        found = self.trace_results.get(trace_id)
+        if found is not None:
+            return found[0], found[1], False
+        rec = self.recovered.get(trace_id)
+        if rec is not None and rec[1] is not None:
+            return rec[0], rec[1], True
+        return None
+
+    def record_trace(self, trace: TraceRecord) -> None:
+        """Record a finished (or replayed) trace; a success becomes replayable in this run."""
+        if trace.phase == "SUCCEEDED" and trace.blob is not None:
+            self.trace_results[trace.id] = (trace.inputs_hash, trace.blob)
+        self.recorder.trace_recorded(self.name, trace)
 
     # -- environment variables -----------------------------------------------------
 
@@ -124,6 +139,17 @@ class RunState:
                     self._env_saved.setdefault(key, os.environ.get(key))
                     self._env_set[key] = (owner, value)
                     os.environ[key] = value
+
+    def base_environ(self) -> dict[str, str]:
+        """os.environ as it was before this run set anything in it (for worker processes)."""
+        with self._env_lock:
+            env = dict(os.environ)
+            for key, old in self._env_saved.items():
+                if old is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = old
+        return env
 
     def restore_env(self) -> None:
         with self._env_lock:

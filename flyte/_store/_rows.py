@@ -206,7 +206,16 @@ def attempt_from_row(row: Any) -> AttemptRecord:
         ended_at=row["ended_at"],
         error_type=row["error_type"],
         error_message=row["error_message"],
+        placement=_json(_optional(row, "placement")),
     )
+
+
+def _optional(row: Any, column: str) -> Any:
+    """A column added by a later migration (a memory-store row may lack it)."""
+    try:
+        return row[column]
+    except (KeyError, IndexError):
+        return None
 
 
 def log_from_row(row: Any) -> LogLine:

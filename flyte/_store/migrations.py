@@ -159,6 +159,18 @@ CREATE TABLE reports (
 );
 """
 
+# Where each attempt ran (inline / process worker pid / reused), its peak memory and how
+# long it waited QUEUED for CPU or memory: a JSON object (flyte._controller.recorder.Placement).
+# attempts_v1 gains it as its last column.
+_ATTEMPT_PLACEMENT = """
+ALTER TABLE attempts ADD COLUMN placement TEXT;
+DROP VIEW IF EXISTS attempts_v1;
+CREATE VIEW attempts_v1 AS SELECT
+    run, action, attempt, phase, started_at, ended_at,
+    ended_at - started_at AS duration, error_type, error_message, placement
+FROM attempts;
+"""
+
 # Liveness judged by the process, not the heartbeat alone: the driver's start time makes a
 # reused pid tell. A recovery takes a lease on its source run so it runs once (issue 13).
 _DRIVER_START_AND_LEASES = """
@@ -206,8 +218,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
     ("0003_reports", _REPORTS),
-    ("0004_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
-    ("0005_run_action_counts", _RUN_ACTION_COUNTS),
+    ("0004_attempt_placement", _ATTEMPT_PLACEMENT),
+    ("0005_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
+    ("0006_run_action_counts", _RUN_ACTION_COUNTS),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")

@@ -77,7 +77,7 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0005
+        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0006
     except sqlite3.DatabaseError as exc:
         raise open_error(path, exc) from exc
     return conn
@@ -203,6 +203,18 @@ def _settings_json(value: Any) -> str:
         _SETTINGS_JSON.clear()
     _SETTINGS_JSON[id(value)] = (value, text)
     return text
+
+
+_INLINE_JSON = '{"worker": "inline"}'
+
+
+def _placement_json(value: Any) -> str | None:
+    """JSON of an attempt's placement; the inline one (most attempts) is a constant."""
+    if value is None:
+        return None
+    if value == {"worker": "inline"}:
+        return _INLINE_JSON
+    return _to_json(value)
 
 
 def _to_json(value: Any) -> str:
@@ -371,6 +383,7 @@ class SqliteRunStore:
                         row.get("ended_at"),
                         row.get("error_type"),
                         row.get("error_message"),
+                        _placement_json(row.get("placement")),
                     )
                 )
                 continue
@@ -473,7 +486,8 @@ class SqliteRunStore:
         if attempt_rows:
             conn.executemany(
                 "INSERT OR REPLACE INTO attempts (run, action, attempt, phase, started_at, "
-                "ended_at, error_type, error_message) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "ended_at, error_type, error_message, placement) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 attempt_rows,
             )
         if log_rows:
@@ -538,7 +552,7 @@ class SqliteRunStore:
         return True
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
-        # The counts are kept on the run row (migration 0005): no scan of the actions.
+        # The counts are kept on the run row (migration 0006): no scan of the actions.
         sql = (
             "SELECT r.*, r.action_count AS n_actions, r.cache_hits AS n_hits "
             f"FROM runs r {where} {tail}"

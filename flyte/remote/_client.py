@@ -47,12 +47,13 @@ def remote_settings() -> RemoteSettings | None:
     `flyte.init(endpoint=...)` wins; `flyte.init(store=...)` without an endpoint means
     local even when `$FLYTE_ENDPOINT` is set; otherwise `$FLYTE_ENDPOINT`.
     """
-    from flyte._run import _config
+    from flyte._config import current
 
-    endpoint = _config.get("endpoint")
-    api_key = _config.get("api_key")
+    config = current()
+    endpoint = config.endpoint
+    api_key = config.api_key
     if endpoint is None:
-        if _config.get("store") is not None:
+        if config.store is not None:
             return None
         endpoint = os.environ.get("FLYTE_ENDPOINT") or None
     if not endpoint:

@@ -293,6 +293,8 @@ class Details(VerticalScroll):
             text.append(f"#{attempt.attempt} ", self._style("dim"))
             text.append(f"{_format.PHASE_ICONS[attempt.phase]} {attempt.phase.value:<9}", style)
             text.append(f" {_format.clock(attempt.started_at)}  {took:>6}", self._style("dim"))
+            if attempt.where and attempt.where != "inline":
+                text.append(f"  {attempt.where}", self._style("dim"))
             if attempt.error_type:
                 text.append(
                     f"  {attempt.error_type}: {attempt.error_message}", self._style("error")

@@ -519,3 +519,26 @@ def test_a_user_file_named_like_a_stdlib_module(flyte: Invoke, write: Any) -> No
     assert result.exit_code == 0, result.output
     assert result.stdout == "mine\n"
     assert sys.modules["types"] is stdlib_types
+
+
+def test_executor_process_runs_bodies_in_workers_and_the_tree_says_so(
+    flyte: Invoke, tmp_path: Path
+) -> None:
+    import os
+
+    script = tmp_path / "where.py"
+    script.write_text(
+        "import os\nimport flyte\n\nenv = flyte.TaskEnvironment('where')\n\n\n"
+        "@env.task\ndef main() -> int:\n    return os.getpid()\n"
+    )
+    result = flyte("run", "--executor", "process", str(script), "main")
+    assert result.exit_code == 0, result.output
+    run = _store().list_runs()[0]
+    assert json.loads(run.outputs_json) != os.getpid()
+    tree = flyte("get", "actions", run.name)
+    assert f"worker {run.outputs_json}" in tree.stdout
+
+
+def test_unknown_executor_is_a_usage_error(flyte: Invoke) -> None:
+    line = error_line(flyte("run", "--executor", "threads", "examples/hello.py", "main"))
+    assert "'inline', 'process'" in line

@@ -12,6 +12,16 @@ import pytest
 from tui_helpers import FROZEN_NOW, normalize, seed
 
 
+@pytest.fixture(autouse=True)
+def _bodies_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the seed's task bodies in this process.
+
+    Its environment sets resources (shown by the detail pane), which would send bodies to
+    process workers; `slow_step` waits on a threading.Event the live tests release.
+    """
+    monkeypatch.setenv("FLYTE_EXECUTOR", "inline")
+
+
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> Iterator[float]:
     """Freeze the dashboard's clock and time zone so durations and times are stable."""

@@ -1,0 +1,158 @@
+"""Executors: where one attempt of one action runs. The inline executor runs it here.
+
+The controller (`local.py`) owns everything durable: ids, look-up before execute, the
+retry loop, recording. An executor only runs an attempt and reports back:
+
+- it returns the body's value (and may fill `attempt.blob` / `attempt.out_json` when the
+  value arrived already serialized, e.g. from a worker process);
+- or raises: the body's own exception; `Deadline` when the attempt's timeout passed;
+  `asyncio.CancelledError` / `ActionAborted` when the run was aborted; `OOMError` over
+  the memory limit; `RuntimeSystemError` when the process running it died;
+- and describes where it ran in `attempt.placement` (recorded with the attempt).
+
+`InlineExecutor` is today's in-process path: async bodies as asyncio tasks on the
+controller's loop, sync bodies on the `SyncPool` threads. The process executor
+(`process.py`) and the Dask executor implement the same protocol.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import threading
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from flyte._context import _current
+from flyte._controller.calls import (
+    BodyExit,
+    Deadline,
+    SyncTimeout,
+    consume,
+    in_action,
+    raise_in_thread,
+    thread_stack,
+    with_deadline,
+)
+from flyte._controller.threads import SyncPool
+from flyte.errors import ActionAborted
+
+if TYPE_CHECKING:
+    from flyte._context import ActionContext
+    from flyte._controller.recorder import Placement
+    from flyte._task import TaskTemplate
+
+__all__ = ["Attempt", "Executor", "InlineExecutor"]
+
+_INLINE: Placement = {"worker": "inline"}
+
+
+class Attempt:
+    """One attempt of one action, handed to an executor; the executor fills the results."""
+
+    __slots__ = ("args", "blob", "context", "kwargs", "out_json", "placement", "task", "timeout")
+
+    def __init__(
+        self,
+        task: TaskTemplate[Any, Any],
+        context: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> None:
+        self.task = task
+        self.context = context
+        self.args = args
+        self.kwargs = kwargs
+        self.timeout = timeout
+        self.blob: bytes | None = None
+        self.out_json: str | None = None
+        self.placement: Placement = _INLINE
+
+
+class Executor(Protocol):
+    """Runs one attempt somewhere and reports back (see the module docstring)."""
+
+    name: str
+
+    def run_attempt(self, attempt: Attempt) -> Awaitable[Any]:
+        """Run the attempt's body; its value, or it raises (see the module docstring).
+
+        Usually an `async def`; the inline executor returns the body's coroutine itself.
+        """
+
+    def shutdown(self) -> None:
+        """Stop whatever the executor started (threads, worker processes, clients)."""
+
+
+class InlineExecutor:
+    """Runs bodies in this process: async on the controller's loop, sync on daemon threads."""
+
+    name = "inline"
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_threads: int = 256) -> None:
+        self.loop = loop
+        self.pool = SyncPool(max_threads)
+
+    def run_attempt(self, attempt: Attempt) -> Awaitable[Any]:
+        """The attempt as an awaitable (for an async body, the body's own coroutine).
+
+        Not a coroutine function itself: one coroutine frame less per action on the
+        engine's hottest path.
+        """
+        task = attempt.task
+        child = attempt.context
+        # Threads share one os.environ: env vars are set for the run (conflicts refused).
+        child.run.apply_env(task.env_name, task.env_values)
+        if not task.is_async:
+            return self._run_sync(attempt)
+        coro = in_action(child, task.func, attempt.args, attempt.kwargs)
+        timeout = attempt.timeout
+        return coro if timeout is None else with_deadline(coro, timeout)
+
+    async def _run_sync(self, attempt: Attempt) -> Any:
+        child = attempt.context
+        run = child.run
+        key = f"{child.action_id}:{child.attempt}"
+        func, args, kwargs = attempt.task.func, attempt.args, attempt.kwargs
+
+        def body() -> Any:
+            run.sync_threads[key] = threading.get_ident()
+            token = _current.set(child)
+            try:
+                return func(*args, **kwargs)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                # These must not unwind the engine: they fail this action instead.
+                raise BodyExit(exc) from None
+            finally:
+                _current.reset(token)
+                run.sync_threads.pop(key, None)
+
+        ctx = contextvars.copy_context()
+        future = self.loop.run_in_executor(self.pool, functools.partial(ctx.run, body))
+        timeout = attempt.timeout
+        try:
+            if timeout is None:
+                return await asyncio.shield(future)
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+            if done:
+                return future.result()
+            # The caller gets TaskTimeoutError now; the thread is asked to stop too, and
+            # whatever it ends with later is consumed here, not reported as unretrieved.
+            future.add_done_callback(consume)
+            ident = run.sync_threads.get(key)
+            where = ""
+            if ident is not None:
+                where = thread_stack(ident)
+                raise_in_thread(ident, SyncTimeout)
+            raise Deadline(where)
+        except asyncio.CancelledError:
+            future.add_done_callback(consume)
+            ident = run.sync_threads.get(key)
+            if ident is not None:
+                raise_in_thread(ident, ActionAborted)
+            raise
+
+    def shutdown(self) -> None:
+        self.pool.shutdown(wait=False)
