@@ -1,10 +1,10 @@
 """How deep tasks may nest: a clear error instead of a RecursionError in engine frames.
 
 Each level of async nesting keeps several engine frames on the event loop's stack, so a
-task recursing through tasks used to die near 245 levels with thousands of lines of
-engine traceback; sync nesting holds one worker thread per level. The depth travels in
-a context variable: a child's coroutine sets it, and both async bodies (same context)
-and sync bodies (a copied context) see it when they call further tasks.
+task recursing through async tasks used to die near 245 levels with thousands of lines
+of engine traceback. The depth counts async levels awaited on one stack; it travels in a
+context variable that a child's coroutine sets. A sync body runs in its own thread and
+its calls start on a fresh stack, so a sync child starts the count again.
 """
 
 from __future__ import annotations

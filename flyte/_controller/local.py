@@ -391,7 +391,9 @@ class LocalController:
         failed = parent.run.writer.run_error(parent.run.name)
         if failed is not None:  # the store cannot record this run: stop, with the cause
             raise failed
-        depth = child_depth(task.name)  # a clear error long before Python's recursion limit
+        # Async children are awaited on the caller's stack: a clear error long before
+        # Python's recursion limit. A sync child runs in its own thread and starts afresh.
+        depth = child_depth(task.name) if task.is_async else 0
         call = Call(task, parent, args, kwargs, group)
         return functools.partial(
             at_depth,
