@@ -186,9 +186,9 @@ CREATE TABLE recovery_leases (
 """
 
 # `get runs` counted every run's actions on each call (2.3 s at 1M actions); the counts
-# now live on the run row, kept exact by triggers. The connection factory enables
-# recursive_triggers, so an INSERT OR REPLACE that replaces a row fires the delete
-# trigger too and the count stays right.
+# now live on the run row, kept by triggers. An action recorded again (a trace in a later
+# attempt) is an upsert, not a new row, so it counts once. Actions are only deleted with
+# their run, so deletes need no trigger (and `flyte gc` pays nothing per row).
 _RUN_ACTION_COUNTS = """
 ALTER TABLE runs ADD COLUMN action_count INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE runs ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
@@ -200,11 +200,6 @@ CREATE TRIGGER actions_counted AFTER INSERT ON actions BEGIN
     UPDATE runs SET action_count = action_count + 1,
                     cache_hits = cache_hits + (NEW.cache_status = 'hit')
     WHERE name = NEW.run;
-END;
-CREATE TRIGGER actions_uncounted AFTER DELETE ON actions BEGIN
-    UPDATE runs SET action_count = action_count - 1,
-                    cache_hits = cache_hits - (OLD.cache_status = 'hit')
-    WHERE name = OLD.run;
 END;
 CREATE TRIGGER actions_hits_counted AFTER UPDATE OF cache_status ON actions
 WHEN (OLD.cache_status = 'hit') != (NEW.cache_status = 'hit') BEGIN

@@ -77,7 +77,6 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA recursive_triggers = ON")  # see migration 0006
     except sqlite3.DatabaseError as exc:
         raise open_error(path, exc) from exc
     return conn
@@ -968,9 +967,12 @@ class SqliteRunStore:
         return f"SqliteRunStore({self.path!r})"
 
 
+# An upsert, not INSERT OR REPLACE: a row recorded again stays one row for the count
+# triggers (migration 0006).
 _INSERT_ACTION = (
-    f"INSERT OR REPLACE INTO actions ({', '.join(ACTION_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in ACTION_COLUMNS)})"
+    f"INSERT INTO actions ({', '.join(ACTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ACTION_COLUMNS)}) ON CONFLICT(run, id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ACTION_COLUMNS if c not in ("run", "id"))
 )
 _INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
