@@ -26,8 +26,12 @@ class Deployment:
         return f"{self.env} @ {self.version}: {', '.join(self.tasks)}"
 
 
-def snapshot_task(task: TaskTemplate[Any, Any]) -> bytes:
-    """Pickle a task by value, so the registered code does not change when the file does."""
+def snapshot_task(task: TaskTemplate[Any, Any], *, sealed: bool = True) -> bytes:
+    """Pickle a task by value, so the registered code does not change when the file does.
+
+    Sealed with this home's key for a local store; unsealed to ship to a server (over its
+    authenticated connection), which seals it with its own.
+    """
     import cloudpickle
 
     module = task.__module__
@@ -42,7 +46,10 @@ def snapshot_task(task: TaskTemplate[Any, Any]) -> bytes:
         except ValueError:
             registered = False
     try:
-        return bytes(cloudpickle.dumps(task))
+        from flyte._serde import seal
+
+        data = bytes(cloudpickle.dumps(task))
+        return seal(data) if sealed else data
     finally:
         if registered and mod is not None:
             cloudpickle.unregister_pickle_by_value(mod)
@@ -81,6 +88,7 @@ def deploy(
     out: list[Deployment] = []
     ops: list[Any] = []
     now = time.time()
+    remote = type(store).__name__ == "HttpRunStore"  # the server seals what it stores
     for env in _collect(envs):
         tasks = list(env.tasks.values())
         env_version = version or stable_hash([code_version(t.func).digest for t in tasks])[:12]
@@ -94,7 +102,7 @@ def deploy(
                         "env": env.name,
                         "interface": t.interface,
                         "settings": t.settings,
-                        "snapshot": snapshot_task(t),
+                        "snapshot": snapshot_task(t, sealed=not remote),
                         "created_at": now,
                     },
                 )

@@ -349,7 +349,7 @@ class Run:
 
     def _flush(self) -> None:
         if self._state is not None:
-            self._state.writer.flush()
+            self._state.writer.flush(run=self.name)
 
     @aio_method
     def wait(self, timeout: float | None = None, *, quiet: bool = True) -> Run:
@@ -514,6 +514,9 @@ class RunContext:
             raise UserError(f"flyte.run needs a task made with @env.task, got {task!r}")
         store = self.store or (local_store() if self.force_local else current_store())
         name = self.options.name or new_run_name()
+        require_writable = getattr(store, "require_writable", None)
+        if require_writable is not None:  # a read-only store: say so before anything runs
+            require_writable()
         if store.get_run(name) is not None:
             raise UserError(f"a run named {name!r} already exists; choose another name")
         if self.options.recover_from and store.get_run(self.options.recover_from) is None:
@@ -647,12 +650,21 @@ def load_run_task(
 ) -> tuple[TaskTemplate[Any, Any], tuple[Any, ...], dict[str, Any]]:
     """The task and inputs of a recorded run, to run it again.
 
-    The task is loaded from its source file when that still exists, so a rerun picks up
-    code fixed since (the point of recovering a failed run); otherwise from the pickled
-    snapshot taken when the run started.
-
     Raises:
         RunNotFoundError: neither the source nor the snapshot can be loaded.
+        StoreIntegrityError: the stored inputs or snapshot fail their integrity check.
+    """
+    task = load_recorded_task(store, record)
+    args, kwargs = load_run_inputs(store, record)
+    return task, args, kwargs
+
+
+def load_run_inputs(store: RunStore, record: RunRecord) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The exact positional and keyword inputs of a recorded run.
+
+    Raises:
+        RunNotFoundError: the run has no stored inputs.
+        StoreIntegrityError: they fail their integrity check (they are never unpickled).
     """
     from flyte._serde import loads
 
@@ -660,6 +672,22 @@ def load_run_task(
     if inputs_blob is None:
         raise RunNotFoundError(f"run {record.name!r} has no stored inputs to rerun")
     args, kwargs = loads(inputs_blob)
+    return tuple(args), dict(kwargs)
+
+
+def load_recorded_task(store: RunStore, record: RunRecord) -> TaskTemplate[Any, Any]:
+    """The task of a recorded run (without touching its stored inputs).
+
+    The task is loaded from its source file when that still exists, so a rerun picks up
+    code fixed since (the point of recovering a failed run); otherwise from the
+    authenticated snapshot taken when the run started.
+
+    Raises:
+        RunNotFoundError: neither the source nor the snapshot can be loaded.
+        StoreIntegrityError: the snapshot fails its integrity check.
+    """
+    from flyte._serde import loads
+
     source = record.settings.get("source") or {}
     task = _task_from_source(source) if source else None
     if task is None:
@@ -670,7 +698,7 @@ def load_run_task(
                 f"run {record.name!r}: its task {record.task} is no longer in {where}"
             )
         task = loads(blob)
-    return task, tuple(args), dict(kwargs)
+    return task
 
 
 def _task_from_source(source: dict[str, Any]) -> TaskTemplate[Any, Any] | None:

@@ -1,16 +1,40 @@
-"""Two forms of every input and output: JSON for display, pickled bytes for exact replay."""
+"""Two forms of every input and output: JSON for display, pickled bytes for exact replay.
+
+The exact form is sealed: `MAGIC + MAC + pickle`, the MAC keyed by this home's secret
+(`flyte._store._key`). `loads` checks it before unpickling, so a value planted in a store
+by someone without the key is refused and never runs (issue 13).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+import hashlib
+import hmac
 import json
+import os
 import pickle
 from typing import Any
 
-from flyte.errors import SerializationError
+from flyte.errors import SerializationError, StoreIntegrityError
 
-__all__ = ["display", "dumps", "encode_json", "loads"]
+__all__ = [
+    "adopt",
+    "display",
+    "dumps",
+    "encode_json",
+    "is_sealed",
+    "loads",
+    "reseal",
+    "seal",
+    "trusted_loads",
+    "unsealed",
+]
+
+MAGIC = b"FLYTE\x01"
+_MAC_BYTES = 32
+_HEADER = len(MAGIC) + _MAC_BYTES
+_keys_by_env: dict[str, bytes] = {}
 
 _MAX_DISPLAY_STR = 4000
 _SIMPLE = (str, int, float, bool, type(None))
@@ -98,13 +122,17 @@ def dumps(value: Any, *, what: str = "value") -> bytes:
         SerializationError: neither can pickle it; the message names `what`.
     """
     try:
-        return pickle.dumps(value, protocol=5)
+        return seal(pickle.dumps(value, protocol=5))
+    except RecursionError as exc:
+        raise SerializationError(_too_deep(what, value)) from exc
     except Exception:
         pass
     try:
         import cloudpickle
 
-        return bytes(cloudpickle.dumps(value, protocol=5))
+        return seal(bytes(cloudpickle.dumps(value, protocol=5)))
+    except RecursionError as exc:
+        raise SerializationError(_too_deep(what, value)) from exc
     except Exception as exc:
         raise SerializationError(
             f"{what} of type {type(value).__name__} cannot be stored: {exc}. "
@@ -112,6 +140,110 @@ def dumps(value: Any, *, what: str = "value") -> bytes:
         ) from exc
 
 
+def _too_deep(what: str, value: Any) -> str:
+    return (
+        f"{what} of type {type(value).__name__} cannot be stored: it is nested too deeply "
+        "(more levels than Python's recursion limit allows); flatten it"
+    )
+
+
+def _key() -> bytes:
+    env = os.environ.get("FLYTE_HOME") or ""
+    key = _keys_by_env.get(env)
+    if key is None:
+        from flyte._store import flyte_home
+        from flyte._store._key import home_key
+
+        key = _keys_by_env[env] = home_key(flyte_home())
+    return key
+
+
+def _mac(key: bytes, payload: bytes | memoryview) -> bytes:
+    return hashlib.blake2b(payload, key=key, digest_size=_MAC_BYTES).digest()
+
+
+def seal(payload: bytes) -> bytes:
+    """`payload` (pickled bytes) authenticated with this home's key."""
+    return MAGIC + _mac(_key(), payload) + payload
+
+
+def is_sealed(data: bytes | None) -> bool:
+    """Whether `data` is a sealed value that this home's key authenticates."""
+    if data is None or len(data) < _HEADER:
+        return False
+    view = memoryview(data)
+    if data.startswith(MAGIC):
+        key = _key()
+    elif data.startswith(_ADOPTED) and _PROCESS_KEY:
+        key = _PROCESS_KEY[0]
+    else:
+        return False
+    return hmac.compare_digest(bytes(view[len(MAGIC) : _HEADER]), _mac(key, view[_HEADER:]))
+
+
 def loads(data: bytes) -> Any:
-    """Inverse of `dumps`."""
-    return pickle.loads(data)
+    """Inverse of `dumps`; refuses (never unpickles) a value the key does not authenticate.
+
+    Raises:
+        StoreIntegrityError: `data` was not sealed with this home's key, or was altered.
+    """
+    if not is_sealed(data):
+        raise StoreIntegrityError(
+            "a stored value failed its integrity check (it was not written with this "
+            "FLYTE_HOME's key, or it was altered) and was not loaded"
+        )
+    return pickle.loads(memoryview(data)[_HEADER:])
+
+
+def trusted_loads(data: bytes, *, what: str) -> tuple[bool, Any]:
+    """`(True, value)`, or `(False, None)` with a warning when `data` fails the check.
+
+    For look-ups (cache hit, recovery, trace replay): a refused value is a miss, and the
+    action executes again instead of trusting it.
+    """
+    try:
+        return True, loads(data)
+    except StoreIntegrityError as exc:
+        import logging
+
+        logging.getLogger("flyte.store").warning("flyte: %s: %s; executing again", what, exc)
+        return False, None
+
+
+def unsealed(data: bytes) -> bytes:
+    """The pickle inside `data` (sealed or not), WITHOUT checking who sealed it.
+
+    Only for bytes that arrived over an authenticated channel (a client and the server it
+    holds the token of: each side seals with its own home's key), never for bytes read
+    from a store file.
+    """
+    if len(data) >= _HEADER and (data.startswith(MAGIC) or data.startswith(_ADOPTED)):
+        return data[_HEADER:]
+    return data
+
+
+def reseal(data: bytes) -> bytes:
+    """Bytes from an authenticated channel, sealed with this home's key, to be stored."""
+    return seal(bytes(unsealed(data)))
+
+
+def adopt(data: bytes) -> bytes:
+    """Bytes from an authenticated channel, sealed for this process only (not stored).
+
+    A client reading through the server has no home of its own to write a key to; what it
+    adopts verifies in this process and nowhere else.
+    """
+    payload = bytes(unsealed(data))
+    return _ADOPTED + _mac(_process_key(), payload) + payload
+
+
+_ADOPTED = b"FLYTE\x02"
+_PROCESS_KEY: list[bytes] = []
+
+
+def _process_key() -> bytes:
+    if not _PROCESS_KEY:
+        import secrets
+
+        _PROCESS_KEY.append(secrets.token_bytes(_MAC_BYTES))
+    return _PROCESS_KEY[0]

@@ -140,7 +140,9 @@ class TaskTemplate(Generic[P, R]):
             "inputs": {
                 p.name: {
                     "type": _type_name(self.input_types[p.name]),
-                    "default": None if p.default is inspect.Parameter.empty else repr(p.default),
+                    "default": None
+                    if p.default is inspect.Parameter.empty
+                    else _stable_repr(p.default),
                     "required": p.default is inspect.Parameter.empty,
                 }
                 for p in params
@@ -327,3 +329,11 @@ def _normalize_secrets(value: Any) -> tuple[Secret, ...]:
 
 
 AsyncTask = TaskTemplate[P, Awaitable[R]]
+
+
+def _stable_repr(value: Any) -> str:
+    """`repr(value)` without memory addresses: the interface (and the cache key) must be the
+    same in every process, and `<function helper at 0x7f...>` never is."""
+    import re
+
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))

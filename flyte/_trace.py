@@ -53,7 +53,9 @@ class _Checkpoint:
         found = self.run.trace_lookup(self.id)
         if found is None or found[0] != self.ihash:
             return False, None
-        value = _serde.loads(found[1])
+        trusted, value = _serde.trusted_loads(found[1], what=f"trace {self.name}")
+        if not trusted:
+            return False, None
         self._record(
             Phase.SUCCEEDED, outputs_json=_serde.encode_json(value), blob=found[1], recovered=True
         )

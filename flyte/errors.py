@@ -12,9 +12,12 @@ BaseException
            │    ├── TaskTimeoutError ..... an action ran past its timeout
            │    ├── OOMError ............. an action ran out of memory
            │    ├── TraceCallError ....... a task was called inside a @flyte.trace
+           │    ├── NestingTooDeepError .. tasks nested deeper than the limit
            │    ├── SerializationError ... an input or output could not be stored
+           │    │    └── TypeMismatchError .. a value does not match the task's interface
            │    ├── ExecutorUnavailableError . the executor asked for cannot be reached
            │    ├── RunNotFoundError ..... no run with that name
+           │    ├── RunActiveError ....... a live process still drives (or recovers) that run
            │    ├── TaskNotFoundError .... no deployed task with that name / version
            │    │                          (alias RemoteTaskNotFoundError)
            │    ├── RemoteTaskUsageError . a deployed task reference misused
@@ -24,6 +27,7 @@ BaseException
            │    └── RunAbortedError ...... the run was aborted (alias ActionAbortedError)
            └── SystemError ....... flyte itself or its store failed (kind="system")
                 ├── StoreError ........... the run store cannot be used (corrupt, too new)
+                │    └── StoreIntegrityError .. a stored value failed its authenticity check
                 └── RuntimeSystemError ... the engine failed
                      └── ExecutorLostError ... the cluster running bodies went away (not retried)
 ```
@@ -44,19 +48,23 @@ __all__ = [
     "ExecutorUnavailableError",
     "FlyteError",
     "InvalidOptionError",
+    "NestingTooDeepError",
     "NonRecoverableError",
     "OOMError",
     "RemoteError",
     "RunAbortedError",
+    "RunActiveError",
     "RunNotFoundError",
     "RuntimeSystemError",
     "RuntimeUserError",
     "SerializationError",
     "StoreError",
+    "StoreIntegrityError",
     "SystemError",
     "TaskNotFoundError",
     "TaskTimeoutError",
     "TraceCallError",
+    "TypeMismatchError",
     "UserError",
     "as_user_error",
     "plain_error",
@@ -129,8 +137,20 @@ class ExecutorUnavailableError(UserError):
     """The executor asked for (a Dask scheduler, the `dask` extra) cannot be used."""
 
 
+class TypeMismatchError(SerializationError):
+    """An input or output value does not match the type the task's interface declares."""
+
+
+class NestingTooDeepError(UserError, RecursionError):
+    """Tasks called tasks deeper than flyte-local's nesting limit."""
+
+
 class RunNotFoundError(UserError, LookupError):
     """No run with the given name exists in the store."""
+
+
+class RunActiveError(UserError):
+    """A live process still drives or recovers the run: it cannot be deleted or recovered."""
 
 
 class TaskNotFoundError(UserError, LookupError):
@@ -166,6 +186,10 @@ ActionAbortedError = RunAbortedError
 
 class StoreError(SystemError):
     """The run store cannot be opened or used (corrupt file, newer schema, ...)."""
+
+
+class StoreIntegrityError(StoreError):
+    """A stored exact value is not authenticated by this home's key; it was not loaded."""
 
 
 class RuntimeSystemError(_CodeMessage, SystemError):

@@ -12,7 +12,7 @@ import json
 import re
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "console",
     "emit",
     "emit_json",
+    "emit_json_array",
     "fmt_ago",
     "fmt_bytes",
     "fmt_duration",
@@ -133,6 +134,21 @@ def emit(
 def emit_json(data: Any) -> None:
     """Print `data` as indented JSON on stdout (plain text, no colors)."""
     sys.stdout.write(json.dumps(data, indent=2, default=_json_default) + "\n")
+
+
+def emit_json_array(pages: Iterable[Iterable[Any]]) -> None:
+    """Print the items of `pages` as one indented JSON array, streamed page by page.
+
+    The text is exactly `emit_json(list(items))`, without holding every item at once.
+    """
+    first = True
+    sys.stdout.write("[")
+    for page in pages:
+        for item in page:
+            text = json.dumps(item, indent=2, default=_json_default)
+            sys.stdout.write(("\n  " if first else ",\n  ") + text.replace("\n", "\n  "))
+            first = False
+    sys.stdout.write("]\n" if first else "\n]\n")
 
 
 def _json_default(value: Any) -> Any:

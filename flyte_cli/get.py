@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -16,6 +17,7 @@ from flyte_cli._output import (
     console,
     emit,
     emit_json,
+    emit_json_array,
     fmt_ago,
     fmt_duration,
     fmt_time,
@@ -226,17 +228,29 @@ def actions(
     record = require_run(store, run)
     from flyte_cli._execute import retried_attempts
 
+    if json_:
+        # Streamed page by page: a 100,000-action run stays in bounded memory. Every
+        # attempt of a retried action comes with it, with the errors of the failed ones.
+        history: dict[str, list[Any]] | None = None
+
+        def pages() -> Iterator[list[dict[str, Any]]]:
+            nonlocal history
+            for page in store.iter_actions(run):
+                if history is None and any(a.attempts > 1 for a in page):
+                    history = retried_attempts(store, run, page)
+                rows = []
+                for action in page:
+                    row = to_data(action)
+                    row["attempt_history"] = [
+                        to_data(a) for a in (history or {}).get(action.id, ())
+                    ]
+                    rows.append(row)
+                yield rows
+
+        emit_json_array(pages())
+        return
     found = store.list_actions(run)
     attempts = retried_attempts(store, run, found)
-    if json_:
-        # Every attempt of a retried action, with the errors of the failed ones.
-        rows = []
-        for action in found:
-            row = to_data(action)
-            row["attempt_history"] = [to_data(a) for a in attempts.get(action.id, ())]
-            rows.append(row)
-        emit_json(rows)
-        return
     console().print(
         run_tree(
             record,

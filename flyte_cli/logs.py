@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_actions, require_run
-from flyte_cli._output import to_data
+from flyte_cli._output import emit_json_array, to_data
 
 if TYPE_CHECKING:
     from flyte._models import LogLine
@@ -84,20 +85,27 @@ def logs(
             lines = [line for line in lines if line.action in wanted]
         return lines
 
+    def pages(after: int) -> Iterator[list[LogLine]]:
+        for page in store.iter_logs(run, action_id=action_id, after=after, attempt=attempt):
+            yield page if wanted is None else [line for line in page if line.action in wanted]
+
+    # Without --tail the lines are streamed page by page: `flyte logs` of a run that
+    # printed 50 MB stays in bounded memory.
+    stream: Iterable[list[LogLine]]
     if tail == 0:
-        lines: list[LogLine] = []
-        last = _last_seq(store, run)
+        stream, last = [], _last_seq(store, run)
     elif tail is not None and wanted is None:
         lines = fetch(0, limit=tail)  # the store reads only the last `tail` lines
-        last = lines[-1].seq if lines else 0
-    else:
+        stream, last = [lines], (lines[-1].seq if lines else 0)
+    elif tail is not None:
         lines = fetch(0)
-        last = lines[-1].seq if lines else 0
-        if tail is not None:
-            lines = lines[-tail:]
+        stream, last = [lines[-tail:]], (lines[-1].seq if lines else 0)
+    else:
+        stream, last = pages(0), 0
     if json_ and not follow:
-        sys.stdout.write(json.dumps([to_data(line) for line in lines], indent=2) + "\n")
+        emit_json_array([to_data(line) for line in page] for page in stream)
         return
+    from flyte._store.logs import printable
 
     # Retries print again: a marker line says where each new attempt's lines start.
     seen_attempt: dict[str | None, int] = {}
@@ -116,12 +124,18 @@ def logs(
             if retry and seen_attempt.get(line.action) != line.attempt:
                 seen_attempt[line.action] = line.attempt
                 sys.stdout.write(f"{prefix}── attempt {line.attempt} ──\n")
-            sys.stdout.write(f"{prefix}{line.line}\n")
+            # Task output is untrusted: escape sequences are shown, never obeyed (--json
+            # keeps the exact text).
+            sys.stdout.write(f"{prefix}{printable(line.line, limit=None)}\n")
         sys.stdout.flush()
 
-    show(lines)
+    shown = False
+    for page in stream:
+        show(page)
+        if page:
+            shown, last = True, max(last, page[-1].seq)
     if not follow:
-        if not lines and not json_:
+        if not shown and not json_:
             what = f"action {action}" if action is not None else f"run {run}"
             record = store.get_run(run)
             still = record is not None and not record.phase.is_terminal

@@ -41,20 +41,29 @@ RERUN_OPTIONS: tuple[RunOption, ...] = (
 def _rerun(
     task: TaskTemplate[Any, Any], inputs: dict[str, Any], settings: RunSettings, ctx: Context
 ) -> None:
+    from flyte._run import load_run_inputs
+    from flyte.errors import FlyteError
     from flyte_cli._execute import execute
-    from flyte_cli._options import get_store
+    from flyte_cli._options import get_store, require_run
 
-    settings.recover = ctx.info_name if settings.recover_flag else None
-    execute(task, inputs, settings, store=get_store())
+    run = ctx.info_name or ""
+    store = get_store()
+    # The stored inputs are loaded only now, to run: `--help` never unpickles them.
+    try:
+        args, kwargs = load_run_inputs(store, require_run(store, run))
+    except FlyteError as exc:
+        raise CliError(f"cannot restore the inputs of run {run}: {exc}") from exc
+    settings.recover = run if settings.recover_flag else None
+    execute(task, {**task.bind(args, kwargs), **inputs}, settings, store=store)
 
 
-def _load_run_task(run: str) -> tuple[TaskTemplate[Any, Any], dict[str, Any]]:
-    """The task and bound inputs of a recorded run.
+def _load_run_task(run: str) -> TaskTemplate[Any, Any]:
+    """The task of a recorded run (its inputs are loaded when it runs).
 
     Raises:
         CliError: no such run, or its task cannot be restored in this directory.
     """
-    from flyte._run import load_run_task
+    from flyte._run import load_recorded_task
     from flyte.errors import FlyteError
     from flyte_cli._options import get_store, require_run
 
@@ -63,10 +72,9 @@ def _load_run_task(run: str) -> tuple[TaskTemplate[Any, Any], dict[str, Any]]:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # a snapshot pickles imports by module name
     try:
-        task, args, kwargs = load_run_task(store, record)
+        return load_recorded_task(store, record)
     except (FlyteError, ImportError, SyntaxError, AttributeError) as exc:
         raise CliError(_why_not_restored(store, record, exc)) from exc
-    return task, task.bind(tuple(args), dict(kwargs))
 
 
 def _why_not_restored(store: Any, record: Any, exc: BaseException) -> str:
@@ -115,13 +123,13 @@ class RerunGroup(RunGroup):
                 help="",
                 epilog="",
             )
-        task, defaults = _load_run_task(cmd_name)
+        task = _load_run_task(cmd_name)
         return task_command(
             cmd_name,
             task,
             usage=f"flyte rerun {cmd_name}",
             on_run=_rerun,
-            defaults=defaults,
+            defaults={},  # every input optional; the stored ones fill in at run time
             options=RERUN_OPTIONS,
         )
 

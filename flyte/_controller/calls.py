@@ -9,16 +9,19 @@ import asyncio
 import concurrent.futures
 import contextlib
 import ctypes
+import functools
 import os
+import sys
 import threading
 import traceback
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._context import ActionContext, _current, group_var
 from flyte._controller.sequencer import ROOT_ID, action_id
 from flyte._hashing import hash_inputs
+from flyte._typecheck import check_inputs
 from flyte.errors import (
     SerializationError,
 )
@@ -49,17 +52,24 @@ _CONCURRENT_DIR = os.path.dirname(concurrent.futures.__file__)
 _THREADING_FILE = threading.__file__
 
 
+def _walk(tb: Any) -> Iterator[Any]:
+    while tb is not None:
+        yield tb
+        tb = tb.tb_next
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_engine_file(filename: str) -> bool:
+    return (
+        filename.startswith(_FLYTE_DIR + os.sep)
+        or filename.startswith(_ASYNCIO_DIR)
+        or filename.startswith(_CONCURRENT_DIR)
+        or filename == _THREADING_FILE
+    )
+
+
 def _user_frames(frames: traceback.StackSummary) -> list[traceback.FrameSummary]:
-    return [
-        f
-        for f in frames
-        if not (
-            f.filename.startswith(_FLYTE_DIR + os.sep)
-            or f.filename.startswith(_ASYNCIO_DIR)
-            or f.filename.startswith(_CONCURRENT_DIR)
-            or f.filename == _THREADING_FILE
-        )
-    ]
+    return [f for f in frames if not _is_engine_file(f.filename)]
 
 
 def format_user_traceback(exc: BaseException) -> str:
@@ -71,7 +81,14 @@ def format_user_traceback(exc: BaseException) -> str:
     carried = getattr(exc, "__flyte_traceback__", None)
     if isinstance(carried, str) and carried:
         return carried
-    frames = _user_frames(traceback.extract_tb(exc.__traceback__))
+    # Engine frames are dropped before any frame is summarized: a failure that unwinds
+    # through many nested actions carries thousands of them.
+    user = (
+        (tb.tb_frame, tb.tb_lineno)
+        for tb in _walk(exc.__traceback__)
+        if not _is_engine_file(tb.tb_frame.f_code.co_filename)
+    )
+    frames = traceback.StackSummary.extract(user)
     lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)]
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
@@ -100,6 +117,14 @@ def error_fields(exc: BaseException) -> ErrorFields:
 
 def raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
     """Ask a worker thread to raise `exc_type` at its next bytecode (abort / timeout)."""
+    if sys.gettrace() is not None:
+        # Under a tracer (coverage, a debugger) CPython 3.11 makes every traced thread spin
+        # at its next function call while an async exception waits for a thread blocked in
+        # C (a time.sleep, I/O), and the pending flag cannot be withdrawn: the whole engine
+        # froze until the body returned (timeouts reported late, aborts hung). There the
+        # body is left to finish on its own; the caller still gets the timeout or abort
+        # at once, and what the body returns later is discarded.
+        return
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
 
 
@@ -128,8 +153,14 @@ def _input_error(
             hash_inputs({name: value})
             _serde.dumps(value)
         except Exception as inner:
+            why = (
+                "it is nested too deeply (more levels than Python's recursion limit "
+                "allows); flatten it"
+                if isinstance(inner, RecursionError)
+                else str(inner)
+            )
             return SerializationError(
-                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {inner}"
+                f"input {name!r} of {task.name} ({type(value).__name__}) cannot be stored: {why}"
             )
     return SerializationError(f"inputs of {task.name} cannot be stored: {exc}")
 
@@ -186,6 +217,7 @@ class Call:
         group: Any = FROM_CONTEXT,
     ) -> None:
         self.inputs = task.bind(args, kwargs)
+        check_inputs(task, self.inputs)
         try:
             self.inputs_hash, self.per_input = hash_inputs(self.inputs)
         except Exception as exc:

@@ -34,11 +34,14 @@ from flyte._controller.calls import (
     run_inputs_blob,
 )
 from flyte._controller.executor import Attempt, Executor, InlineExecutor
+from flyte._controller.heartbeat import Heartbeat
+from flyte._controller.limits import at_depth, child_depth
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
-from flyte._store import HEARTBEAT_INTERVAL
+from flyte._store._liveness import this_process_start
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
+from flyte._typecheck import check_output
 from flyte.errors import (
     ActionAborted,
     InvalidOptionError,
@@ -46,6 +49,7 @@ from flyte.errors import (
     RunAbortedError,
     RuntimeUserError,
     SerializationError,
+    StoreError,
     TaskTimeoutError,
     TraceCallError,
     as_user_error,
@@ -84,7 +88,7 @@ class LocalController:
         self._executors: dict[Any, Executor] = {}
         self._start_lock = threading.Lock()
         self._runs: dict[str, tuple[RunState, asyncio.Task[Any]]] = {}
-        self._heartbeat: asyncio.TimerHandle | None = None
+        self._heartbeat = Heartbeat(self._runs, self.abort)
 
     # -- the loop ------------------------------------------------------------------
 
@@ -187,6 +191,7 @@ class LocalController:
         call = Call(task, None, args, kwargs)
         inputs = call.inputs
         if options.recover_from:
+            store.claim_recovery(options.recover_from, name)  # one recovery at a time
             run.recovered = store.successful_actions(options.recover_from)
         now = time.time()
         source = task.source()
@@ -196,7 +201,7 @@ class LocalController:
             try:
                 import cloudpickle
 
-                task_blob = bytes(cloudpickle.dumps(task))
+                task_blob = _serde.seal(bytes(cloudpickle.dumps(task)))
             except Exception:  # cannot be snapshotted: rerun then says so clearly
                 task_blob = None
         settings = {**run.settings(), "source": source, "output_arity": task.output_arity}
@@ -209,13 +214,24 @@ class LocalController:
             inputs_json=_serde.encode_json(inputs),
             inputs_blob=run_inputs_blob(task, args, kwargs, inputs),
             pid=os.getpid(),
+            pid_start=this_process_start(),
             host=_HOST,
             recovered_from=options.recover_from,
             settings=settings,
             labels=options.labels,
             task_blob=task_blob,
         )
-        writer.flush()
+        try:
+            writer.flush()
+        except StoreError as exc:
+            # Recorded as FAILED, with the cause, once the store can be written again.
+            run.recorder.run_failed(
+                name,
+                phase=Phase.FAILED,
+                ended_at=time.time(),
+                error={"error_type": "StoreError", "error_message": str(exc)},
+            )
+            raise
         capture_logs()
         future = asyncio.run_coroutine_threadsafe(
             self._drive(run, task, call, args, kwargs), self.loop
@@ -233,7 +249,7 @@ class LocalController:
         current = asyncio.current_task()
         assert current is not None
         self._runs[run.name] = (run, current)
-        self._ensure_heartbeat()
+        self._heartbeat.ensure()
         try:
             run.apply_env("the run context", run.options.env_vars)
             value = await self._run_action(task, call, args, kwargs, run=run)
@@ -297,24 +313,6 @@ class LocalController:
         """Block until a run started here ends (or `timeout`); True when it ended."""
         done, _ = concurrent.futures.wait([future], timeout=timeout)
         return bool(done)
-
-    def _ensure_heartbeat(self) -> None:
-        if self._heartbeat is None:
-            self._heartbeat = self.loop.call_later(HEARTBEAT_INTERVAL, self._beat)
-
-    def _beat(self) -> None:
-        """Refresh the heartbeat of durable runs and notice aborts asked for by others."""
-        self._heartbeat = None
-        if not self._runs:
-            return
-        now = time.time()
-        for name, (run, _) in list(self._runs.items()):
-            if not run.writer.threaded:
-                continue
-            run.recorder.run_heartbeat(name, now)
-            if not run.aborted.is_set() and run.store.abort_requested(name):
-                self.abort(name)
-        self._ensure_heartbeat()
 
     # -- calls from user code ------------------------------------------------------
 
@@ -390,8 +388,18 @@ class LocalController:
             )
         if parent.run.aborted.is_set():
             raise ActionAborted(f"run {parent.run.name} was aborted")
+        failed = parent.run.writer.run_error(parent.run.name)
+        if failed is not None:  # the store cannot record this run: stop, with the cause
+            raise failed
+        # Async children are awaited on the caller's stack: a clear error long before
+        # Python's recursion limit. A sync child runs in its own thread and starts afresh.
+        depth = child_depth(task.name) if task.is_async else 0
         call = Call(task, parent, args, kwargs, group)
-        return functools.partial(self._run_action, task, call, args, kwargs, run=parent.run)
+        return functools.partial(
+            at_depth,
+            depth,
+            functools.partial(self._run_action, task, call, args, kwargs, run=parent.run),
+        )
 
     def map(
         self,
@@ -453,8 +461,13 @@ class LocalController:
 
         # Look up before execute: recovered result, then cache.
         recovered = run.recovered.get(aid)
-        if recovered is not None and recovered[0] == ihash and recovered[1] is not None:
-            value = _serde.loads(recovered[1])
+        if (
+            recovered is not None
+            and recovered[0] == ihash
+            and recovered[1] is not None
+            and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
+        ):
+            value = found[1]
             rec.action_recovered(
                 run.name, aid, outputs_json=_serde.encode_json(value), outputs_blob=recovered[1]
             )
@@ -486,9 +499,13 @@ class LocalController:
                 recent = writer.recent_cache.get(key.key)
                 if recent is None:
                     recent = self._cache_lookup(run, task.name, key.key)
-                if recent is not None:
-                    out_json, out_blob = recent
-                    value = _serde.loads(out_blob)
+                if (
+                    recent is not None
+                    and (
+                        hit := _serde.trusted_loads(recent[1], what=f"cache entry of {task.name}")
+                    )[0]
+                ):
+                    out_json, value = recent[0], hit[1]
                     rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
                     return value
 
@@ -519,11 +536,13 @@ class LocalController:
             run=run.name,
             action_id=aid,
         )
+        # Stored once: the cache entry keeps the exact value, the action refers to it by key
+        # (the store reads it from there, as for a cache hit).
         rec.action_succeeded(
             run.name,
             aid,
             outputs_json=out_json,
-            outputs_blob=blob,
+            outputs_blob=None,
             ended_at=ended,
             cache_status=_CACHE_WRITTEN,
             cache_key=key.key,
@@ -579,6 +598,7 @@ class LocalController:
                 rec.action_running(run.name, aid, number)
             try:
                 value = await executor.run_attempt(attempt)
+                check_output(task, value)
                 blob = attempt.blob
                 if blob is None:
                     blob = _serde.dumps(value, what=f"the output of {task.name}")

@@ -386,7 +386,7 @@ class ProcessExecutor:
             blob, out_json = payload
             attempt.blob = blob
             attempt.out_json = out_json
-            return pickle.loads(blob)
+            return pickle.loads(_serde.unsealed(blob))
         finally:
             if running is not None:
                 self._detach(running)
@@ -690,7 +690,7 @@ class ProcessExecutor:
                 worker.pool.wake()
         try:
             task = load_task(task_key, ref)
-            args, kwargs = pickle.loads(payload)
+            args, kwargs = pickle.loads(_serde.unsealed(payload))
             call = Call.remote(task, parent, args, kwargs, seq, group)
             value = await self.controller._run_action(task, call, args, kwargs, run=parent.run)
             blob, ok = _serde.dumps(value, what=f"the output of {task.name}"), True

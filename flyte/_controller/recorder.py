@@ -146,6 +146,7 @@ class Recorder:
         settings: dict[str, Any],
         labels: dict[str, str],
         task_blob: bytes | None,
+        pid_start: str | None = None,
     ) -> None:
         self.writer.put(
             (
@@ -159,6 +160,7 @@ class Recorder:
                     "inputs_json": inputs_json,
                     "inputs_blob": inputs_blob,
                     "pid": pid,
+                    "pid_start": pid_start,
                     "host": host,
                     "heartbeat": started_at,
                     "recovered_from": recovered_from,
@@ -284,7 +286,7 @@ class Recorder:
         action_id: str,
         *,
         outputs_json: str,
-        outputs_blob: bytes,
+        outputs_blob: bytes | None,
         ended_at: float,
         cache_status: str,
         cache_key: str | None,

@@ -376,7 +376,7 @@ class WorkerController:
         run_name, action_id, attempt, mode, labels, echo, custom, group, extra = context
         try:
             task = load_task(task_key, ref)
-            args, kwargs = pickle.loads(payload)
+            args, kwargs = pickle.loads(_serde.unsealed(payload))
         except BaseException as exc:  # the task or its inputs cannot be loaded here
             self._send_done(key, None, exc)
             return
@@ -494,7 +494,7 @@ def _set_result(future: asyncio.Future[Any], value: Any) -> None:
 
 def _reply_value(ok: bool, blob: bytes) -> Any:
     if ok:
-        return pickle.loads(blob)
+        return pickle.loads(_serde.unsealed(blob))
     raise unpack_error(blob)
 
 

@@ -4,11 +4,23 @@ The engine never waits for SQLite on its hot path: it queues operations here and
 writer thread commits whatever has accumulated in one transaction (group commit). An
 action inserted and finished before its batch is written becomes a single row insert.
 `flush()` waits until everything queued so far is durable.
+
+A failed write is never silent and never stops recording (issue 13):
+- a store that is full, busy or failing I/O keeps the batch and retries it with backoff,
+  so nothing queued is lost and recording resumes once there is room; meanwhile
+  `flush()` raises the real cause and the engine refuses to start new actions;
+- a batch that fails for one of its operations (a foreign key, a value too big) is
+  written one operation at a time: every other operation is kept, and the run the bad
+  one belongs to is failed with that cause (`flush(run=...)` raises it);
+- a store that can never be written (read-only) fails at once.
 """
 
 from __future__ import annotations
 
 import atexit
+import errno
+import logging
+import sqlite3
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -18,9 +30,39 @@ from flyte.errors import StoreError
 if TYPE_CHECKING:
     from flyte._store import Op, RunStore
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "op_run"]
 
 _IDLE_EXIT = 2.0
+_RETRY_FIRST = 0.05
+_RETRY_MAX = 2.0
+# SQLite result codes (the low byte of an extended code) worth retrying: the condition
+# passes (space freed, lock released, I/O recovers) and the same batch then commits.
+_TRANSIENT = {5, 6, 10, 13}  # BUSY, LOCKED, IOERR, FULL
+_log = logging.getLogger("flyte.store")
+
+
+def op_run(op: Op) -> str | None:
+    """The run an operation belongs to (None for cache entries and deployments)."""
+    kind = op[0]
+    if kind in ("run_update", "action_update", "abort_actions"):
+        return op[1]  # type: ignore[no-any-return]
+    if kind == "run_insert":
+        return op[1]["name"]  # type: ignore[no-any-return]
+    if kind in ("action_insert", "attempt_upsert", "log"):
+        return op[1]["run"]  # type: ignore[no-any-return]
+    return None
+
+
+def _transient(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, StoreError) else exc
+    if isinstance(cause, OSError) and not isinstance(cause, sqlite3.Error):
+        return cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
+    code = getattr(cause, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _TRANSIENT
+    return isinstance(cause, sqlite3.OperationalError) and any(
+        word in str(cause) for word in ("full", "locked", "busy", "disk I/O")
+    )
 
 
 class Writer:
@@ -37,18 +79,31 @@ class Writer:
         self._cond = threading.Condition()
         self._queued = 0
         self._written = 0
-        self._error: BaseException | None = None
+        self._error: StoreError | None = None
+        self._attempts = 0  # failed write attempts so far (a flush waits for a fresh one)
+        self._reported: StoreError | None = None
+        self._run_errors: dict[str, StoreError] = {}
         self._closed = False
         self._thread: threading.Thread | None = None
         self._atexit = False
         # Cache entries this process wrote: visible to look-ups before their batch commits.
         self.recent_cache: dict[str, tuple[str | None, bytes]] = {}
 
+    @property
+    def error(self) -> StoreError | None:
+        """The store's current write failure (cleared once a retry succeeds), or None."""
+        return self._error
+
+    def run_error(self, run: str) -> StoreError | None:
+        """Why `run` could not be fully recorded (or the store's current failure), or None."""
+        return self._run_errors.get(run) or self._error
+
     def _flush_at_exit(self) -> None:
         try:
             self.flush(timeout=10)
         except StoreError as exc:
-            print(f"flyte: {exc}", file=sys.__stderr__)
+            if exc is not self._reported:
+                print(f"flyte: {exc}", file=sys.__stderr__)
 
     def _ensure_thread(self) -> None:
         # Called with the condition held. An idle writer thread exits; the next put restarts it.
@@ -85,32 +140,44 @@ class Writer:
                     return
         self.put(("action_update", run, action_id, fields))
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self, timeout: float | None = None, *, run: str | None = None) -> None:
         """Block until every operation queued before this call is written.
 
         Raises:
-            StoreError: the writer thread failed to write.
+            StoreError: the store cannot be written now (the real cause), or an operation
+                of `run` could not be recorded.
         """
         if not self.threaded:
             return
         with self._cond:
             target = self._queued
-            self._cond.notify_all()
-            self._cond.wait_for(lambda: self._written >= target or self._error is not None, timeout)
-            if self._error is not None:
-                raise StoreError(f"writing to {self.store.path} failed: {self._error}")
+            tried = self._attempts
+            self._cond.notify_all()  # also cuts a retry's back-off short: try again now
+            self._cond.wait_for(
+                lambda: (
+                    self._written >= target or (self._error is not None and self._attempts > tried)
+                ),
+                timeout,
+            )
+            error = self._error or (self._run_errors.get(run) if run is not None else None)
+            if error is not None:
+                self._reported = error
+                raise error
 
     def close(self) -> None:
         if not self.threaded or self._closed:
             return
-        self.flush()
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        try:
+            self.flush(timeout=10)
+        finally:
+            with self._cond:
+                self._closed = True
+                self._cond.notify_all()
+            if self._thread is not None:
+                self._thread.join(timeout=5)
 
     def _loop(self) -> None:
+        delay = _RETRY_FIRST
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._ops) or self._closed, timeout=_IDLE_EXIT)
@@ -121,12 +188,75 @@ class Writer:
                 self._rows = {}
             try:
                 self.store.write(batch)
-            except BaseException as exc:  # surfaced to the next flush(); never silently lost
-                print(f"flyte: writing to the run store failed: {exc}", file=sys.__stderr__)
-                with self._cond:
-                    self._error = exc
-                    self._cond.notify_all()
-                return
+            except BaseException as exc:
+                error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                if _transient(exc) and not self._closed:
+                    self._keep(batch, error)
+                    with self._cond:  # back off; a close() or a flush does not wait it out
+                        self._cond.wait(timeout=delay)
+                    delay = min(delay * 2, _RETRY_MAX)
+                    continue
+                if len(batch) > 1 and not getattr(self.store, "read_only", None):
+                    self._write_singly(batch)
+                else:
+                    self._fail(batch, error)
+                continue
+            delay = _RETRY_FIRST
             with self._cond:
+                if self._error is not None:
+                    _log.warning("flyte: the run store is writable again; recording resumed")
+                self._error = None
                 self._written += len(batch)
                 self._cond.notify_all()
+
+    def _keep(self, batch: list[Op], error: StoreError) -> None:
+        """Put a batch that failed for a passing reason back in front of the queue."""
+        with self._cond:
+            if self._error is None:
+                _log.warning("flyte: %s; retrying", error)
+            self._error = error
+            self._attempts += 1
+            self._ops[:0] = batch
+            for op in batch:
+                if op[0] == "action_insert":
+                    row = op[1]
+                    self._rows.setdefault((row["run"], row["id"]), row)
+            self._cond.notify_all()
+
+    def _write_singly(self, batch: list[Op]) -> None:
+        """Write a failed batch one op at a time; keep every op that can be written."""
+        done = 0
+        for index, op in enumerate(batch):
+            try:
+                self.store.write([op])
+            except BaseException as exc:
+                error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                if _transient(exc):  # the store itself failed meanwhile: retry the rest
+                    with self._cond:
+                        self._written += done
+                    self._keep(batch[index:], error)
+                    return
+                self._fail([op], error)
+                continue
+            done += 1
+        with self._cond:
+            self._written += done
+            self._cond.notify_all()
+
+    def _fail(self, ops: list[Op], error: StoreError) -> None:
+        """Give up on `ops`: their runs fail with `error`; a store-wide failure surfaces."""
+        runs = {op_run(op) for op in ops} - {None}
+        with self._cond:
+            if getattr(self.store, "read_only", None):  # nothing can ever be recorded
+                self._error = error
+                self._attempts += 1
+            else:
+                for run in runs:
+                    assert run is not None
+                    if run not in self._run_errors:
+                        self._run_errors[run] = error
+                        _log.warning("flyte: run %s could not be fully recorded: %s", run, error)
+                if not runs:
+                    _log.warning("flyte: %s", error)
+            self._written += len(ops)
+            self._cond.notify_all()

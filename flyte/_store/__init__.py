@@ -8,8 +8,7 @@ operations, so the engine can group a fan-out's records into one transaction.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -63,6 +62,22 @@ class RunStore(Protocol):
         search: str | None = None,
     ) -> list[RunRecord]: ...
     def list_actions(self, run: str) -> list[ActionRecord]: ...
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions in `list_actions` order, a page at a time (bounded memory)."""
+        ...
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, a page at a time (bounded memory)."""
+        ...
+
     def get_action(self, run: str, action_id: str) -> ActionRecord | None: ...
     def list_attempts(self, run: str, action_id: str | None = None) -> list[AttemptRecord]: ...
     def get_blob(self, run: str, action_id: str | None, which: str) -> bytes | None:
@@ -103,6 +118,13 @@ class RunStore(Protocol):
     ) -> tuple[DeployedTask, bytes] | None: ...
     def list_deployed(self) -> list[DeployedTask]: ...
     def request_abort(self, run: str) -> bool: ...
+    def claim_recovery(self, source: str, run: str) -> None:
+        """Take the lease that lets `run` recover `source`; one live recovery at a time.
+
+        Raises:
+            RunActiveError: `source` is still driven, or another live recovery holds it.
+        """
+
     def abort_requested(self, run: str) -> bool: ...
     def delete_run(self, run: str) -> bool: ...
     def change_counter(self) -> int: ...
@@ -142,31 +164,15 @@ def default_store() -> RunStore:
     return store
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child that nobody reaped yet is a zombie: alive to kill(0), but dead
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
-def driver_is_dead(pid: int | None, host: str | None, heartbeat: float | None) -> bool:
+def driver_is_dead(
+    pid: int | None, host: str | None, heartbeat: float | None, pid_start: str | None = None
+) -> bool:
     """Whether the process driving a QUEUED/RUNNING run is gone.
 
-    On this host the pid tells; elsewhere (or after pid reuse) a heartbeat older than
-    HEARTBEAT_STALE does.
+    On this host the process tells (pid plus start time, so a reused pid does not pass);
+    elsewhere, or for rows written before start times were recorded, a heartbeat older
+    than HEARTBEAT_STALE does.
     """
-    import socket
+    from flyte._store._liveness import driver_alive
 
-    now = time.time()
-    if heartbeat is not None and now - heartbeat > HEARTBEAT_STALE:
-        return True
-    if host == socket.gethostname() and pid is not None and pid != os.getpid():
-        return not _pid_alive(pid)
-    return False
+    return not driver_alive(pid, host, heartbeat, pid_start, stale_after=HEARTBEAT_STALE)

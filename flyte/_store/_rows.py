@@ -54,6 +54,7 @@ RUN_COLUMNS = [
     "settings",
     "labels",
     "task_blob",
+    "pid_start",
 ]
 
 ACTION_COLUMNS = [
@@ -102,6 +103,7 @@ RUN_DEFAULTS: dict[str, Any] = {
     "settings": {},
     "labels": {},
     "task_blob": None,
+    "pid_start": None,
 }
 ACTION_DEFAULTS: dict[str, Any] = {
     "parent": None,

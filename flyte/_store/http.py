@@ -38,6 +38,16 @@ _FOLLOW_WAIT = 20.0
 """How long one long-poll for new log lines may wait on the server (seconds)."""
 
 
+def _local(blob: bytes | None) -> bytes | None:
+    """A value the server sent, sealed with this home's key: the server sealed it with its
+    own, and the authenticated connection is what makes it trusted (`_serde.unsealed`)."""
+    if not blob:
+        return blob
+    from flyte._serde import adopt
+
+    return adopt(blob)
+
+
 def _quote(part: str) -> str:
     from urllib.parse import quote
 
@@ -146,6 +156,35 @@ class HttpRunStore:
         data = self.client.json("GET", f"/runs/{_quote(run)}/actions")
         return decode_list(ActionRecord, data["actions"])
 
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions, a page at a time (the server sends them in one response)."""
+        found = self.list_actions(run)
+        for start in range(0, len(found), page):
+            yield found[start : start + page]
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, one request per page."""
+        while True:
+            lines = self.logs(run, action_id=action_id, after=after, attempt=attempt)
+            if not lines:
+                return
+            for start in range(0, len(lines), page):
+                yield lines[start : start + page]
+            after = lines[-1].seq
+            if len(lines) < page:
+                return
+
+    def claim_recovery(self, source: str, run: str) -> None:
+        """Runs are driven by the server: the server's store takes the recovery lease."""
+
     def get_action(self, run: str, action_id: str) -> ActionRecord | None:
         try:
             data = self.client.json("GET", f"/runs/{_quote(run)}/actions/{_quote(action_id)}")
@@ -167,7 +206,7 @@ class HttpRunStore:
             )
         except RunNotFoundError:
             return None
-        return response.content if response.status_code == 200 else None
+        return _local(response.content) if response.status_code == 200 else None
 
     def run_task_blob(self, run: str) -> bytes | None:
         """The snapshot of a run's task (what the client shipped), to rerun it."""
@@ -175,12 +214,13 @@ class HttpRunStore:
             response = self.client.request("GET", f"/runs/{_quote(run)}/task")
         except RunNotFoundError:
             return None
-        return response.content if response.status_code == 200 else None
+        return _local(response.content) if response.status_code == 200 else None
 
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
         data = self.client.json("GET", f"/runs/{_quote(run)}/successful")
         return {
-            key: (value[0], b64decode(value[1]), value[2]) for key, value in data["actions"].items()
+            key: (value[0], _local(b64decode(value[1])), value[2])
+            for key, value in data["actions"].items()
         }
 
     def get_report(self, run: str, action_id: str) -> ReportRecord | None:
@@ -262,7 +302,7 @@ class HttpRunStore:
         except RunNotFoundError:
             return None
         blob = b64decode(data.get("outputs_blob"))
-        return decode(CacheEntry, data["entry"]), blob or b""
+        return decode(CacheEntry, data["entry"]), _local(blob) or b""
 
     def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
         found = self.cache_get(key)
@@ -298,7 +338,7 @@ class HttpRunStore:
             data = self.client.json("GET", f"/tasks/{_quote(name)}", params={"version": version})
         except TaskNotFoundError:
             return None
-        return decode(DeployedTask, data["task"]), b64decode(data["snapshot"]) or b""
+        return decode(DeployedTask, data["task"]), _local(b64decode(data["snapshot"])) or b""
 
     def list_deployed(self) -> list[DeployedTask]:
         data = self.client.json("GET", "/tasks")

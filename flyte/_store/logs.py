@@ -18,7 +18,31 @@ from flyte._context import current_action
 if TYPE_CHECKING:
     from flyte._context import ActionContext
 
-__all__ = ["capture_logs", "flush_action_logs", "release_logs"]
+__all__ = ["capture_logs", "flush_action_logs", "printable", "release_logs"]
+
+# C0 controls but tab, DEL and the C1 controls: ESC starts terminal escape sequences (set
+# the title, rewrite the screen, OSC 52 clipboard writes), CR rewrites the line.
+_CONTROLS = {c: f"^{chr(c + 64)}" for c in range(32) if c != 9}
+_CONTROLS[127] = "^?"
+_CONTROLS.update({c: f"\\x{c:02x}" for c in range(0x80, 0xA0)})
+_SHOW_MAX = 10_000
+
+
+def printable(line: str, *, limit: int | None = _SHOW_MAX) -> str:
+    """`line` safe to show on a terminal: control characters made visible, length capped.
+
+    Task output is untrusted text: printed raw, an escape sequence in it would drive the
+    viewer's terminal. A huge line (megabytes, no newline) is cut to `limit` characters so
+    a log viewer stays responsive; the stored line is unchanged.
+    """
+    cut = ""
+    if limit is not None and len(line) > limit:
+        cut = f" ... ({len(line) - limit:,} more characters)"
+        line = line[:limit]
+    if line.isprintable():
+        return line + cut
+    return line.translate(_CONTROLS) + cut
+
 
 _lock = threading.Lock()
 _users = 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from flyte._models import (
@@ -32,8 +32,11 @@ from flyte._store._rows import (
     log_from_row,
     run_from_row,
 )
+from flyte.errors import RunActiveError
 
 __all__ = ["MemoryRunStore"]
+
+_TERMINAL = frozenset(p.value for p in Phase if p.is_terminal)
 
 
 _KINDS = frozenset(
@@ -70,6 +73,7 @@ class MemoryRunStore:
         self._deployed: dict[tuple[str, str], dict[str, Any]] = {}
         self._reports: dict[tuple[str, str], dict[str, Any]] = {}
         self._counter = 0
+        self._leases: dict[str, str] = {}
 
     def write(self, ops: Sequence[Op]) -> None:
         """Apply a batch atomically: every op is checked before any is applied."""
@@ -120,11 +124,10 @@ class MemoryRunStore:
             self._actions.setdefault(op[1]["name"], {})
         elif kind == "run_update":
             self._runs[op[1]].update(op[2])
+            if op[2].get("phase") in _TERMINAL:  # a terminal run has no running action
+                self._abort_actions(op[1], op[2].get("ended_at"))
         elif kind == "abort_actions":
-            for row in self._actions.get(op[1], {}).values():
-                if row["phase"] in ("QUEUED", "RUNNING"):
-                    row["phase"] = "ABORTED"
-                    row["ended_at"] = row["ended_at"] or op[2]
+            self._abort_actions(op[1], op[2])
         elif kind == "deploy":
             self._deployed[(op[1]["name"], op[1]["version"])] = dict(op[1])
         elif kind == "report_put":
@@ -133,6 +136,12 @@ class MemoryRunStore:
             self._reports[(op[1]["run"], op[1]["action"])] = dict(op[1])
         else:
             raise ValueError(f"unknown store operation {kind!r}")
+
+    def _abort_actions(self, run: str, ended: float | None) -> None:
+        for row in self._actions.get(run, {}).values():
+            if row["phase"] in ("QUEUED", "RUNNING"):
+                row["phase"] = "ABORTED"
+                row["ended_at"] = row["ended_at"] or ended
 
     def _record(self, row: dict[str, Any]) -> RunRecord:
         actions = self._actions.get(row["name"], {})
@@ -178,7 +187,33 @@ class MemoryRunStore:
         row = self._runs.get(run)
         return bool(row and row["abort_requested"])
 
+    def claim_recovery(self, source: str, run: str) -> None:
+        """Take the lease that lets `run` recover `source` (see SqliteRunStore).
+
+        Raises:
+            RunActiveError: `source` is still running, or another recovery of it is.
+        """
+        with self._lock:
+            row = self._runs.get(source)
+            if row is not None and row["phase"] in ("QUEUED", "RUNNING"):
+                raise RunActiveError(
+                    f"run {source} is still {row['phase']}; wait for it or abort it first"
+                )
+            holder = self._leases.get(source)
+            held = self._runs.get(holder) if holder is not None else None
+            if holder != run and held is not None and held["phase"] in ("QUEUED", "RUNNING"):
+                raise RunActiveError(f"run {source} is already being recovered by run {holder}")
+            self._leases[source] = run
+
     def delete_run(self, run: str) -> bool:
+        """Delete a run with its actions, attempts and logs.
+
+        Raises:
+            RunActiveError: the run is still running in this process.
+        """
+        row = self._runs.get(run)
+        if row is not None and row["phase"] in ("QUEUED", "RUNNING"):
+            raise RunActiveError(f"run {run} is still {row['phase']}; abort it first")
         with self._lock:
             found = self._runs.pop(run, None) is not None
             self._actions.pop(run, None)
@@ -210,6 +245,26 @@ class MemoryRunStore:
             key=lambda r: (r["started_at"] or 0.0, r["seq"]),
         )
         return [action_from_row(r) for r in rows]
+
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions in `list_actions` order, `page` at a time."""
+        found = self.list_actions(run)
+        for start in range(0, len(found), page):
+            yield found[start : start + page]
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, `page` at a time."""
+        found = self.logs(run, action_id=action_id, after=after, attempt=attempt)
+        for start in range(0, len(found), page):
+            yield found[start : start + page]
 
     def get_action(self, run: str, action_id: str) -> ActionRecord | None:
         row = self._actions.get(run, {}).get(action_id)

@@ -13,7 +13,7 @@ import time
 
 from flyte.errors import StoreError
 
-__all__ = ["MIGRATIONS", "PUBLIC_VIEWS", "check_foreign", "migrate"]
+__all__ = ["MIGRATIONS", "PUBLIC_VIEWS", "check_current", "check_foreign", "migrate"]
 
 _V1 = """
 CREATE TABLE runs (
@@ -171,15 +171,68 @@ CREATE VIEW attempts_v1 AS SELECT
 FROM attempts;
 """
 
+# Liveness judged by the process, not the heartbeat alone: the driver's start time makes a
+# reused pid tell. A recovery takes a lease on its source run so it runs once (issue 13).
+_DRIVER_START_AND_LEASES = """
+ALTER TABLE runs ADD COLUMN pid_start TEXT;
+CREATE TABLE recovery_leases (
+    source TEXT PRIMARY KEY,
+    run TEXT NOT NULL,
+    pid INTEGER,
+    host TEXT,
+    pid_start TEXT,
+    taken_at REAL NOT NULL
+);
+"""
+
+# `get runs` counted every run's actions on each call (2.3 s at 1M actions); the counts
+# now live on the run row, kept by triggers. An action recorded again (a trace in a later
+# attempt) is an upsert, not a new row, so it counts once. Actions are only deleted with
+# their run, so deletes need no trigger (and `flyte gc` pays nothing per row).
+_RUN_ACTION_COUNTS = """
+ALTER TABLE runs ADD COLUMN action_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN cache_hits INTEGER NOT NULL DEFAULT 0;
+UPDATE runs SET
+    action_count = (SELECT count(*) FROM actions a WHERE a.run = runs.name),
+    cache_hits = (SELECT count(*) FROM actions a WHERE a.run = runs.name
+                  AND a.cache_status = 'hit');
+CREATE TRIGGER actions_counted AFTER INSERT ON actions BEGIN
+    UPDATE runs SET action_count = action_count + 1,
+                    cache_hits = cache_hits + (NEW.cache_status = 'hit')
+    WHERE name = NEW.run;
+END;
+CREATE TRIGGER actions_hits_counted AFTER UPDATE OF cache_status ON actions
+WHEN (OLD.cache_status = 'hit') != (NEW.cache_status = 'hit') BEGIN
+    UPDATE runs SET cache_hits = cache_hits + (NEW.cache_status = 'hit')
+                                             - (OLD.cache_status = 'hit')
+    WHERE name = NEW.run;
+END;
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
     ("0003_reports", _REPORTS),
     ("0004_attempt_placement", _ATTEMPT_PLACEMENT),
+    ("0005_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
+    ("0006_run_action_counts", _RUN_ACTION_COUNTS),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")
 """The views `flyte db query` users and tools may rely on across migrations."""
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (a trigger body's `;` does not end one)."""
+    out: list[str] = []
+    current = ""
+    for piece in sql.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            if current.strip(" \n;"):
+                out.append(current.strip())
+            current = ""
+    return out
 
 
 def check_foreign(path: str) -> None:
@@ -236,9 +289,8 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
             if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
                 conn.execute("ROLLBACK")
                 continue
-            for statement in sql.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            for statement in _statements(sql):
+                conn.execute(statement)
             conn.execute(
                 "INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", (name, time.time())
             )
@@ -246,3 +298,30 @@ def migrate(conn: sqlite3.Connection, path: str) -> None:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+
+def check_current(conn: sqlite3.Connection, path: str, reason: str) -> None:
+    """For a store opened read-only: refuse it unless its schema is exactly this version's.
+
+    Raises:
+        StoreError: the store is from a newer version, or needs migrations it cannot get.
+    """
+    try:
+        applied = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    except sqlite3.OperationalError as exc:
+        raise StoreError(
+            f"run store {path} is read-only ({reason}) and is not a flyte run store yet ({exc})"
+        ) from exc
+    known = [name for name, _ in MIGRATIONS]
+    unknown = sorted(applied - set(known))
+    if unknown:
+        raise StoreError(
+            f"run store {path} was written by a newer flyte-local (schema {unknown[-1]}); "
+            "upgrade flyte-local or set FLYTE_HOME to another folder"
+        )
+    missing = [name for name in known if name not in applied]
+    if missing:
+        raise StoreError(
+            f"run store {path} is read-only ({reason}) and needs an upgrade to this "
+            f"version's schema ({missing[-1]}); open it once where it is writable"
+        )

@@ -8,12 +8,15 @@ The hot path uses stdlib `sqlite3` directly; each thread gets its own connection
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import operator
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from flyte._models import (
     RunRecord,
 )
 from flyte._store import Op, driver_is_dead
+from flyte._store._liveness import HOST, process_start
 from flyte._store._rows import (
     ACTION_COLUMNS,
     ACTION_DEFAULTS,
@@ -40,37 +44,147 @@ from flyte._store._rows import (
     log_from_row,
     run_from_row,
 )
-from flyte._store.migrations import check_foreign, migrate
-from flyte.errors import StoreError
+from flyte._store.blobs import OFFLOAD_BYTES, offload, resolve
+from flyte._store.migrations import check_current, check_foreign, migrate
+from flyte.errors import RunActiveError, StoreError
 
 __all__ = ["SqliteRunStore", "connect"]
 
 BUSY_TIMEOUT_MS = 60_000
 _ACTIVE = (Phase.QUEUED.value, Phase.RUNNING.value)
+_TERMINAL = frozenset(p.value for p in Phase if p.is_terminal)
+_RUN_BLOBS = ("inputs_blob", "outputs_blob", "task_blob")
+_log = logging.getLogger("flyte.store")
 
 
-def connect(path: str) -> sqlite3.Connection:
+def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     """Open a connection with the store's pragmas (the one connection factory).
 
     Raises:
-        StoreError: the file is not a SQLite database, or is corrupt.
+        StoreError: the file is not a SQLite database, is corrupt, or cannot be opened.
     """
     try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        if read_only:
+            conn = _connect_read_only(path)
+        else:
+            conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         conn.row_factory = sqlite3.Row
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        # Only takes effect on a new, empty file (or at the next VACUUM): lets `flyte gc`
-        # give freed pages back to the OS in short steps (flyte._store.upkeep).
-        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:
+            # Only takes effect on a new, empty file (or at the next VACUUM): lets `flyte gc`
+            # give freed pages back to the OS in short steps (flyte._store.upkeep).
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
     except sqlite3.DatabaseError as exc:
-        raise StoreError(
-            f"run store {path} is not a flyte run store or is corrupt ({exc}); "
-            "move it aside or set FLYTE_HOME to another folder"
-        ) from exc
+        raise open_error(path, exc) from exc
     return conn
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    from urllib.parse import quote
+
+    uri = f"file:{quote(path)}"
+    conn = sqlite3.connect(
+        f"{uri}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None
+    )
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return conn
+    except sqlite3.OperationalError:
+        conn.close()
+    # A WAL store on a read-only file system whose -shm file cannot be created: nobody can
+    # write there either, so reading the file as immutable is exact.
+    return sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+
+
+_CORRUPT_MARKERS = ("not a database", "malformed", "encrypted", "corrupt")
+
+
+def open_error(path: str, exc: BaseException) -> StoreError:
+    """A one-line StoreError that says what is really wrong with opening `path`."""
+    text = str(exc)
+    if any(marker in text for marker in _CORRUPT_MARKERS):
+        return StoreError(
+            f"run store {path} is not a flyte run store or is corrupt ({text}); "
+            "move it aside or set FLYTE_HOME to another folder"
+        )
+    return StoreError(
+        f"run store {path} cannot be opened ({text}): check that its folder, the file and "
+        "its -wal and -shm files are readable and writable by you, and the disk has space"
+    )
+
+
+def read_only_reason(path: Path) -> str | None:
+    """Why the store at `path` cannot be written here, or None when it can."""
+    folder = path.parent
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        if os.statvfs(probe).f_flag & os.ST_RDONLY:
+            return "its file system is read-only"
+    except (OSError, AttributeError):
+        pass
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path.name} is not writable by you"
+    if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+        return f"its folder {folder} is not writable by you"
+    return None
+
+
+def write_error(path: str, exc: BaseException) -> StoreError:
+    """A one-line StoreError naming the real cause of a failed write."""
+    text = str(exc)
+    if "full" in text or "No space" in text:
+        hint = "free some disk space (recording resumes once there is room)"
+    elif "disk I/O" in text:
+        hint = (
+            "the disk is full, over a file-size limit, or failing (recording resumes once it can)"
+        )
+    elif "readonly" in text or "read-only" in text:
+        hint = "the store became read-only; set FLYTE_HOME to a writable folder"
+    elif "locked" in text or "busy" in text:
+        hint = "another process held the store's write lock too long"
+    else:
+        hint = "see the cause above"
+    return StoreError(f"run store {path} could not be written ({text}): {hint}")
+
+
+def _prepare_file(path: Path) -> str | None:
+    """Create the store's folder (0700) and file (0600) if needed; say if it is read-only.
+
+    Raises:
+        StoreError: the folder is a file, or cannot be created.
+    """
+    folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise StoreError(
+            f"{folder} is a file, not a folder: point FLYTE_HOME (or --store) at a folder"
+        )
+    if path.is_dir():
+        raise StoreError(f"run store {path} is a folder, not a file: point --store at a file")
+    reason = read_only_reason(path)
+    if reason is not None:
+        if not path.exists():
+            raise StoreError(
+                f"there is no run store at {path} and none can be created ({reason}); "
+                "set FLYTE_HOME to a writable folder"
+            )
+        return reason
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # Created private: runs record inputs, outputs and logs (SQLite gives the -wal and
+        # -shm files the same mode).
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except NotADirectoryError as exc:
+        raise StoreError(
+            f"{exc.filename} is a file, not a folder: point FLYTE_HOME (or --store) at a folder"
+        ) from exc
+    except OSError as exc:
+        raise StoreError(f"cannot create the run store {path}: {exc.strerror or exc}") from exc
+    return None
 
 
 _SETTINGS_JSON: dict[int, tuple[Any, str]] = {}
@@ -121,24 +235,28 @@ class SqliteRunStore:
         self.tracer = tracer
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        self.read_only: str | None = None
+        self._noted = False
+        self._blobs = Path(self.path).parent / "blobs"
+        """Why this store cannot be written here (opened read-only), or None."""
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.read_only = _prepare_file(Path(self.path))
         check_foreign(self.path)
         conn = self._conn()
         try:
-            migrate(conn, self.path)
+            if self.read_only:
+                check_current(conn, self.path, self.read_only)
+            else:
+                migrate(conn, self.path)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"run store {self.path} is not a flyte run store or is corrupt ({exc}); "
-                "move it aside or set FLYTE_HOME to another folder"
-            ) from exc
+            raise open_error(self.path, exc) from exc
 
     # -- connections ---------------------------------------------------------------
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = connect(self.path)
+            conn = connect(self.path, read_only=self.read_only is not None)
             if self.tracer is not None:
                 conn.set_trace_callback(self.tracer)
             self._local.conn = conn
@@ -150,7 +268,19 @@ class SqliteRunStore:
             conn.close()
             self._local.conn = None
 
+    def _note_read_only(self) -> None:
+        # Said once, on the first read: a write says it in its own error instead.
+        self._noted = True
+        _log.warning(
+            "flyte: note: run store %s is read-only (%s); showing it as it is, "
+            "nothing will be recorded",
+            self.path,
+            self.read_only,
+        )
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        if self.read_only is not None and not self._noted:
+            self._note_read_only()
         try:
             return self._conn().execute(sql, params).fetchall()
         except sqlite3.DatabaseError as exc:
@@ -158,23 +288,67 @@ class SqliteRunStore:
 
     # -- writes --------------------------------------------------------------------
 
-    def write(self, ops: Sequence[Op]) -> None:
-        """Apply a batch of operations in one IMMEDIATE transaction."""
-        if not ops:
-            return
+    def require_writable(self) -> None:
+        """Raise unless this store can be written here.
+
+        Raises:
+            StoreError: the store was opened read-only (the message says why).
+        """
+        if self.read_only is not None:
+            self._noted = True
+            raise StoreError(
+                f"run store {self.path} is read-only ({self.read_only}): nothing can be "
+                "recorded; set FLYTE_HOME to a writable folder"
+            )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction that bumps the change counter; rolled back on error.
+
+        The real cause always surfaces: a failed statement can have ended the transaction
+        already (SQLite rolls back by itself on a full disk), so the ROLLBACK is
+        conditional and can never hide the error with "no transaction is active".
+        """
+        self.require_writable()
         conn = self._conn()
         with self._write_lock:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.DatabaseError as exc:
-                raise StoreError(f"run store {self.path} could not be written: {exc}") from exc
+                raise write_error(self.path, exc) from exc
             try:
-                self._apply(conn, ops)
+                yield conn
                 conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    with contextlib.suppress(sqlite3.DatabaseError):
+                        conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError | OSError):
+                    raise write_error(self.path, exc) from exc
                 raise
+
+    def _big(self, row: dict[str, Any], *columns: str) -> dict[str, Any]:
+        """`row` with any value over OFFLOAD_BYTES in `columns` moved to a blob file."""
+        for column in columns:
+            value = row.get(column)
+            if type(value) is bytes and len(value) > OFFLOAD_BYTES:
+                row = {**row, column: offload(self._blobs, value)}
+        return row
+
+    def _resolve(self, value: bytes | None) -> bytes | None:
+        return resolve(self._blobs, value)
+
+    def write(self, ops: Sequence[Op]) -> None:
+        """Apply a batch of operations in one IMMEDIATE transaction.
+
+        Raises:
+            StoreError: the batch could not be written (the message says why).
+        """
+        if not ops:
+            return
+        with self._transaction() as conn:
+            self._apply(conn, ops)
 
     def _apply(self, conn: sqlite3.Connection, ops: Sequence[Op]) -> None:
         # Rows of one kind go in one executemany. Action inserts are written before any
@@ -192,7 +366,7 @@ class SqliteRunStore:
         for op in ops:
             kind = op[0]
             if kind == "action_insert":
-                full = {**ACTION_DEFAULTS, **op[1]}
+                full = self._big({**ACTION_DEFAULTS, **op[1]}, "inputs_blob", "outputs_blob")
                 full["settings"] = _settings_json(full["settings"])
                 action_rows.append(_ACTION_VALUES(full))
                 continue
@@ -228,6 +402,7 @@ class SqliteRunStore:
             flush_actions()
             if kind == "action_update":
                 _, run, action_id, fields = op
+                fields = self._big(fields, "inputs_blob", "outputs_blob")
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(
                     f"UPDATE actions SET {sets} WHERE run = ? AND id = ?",
@@ -238,7 +413,7 @@ class SqliteRunStore:
                     ),
                 )
             elif kind == "run_insert":
-                full = {**RUN_DEFAULTS, **op[1]}
+                full = self._big({**RUN_DEFAULTS, **op[1]}, *_RUN_BLOBS)
                 conn.execute(
                     _INSERT_RUN,
                     tuple(
@@ -255,10 +430,19 @@ class SqliteRunStore:
                 )
             elif kind == "run_update":
                 _, name, fields = op
+                fields = self._big(fields, *_RUN_BLOBS)
                 sets = ", ".join(f"{k} = ?" for k in fields)
                 conn.execute(f"UPDATE runs SET {sets} WHERE name = ?", (*fields.values(), name))
+                if fields.get("phase") in _TERMINAL:
+                    # A terminal run has no running action, in the same transaction: the
+                    # engine may have failed to record some (a RecursionError unwinding).
+                    conn.execute(
+                        "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+                        "WHERE run = ? AND phase IN (?, ?)",
+                        (Phase.ABORTED.value, fields.get("ended_at"), name, *_ACTIVE),
+                    )
             elif kind == "cache_put":
-                row = op[1]
+                row = self._big(op[1], "outputs_blob")
                 conn.execute(
                     "INSERT OR REPLACE INTO cache (key, task, parts, outputs_json, outputs_blob, "
                     "created_at, run, action) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -281,7 +465,7 @@ class SqliteRunStore:
                     (row["run"], row["action"], row["attempt"], _to_json(row["tabs"]), row["ts"]),
                 )
             elif kind == "deploy":
-                row = op[1]
+                row = self._big(op[1], "snapshot")
                 conn.execute(
                     "INSERT OR REPLACE INTO deployed_tasks (name, version, env, interface, "
                     "settings, snapshot, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -313,58 +497,86 @@ class SqliteRunStore:
 
     # -- runs ----------------------------------------------------------------------
 
-    def _reap(self, rows: list[sqlite3.Row]) -> bool:
-        """Mark runs whose driver died as ABORTED (interrupted); True if any changed."""
-        dead = [
-            r["name"]
-            for r in rows
-            if r["phase"] in _ACTIVE and driver_is_dead(r["pid"], r["host"], r["heartbeat"])
-        ]
-        if not dead:
-            return False
-        # Conditional on the phase, in one transaction: a driver that committed its run's
-        # end (and exited) after `rows` were read keeps that end; only runs still
-        # QUEUED/RUNNING now become interrupted.
+    def _interrupted(self, rows: list[sqlite3.Row]) -> dict[str, dict[str, Any]]:
+        """Runs among `rows` whose driver died: name -> the fields that say so."""
+        dead: dict[str, dict[str, Any]] = {}
         now = time.time()
-        reaped = 0
+        for r in rows:
+            if r["phase"] in _ACTIVE and driver_is_dead(
+                r["pid"], r["host"], r["heartbeat"], r["pid_start"]
+            ):
+                dead[r["name"]] = {
+                    "phase": Phase.ABORTED.value,
+                    "interrupted": 1,
+                    "ended_at": now,
+                    "error_type": "Interrupted",
+                    "error_message": "the process driving this run died",
+                }
+        return dead
+
+    def _reap(self, rows: list[sqlite3.Row], dead: dict[str, dict[str, Any]] | None = None) -> bool:
+        """Record, best effort, that runs whose driver died are ABORTED (one transaction).
+
+        Readers never need this write: they show the verdict either way. It is skipped on a
+        read-only store and given up (not waited for) when the store is busy or full. Only
+        runs still QUEUED/RUNNING with the pid that was read change: a driver that
+        committed its end meanwhile keeps it. True if any run was judged dead.
+        """
+        if dead is None:
+            dead = self._interrupted(rows)
+        if not dead or self.read_only is not None:
+            return bool(dead)
+        pids = {r["name"]: r["pid"] for r in rows}
         conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for name in dead:
+        try:
+            conn.execute("PRAGMA busy_timeout = 250")
+            with self._transaction() as conn:
+                for name, fields in dead.items():
+                    sets = ", ".join(f"{k} = ?" for k in fields)
                     changed = conn.execute(
-                        "UPDATE runs SET phase = ?, interrupted = 1, ended_at = ?, "
-                        "error_type = 'Interrupted', "
-                        "error_message = 'the process driving this run died' "
-                        "WHERE name = ? AND phase IN (?, ?)",
-                        (Phase.ABORTED.value, now, name, *_ACTIVE),
+                        f"UPDATE runs SET {sets} WHERE name = ? AND phase IN (?, ?) AND pid IS ?",
+                        (*fields.values(), name, *_ACTIVE, pids.get(name)),
                     ).rowcount
-                    if not changed:
-                        continue
-                    reaped += changed
-                    conn.execute(
-                        "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                        "WHERE run = ? AND phase IN (?, ?)",
-                        (Phase.ABORTED.value, now, name, *_ACTIVE),
-                    )
-                if reaped:
-                    conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                    if changed:
+                        conn.execute(
+                            "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+                            "WHERE run = ? AND phase IN (?, ?)",
+                            (Phase.ABORTED.value, fields["ended_at"], name, *_ACTIVE),
+                        )
+        except StoreError as exc:
+            _log.debug("flyte: could not record interrupted runs: %s", exc)
+        finally:
+            with contextlib.suppress(sqlite3.DatabaseError):
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         return True
 
     def _runs(self, where: str, params: Sequence[Any], tail: str = "") -> list[RunRecord]:
+        # The counts are kept on the run row (migration 0006): no scan of the actions.
         sql = (
-            "SELECT r.*, (SELECT count(*) FROM actions a WHERE a.run = r.name) AS n_actions, "
-            "(SELECT count(*) FROM actions a WHERE a.run = r.name AND a.cache_status = 'hit') "
-            f"AS n_hits FROM runs r {where} {tail}"
+            "SELECT r.*, r.action_count AS n_actions, r.cache_hits AS n_hits "
+            f"FROM runs r {where} {tail}"
         )
         rows = self._query(sql, params)
-        if self._reap(rows):
-            rows = self._query(sql, params)
-        return [run_from_row(r, r["n_actions"], r["n_hits"]) for r in rows]
+        dead = self._interrupted(rows)
+        if dead:
+            self._reap(rows, dead)
+        records = []
+        for r in rows:
+            fields = dead.get(r["name"])
+            row: Any = r if fields is None else {**dict(r), **fields}
+            records.append(run_from_row(row, r["n_actions"], r["n_hits"]))
+        return records
+
+    def _run_is_dead(self, run: str) -> bool:
+        rows = self._query(
+            "SELECT phase, pid, host, heartbeat, pid_start FROM runs WHERE name = ?", (run,)
+        )
+        if not rows:
+            return False
+        r = rows[0]
+        if r["phase"] not in _ACTIVE:
+            return True  # a terminal run: an action still "running" under it is stale
+        return driver_is_dead(r["pid"], r["host"], r["heartbeat"], r["pid_start"])
 
     def get_run(self, name: str) -> RunRecord | None:
         found = self._runs("WHERE r.name = ?", (name,))
@@ -381,9 +593,13 @@ class SqliteRunStore:
     ) -> list[RunRecord]:
         clauses: list[str] = []
         params: list[Any] = []
-        if phase:
+        wanted = str(phase).upper() if phase else None
+        if wanted == Phase.ABORTED.value:  # a run whose driver died reads as ABORTED
+            clauses.append("r.phase IN (?, ?, ?)")
+            params += [wanted, *_ACTIVE]
+        elif wanted:
             clauses.append("r.phase = ?")
-            params.append(str(phase).upper())
+            params.append(wanted)
         if task:
             clauses.append("(r.task = ? OR r.task LIKE ?)")
             params += [task, f"%.{task}"]
@@ -395,7 +611,10 @@ class SqliteRunStore:
             params += [f"%{search}%", f"%{search}%"]
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
         tail = "ORDER BY r.created_at DESC" + (f" LIMIT {int(limit)}" if limit else "")
-        return self._runs(where, params, tail)
+        records = self._runs(where, params, tail)
+        if wanted:
+            records = [rec for rec in records if rec.phase.value == wanted]
+        return records
 
     def count_runs(
         self,
@@ -425,7 +644,7 @@ class SqliteRunStore:
 
     def run_task_blob(self, run: str) -> bytes | None:
         rows = self._query("SELECT task_blob FROM runs WHERE name = ?", (run,))
-        return rows[0][0] if rows else None
+        return self._resolve(rows[0][0]) if rows else None
 
     def request_abort(self, run: str) -> bool:
         record = self.get_run(run)
@@ -434,23 +653,79 @@ class SqliteRunStore:
         self.write([("run_update", run, {"abort_requested": 1})])
         return True
 
+    def claim_recovery(self, source: str, run: str) -> None:
+        """Take the lease that lets `run` recover `source`: one recovery at a time.
+
+        Raises:
+            RunActiveError: `source` is still driven by a live process, or another live
+                recovery holds the lease.
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT phase, pid, host, heartbeat, pid_start FROM runs WHERE name = ?",
+                (source,),
+            ).fetchone()
+            if row is not None and row["phase"] in _ACTIVE and not self._dead(row):
+                raise RunActiveError(
+                    f"run {source} is still {row['phase']} (driven by pid {row['pid']} on "
+                    f"{row['host']}); wait for it or abort it (flyte abort {source}) first"
+                )
+            lease = conn.execute(
+                "SELECT l.run, l.pid, l.host, l.pid_start, r.phase, r.pid AS rpid, r.host "
+                "AS rhost, r.heartbeat, r.pid_start AS rstart FROM recovery_leases l "
+                "LEFT JOIN runs r ON r.name = l.run WHERE l.source = ?",
+                (source,),
+            ).fetchone()
+            if lease is not None and lease["run"] != run and self._lease_alive(lease):
+                holder = lease["run"]
+                raise RunActiveError(
+                    f"run {source} is already being recovered by run {holder}; follow it "
+                    f"with `flyte logs {holder} --follow` (or abort it: flyte abort {holder})"
+                )
+            conn.execute(
+                "INSERT OR REPLACE INTO recovery_leases (source, run, pid, host, pid_start, "
+                "taken_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (source, run, os.getpid(), HOST, process_start(os.getpid()), time.time()),
+            )
+
+    @staticmethod
+    def _dead(row: Any) -> bool:
+        return driver_is_dead(row["pid"], row["host"], row["heartbeat"], row["pid_start"])
+
+    @staticmethod
+    def _lease_alive(lease: Any) -> bool:
+        if lease["phase"] is not None:  # the recovering run was recorded: judge it
+            return bool(
+                lease["phase"] in _ACTIVE
+                and not driver_is_dead(
+                    lease["rpid"], lease["rhost"], lease["heartbeat"], lease["rstart"]
+                )
+            )
+        # Taken, run not recorded yet: the process that took it must still be there.
+        return not driver_is_dead(lease["pid"], lease["host"], time.time(), lease["pid_start"])
+
     def abort_requested(self, run: str) -> bool:
         rows = self._query("SELECT abort_requested FROM runs WHERE name = ?", (run,))
         return bool(rows and rows[0][0])
 
     def delete_run(self, run: str) -> bool:
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for table in ("logs", "attempts", "reports", "actions"):
-                    conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
-                deleted = conn.execute("DELETE FROM runs WHERE name = ?", (run,)).rowcount
-                conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        """Delete a run with its actions, attempts and logs.
+
+        Raises:
+            RunActiveError: a live process still drives the run.
+        """
+        with self._transaction() as conn:
+            row = conn.execute(
+                "SELECT phase, pid, host, heartbeat, pid_start FROM runs WHERE name = ?", (run,)
+            ).fetchone()
+            if row is not None and row["phase"] in _ACTIVE and not self._dead(row):
+                raise RunActiveError(
+                    f"run {run} is still {row['phase']} (driven by pid {row['pid']}); "
+                    f"abort it first (flyte abort {run})"
+                )
+            for table in ("logs", "attempts", "reports", "actions"):
+                conn.execute(f"DELETE FROM {table} WHERE run = ?", (run,))
+            deleted = conn.execute("DELETE FROM runs WHERE name = ?", (run,)).rowcount
         return deleted > 0
 
     # -- actions -------------------------------------------------------------------
@@ -459,13 +734,70 @@ class SqliteRunStore:
         rows = self._query(
             f"SELECT {_ACTION_READ} FROM actions WHERE run = ? ORDER BY started_at, seq", (run,)
         )
-        return [action_from_row(r) for r in rows]
+        return self._actions_of(run, rows)
 
     def get_action(self, run: str, action_id: str) -> ActionRecord | None:
         rows = self._query(
             f"SELECT {_ACTION_READ} FROM actions WHERE run = ? AND id = ?", (run, action_id)
         )
-        return action_from_row(rows[0]) if rows else None
+        return self._actions_of(run, rows)[0] if rows else None
+
+    def iter_actions(self, run: str, *, page: int = 2000) -> Iterator[list[ActionRecord]]:
+        """A run's actions in `list_actions` order, `page` at a time (bounded memory)."""
+        yield from (
+            self._actions_of(run, rows)
+            for rows in self._pages(
+                f"SELECT {_ACTION_READ} FROM actions WHERE run = ? ORDER BY started_at, seq",
+                (run,),
+                page,
+            )
+        )
+
+    def iter_logs(
+        self,
+        run: str,
+        *,
+        action_id: str | None = None,
+        after: int = 0,
+        attempt: int | None = None,
+        page: int = 2000,
+    ) -> Iterator[list[LogLine]]:
+        """The lines `logs` returns, oldest first, `page` at a time (bounded memory)."""
+        where = "run = ? AND seq > ?"
+        params: list[Any] = [run, after]
+        if action_id is not None:
+            where += " AND action = ?"
+            params.append(action_id)
+        if attempt is not None:
+            where += " AND attempt = ?"
+            params.append(attempt)
+        sql = f"SELECT * FROM logs WHERE {where} ORDER BY seq"
+        yield from ([log_from_row(r) for r in rows] for rows in self._pages(sql, params, page))
+
+    def _pages(self, sql: str, params: Sequence[Any], page: int) -> Iterator[list[sqlite3.Row]]:
+        # One statement, read in pages: SQLite streams the rows, so memory stays bounded.
+        # Its own connection, so a caller may query the store between two pages.
+        conn = connect(self.path, read_only=self.read_only is not None)
+        try:
+            cursor = conn.execute(sql, params)
+            while rows := cursor.fetchmany(page):
+                yield rows
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"run store {self.path} could not be read: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _actions_of(self, run: str, rows: list[sqlite3.Row]) -> list[ActionRecord]:
+        # Actions still "running" under a run whose driver died (a verdict a read-only
+        # store cannot record) read as ABORTED, like their run.
+        if any(r["phase"] in _ACTIVE for r in rows) and self._run_is_dead(run):
+            return [
+                action_from_row(
+                    {**dict(r), "phase": Phase.ABORTED.value} if r["phase"] in _ACTIVE else r
+                )
+                for r in rows
+            ]
+        return [action_from_row(r) for r in rows]
 
     def list_attempts(self, run: str, action_id: str | None = None) -> list[AttemptRecord]:
         if action_id is None:
@@ -491,7 +823,7 @@ class SqliteRunStore:
             rows = self._query(
                 f"SELECT {column} FROM actions WHERE run = ? AND id = ?", (run, action_id)
             )
-        return rows[0][0] if rows else None
+        return self._resolve(rows[0][0]) if rows else None
 
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
         rows = self._query(
@@ -500,7 +832,7 @@ class SqliteRunStore:
             "WHERE a.run = ? AND a.phase = ?",
             (run, Phase.SUCCEEDED.value),
         )
-        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+        return {r[0]: (r[1], self._resolve(r[2]), r[3]) for r in rows}
 
     # -- logs ----------------------------------------------------------------------
 
@@ -557,12 +889,14 @@ class SqliteRunStore:
         rows = self._query("SELECT * FROM cache WHERE key = ?", (key,))
         if not rows:
             return None
-        return cache_from_row(rows[0]), rows[0]["outputs_blob"]
+        blob = self._resolve(rows[0]["outputs_blob"])
+        return None if blob is None else (cache_from_row(rows[0]), blob)
 
     def cache_lookup(self, key: str) -> tuple[str | None, bytes] | None:
         """The outputs (JSON, pickled) cached under `key`: the hot path of a hit."""
         rows = self._query("SELECT outputs_json, outputs_blob FROM cache WHERE key = ?", (key,))
-        return (rows[0][0], rows[0][1]) if rows else None
+        blob = self._resolve(rows[0][1]) if rows else None
+        return None if blob is None else (rows[0][0], blob)
 
     def cache_outputs(
         self, task: str, *, max_entries: int = 5000, max_bytes: int = 64 << 20
@@ -577,7 +911,8 @@ class SqliteRunStore:
         rows = self._query(
             "SELECT key, outputs_json, outputs_blob FROM cache WHERE task = ?", (task,)
         )
-        return {r[0]: (r[1], r[2]) for r in rows}
+        found = {r[0]: (r[1], self._resolve(r[2])) for r in rows}
+        return {k: (j, b) for k, (j, b) in found.items() if b is not None}
 
     def cache_entries(self, task: str | None = None) -> list[CacheEntry]:
         if task is None:
@@ -590,17 +925,13 @@ class SqliteRunStore:
         return [cache_from_row(r) for r in rows]
 
     def cache_clear(self, task: str | None = None) -> int:
-        conn = self._conn()
-        with self._write_lock:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._transaction() as conn:
             if task is None:
-                n = conn.execute("DELETE FROM cache").rowcount
+                n: int = conn.execute("DELETE FROM cache").rowcount
             else:
                 n = conn.execute(
                     "DELETE FROM cache WHERE task = ? OR task LIKE ?", (task, f"%.{task}")
                 ).rowcount
-            conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
-            conn.execute("COMMIT")
         return n
 
     # -- deployed tasks ------------------------------------------------------------
@@ -619,7 +950,10 @@ class SqliteRunStore:
             )
         if not rows:
             return None
-        return deployed_from_row(rows[0]), rows[0]["snapshot"]
+        snapshot = self._resolve(rows[0]["snapshot"])
+        if snapshot is None:
+            return None
+        return deployed_from_row(rows[0]), snapshot
 
     def list_deployed(self) -> list[DeployedTask]:
         rows = self._query("SELECT * FROM deployed_tasks ORDER BY name, created_at DESC")
@@ -633,9 +967,12 @@ class SqliteRunStore:
         return f"SqliteRunStore({self.path!r})"
 
 
+# An upsert, not INSERT OR REPLACE: a row recorded again stays one row for the count
+# triggers (migration 0006).
 _INSERT_ACTION = (
-    f"INSERT OR REPLACE INTO actions ({', '.join(ACTION_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in ACTION_COLUMNS)})"
+    f"INSERT INTO actions ({', '.join(ACTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in ACTION_COLUMNS)}) ON CONFLICT(run, id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ACTION_COLUMNS if c not in ("run", "id"))
 )
 _INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"

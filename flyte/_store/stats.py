@@ -85,7 +85,8 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
     conn: sqlite3.Connection = store._conn()
     phases = dict(conn.execute("SELECT phase, count(*) FROM runs GROUP BY phase").fetchall())
     active = conn.execute(
-        "SELECT name, phase, pid, host, heartbeat FROM runs WHERE phase IN (?, ?)", ACTIVE
+        "SELECT name, phase, pid, host, heartbeat, pid_start FROM runs WHERE phase IN (?, ?)",
+        ACTIVE,
     ).fetchall()
     blob = (
         _scalar(

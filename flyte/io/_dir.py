@@ -26,6 +26,8 @@ from ._file import (
     _copy_hashing,
     _data_root,
     _hash_file,
+    _inside,
+    _keep_mode,
     _local_path,
     _Stored,
     _stored_path,
@@ -39,7 +41,12 @@ T = TypeVar("T")
 
 
 def _iter_files(root: Path, max_depth: int | None = None) -> Iterator[Path]:
-    """Yield regular files under `root` in a stable order; depth 1 is `root`'s own files."""
+    """Yield regular files under `root` in a stable order; depth 1 is `root`'s own files.
+
+    A symlink counts only when it points inside the tree: one pointing out (to
+    `~/.ssh/id_rsa`, say) would copy a file the user never meant to put in the Dir.
+    """
+    real_root = root.resolve()
     for dirpath, dirnames, filenames in os.walk(root):
         depth = len(Path(dirpath).relative_to(root).parts) + 1
         dirnames.sort()
@@ -47,6 +54,8 @@ def _iter_files(root: Path, max_depth: int | None = None) -> Iterator[Path]:
             dirnames.clear()
         for name in sorted(filenames):
             path = Path(dirpath, name)
+            if path.is_symlink() and not path.resolve().is_relative_to(real_root):
+                continue
             if path.is_file():
                 yield path
 
@@ -81,6 +90,7 @@ def _ingest_dir(src: Path, dest: Path | None = None) -> tuple[Path, str]:
             rel = path.relative_to(src)
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             entries.append((rel.as_posix(), _copy_hashing(path, tmp / rel)))
+            _keep_mode(path, tmp / rel)
         digest = _tree_digest(entries)
         final = dest or _data_root() / "dirs" / digest / name
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -224,7 +234,7 @@ class Dir(_Stored, Generic[T]):
 
     def get_file_sync(self, file_name: str) -> File[T] | None:
         """Return the file at `file_name` (relative to this directory), or None if absent."""
-        path = _local_path(self.path) / file_name
+        path = _inside(_local_path(self.path), file_name, "Dir.get_file: file name")
         return File[T](path=str(path)) if path.is_file() else None
 
     async def get_file(self, file_name: str) -> File[T] | None:

@@ -14,6 +14,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -92,9 +93,42 @@ def _copy_hashing(src: Path, dst: Path) -> str:
 
 def _tmp_dir() -> Path:
     """A scratch directory on the same filesystem as the store, so renames are atomic."""
-    tmp = _data_root() / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
+    root = _data_root()
+    if not root.exists():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)  # stored data is private
+    tmp = root / "tmp"
+    tmp.mkdir(mode=0o700, parents=True, exist_ok=True)
     return tmp
+
+
+def _plain_name(name: str, what: str) -> str:
+    """`name` if it is a plain file name; a name with a path in it could escape its folder.
+
+    Raises:
+        ValueError: `name` is empty, `.` / `..`, absolute, or contains a path separator.
+    """
+    if not name or name in (".", "..") or "/" in name or os.sep in name or "\0" in name:
+        raise ValueError(f"{what} {name!r} is not a plain file name (no folders, no '..')")
+    return name
+
+
+def _inside(base: Path, relative: str, what: str) -> Path:
+    """`base / relative`, refusing a path that resolves outside `base` (`..`, symlinks).
+
+    Raises:
+        ValueError: the path escapes `base`.
+    """
+    target = base / relative
+    try:
+        target.resolve().relative_to(base.resolve())
+    except ValueError:
+        raise ValueError(f"{what} {relative!r} points outside {base}") from None
+    return target
+
+
+def _keep_mode(src: Path, copy: Path) -> None:
+    """Give `copy` the permission bits of `src` (a private source stays private)."""
+    os.chmod(copy, stat.S_IMODE(src.stat().st_mode) & 0o777)
 
 
 def _ingest_file(src: Path, dest: Path | None = None) -> tuple[Path, str]:
@@ -103,12 +137,16 @@ def _ingest_file(src: Path, dest: Path | None = None) -> tuple[Path, str]:
         digest = _hash_file(src)
         stored = _data_root() / digest[:2] / digest / src.name
         if stored.is_file():  # content-addressed: same bytes are already there
+            # Shared by both sources: the stricter permissions of the two win.
+            mode = stat.S_IMODE(stored.stat().st_mode) & stat.S_IMODE(src.stat().st_mode)
+            os.chmod(stored, mode)
             return stored, digest
     tmp = _tmp_dir() / f"{uuid.uuid4().hex}.part"
     try:
         # Hash the copy, not the earlier read: if `src` changed in between, the name
         # must still describe the bytes we stored.
         digest = _copy_hashing(src, tmp)
+        _keep_mode(src, tmp)
         final = dest or _data_root() / digest[:2] / digest / src.name
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, final)
@@ -231,8 +269,8 @@ class File(_Stored, Generic[T]):
         Returns:
             A `File` whose path does not exist yet; write it with `open("wb")`.
         """
-        name = file_name or uuid.uuid4().hex
-        path = _data_root() / "new" / uuid.uuid4().hex / name
+        name = _plain_name(file_name, "File.new_remote: file name") if file_name else None
+        path = _data_root() / "new" / uuid.uuid4().hex / (name or uuid.uuid4().hex)
         return cls(path=str(path), hash=hash_method if isinstance(hash_method, str) else None)
 
     @classmethod
@@ -386,7 +424,7 @@ class File(_Stored, Generic[T]):
         src = _local_path(self.path)
         if not src.is_file():
             raise FileNotFoundError(errno.ENOENT, "File does not exist", self.path)
-        name = self.name or src.name
+        name = _plain_name(self.name or src.name, "File.download: file name")
         if local_path is None:
             dest = Path(tempfile.mkdtemp(prefix="flyte-")) / name
         else:

@@ -130,5 +130,5 @@ def bundle_task(task: TaskTemplate[Any, Any]) -> dict[str, Any]:
         "module": task.__module__,
         "function": task.__name__,
         "files": files,
-        "snapshot": b64encode(snapshot_task(task)),
+        "snapshot": b64encode(snapshot_task(task, sealed=False)),
     }

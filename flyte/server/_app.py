@@ -38,6 +38,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from flyte._serde import reseal
 from flyte.errors import FlyteError, RunNotFoundError, TaskNotFoundError
 from flyte.remote._wire import API, b64decode, b64encode, encode
 from flyte.server._guard import Guard
@@ -462,7 +463,8 @@ def create_app(
                     "env": str(item["env"]),
                     "interface": dict(item.get("interface") or {}),
                     "settings": dict(item.get("settings") or {}),
-                    "snapshot": b64decode(item["snapshot"]),
+                    # From an authenticated client: stored sealed with the server's key.
+                    "snapshot": reseal(b64decode(item["snapshot"]) or b""),
                     "created_at": float(item.get("created_at") or time.time()),
                 }
             except (KeyError, TypeError, ValueError) as exc:

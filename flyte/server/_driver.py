@@ -79,7 +79,7 @@ def _load_task(request: dict[str, Any]) -> TaskTemplate[Any, Any]:
     """The task of a shipped bundle: import its module from the code dir, else the snapshot."""
     import importlib
 
-    from flyte._serde import loads
+    from flyte._serde import adopt, loads
     from flyte._task import TaskTemplate
 
     bundle = request["bundle"]
@@ -99,7 +99,8 @@ def _load_task(request: dict[str, Any]) -> TaskTemplate[Any, Any]:
     snapshot = request.get("snapshot_path")
     if snapshot:
         try:
-            return loads(Path(snapshot).read_bytes())  # type: ignore[no-any-return]
+            # Shipped by an authenticated client, sealed with its own key (if at all).
+            return loads(adopt(Path(snapshot).read_bytes()))  # type: ignore[no-any-return]
         except Exception as exc:
             raise exc from problem
     if problem is not None:
@@ -116,7 +117,7 @@ def prepare(
         Exception: the code or the inputs cannot be loaded (reported to the client).
     """
     from flyte._run import load_run_task
-    from flyte._serde import loads
+    from flyte._serde import adopt, loads
     from flyte.errors import RunNotFoundError, UserError
 
     kind = request["kind"]
@@ -125,7 +126,7 @@ def prepare(
     inputs_path = request.get("inputs_path")
 
     def inputs() -> Any:  # after the code is importable: inputs may be instances of its classes
-        return loads(Path(inputs_path).read_bytes()) if inputs_path else ((), {})
+        return loads(adopt(Path(inputs_path).read_bytes())) if inputs_path else ((), {})
 
     if kind == "task":
         task = _load_task(request)

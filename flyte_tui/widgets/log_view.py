@@ -18,6 +18,7 @@ from textual.widgets import Input, Log, Static
 from textual.worker import get_current_worker
 
 from flyte._present import plural
+from flyte._store.logs import printable
 from flyte.errors import FlyteError
 from flyte_tui import _format
 
@@ -198,7 +199,8 @@ class LogView(Vertical):
                 continue
             tag = _STDERR if line.stream == "stderr" else " "
             who = f"{self.describe(line.action)[:16]:<16} │ " if line.action != own else ""
-            out.append(f"{_format.time_of_day(line.ts)} {tag} {who}{line.line}")
+            text = printable(line.line)  # escapes shown, never obeyed; huge lines cut
+            out.append(f"{_format.time_of_day(line.ts)} {tag} {who}{text}")
         return out
 
     def _title(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from flyte._models import ActionKind, CacheStatus, Phase
+from flyte.errors import RunActiveError
 
 HOST = socket.gethostname()
 
@@ -285,6 +286,10 @@ def test_delete_run(store: Any) -> None:
     store.write([log_op("r1", "a0", "x"), log_op("r2", "a0", "y")])
     store.write([("attempt_upsert", {"run": "r1", "action": "a0", "attempt": 1, "phase": "RUNNING",
                                      "started_at": 1.0})])  # fmt: skip
+    # A run this live process still drives cannot be deleted (issue 13); a finished one can.
+    with pytest.raises(RunActiveError, match="abort it first"):
+        store.delete_run("r1")
+    store.write([("run_update", "r1", {"phase": "FAILED", "ended_at": 2.0})])
     assert store.delete_run("r1") is True
     assert store.get_run("r1") is None
     assert store.list_actions("r1") == []
@@ -307,6 +312,7 @@ def test_change_counter_bumps_on_writes_only(store: Any) -> None:
     store.write([log_op("r1", "a0", "x")])
     c2 = store.change_counter()
     assert c2 > c1
+    store.write([("run_update", "r1", {"phase": "SUCCEEDED"})])
     store.delete_run("r1")
     assert store.change_counter() > c2
 

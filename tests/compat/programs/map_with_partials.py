@@ -1,4 +1,6 @@
 # upstream: flyteorg/flyte-sdk examples/basics/map_with_partials.py (flyte.map over functools.partial); __main__ adapted
+# batch_id is `str` as in upstream's current copy: the str items it maps over do not fit `int`,
+# and flyte-local, like upstream's type engine, now checks inputs against the interface.
 from functools import partial
 
 import flyte
@@ -7,13 +9,13 @@ env = flyte.TaskEnvironment(name="single_cpu", resources=flyte.Resources(cpu="1"
 
 
 @env.task
-def my_task(name: str, constant_param: str, batch_id: int) -> str:
+def my_task(name: str, constant_param: str, batch_id: str) -> str:
     print(name, constant_param, batch_id)
     return name
 
 
 @env.task
-def my_task_correct(batch_id: int, name: str, constant_param: str) -> str:
+def my_task_correct(batch_id: str, name: str, constant_param: str) -> str:
     print(name, constant_param, batch_id)
     return name
 

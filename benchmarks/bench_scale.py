@@ -1,0 +1,217 @@
+"""Scale (issue 13, item 9): a 100,000-task fan-out, `get runs` over a million actions,
+`logs` and `get actions --json` of big runs, each beside its plain anchor.
+
+Run alone: `python benchmarks/run_all.py --only fanout_100k,get_runs_1m,logs_50mb,actions_json_100k`.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+from _harness import Row, clean_env, median, spawn_timed, write_script
+from bench_engine import _BIG_SCRIPT
+
+__all__ = ["actions_json_100k", "fanout_100k", "get_runs_1m", "logs_50mb"]
+
+FANOUT_N = 100_000
+RUNS = 200
+ACTIONS = 1_000_000
+LOG_MB = 50
+ACTIONS_JSON_N = 100_000
+
+
+def fanout_100k(reps: int, workdir: Path) -> list[Row]:
+    """A 100,000-task durable fan-out in a fresh process, beside plain asyncio.gather."""
+    script = write_script(workdir, "fanout_100k.py", _BIG_SCRIPT)
+    walls: dict[str, list[float]] = {"flyte": [], "plain": []}
+    rss: dict[str, list[float]] = {"flyte": [], "plain": []}
+    for rep in range(reps):
+        for mode in ("flyte", "plain"):
+            home = workdir / f"home-{mode}-{rep}"
+            home.mkdir(parents=True)
+            _, _, out = spawn_timed(
+                [sys.executable, str(script), mode, str(FANOUT_N)],
+                env=clean_env(FLYTE_HOME=str(home)),
+                cwd=workdir,
+                timeout=300,
+            )
+            data = json.loads(out.strip().splitlines()[-1])
+            walls[mode].append(data["wall"])
+            rss[mode].append(data["rss_mib"])
+    return [
+        Row(
+            name="fanout_100k",
+            title="fan-out 100,000 async tasks, SQLite, fresh process",
+            unit="s",
+            value=median(walls["flyte"]),
+            baseline=median(walls["plain"]),
+            baseline_label="asyncio.gather",
+            target=3.0,
+            n=reps,
+            rss_mib=median(rss["flyte"]),
+            rss_target_mib=150.0,
+            baseline_rss_mib=median(rss["plain"]),
+            note=f"{median(walls['flyte']) / FANOUT_N * 1e6:.0f} µs/task",
+        )
+    ]
+
+
+def _big_store(workdir: Path, runs: int, actions: int) -> Path:
+    """A real store (made by SqliteRunStore, so migrations and triggers apply) with
+    `actions` actions spread over `runs` runs, inserted in bulk."""
+    from flyte._store.sqlite import SqliteRunStore
+
+    db = workdir / "big" / "runs.db"
+    store = SqliteRunStore(db)
+    per = actions // runs
+    now = time.time()
+    conn = store._conn()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO runs (name, task, phase, created_at, started_at, ended_at) "
+        "VALUES (?, 'bench.main', 'SUCCEEDED', ?, ?, ?)",
+        [(f"run-{r:04d}", now + r, now + r, now + r + 1) for r in range(runs)],
+    )
+    conn.executemany(
+        "INSERT INTO actions (run, id, parent, name, kind, phase, inputs_json, started_at, "
+        "ended_at, seq) VALUES (?, ?, 'a0', 'bench.leaf', 'task', 'SUCCEEDED', '{\"i\": 1}', "
+        "?, ?, ?)",
+        ((f"run-{r:04d}", f"{i:012x}", now, now, i) for r in range(runs) for i in range(per)),
+    )
+    conn.execute("COMMIT")
+    store.close()
+    return db
+
+
+def get_runs_1m(reps: int, workdir: Path) -> list[Row]:
+    """`get runs` (the newest 50 runs with their counts) on a store of 1,000,000 actions."""
+    from flyte._store.sqlite import SqliteRunStore
+
+    db = _big_store(workdir, RUNS, ACTIONS)
+    store = SqliteRunStore(db)
+    ours, plain = [], []
+    raw = sqlite3.connect(db)
+    for _ in range(reps):
+        start = time.perf_counter()
+        found = store.list_runs(limit=50)
+        ours.append(time.perf_counter() - start)
+        assert len(found) == 50 and found[0].action_count == ACTIONS // RUNS
+        start = time.perf_counter()
+        raw.execute("SELECT * FROM runs ORDER BY created_at DESC LIMIT 50").fetchall()
+        plain.append(time.perf_counter() - start)
+    elapsed, _, _ = spawn_timed(
+        [sys.executable, "-m", "flyte_cli", "--store", str(db), "get", "runs", "--json"],
+        env=clean_env(FLYTE_HOME=str(workdir / "home")),
+        timeout=120,
+    )
+    return [
+        Row(
+            name="get_runs_1m",
+            title=f"get runs over {ACTIONS:,} actions ({RUNS} runs)",
+            unit="s",
+            value=median(ours),
+            baseline=median(plain),
+            baseline_label="plain SELECT of the runs",
+            target=0.2,
+            n=reps,
+            note=f"whole `flyte get runs --json` process {elapsed:.2f} s",
+        )
+    ]
+
+
+_LOGS_SCRIPT = r"""
+import json, resource, sys
+import flyte
+from flyte._store.sqlite import SqliteRunStore
+
+mode, db, mb = sys.argv[1], sys.argv[2], int(sys.argv[3])
+if mode == "write":
+    flyte.init(store=SqliteRunStore(db))
+    env = flyte.TaskEnvironment("bench_logs")
+
+    @env.task
+    def chatty(mb: int) -> int:
+        line = "x" * 99
+        for i in range(mb * 10_000):
+            print(line)
+        return mb
+
+    run = flyte.with_runcontext(echo=False, name="chatty").run(chatty, mb)
+    print(json.dumps({"run": run.name}))
+"""
+
+
+def logs_50mb(reps: int, workdir: Path) -> list[Row]:
+    """`flyte logs` of a run that printed 50 MB: peak memory of the CLI process."""
+    script = write_script(workdir, "logs_50mb.py", _LOGS_SCRIPT)
+    db = workdir / "logs" / "runs.db"
+    db.parent.mkdir(parents=True)
+    env = clean_env(FLYTE_HOME=str(workdir / "home"))
+    spawn_timed([sys.executable, str(script), "write", str(db), str(LOG_MB)], env=env, timeout=600)
+    walls, rss = [], []
+    for _ in range(reps):
+        elapsed, peak, _ = spawn_timed(
+            [sys.executable, "-m", "flyte_cli", "--store", str(db), "logs", "chatty"],
+            env=env,
+            timeout=300,
+        )
+        walls.append(elapsed)
+        rss.append(peak)
+    anchor, anchor_rss, _ = spawn_timed(
+        [sys.executable, "-c", f"import sqlite3\nfor r in sqlite3.connect({str(db)!r}).execute("
+         "'SELECT line FROM logs ORDER BY seq'): print(r[0])"],
+        env=env, timeout=300,
+    )  # fmt: skip
+    return [
+        Row(
+            name="logs_50mb",
+            title=f"flyte logs of {LOG_MB} MB of output",
+            unit="s",
+            value=median(walls),
+            baseline=anchor,
+            baseline_label="sqlite3 cursor printing the lines",
+            n=reps,
+            rss_mib=median(rss),
+            rss_target_mib=100.0,
+            baseline_rss_mib=anchor_rss,
+        )
+    ]
+
+
+def actions_json_100k(reps: int, workdir: Path) -> list[Row]:
+    """`flyte get actions RUN --json` of a 100,000-action run: time and peak memory."""
+    db = _big_store(workdir, 1, ACTIONS_JSON_N)
+    env = clean_env(FLYTE_HOME=str(workdir / "home"))
+    walls, rss = [], []
+    for _ in range(reps):
+        elapsed, peak, _ = spawn_timed(
+            [sys.executable, "-m", "flyte_cli", "--store", str(db), "get", "actions",
+             "run-0000", "--json"],
+            env=env, timeout=300,
+        )  # fmt: skip
+        walls.append(elapsed)
+        rss.append(peak)
+    anchor, anchor_rss, _ = spawn_timed(
+        [sys.executable, "-c", "import json, sqlite3\nc = sqlite3.connect("
+         f"{str(db)!r})\nc.row_factory = sqlite3.Row\nfor r in c.execute('SELECT * FROM "
+         "actions'): print(json.dumps(dict(r)))"],
+        env=env, timeout=300,
+    )  # fmt: skip
+    return [
+        Row(
+            name="actions_json_100k",
+            title=f"get actions --json of a {ACTIONS_JSON_N:,}-action run",
+            unit="s",
+            value=median(walls),
+            baseline=anchor,
+            baseline_label="sqlite3 rows to JSON lines",
+            n=reps,
+            rss_mib=median(rss),
+            rss_target_mib=100.0,
+            baseline_rss_mib=anchor_rss,
+        )
+    ]
