@@ -258,7 +258,7 @@ def test_gc_in_tiny_transactions_deletes_whole_runs(sqlite_store: Any) -> None:
     for i in range(3):
         seed_run(sqlite_store, f"old-{i}", age_days=40, actions=400, logs=3)
     seed_run(sqlite_store, "new", actions=50)
-    report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW, budget=0.0005)
+    report = gc(sqlite_store, GcPolicy(older_than=30 * DAY), now=NOW, budget=0.005)
     assert sorted(report.runs) == ["old-0", "old-1", "old-2"]
     assert report.rows == {"actions": 1200, "attempts": 1200, "logs": 3600, "reports": 0}
     assert report.transactions > 3
