@@ -304,7 +304,7 @@ class DaskExecutor:
         blob, out_json = outcome
         attempt.blob = blob
         attempt.out_json = out_json
-        return pickle.loads(blob)
+        return pickle.loads(_serde.unsealed(blob))
 
     def _queue_submit(
         self, running: _Running, spec: bytes, key: str, resources: dict[str, float]
@@ -559,7 +559,7 @@ class DaskExecutor:
         parent: ActionContext = running.attempt.context
         try:
             task = load_task(task_key, ref)
-            args, kwargs = pickle.loads(payload)
+            args, kwargs = pickle.loads(_serde.unsealed(payload))
             call = Call.remote(task, parent, args, kwargs, seq, group)
             value = await self.controller._run_action(task, call, args, kwargs, run=parent.run)
             blob, ok = _serde.dumps(value, what=f"the output of {task.name}"), True

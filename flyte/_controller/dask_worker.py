@@ -20,6 +20,7 @@ import pickle
 import threading
 from typing import Any
 
+from flyte import _serde
 from flyte._context import ActionContext, _current
 from flyte._controller.calls import BodyExit
 from flyte._controller.channel import Channel, connect, load_task, pack_error
@@ -193,7 +194,7 @@ class Link:
         controller = self.controller
         run_name, action_id, attempt, mode, labels, echo, custom, group, extra = context
         try:
-            args, kwargs = pickle.loads(payload)
+            args, kwargs = pickle.loads(_serde.unsealed(payload))
         except BaseException as exc:
             controller._send_done(key, None, exc)
             return
