@@ -21,6 +21,9 @@ import sys
 from multiprocessing.connection import wait
 from typing import Any
 
+# Seconds between checks that the driver still lives (see `main`).
+_PARENT_CHECK = 1.0
+
 __all__ = ["main"]
 
 
@@ -89,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
 
     channel = connect(address, authkey)
     channel.send(("zygote", os.getpid()))
+    # The driver started us. Its channel closing is the usual sign that it is gone, but a
+    # process it forked may keep that socket open: being re-parented says it for sure.
+    driver = os.getppid()
     r, w = os.pipe()
     os.set_blocking(r, False)
     os.set_blocking(w, False)
@@ -97,7 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides; it stops us
     try:
         while True:
-            ready = wait([channel.sock, r])
+            ready = wait([channel.sock, r], timeout=_PARENT_CHECK)
+            if os.getppid() != driver:
+                break
             if r in ready:
                 try:
                     while os.read(r, 512):

@@ -271,3 +271,82 @@ def _alive(pid: int) -> bool:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except OSError:
         return False
+
+
+def _zygotes_of(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            continue
+        if ppid == pid and b"flyte._controller.zygote" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_the_worker_zygote_exits_when_its_driver_is_killed_even_if_a_fork_holds_its_socket(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILLed driver leaves no zygote behind, though a process it forked keeps fds open."""
+    script = tmp_path / "driver.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, sys, time
+            import flyte
+
+            env = flyte.TaskEnvironment("z", resources=flyte.Resources(memory="300Mi"))
+
+            @env.task
+            def one() -> int:
+                return 1
+
+            if __name__ == "__main__":
+                assert flyte.run(one).outputs()[0] == 1
+                if os.fork() == 0:  # a child that inherits every open socket
+                    time.sleep(60)
+                    os._exit(0)
+                print("ready", flush=True)
+                time.sleep(60)
+            """
+        )
+    )
+    driver = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert driver.stdout is not None
+        assert driver.stdout.readline().strip() == "ready"
+        zygotes = _zygotes_of(driver.pid)
+        assert zygotes, "the driver started a zygote"
+        driver.kill()
+        driver.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = zygotes
+        while alive and time.monotonic() < deadline:
+            alive = [z for z in alive if os.path.exists(f"/proc/{z}") and not _is_zombie(z)]
+            time.sleep(0.1)
+        assert alive == [], "the zygote outlived its driver"
+    finally:
+        try:
+            os.killpg(driver.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
