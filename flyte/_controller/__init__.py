@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
 
-__all__ = ["Controller", "create_executor", "get_controller"]
+__all__ = ["Controller", "MapsByCalls", "create_executor", "get_controller"]
 
 
 class Controller(Protocol):
@@ -112,6 +112,44 @@ class Controller(Protocol):
 
     def wait(self, future: concurrent.futures.Future[Any], timeout: float | None = None) -> bool:
         """Block until a run started by this controller ends; True when it did."""
+
+
+class MapsByCalls:
+    """`map` / `map_aio` for a controller whose `call`/`call_aio` route each item.
+
+    `flyte.map` needs nothing else from a controller, so the local engine and a worker's
+    controller share this one implementation (`flyte._map` does the work).
+    """
+
+    def map(
+        self: Controller,
+        parent: ActionContext,
+        func: Any,
+        iterables: tuple[Iterable[Any], ...],
+        *,
+        group_name: str | None,
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> Iterator[Any]:
+        """`flyte.map` from a sync body: results in input order, `concurrency` at once."""
+        from flyte._map import drain_map
+
+        return drain_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
+
+    def map_aio(
+        self: Controller,
+        parent: ActionContext,
+        func: Any,
+        iterables: tuple[Iterable[Any], ...],
+        *,
+        group_name: str | None,
+        concurrency: int,
+        return_exceptions: bool,
+    ) -> AsyncIterator[Any]:
+        """`flyte.map.aio` from an async body."""
+        from flyte._map import aio_map
+
+        return aio_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
 
 
 def get_controller() -> LocalController:

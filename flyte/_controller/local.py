@@ -17,12 +17,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._cachekey import compute_key
 from flyte._context import ActionContext
+from flyte._controller import MapsByCalls
 from flyte._controller.calls import (
     FROM_CONTEXT,
     BodyExit,
@@ -73,7 +74,7 @@ _CACHE_WRITTEN = CacheStatus.WRITTEN.value
 _UNLOADED: Any = object()
 
 
-class LocalController:
+class LocalController(MapsByCalls):
     """Drives runs in this process; one instance per process (see `get_controller`).
 
     Implements the `Controller` protocol (`flyte/_controller/__init__.py`).
@@ -400,36 +401,6 @@ class LocalController:
             depth,
             functools.partial(self._run_action, task, call, args, kwargs, run=parent.run),
         )
-
-    def map(
-        self,
-        parent: ActionContext,
-        func: Any,
-        iterables: tuple[Iterable[Any], ...],
-        *,
-        group_name: str | None,
-        concurrency: int,
-        return_exceptions: bool,
-    ) -> Iterator[Any]:
-        """`flyte.map` from a sync body: results in input order, `concurrency` at once."""
-        from flyte._map import drain_map
-
-        return drain_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
-
-    def map_aio(
-        self,
-        parent: ActionContext,
-        func: Any,
-        iterables: tuple[Iterable[Any], ...],
-        *,
-        group_name: str | None,
-        concurrency: int,
-        return_exceptions: bool,
-    ) -> AsyncIterator[Any]:
-        """`flyte.map.aio` from an async body."""
-        from flyte._map import aio_map
-
-        return aio_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
 
     # -- one action ----------------------------------------------------------------
 

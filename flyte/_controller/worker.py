@@ -21,12 +21,13 @@ import pickle
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._context import ActionContext, _current, group_var
+from flyte._controller import MapsByCalls
 from flyte._controller.calls import (
     BodyExit,
     Call,
@@ -137,7 +138,7 @@ class _ChannelWriter:
         self._controller.channel.send(("put", self._run, op))
 
 
-class WorkerController:
+class WorkerController(MapsByCalls):
     """The Controller inside a worker: calls become requests to the driving controller."""
 
     def __init__(self, channel: Channel, loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -312,34 +313,6 @@ class WorkerController:
             )
         except BaseException as exc:
             raise as_user_error(exc) from None
-
-    def map(
-        self,
-        parent: ActionContext,
-        func: Any,
-        iterables: tuple[Iterable[Any], ...],
-        *,
-        group_name: str | None,
-        concurrency: int,
-        return_exceptions: bool,
-    ) -> Iterator[Any]:
-        from flyte._map import drain_map
-
-        return drain_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
-
-    def map_aio(
-        self,
-        parent: ActionContext,
-        func: Any,
-        iterables: tuple[Iterable[Any], ...],
-        *,
-        group_name: str | None,
-        concurrency: int,
-        return_exceptions: bool,
-    ) -> AsyncIterator[Any]:
-        from flyte._map import aio_map
-
-        return aio_map(self, parent, func, iterables, group_name, concurrency, return_exceptions)
 
     def blocking(self) -> contextlib.AbstractContextManager[None]:
         return self.pool.blocking()
