@@ -5,7 +5,8 @@ Usage:
     python benchmarks/hotspots.py process_hello
 
 Workloads: fanout_memory, fanout_durable, chain_durable, cache_hits,
-cache_hits_other_process, recovery, process_hello.
+cache_hits_other_process, recovery, workers_fanout, workers_round_trip (the driver's
+side of bench_workers' warm workers), process_hello.
 
 The engine runs task bodies on its own event-loop thread and writes the store from a
 writer thread, so profiling only the caller's thread misses most of the work: this script
@@ -124,6 +125,17 @@ def _workload(name: str, workdir: Path) -> Any:
         return lambda: bench_cache._run(
             bench_cache.recover_fanout, bench_cache.RECOVER_N, recover_from=failed.name
         )
+    if name in ("workers_fanout", "workers_round_trip"):
+        import bench_workers
+        from flyte._store.sqlite import SqliteRunStore
+
+        flyte.init(store=SqliteRunStore(workdir / "runs.db"))
+        task, n = (
+            (bench_workers.warm_fanout, bench_workers.FANOUT_N)
+            if name == "workers_fanout"
+            else (bench_workers.warm_chain, bench_workers.ROUND_N)
+        )
+        return lambda: flyte.with_runcontext(echo=False).run(task, n)
     raise SystemExit(f"no in-process profile for {name!r}")
 
 
