@@ -127,6 +127,7 @@ def _workload(name: str, workdir: Path) -> Any:
         )
     if name in ("workers_fanout", "workers_round_trip"):
         import bench_workers
+
         from flyte._store.sqlite import SqliteRunStore
 
         flyte.init(store=SqliteRunStore(workdir / "runs.db"))

@@ -92,6 +92,7 @@ class Channel:
         self._backlog: collections.deque[memoryview] = collections.deque()
         self._flusher: threading.Thread | None = None
         self._soon: list[bytes] = []
+        self._turn = False  # send_soon sent a message this turn of its loop
         self._buf = bytearray()
         self._eof = False
         self._closed = False
@@ -111,19 +112,38 @@ class Channel:
         self._send_frames(len(data).to_bytes(4, "big") + data)
 
     def send_soon(self, message: tuple[Any, ...], loop: asyncio.AbstractEventLoop) -> None:
-        """Send `message` at the end of this turn of `loop`, with the others sent meanwhile.
+        """Send `message` now if it is the first of this turn of `loop`, else at the end of
+        the turn with the others sent meanwhile.
 
-        One write for a fan-out's worth of messages instead of one each. Only for a
-        channel whose every send goes through here from `loop`'s thread (order is kept).
+        A lone message (a sequential round trip) leaves at once, with no loop turn in
+        between; a fan-out's worth leaves in one write instead of one each. Call it from
+        `loop`'s thread only; its messages keep their order among themselves, but a
+        `send` meanwhile (any thread) may overtake them, so batch only messages whose
+        order against those does not matter (runs and replies; a worker's `done`, which
+        is the last message of its attempt).
         """
         data = _dumps(message, 5)
+        if not self._turn:
+            self._turn = True
+            loop.call_soon(self._end_turn)
+            self._send_frames(len(data).to_bytes(4, "big") + data)
+            return
         pending = self._soon
         pending.append(len(data).to_bytes(4, "big"))
         pending.append(data)
-        if len(pending) == 2:
-            loop.call_soon(self._send_soon)
+
+    def _end_turn(self) -> None:
+        self._turn = False
+        self._send_soon()
+
+    def flush_soon(self) -> None:
+        """Send what `send_soon` batched now (from the loop's thread, before it blocks)."""
+        if self._soon:
+            self._send_soon()
 
     def _send_soon(self) -> None:
+        if not self._soon:
+            return
         frames, self._soon = b"".join(self._soon), []
         try:
             self._send_frames(frames)

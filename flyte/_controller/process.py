@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import collections
+import functools
 import itertools
 import os
 import pickle
@@ -58,7 +59,7 @@ if TYPE_CHECKING:
     from flyte._controller.local import LocalController
     from flyte._controller.recorder import Placement
     from flyte._controller.state import RunState
-    from flyte._options import Resources, ReusePolicy
+    from flyte._options import Resources
     from flyte._task import TaskTemplate
 
 __all__ = ["ProcessExecutor", "ResourceGate", "describe_exit", "machine_capacity"]
@@ -112,10 +113,30 @@ def _rss(pid: int) -> int | None:
         return None
 
 
+_dumps = pickle.dumps
+_NO_REQUESTS = (0.0, 0, None)
+_SEALED_HEADER = len(_serde.MAGIC) + _serde._MAC_BYTES
+
+
+def _loads_value(blob: bytes) -> Any:
+    """The value in a worker's sealed output blob (it came over the authenticated channel)."""
+    if blob.startswith(_serde.MAGIC):
+        return pickle.loads(memoryview(blob)[_SEALED_HEADER:])
+    return pickle.loads(_serde.unsealed(blob))
+
+
 def _requests(resources: Resources | None) -> tuple[float, int, int | None]:
     """(cpu request, memory request in bytes, memory limit in bytes or None)."""
     if resources is None:
-        return 0.0, 0, None
+        return _NO_REQUESTS
+    try:
+        return _requests_of(resources)
+    except TypeError:  # a field that cannot be hashed (an unusual gpu spec): no memo
+        return _requests_of.__wrapped__(resources)
+
+
+@functools.lru_cache(maxsize=256)
+def _requests_of(resources: Resources) -> tuple[float, int, int | None]:
     from flyte._options import _parse_cpu
 
     cpu = resources.cpu
@@ -322,6 +343,7 @@ class ProcessExecutor:
         self._exits: dict[int, tuple[int, int]] = {}
         self._running: dict[int, _Running] = {}
         self._pools: dict[Any, _Pool] = {}
+        self._pool_memo: dict[tuple[int, int], tuple[Any, dict[str, str], _Pool]] = {}
         # (run, action) -> the isolated worker its failed attempt ran in, for the retry.
         self._retry_workers: dict[tuple[str, str], _Worker] = {}
         self._monitor_wake = threading.Event()
@@ -338,17 +360,25 @@ class ProcessExecutor:
         child = attempt.context
         run = child.run
         cpu, mem, limit = _requests(task.resources)
-        self.gate.check(task.name, cpu, mem)
+        gate = self.gate
         queued = 0.0
-        if not self.gate.try_acquire(cpu, mem):
-            run.recorder.action_queued(run.name, child.action_id, child.attempt)
-            waited = time.monotonic()
-            await self.gate.acquire(cpu, mem)
-            queued = time.monotonic() - waited
-            run.recorder.action_running(run.name, child.action_id, child.attempt)
+        # A request of nothing neither waits nor changes what others wait for: no gate.
+        if cpu or mem or gate._waiters:
+            gate.check(task.name, cpu, mem)
+            if not gate.try_acquire(cpu, mem):
+                run.recorder.action_queued(run.name, child.action_id, child.attempt)
+                waited = time.monotonic()
+                await gate.acquire(cpu, mem)
+                queued = time.monotonic() - waited
+                run.recorder.action_running(run.name, child.action_id, child.attempt)
         running: _Running | None = None
         try:
-            worker = await self._worker_for(child, task, limit)
+            # A warm worker with room: taken now, no coroutine (the fan-out's common case).
+            worker = None
+            if task.reusable is not None:
+                worker = self._pool_for(run, task, limit).free_worker()
+            if worker is None:
+                worker = await self._worker_for(child, task, limit)
             running = _Running(next(self._keys), attempt, worker, cpu)
             reused = worker.started_attempts > 0
             worker.started_attempts += 1
@@ -386,17 +416,18 @@ class ProcessExecutor:
             blob, out_json = payload
             attempt.blob = blob
             attempt.out_json = out_json
-            return pickle.loads(_serde.unsealed(blob))
+            return _loads_value(blob)
         finally:
             if running is not None:
                 self._detach(running)
                 if running.lent:
                     running.lent = False
-                else:
-                    self.gate.release(cpu, 0)
-                self.gate.release(0, mem)
-            else:
-                self.gate.release(cpu, mem)
+                    if mem:
+                        gate.release(0, mem)
+                elif cpu or mem:
+                    gate.release(cpu, mem)
+            elif cpu or mem:
+                gate.release(cpu, mem)
 
     def _detach(self, running: _Running) -> None:
         worker = running.worker
@@ -429,9 +460,14 @@ class ProcessExecutor:
         task_key, ref = task_ref(attempt.task)
         send_ref: Any = None if task_key in worker.known else ref
         worker.known.add(task_key)
-        payload = _serde.dumps(
-            (attempt.args, attempt.kwargs), what=f"the inputs of {attempt.task.name}"
-        )
+        try:
+            # Plain pickle: the channel is authenticated, a seal would only be checked
+            # and dropped by the worker (`unsealed`).
+            payload = _dumps((attempt.args, attempt.kwargs), 5)
+        except Exception:  # cloudpickle for closures; or a SerializationError naming them
+            payload = _serde.dumps(
+                (attempt.args, attempt.kwargs), what=f"the inputs of {attempt.task.name}"
+            )
         context = attempt_context(run, child)
         assert worker.channel is not None
         try:
@@ -448,18 +484,12 @@ class ProcessExecutor:
     ) -> _Worker:
         run = child.run
         extra = {**run.options.env_vars, **task.env_values}
-        policy: ReusePolicy | None = task.reusable
-        if policy is None:
+        if task.reusable is None:
             kept = self._retry_workers.pop((run.name, child.action_id), None)
             if kept is not None and not (kept.dead or kept.stopping or kept.oom):
                 return kept
             return await self._spawn(run, extra, limit, None)
-        replicas = policy.replicas[-1] if isinstance(policy.replicas, tuple) else policy.replicas
-        key = (task.env_name, replicas, policy.concurrency, limit, tuple(sorted(extra.items())))
-        pool = self._pools.get(key)
-        if pool is None:
-            ttl = _seconds(policy.idle_ttl) or _seconds(policy.scaledown_ttl)
-            pool = self._pools[key] = _Pool(key, replicas, policy.concurrency, ttl)
+        pool = self._pool_for(run, task, limit)
         while True:
             worker = pool.free_worker()
             if worker is not None:
@@ -476,6 +506,28 @@ class ProcessExecutor:
             future: asyncio.Future[None] = self.loop.create_future()
             pool.waiters.append(future)
             await future
+
+    def _pool_for(self, run: RunState, task: TaskTemplate[Any, Any], limit: int | None) -> _Pool:
+        """The warm pool `task` runs in within `run` (remembered per task and run env)."""
+        env_vars = run.options.env_vars
+        memo = self._pool_memo.get((id(task), id(env_vars)))
+        # The memo holds the task and the dict it was computed for: an id reused by
+        # another object after those were freed never matches.
+        if memo is not None and memo[0] is task and memo[1] is env_vars:
+            return memo[2]
+        policy = task.reusable
+        assert policy is not None
+        extra = {**env_vars, **task.env_values}
+        replicas = policy.replicas[-1] if isinstance(policy.replicas, tuple) else policy.replicas
+        key = (task.env_name, replicas, policy.concurrency, limit, tuple(sorted(extra.items())))
+        pool = self._pools.get(key)
+        if pool is None:
+            ttl = _seconds(policy.idle_ttl) or _seconds(policy.scaledown_ttl)
+            pool = self._pools[key] = _Pool(key, replicas, policy.concurrency, ttl)
+        if len(self._pool_memo) > 1024:
+            self._pool_memo.clear()
+        self._pool_memo[(id(task), id(env_vars))] = (task, env_vars, pool)
+        return pool
 
     async def _spawn(
         self, run: RunState, extra: dict[str, str], limit: int | None, pool: _Pool | None

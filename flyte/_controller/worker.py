@@ -21,7 +21,8 @@ import pickle
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+import types
+from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -192,6 +193,7 @@ class WorkerController(MapsByCalls):
         self._waiting[req] = (future, None)
         self.channel.send((message[0], req, *message[1:]))
         if self.on_loop() and self.dispatch is not None:
+            self.channel.flush_soon()  # the loop blocks here: what it batched goes now
             while not future.done():
                 try:
                     incoming = self.channel.recv()
@@ -360,7 +362,9 @@ class WorkerController(MapsByCalls):
             coro = self._async_attempt(key, task, child, args, kwargs, custom, group)
             handle: Any
             if self.on_loop():
-                handle = self.loop.create_task(coro)
+                handle = _start_eagerly(self.loop, coro)
+                if handle is None:  # the body finished in its first step
+                    return
             else:
                 handle = asyncio.run_coroutine_threadsafe(coro, self.loop)
             self._tasks[key] = handle
@@ -436,9 +440,21 @@ class WorkerController(MapsByCalls):
             except BaseException as err:
                 exc = err
             else:
-                self.channel.send(("done", key, True, (blob, out_json), info))
+                self._send(("done", key, True, (blob, out_json), info))
                 return
-        self.channel.send(("done", key, False, pack_error(exc), info))
+        self._send(("done", key, False, pack_error(exc), info))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        """Send an attempt's last message; from the loop thread, batched with the others
+        of this loop turn (one write and one wake-up of the controller for a fan-out).
+
+        Only `done` goes this way: it is the last message of its attempt, so deferring it
+        to the end of the turn never reorders it after its own logs, traces or reports.
+        """
+        if self._loop is not None and self.on_loop():
+            self.channel.send_soon(message, self._loop)
+        else:
+            self.channel.send(message)
 
     def cancel(self, key: int) -> None:
         """Abort one attempt: cancel its asyncio task, or interrupt its thread."""
@@ -453,6 +469,41 @@ class WorkerController(MapsByCalls):
                 raise_in_thread(ident, ActionAborted)
         else:
             entry.cancel()
+
+
+@types.coroutine
+def _resume(coro: Coroutine[Any, Any, Any], yielded: Any) -> Generator[Any, Any, Any]:
+    """The rest of a coroutine whose first step already ran and yielded `yielded`."""
+    while True:
+        try:
+            sent = yield yielded
+        except BaseException as exc:  # thrown in by its task (cancel)
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
+def _start_eagerly(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, None]
+) -> asyncio.Task[Any] | None:
+    """Run `coro`'s first step now, on the loop's thread, in a context of its own.
+
+    A trivial body finishes in that step: no task, no loop turn (None is returned). One
+    that waits continues as a task in the same context (`asyncio.eager_task_factory` of
+    Python 3.12, for 3.11). `coro` must not raise (`_async_attempt` reports everything).
+    """
+    ctx = contextvars.copy_context()
+    try:
+        yielded = ctx.run(coro.send, None)
+    except StopIteration:
+        return None
+    return loop.create_task(_resume(coro, yielded), context=ctx)  # type: ignore[arg-type]
 
 
 def _set_context_vars(custom: dict[str, str] | None, group: str | None) -> None:
@@ -503,10 +554,12 @@ def serve_channel(channel: Channel) -> None:
             messages = [("exit",)]
         for message in messages:
             dispatch(message)
+        # The `done`s of the bodies that finished in their first step: one write, now.
+        channel.flush_soon()
 
     controller.dispatch = dispatch
     loop.add_reader(channel.fileno(), readable)
-    readable()
+    loop.call_soon(readable)  # bodies start eagerly in `readable`: on the running loop
     loop.run_until_complete(finished)
 
 
