@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 __all__ = ["Writer", "op_run"]
 
 _IDLE_EXIT = 2.0
+# Group commit: a batch waits this long after its first op for more (a flush cuts it
+# short). Round trips to worker processes then commit ten at a time, not each alone, and
+# the engine's thread is not interrupted by the writer's at every action.
+_GATHER = 0.002
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 # SQLite result codes (the low byte of an extended code) worth retrying: the condition
@@ -84,6 +88,8 @@ class Writer:
         self._reported: StoreError | None = None
         self._run_errors: dict[str, StoreError] = {}
         self._closed = False
+        self._gathering = False  # the writer waits for a batch to fill: puts need not wake it
+        self._flushing = 0  # flush() calls waiting: no gathering
         self._thread: threading.Thread | None = None
         self._atexit = False
         # Cache entries this process wrote: visible to look-ups before their batch commits.
@@ -128,7 +134,8 @@ class Writer:
                 self._rows[(row["run"], row["id"])] = row
             self._queued += 1
             self._ensure_thread()
-            self._cond.notify()
+            if not self._gathering:
+                self._cond.notify()
 
     def update_action(self, run: str, action_id: str, fields: dict[str, Any]) -> None:
         """Update an action row, merged into its pending insert when there is one."""
@@ -152,13 +159,18 @@ class Writer:
         with self._cond:
             target = self._queued
             tried = self._attempts
-            self._cond.notify_all()  # also cuts a retry's back-off short: try again now
-            self._cond.wait_for(
-                lambda: (
-                    self._written >= target or (self._error is not None and self._attempts > tried)
-                ),
-                timeout,
-            )
+            self._flushing += 1
+            self._cond.notify_all()  # also cuts a retry's back-off (or a gather) short
+            try:
+                self._cond.wait_for(
+                    lambda: (
+                        self._written >= target
+                        or (self._error is not None and self._attempts > tried)
+                    ),
+                    timeout,
+                )
+            finally:
+                self._flushing -= 1
             error = self._error or (self._run_errors.get(run) if run is not None else None)
             if error is not None:
                 self._reported = error
@@ -184,6 +196,10 @@ class Writer:
                 if not self._ops:
                     self._thread = None
                     return
+                if not (self._closed or self._flushing):
+                    self._gathering = True
+                    self._cond.wait(_GATHER)
+                    self._gathering = False
                 batch, self._ops = self._ops, []
                 self._rows = {}
             try:
