@@ -41,6 +41,7 @@ import socket
 import sys
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection, Listener
 from typing import TYPE_CHECKING, Any
@@ -493,9 +494,19 @@ def attempt_context(run: Any, child: Any) -> tuple[Any, ...]:
     Returns:
         (run name, action id, attempt, mode, labels, echo, custom context, group, options).
     """
-    from flyte._context import group_var
-    from flyte._map import custom_context_var
+    if not _context_vars:
+        from flyte._context import group_var
+        from flyte._map import custom_context_var
 
+        _context_vars.extend((custom_context_var, group_var))
+    custom_var, group_var_ = _context_vars
+    options = _run_options.get(run)
+    if options is None:
+        # Fixed for the run: built once, not per attempt (a fan-out sends thousands).
+        options = _run_options[run] = {
+            "disable_run_cache": run.options.disable_run_cache,
+            "started_at": getattr(run, "started_at", None),
+        }
     return (
         run.name,
         child.action_id,
@@ -503,10 +514,11 @@ def attempt_context(run: Any, child: Any) -> tuple[Any, ...]:
         run.mode,
         run.labels,
         run.echo,
-        custom_context_var.get(),
-        group_var.get(),
-        {
-            "disable_run_cache": run.options.disable_run_cache,
-            "started_at": getattr(run, "started_at", None),
-        },
+        custom_var.get(),
+        group_var_.get(),
+        options,
     )
+
+
+_context_vars: list[Any] = []
+_run_options: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()

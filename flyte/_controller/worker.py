@@ -58,12 +58,16 @@ __all__ = ["WorkerController", "WorkerRun", "peak_rss", "serve"]
 
 def peak_rss() -> int | None:
     """This process's peak resident memory in bytes (`ru_maxrss`), where the OS tells."""
-    try:
-        import resource
-    except ImportError:  # pragma: no cover - Windows
+    if _resource is None:  # pragma: no cover - Windows
         return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(peak) * (1 if sys.platform == "darwin" else 1024)
+    return int(_resource.getrusage(_resource.RUSAGE_SELF).ru_maxrss) * _MAXRSS_UNIT
+
+
+try:
+    import resource as _resource
+except ImportError:  # pragma: no cover - Windows
+    _resource = None  # type: ignore[assignment]
+_MAXRSS_UNIT = 1 if sys.platform == "darwin" else 1024
 
 
 class WorkerRun:
