@@ -660,14 +660,7 @@ class ProcessExecutor:
 
     def _on_worker(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
-        if kind == "log":
-            _, key, run_name, action, attempt, stream, line, ts = message
-            running = self._running.get(key)
-            # Lines printed inside a trace carry the trace's id, not the attempt's key.
-            run = running.run if running is not None else self._run_named(worker, run_name)
-            if run is not None:
-                run.recorder.log(run_name, action, attempt, stream, line, ts)
-        elif kind == "done":
+        if kind == "done":  # the most frequent first
             _, key, ok, payload, info = message
             running = self._running.get(key)
             if running is None or running.future.done():
@@ -687,6 +680,13 @@ class ProcessExecutor:
                     # MemoryError the body raised itself stays the user's own type.
                     exc = self._oom_error(running, str(exc) or "MemoryError")
                 running.future.set_result((False, exc, info))
+        elif kind == "log":
+            _, key, run_name, action, attempt, stream, line, ts = message
+            running = self._running.get(key)
+            # Lines printed inside a trace carry the trace's id, not the attempt's key.
+            run = running.run if running is not None else self._run_named(worker, run_name)
+            if run is not None:
+                run.recorder.log(run_name, action, attempt, stream, line, ts)
         elif kind == "trace":
             _, run_name, trace = message
             run = self._run_named(worker, run_name)

@@ -45,6 +45,7 @@ from flyte._controller.channel import (
 )
 from flyte._controller.threads import SyncPool
 from flyte._map import custom_context_var
+from flyte._store.logs import flush_action_logs
 from flyte.errors import ActionAborted, TraceCallError, as_user_error
 
 if TYPE_CHECKING:
@@ -421,8 +422,6 @@ class WorkerController(MapsByCalls):
     def _finish(
         self, key: int, child: ActionContext, value: Any, exc: BaseException | None
     ) -> None:
-        from flyte._store.logs import flush_action_logs
-
         flush_action_logs(child)
         if child.run.reports:  # type: ignore[attr-defined]
             from flyte.report._report import finish_report
