@@ -70,6 +70,12 @@ def count_calls(i: int) -> tuple[int, int]:
     return os.getpid(), CALLS["n"]
 
 
+@reused.task
+def warm_flavour() -> str:
+    """This warm worker's pid and the run's RUN_FLAVOUR, as "pid:flavour"."""
+    return f"{os.getpid()}:{os.environ.get('RUN_FLAVOUR')}"
+
+
 @plain.task
 def fan_reused(n: int) -> list[tuple[int, int]]:
     return list(flyte.map(count_calls, range(n)))

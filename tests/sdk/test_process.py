@@ -225,6 +225,18 @@ def test_reuse_policy_runs_on_at_most_replicas_warm_workers(store: Any) -> None:
     assert wait_until(lambda: not any(alive(pid) for pid in pids), deadline=15)
 
 
+def test_runs_with_other_env_vars_get_warm_workers_of_their_own(store: Any) -> None:
+    # A warm pool is chosen per (environment, run env vars): a worker started with one
+    # run's variables never serves another run's attempts with different ones.
+    outputs = [
+        flyte.with_runcontext(env_vars={"RUN_FLAVOUR": flavour}).run(pt.warm_flavour).outputs()[0]
+        for flavour in ("a", "b", "a", "b")
+    ]
+    pids = [int(out.split(":")[0]) for out in outputs]
+    assert [out.split(":")[1] for out in outputs] == ["a", "b", "a", "b"]
+    assert not {pids[0], pids[2]} & {pids[1], pids[3]}
+
+
 # --- timeouts, aborts, crashes -----------------------------------------------------------
 
 
