@@ -94,6 +94,7 @@ class Channel:
         self._flusher: threading.Thread | None = None
         self._soon: list[bytes] = []
         self._turn = False  # send_soon sent a message this turn of its loop
+        self._holding = False  # hold(): send_soon batches until flush_soon
         self._buf = bytearray()
         self._eof = False
         self._closed = False
@@ -124,10 +125,13 @@ class Channel:
         is the last message of its attempt).
         """
         data = _dumps(message, 5)
-        if not self._turn:
+        if not (self._turn or self._holding):
             self._turn = True
             loop.call_soon(self._end_turn)
-            self._send_frames(len(data).to_bytes(4, "big") + data)
+            try:
+                self._send_frames(len(data).to_bytes(4, "big") + data)
+            except OSError:
+                pass  # the peer is gone: its EOF reports that
             return
         pending = self._soon
         pending.append(len(data).to_bytes(4, "big"))
@@ -137,8 +141,18 @@ class Channel:
         self._turn = False
         self._send_soon()
 
+    def hold(self) -> None:
+        """Batch every `send_soon` until `flush_soon`, the first one too.
+
+        For a loop callback that handles a whole read (a worker starting the attempts of
+        one read): its replies leave in one write when it calls `flush_soon` at its end,
+        not the first at once and the rest a loop turn later.
+        """
+        self._holding = True
+
     def flush_soon(self) -> None:
         """Send what `send_soon` batched now (from the loop's thread, before it blocks)."""
+        self._holding = False
         if self._soon:
             self._send_soon()
 

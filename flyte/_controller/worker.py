@@ -555,10 +555,13 @@ def serve_channel(channel: Channel) -> None:
             messages = channel.recv_nowait()
         except EOFError:
             messages = [("exit",)]
-        for message in messages:
-            dispatch(message)
-        # The `done`s of the bodies that finished in their first step: one write, now.
-        channel.flush_soon()
+        channel.hold()
+        try:
+            for message in messages:
+                dispatch(message)
+        finally:
+            # The `done`s of the bodies that finished in their first step: one write, now.
+            channel.flush_soon()
 
     controller.dispatch = dispatch
     loop.add_reader(channel.fileno(), readable)
