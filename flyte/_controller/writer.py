@@ -33,10 +33,14 @@ if TYPE_CHECKING:
 __all__ = ["Writer", "op_run"]
 
 _IDLE_EXIT = 2.0
-# Group commit: a batch waits this long after its first op for more (a flush cuts it
-# short). Round trips to worker processes then commit ten at a time, not each alone, and
-# the engine's thread is not interrupted by the writer's at every action.
+# Group commit: a batch waits up to _GATHER after its first op for more, or until it
+# holds _GATHER_OPS (a flush cuts it short). Round trips to worker processes then commit
+# several at a time, not each alone, and the engine's thread is not interrupted by the
+# writer's at every action; a fast in-process chain fills _GATHER_OPS long before the
+# window ends, so its batches (and the last one, that the run's final flush waits for)
+# stay small.
 _GATHER = 0.002
+_GATHER_OPS = 32
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 # SQLite result codes (the low byte of an extended code) worth retrying: the condition
@@ -134,7 +138,7 @@ class Writer:
                 self._rows[(row["run"], row["id"])] = row
             self._queued += 1
             self._ensure_thread()
-            if not self._gathering:
+            if not self._gathering or len(self._ops) >= _GATHER_OPS:
                 self._cond.notify()
 
     def update_action(self, run: str, action_id: str, fields: dict[str, Any]) -> None:

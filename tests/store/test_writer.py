@@ -67,3 +67,25 @@ def test_a_flush_does_not_wait_out_the_gathering_window(monkeypatch: pytest.Monk
     writer.flush(timeout=30)
     assert sum(len(batch) for batch in store.batches) == 2
     writer.close()
+
+
+def test_a_batch_that_fills_up_commits_without_waiting_out_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A fast producer fills a batch long before the window ends: it is written then, so
+    # what a run's final flush still has to write stays small.
+    monkeypatch.setattr(writer_module, "_GATHER", 60.0)
+    store = _RecordingStore()
+    writer = Writer(store, threaded=True)  # type: ignore[arg-type]
+    writer.put(_log(0))
+    _wait_until_gathering(writer)
+    for i in range(1, writer_module._GATHER_OPS + 8):
+        writer.put(_log(i))
+    deadline = time.monotonic() + 10
+    while not store.batches:  # no flush: only a full batch ends the 60 s window
+        assert time.monotonic() < deadline, "a full batch waited for the window to end"
+        time.sleep(0.001)
+    assert len(store.batches[0]) >= writer_module._GATHER_OPS
+    writer.flush(timeout=30)
+    assert sum(len(batch) for batch in store.batches) == writer_module._GATHER_OPS + 8
+    writer.close()
