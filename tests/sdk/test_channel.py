@@ -1,0 +1,89 @@
+"""The worker channel's batching: how many writes a burst of messages takes."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from flyte._controller.channel import Channel
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[Channel, Channel, list[bytes]]]:
+    """Two connected channels; `writes` collects each write the first one makes."""
+    left, right = multiprocessing.Pipe()
+    sender, receiver = Channel(left), Channel(right)
+    writes: list[bytes] = []
+    send_frames = sender._send_frames
+
+    def counted(frame: bytes) -> None:
+        writes.append(frame)
+        send_frames(frame)
+
+    sender._send_frames = counted  # type: ignore[method-assign]
+    yield sender, receiver, writes
+    sender.close()
+    receiver.close()
+
+
+def _received(receiver: Channel, n: int) -> list[tuple[Any, ...]]:
+    return [receiver.recv() for _ in range(n)]
+
+
+def test_held_replies_leave_in_one_write_when_flushed(
+    pair: tuple[Channel, Channel, list[bytes]],
+) -> None:
+    sender, receiver, writes = pair
+    loop = asyncio.new_event_loop()
+    try:
+        sender.hold()
+        for i in range(3):
+            sender.send_soon(("done", i), loop)
+        assert writes == []  # held: not even the first went yet
+        sender.flush_soon()
+        assert len(writes) == 1
+        assert _received(receiver, 3) == [("done", 0), ("done", 1), ("done", 2)]
+        # The hold ended with the flush: a lone message goes at once again.
+        sender.send_soon(("done", 3), loop)
+        assert len(writes) == 2
+        assert _received(receiver, 1) == [("done", 3)]
+    finally:
+        loop.close()
+
+
+def test_a_turns_first_message_goes_at_once_and_the_rest_at_its_end(
+    pair: tuple[Channel, Channel, list[bytes]],
+) -> None:
+    sender, receiver, writes = pair
+    loop = asyncio.new_event_loop()
+    try:
+
+        async def burst() -> None:
+            for i in range(4):
+                sender.send_soon(("run", i), loop)
+            assert len(writes) == 1  # the first, at once (a round trip waits for nothing)
+            await asyncio.sleep(0)  # the turn ends: the other three in one write
+
+        loop.run_until_complete(burst())
+        assert len(writes) == 2
+        assert _received(receiver, 4) == [("run", i) for i in range(4)]
+    finally:
+        loop.close()
+
+
+def test_send_soon_to_a_peer_that_is_gone_does_not_raise(
+    pair: tuple[Channel, Channel, list[bytes]],
+) -> None:
+    sender, receiver, _ = pair
+    receiver.close()
+    loop = asyncio.new_event_loop()
+    try:
+        for i in range(3):  # its EOF, on the reading side, is what reports the loss
+            sender.send_soon(("done", i), loop)
+        loop.run_until_complete(asyncio.sleep(0))
+    finally:
+        loop.close()
