@@ -307,6 +307,12 @@ class _Pool:
                 future.set_result(None)
                 return
 
+    def wake_all(self) -> None:
+        waiters, self.waiters = self.waiters, collections.deque()
+        for future in waiters:
+            if not future.done():
+                future.set_result(None)
+
 
 def _seconds(value: Any) -> float | None:
     if value is None:
@@ -498,9 +504,15 @@ class ProcessExecutor:
                 pool.starting += 1
                 try:
                     worker = await self._spawn(run, extra, limit, pool)
-                finally:
+                except BaseException:
                     pool.starting -= 1
+                    pool.wake_all()  # a waiter starts the worker this one could not
+                    raise
+                pool.starting -= 1
                 pool.workers.append(worker)
+                # The new worker has room for `concurrency` attempts, not one: every waiter
+                # looks again (those that find no room wait again, in order).
+                pool.wake_all()
                 self._schedule_reaper()
                 return worker
             future: asyncio.Future[None] = self.loop.create_future()
