@@ -158,6 +158,13 @@ class WorkerController(MapsByCalls):
         self._waiting: dict[int, tuple[Any, asyncio.AbstractEventLoop | None]] = {}
         self._runs: dict[str, WorkerRun] = {}
         self._tasks: dict[int, Any] = {}  # attempt key -> asyncio task / (run, thread key)
+        # Sync bodies running on pool threads, and the dones of finished ones waiting for
+        # the loop to send them together (see `_send`).
+        # Set by `serve_channel` (a process worker); a Dask worker sends each at once.
+        self.batch_sync_dones = False
+        self._done_lock = threading.Lock()
+        self._sync_in_flight = 0
+        self._sync_dones: list[tuple[Any, ...]] = []
         # Handles one message from the controller (set by `serve_channel`).
         self.dispatch: Callable[[tuple[Any, ...]], None] | None = None
 
@@ -390,13 +397,16 @@ class WorkerController(MapsByCalls):
                     exc = BodyExit(exc)
                 _current.reset(token)
                 run.sync_threads.pop(thread_key, None)
-                self._finish(key, child, None, exc)
+                self._finish(key, child, None, exc, sync=True)
                 return
             _current.reset(token)
             run.sync_threads.pop(thread_key, None)
-            self._finish(key, child, value, None)
+            self._finish(key, child, value, None, sync=True)
 
         self._tasks[key] = (run, thread_key)
+        if self.batch_sync_dones:
+            with self._done_lock:
+                self._sync_in_flight += 1
         self.pool.start(ctx.run, body)
 
     async def _async_attempt(
@@ -420,7 +430,13 @@ class WorkerController(MapsByCalls):
         self._finish(key, child, value, None)
 
     def _finish(
-        self, key: int, child: ActionContext, value: Any, exc: BaseException | None
+        self,
+        key: int,
+        child: ActionContext,
+        value: Any,
+        exc: BaseException | None,
+        *,
+        sync: bool = False,
     ) -> None:
         flush_action_logs(child)
         if child.run.reports:  # type: ignore[attr-defined]
@@ -430,11 +446,20 @@ class WorkerController(MapsByCalls):
         run: WorkerRun = child.run  # type: ignore[assignment]
         run.keys.pop((child.action_id, child.attempt), None)
         self._tasks.pop(key, None)
-        self._send_done(key, value, exc, child.task_name)
+        if sync and self.batch_sync_dones:
+            self._send_sync_done(self._done_message(key, value, exc, child.task_name))
+        else:
+            self._send_done(key, value, exc, child.task_name)
 
     def _send_done(
         self, key: int, value: Any, exc: BaseException | None, name: str = "the task"
     ) -> None:
+        self._send(self._done_message(key, value, exc, name))
+
+    @staticmethod
+    def _done_message(
+        key: int, value: Any, exc: BaseException | None, name: str
+    ) -> tuple[Any, ...]:
         info = {"peak_rss": peak_rss()}
         if exc is None:
             try:
@@ -443,9 +468,8 @@ class WorkerController(MapsByCalls):
             except BaseException as err:
                 exc = err
             else:
-                self._send(("done", key, True, (blob, out_json), info))
-                return
-        self._send(("done", key, False, pack_error(exc), info))
+                return ("done", key, True, (blob, out_json), info)
+        return ("done", key, False, pack_error(exc), info)
 
     def _send(self, message: tuple[Any, ...]) -> None:
         """Send an attempt's last message; from the loop thread, batched with the others
@@ -458,6 +482,32 @@ class WorkerController(MapsByCalls):
             self.channel.send_soon(message, self._loop)
         else:
             self.channel.send(message)
+
+    def _send_sync_done(self, message: tuple[Any, ...]) -> None:
+        """A sync body's `done`, from its thread: at once when no other sync body runs (a
+        round trip pays no hop), else through the loop with the dones the other threads
+        finish meanwhile (one write and one wake-up of the controller for a fan-out)."""
+        with self._done_lock:
+            self._sync_in_flight -= 1
+            batch = bool(self._sync_in_flight or self._sync_dones)
+            if batch:
+                self._sync_dones.append(message)
+                first = len(self._sync_dones) == 1
+        if not batch:
+            self.channel.send(message)
+        elif first:
+            self.loop.call_soon_threadsafe(self._flush_sync_dones)
+
+    def _flush_sync_dones(self) -> None:
+        """Send the dones sync bodies finished since the last flush, in one write (loop)."""
+        with self._done_lock:
+            dones, self._sync_dones = self._sync_dones, []
+        self.channel.hold()
+        try:
+            for message in dones:
+                self.channel.send_soon(message, self.loop)
+        finally:
+            self.channel.flush_soon()
 
     def cancel(self, key: int) -> None:
         """Abort one attempt: cancel its asyncio task, or interrupt its thread."""
@@ -564,6 +614,7 @@ def serve_channel(channel: Channel) -> None:
             channel.flush_soon()
 
     controller.dispatch = dispatch
+    controller.batch_sync_dones = True
     loop.add_reader(channel.fileno(), readable)
     loop.call_soon(readable)  # bodies start eagerly in `readable`: on the running loop
     loop.run_until_complete(finished)

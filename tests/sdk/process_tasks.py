@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -74,6 +75,43 @@ def count_calls(i: int) -> tuple[int, int]:
 def warm_flavour() -> str:
     """This warm worker's pid and the run's RUN_FLAVOUR, as "pid:flavour"."""
     return f"{os.getpid()}:{os.environ.get('RUN_FLAVOUR')}"
+
+
+busy = flyte.TaskEnvironment(
+    "busy", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=5, concurrency=16)
+)
+
+
+@busy.task
+def overlapping(i: int) -> int:
+    """A sync body that overlaps its siblings in one warm worker (their dones batch)."""
+    print(f"overlapping {i}")
+    time.sleep(0.005 * (i % 4))
+    return i * i
+
+
+@plain.task
+async def fan_overlapping(n: int) -> list[int]:
+    return list(await asyncio.gather(*(overlapping.aio(i) for i in range(n))))
+
+
+cold = flyte.TaskEnvironment(
+    "cold", reusable=flyte.ReusePolicy(replicas=1, idle_ttl=1, concurrency=4)
+)
+# Four bodies must be inside at once to pass: a worker that ran them one at a time fails
+# them (BrokenBarrierError) after the deadline instead of hanging.
+MEET = threading.Barrier(4)
+
+
+@cold.task
+def meet(i: int) -> int:
+    MEET.wait(timeout=20)
+    return i
+
+
+@plain.task
+async def fan_meet() -> list[int]:
+    return list(await asyncio.gather(*(meet.aio(i) for i in range(4))))
 
 
 @plain.task

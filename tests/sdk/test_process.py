@@ -237,6 +237,28 @@ def test_runs_with_other_env_vars_get_warm_workers_of_their_own(store: Any) -> N
     assert not {pids[0], pids[2]} & {pids[1], pids[3]}
 
 
+def test_a_new_warm_worker_takes_as_many_waiting_attempts_as_its_concurrency(
+    store: Any,
+) -> None:
+    # The pool starts cold: the first call spawns its worker while the other three wait.
+    # Once the worker is up all four run in it at once (they meet at a barrier), not one
+    # more each time one ends.
+    run = flyte.run(pt.fan_meet)
+    assert run.outputs()[0] == [0, 1, 2, 3]
+
+
+def test_overlapping_sync_bodies_in_one_warm_worker_all_report(store: Any) -> None:
+    # Up to 16 sync bodies at once in one worker: the dones of those that finish together
+    # leave through the worker's loop in shared writes; none is lost, each after its logs.
+    run = flyte.run(pt.fan_overlapping, 60)
+    assert run.outputs()[0] == [i * i for i in range(60)]
+    done = actions(run, "busy.overlapping")
+    assert len(done) == 60 and {a.phase for a in done} == {Phase.SUCCEEDED}
+    assert len({p["pid"] for p in placements(run, "busy.overlapping")}) == 1
+    lines = {line.line for a in done for line in run.store.logs(run.name, action_id=a.id)}
+    assert lines == {f"overlapping {i}" for i in range(60)}
+
+
 # --- timeouts, aborts, crashes -----------------------------------------------------------
 
 
