@@ -110,6 +110,13 @@ def open_error(path: str, exc: BaseException) -> StoreError:
             f"run store {path} is not a flyte run store or is corrupt ({text}); "
             "move it aside or set FLYTE_HOME to another folder"
         )
+    if "locked" in text or "busy" in text:
+        # Opening sets pragmas that wait for a write lock another process holds: nothing
+        # is wrong with the file or its permissions.
+        return StoreError(
+            f"run store {path} could not be opened ({text}): another process held the "
+            "store's write lock too long"
+        )
     return StoreError(
         f"run store {path} cannot be opened ({text}): check that its folder, the file and "
         "its -wal and -shm files are readable and writable by you, and the disk has space"

@@ -34,9 +34,7 @@ def halve_sync(x: int) -> int:
 @env.task
 async def aio_collect(xs: list[int], return_exceptions: bool) -> list[str]:
     out = []
-    async for value in flyte.map.aio(
-        halve, xs, concurrency=2, return_exceptions=return_exceptions
-    ):
+    async for value in flyte.map.aio(halve, xs, concurrency=2, return_exceptions=return_exceptions):
         out.append(repr(value))
     return out
 
@@ -65,9 +63,7 @@ def test_map_aio_raises_the_first_failure_without_return_exceptions(store: Any) 
 
 @env.task
 def map_collect(xs: list[int], return_exceptions: bool) -> list[str]:
-    return [
-        repr(v) for v in flyte.map(halve_sync, xs, return_exceptions=return_exceptions)
-    ]
+    return [repr(v) for v in flyte.map(halve_sync, xs, return_exceptions=return_exceptions)]
 
 
 def test_map_raises_in_order_without_return_exceptions(store: Any) -> None:
