@@ -93,7 +93,7 @@ class LoopThread:
         self.thread = threading.Thread(target=run, daemon=True)
         self.thread.start()
 
-    def next(self, timeout: float = 30.0) -> RunSummary:
+    def next(self, timeout: float = 60.0) -> RunSummary:
         return self.summaries.get(timeout=timeout)
 
     def close(self) -> int | None:
@@ -130,7 +130,7 @@ def cache_status(run: str) -> dict[str, CacheStatus]:
     return {a.name.split(".")[-1]: a.cache_status for a in default_store().list_actions(run)}
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 60.0) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
