@@ -108,6 +108,7 @@ def test_timeout_stops_the_body_on_its_worker(on_dask: Any, tmp_path: Path) -> N
     # a tracer (coverage) the engine lets it end on its own (see `raise_in_thread`).
     if sys.gettrace() is None:
         wait_for_file(marker)
+    Path(f"{marker}.release").touch()
 
 
 def test_file_values_cross_workers(on_dask: Any, dask_client: Any) -> None:
@@ -274,6 +275,7 @@ def test_abort_stops_the_body_on_its_worker(on_dask: Any, tmp_path: Path) -> Non
     # under a tracer (coverage) the engine lets it end on its own (see `raise_in_thread`).
     if sys.gettrace() is None:
         wait_for_file(Path(f"{marker}.stopped"))
+    Path(f"{marker}.release").touch()
 
 
 def test_a_parent_holding_dask_resources_waits_on_children_that_need_them(
