@@ -24,6 +24,7 @@ import pytest
 import flyte
 import flyte.errors
 from flyte import Phase
+from flyte._store.memory import MemoryRunStore
 from flyte.errors import (
     EnvVarConflictError,
     NonRecoverableError,
@@ -1140,6 +1141,23 @@ def test_abort_while_flyte_run_blocks(store: Any) -> None:
     aborter.join()
     (rec,) = store.list_runs()
     assert rec.phase is Phase.ABORTED
+
+
+class _AbortsAsSoonAsRecorded(MemoryRunStore):
+    """Aborts each run the moment it is recorded, before its controller registered it."""
+
+    def write(self, ops: Any) -> None:
+        super().write(ops)
+        for op in ops:
+            if op[0] == "run_insert":
+                flyte.Run(op[1]["name"], self).abort()
+
+
+def test_an_abort_right_after_the_run_is_recorded_is_not_lost() -> None:
+    flyte.init(store=_AbortsAsSoonAsRecorded())
+    run = flyte.with_runcontext(raise_on_failure=False, echo=False).run(async_inc, 1)
+    assert run.phase is Phase.ABORTED
+    assert isinstance(run.exception(), RunAbortedError)
 
 
 @env.task
