@@ -186,8 +186,11 @@ def _prepare_file(path: Path) -> str | None:
         # -shm files the same mode).
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     except NotADirectoryError as exc:
+        # mkdir names the folder it could not make; the file in the way is an ancestor.
+        where = Path(exc.filename or folder)
+        blocker = next((p for p in (where, *where.parents) if p.is_file()), where)
         raise StoreError(
-            f"{exc.filename} is a file, not a folder: point FLYTE_HOME (or --store) at a folder"
+            f"{blocker} is a file, not a folder: point FLYTE_HOME (or --store) at a folder"
         ) from exc
     except OSError as exc:
         raise StoreError(f"cannot create the run store {path}: {exc.strerror or exc}") from exc
