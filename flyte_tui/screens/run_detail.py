@@ -130,6 +130,7 @@ class RunScreen(Screen[None]):
             actions = feed.actions(name) if record is not None and name is not None else []
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
+            record, actions = None, []  # keep what is shown: a failed read is not an empty run
         if not worker.is_cancelled:
             # A message to this screen, not a call on the app: the read can finish while
             # the screen is being removed (popped, or the app exiting), after its widgets
