@@ -255,6 +255,10 @@ class LocalController(MapsByCalls):
         self._runs[run.name] = (run, current)
         self._heartbeat.ensure()
         try:
+            if run.store.abort_requested(run.name):
+                # Aborted after it was recorded, before it was registered here: the abort
+                # found nothing to cancel and went to the store (see Run.abort).
+                raise ActionAborted(f"run {run.name} was aborted")
             run.apply_env("the run context", run.options.env_vars)
             value = await self._run_action(task, call, args, kwargs, run=run)
         except BaseException as exc:
