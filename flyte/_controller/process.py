@@ -242,7 +242,7 @@ class _Worker:
 class _Running:
     """An attempt in flight on a worker."""
 
-    __slots__ = ("attempt", "cpu", "future", "key", "lent", "nested", "run", "worker")
+    __slots__ = ("attempt", "calls", "cpu", "future", "key", "lent", "nested", "run", "worker")
 
     def __init__(self, key: int, attempt: Attempt, worker: _Worker, cpu: float) -> None:
         self.key = key
@@ -251,6 +251,7 @@ class _Running:
         self.run: RunState = attempt.context.run
         self.cpu = cpu
         self.nested = 0
+        self.calls: set[asyncio.Task[Any]] = set()  # child actions its body is waiting on
         self.lent = False
         self.future: asyncio.Future[tuple[bool, Any, dict[str, Any]]] = (
             asyncio.get_running_loop().create_future()
@@ -399,6 +400,9 @@ class ProcessExecutor:
                 self.gate.release(cpu, mem)
 
     def _detach(self, running: _Running) -> None:
+        # A body stopped (abort, timeout, death) while waiting on children: stop them too.
+        for call in running.calls:
+            call.cancel()
         worker = running.worker
         self._running.pop(running.key, None)
         if worker.running.pop(running.key, None) is not None and running.nested == 0:
@@ -679,6 +683,9 @@ class ProcessExecutor:
         if running is None:
             return
         parent: ActionContext = running.attempt.context
+        me = asyncio.current_task()
+        assert me is not None
+        running.calls.add(me)
         running.nested += 1
         if running.nested == 1:
             if running.key in worker.running:
@@ -699,6 +706,7 @@ class ProcessExecutor:
         except BaseException as exc:  # the child's error goes back to the body that called
             blob, ok = pack_error(exc), False
         finally:
+            running.calls.discard(me)
             running.nested -= 1
             if running.nested == 0 and running.key in worker.running:
                 worker.active += 1
