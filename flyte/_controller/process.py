@@ -50,6 +50,7 @@ from flyte.errors import (
     InvalidOptionError,
     OOMError,
     RuntimeSystemError,
+    TaskTimeoutError,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +82,17 @@ def machine_capacity() -> tuple[float, int]:
     except (ValueError, OSError, AttributeError):  # pragma: no cover
         memory = 1 << 40
     return cpus, int(memory)
+
+
+def _queued_too_long(name: str, budget: float, cpu: float, mem: int) -> TaskTimeoutError:
+    """Timeout(max_queued_time=) passed while the attempt waited for CPU or memory."""
+    err = TaskTimeoutError(
+        f"{name} waited in the queue longer than its max_queued_time of {budget:g}s "
+        f"(for cpu={cpu:g}, memory={mem / 2**20:.0f}Mi that other tasks held) and was "
+        "not started; raise max_queued_time or lower its Resources"
+    )
+    err.__flyte_traceback__ = f"TaskTimeoutError: {err}\n"  # type: ignore[attr-defined]
+    return err
 
 
 def describe_exit(code: int | None) -> str:
@@ -344,7 +356,14 @@ class ProcessExecutor:
         if not self.gate.try_acquire(cpu, mem):
             run.recorder.action_queued(run.name, child.action_id, child.attempt)
             waited = time.monotonic()
-            await self.gate.acquire(cpu, mem)
+            budget = task.timeout.queued_seconds if task.timeout is not None else None
+            if budget is None:
+                await self.gate.acquire(cpu, mem)
+            else:
+                try:
+                    await asyncio.wait_for(self.gate.acquire(cpu, mem), budget)
+                except TimeoutError:
+                    raise _queued_too_long(task.name, budget, cpu, mem) from None
             queued = time.monotonic() - waited
             run.recorder.action_running(run.name, child.action_id, child.attempt)
         running: _Running | None = None
