@@ -20,7 +20,7 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from flyte import durable, errors, io, models, notify, remote, report, storage
+    from flyte import app, durable, errors, io, models, notify, remote, report, storage
     from flyte._cache import Cache, CachePolicy
     from flyte._cache_api import cache_api as cache
     from flyte._checkpoint import BaseCheckpoint, Checkpoint, latest_checkpoint
@@ -72,6 +72,7 @@ if _typing.TYPE_CHECKING:
         TimeoutType,
     )
     from flyte._run import Run, RunContext, run, with_runcontext
+    from flyte._serve import serve, with_servecontext
     from flyte._task import TaskTemplate
     from flyte._task import TaskTemplate as AsyncFunctionTaskTemplate
     from flyte._trace import trace
@@ -124,6 +125,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Trigger": ("flyte._cluster", None),
     "TriggerTime": ("flyte._cluster", None),
     "TriggeredArtifact": ("flyte._cluster", None),
+    "app": ("flyte.app", ""),
     "build": ("flyte._init", None),
     "build_images": ("flyte._init", None),
     "cache": ("flyte._cache_api", "cache_api"),
@@ -152,11 +154,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "report": ("flyte.report", ""),
     "rerun": ("flyte._init", None),
     "run": ("flyte._run", None),
+    "serve": ("flyte._serve", None),
     "storage": ("flyte.storage", ""),
     "system_logger": ("flyte._logger", None),
     "trace": ("flyte._trace", None),
     "version": ("flyte._init", None),
     "with_runcontext": ("flyte._run", None),
+    "with_servecontext": ("flyte._serve", None),
 }
 
 __all__ = [
@@ -205,6 +209,7 @@ __all__ = [
     "TriggerTime",
     "TriggeredArtifact",
     "__version__",
+    "app",
     "build",
     "build_images",
     "cache",
@@ -233,11 +238,13 @@ __all__ = [
     "report",
     "rerun",
     "run",
+    "serve",
     "storage",
     "system_logger",
     "trace",
     "version",
     "with_runcontext",
+    "with_servecontext",
 ]
 
 

@@ -169,6 +169,12 @@ PROGRAMS = [
     Program(COMPAT / "dict_inputs.py", ["select 1/10/[] nightly/5 q2/1"]),
     Program(COMPAT / "unawaited_handle.py", [42]),
     Program(
+        COMPAT / "app_serving.py",
+        [42],
+        also=["deployed App local-multiply", "static status 200", "static stopped True"],
+        err_also=["flyte: note: deploying app 'local-multiply' is recorded"],
+    ),
+    Program(
         COMPAT / "blocking_map_in_async.py",
         [
             " / ".join(
