@@ -21,7 +21,7 @@ import typing as _typing
 
 if _typing.TYPE_CHECKING:
     from flyte import app, durable, errors, io, models, notify, remote, report, storage
-    from flyte._cache import Cache, CachePolicy
+    from flyte._cache import Cache, CachePolicy, CacheRequest
     from flyte._cache_api import cache_api as cache
     from flyte._checkpoint import BaseCheckpoint, Checkpoint, latest_checkpoint
     from flyte._cluster import (
@@ -72,7 +72,7 @@ if _typing.TYPE_CHECKING:
         TimeoutType,
     )
     from flyte._run import Run, RunContext, run, with_runcontext
-    from flyte._serve import serve, with_servecontext
+    from flyte._serve import AppHandle, serve, with_servecontext
     from flyte._task import TaskTemplate
     from flyte._task import TaskTemplate as AsyncFunctionTaskTemplate
     from flyte._trace import trace
@@ -84,11 +84,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "AMD_GPU": ("flyte._devices", None),
     "ActionID": ("flyte._context", None),
     "ActionKind": ("flyte._models", None),
+    "AppHandle": ("flyte._serve", None),
     "AsyncFunctionTaskTemplate": ("flyte._task", "TaskTemplate"),
     "Backoff": ("flyte._options", None),
     "BaseCheckpoint": ("flyte._checkpoint", None),
     "Cache": ("flyte._cache", None),
     "CachePolicy": ("flyte._cache", None),
+    "CacheRequest": ("flyte._cache", None),
     "CacheStatus": ("flyte._models", None),
     "Checkpoint": ("flyte._checkpoint", None),
     "Cron": ("flyte._cluster", None),
@@ -167,11 +169,13 @@ __all__ = [
     "AMD_GPU",
     "ActionID",
     "ActionKind",
+    "AppHandle",
     "AsyncFunctionTaskTemplate",
     "Backoff",
     "BaseCheckpoint",
     "Cache",
     "CachePolicy",
+    "CacheRequest",
     "CacheStatus",
     "Checkpoint",
     "Cron",

@@ -420,6 +420,19 @@ class Run:
         self._flush()
         return self.store.list_actions(self.name)
 
+    def get_report(self, attempt: int | None = None) -> str:
+        """The root action's report as one self-contained HTML page (upstream's `get_report`).
+
+        `attempt` is accepted as upstream's; the report kept is the last attempt's.
+
+        Raises:
+            ReportNotFoundError: the root task logged no report.
+        """
+        from flyte.report._html import action_report_html
+
+        self._flush()
+        return action_report_html(self.store, self.name, "a0", f"{self.record.task} · {self.name}")
+
     def abort(self) -> bool:
         """Abort the run, here or in the process driving it."""
         if (self._controller or _controller()).abort(self.name):

@@ -20,14 +20,14 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flyte._aio import aio_method, twin
 
 if TYPE_CHECKING:
     from flyte.app import AppEnvironment
 
-__all__ = ["LocalApp", "Serve", "serve", "with_servecontext"]
+__all__ = ["AppHandle", "LocalApp", "Serve", "serve", "with_servecontext"]
 
 _ACTIVE: set[LocalApp] = set()
 _ACTIVE_LOCK = threading.Lock()
@@ -61,6 +61,23 @@ def _call(fn: Callable[..., Any], values: dict[str, str], loop: asyncio.Abstract
     result = fn(**_bind(fn, values))
     if inspect.isawaitable(result):
         loop.run_until_complete(result)
+
+
+class AppHandle(Protocol):
+    """What `flyte.serve` returns (upstream's protocol; `LocalApp` here)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def endpoint(self) -> str: ...
+
+    def is_active(self) -> bool: ...
+
+    def is_deactivated(self) -> bool: ...
 
 
 class LocalApp:

@@ -354,6 +354,10 @@ class WorkerController(MapsByCalls):
         except BaseException as exc:  # the task or its inputs cannot be loaded here
             self._send_done(key, None, exc)
             return
+        if task.report:  # a task unpickled by value never ran __init__, which registers it
+            from flyte.report._report import REPORT_TASKS
+
+            REPORT_TASKS.add(task.name)
         run = self._run_for(run_name, mode, labels, echo, extra)
         child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
         run.keys[(action_id, attempt)] = key

@@ -8,8 +8,10 @@ and `Run.get` returns a `RemoteRun` that follows the run on the server.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from flyte._models import Phase
 from flyte._run import current_store
 from flyte.errors import RemoteError, TaskNotFoundError
 from flyte.remote._client import RemoteClient
@@ -95,9 +97,72 @@ class Task:
 
 
 class Action:
-    """Actions of a recorded run."""
+    """An action of a recorded run, with upstream's attribute names.
+
+    `name` is the action's id ("a0" for the root), `task_name` the task it ran.
+
+    Example:
+        for action in flyte.remote.Action.listall(for_run_name=run.name):
+            if action.task_name == child.name:
+                html = action.get_report()
+    """
+
+    def __init__(self, record: ActionRecord) -> None:
+        self.record = record
+
+    @property
+    def name(self) -> str:
+        return self.record.id
+
+    @property
+    def run_name(self) -> str:
+        return self.record.run
+
+    @property
+    def task_name(self) -> str:
+        return self.record.name
+
+    @property
+    def phase(self) -> Phase:
+        return self.record.phase
+
+    def get_report(self, attempt: int | None = None) -> str:
+        """This action's report as one self-contained HTML page.
+
+        Raises:
+            ReportNotFoundError: the action logged no report.
+        """
+        from flyte.report._html import action_report_html
+
+        title = f"{self.task_name} · {self.run_name}"
+        return action_report_html(current_store(), self.run_name, self.name, title)
+
+    def __repr__(self) -> str:
+        return f"flyte.remote.Action({self.run_name!r}, {self.name!r}, {self.task_name!r})"
 
     @staticmethod
-    def listall(run: Run | str) -> list[ActionRecord]:
-        name = run if isinstance(run, str) else run.name
-        return current_store().list_actions(name)
+    def listall(
+        run: Run | str | None = None,
+        *,
+        for_run_name: str | None = None,
+        in_phase: Iterable[Phase | str] | None = None,
+        parent_name: str | None = None,
+    ) -> list[Any]:
+        """The actions of a run.
+
+        `Action.listall(run)` gives the store's `ActionRecord`s (`name` is the task name);
+        upstream's keyword form `Action.listall(for_run_name=..., in_phase=..., parent_name=...)`
+        gives `Action`s with upstream's attribute names.
+        """
+        if for_run_name is None:
+            if run is None:
+                raise TypeError("Action.listall needs a run: listall(for_run_name=NAME)")
+            name = run if isinstance(run, str) else run.name
+            return current_store().list_actions(name)
+        records = current_store().list_actions(for_run_name)
+        if in_phase is not None:
+            phases = {p if isinstance(p, Phase) else Phase(str(p).upper()) for p in in_phase}
+            records = [r for r in records if r.phase in phases]
+        if parent_name is not None:
+            records = [r for r in records if r.parent == parent_name]
+        return [Action(r) for r in records]
