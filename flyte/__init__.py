@@ -72,6 +72,7 @@ if _typing.TYPE_CHECKING:
         TimeoutType,
     )
     from flyte._run import Run, RunContext, run, with_runcontext
+    from flyte._run_python_script import run_python_script
     from flyte._serve import AppHandle, serve, with_servecontext
     from flyte._task import TaskTemplate
     from flyte._task import TaskTemplate as AsyncFunctionTaskTemplate
@@ -156,6 +157,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "report": ("flyte.report", ""),
     "rerun": ("flyte._init", None),
     "run": ("flyte._run", None),
+    "run_python_script": ("flyte._run_python_script", None),
     "serve": ("flyte._serve", None),
     "storage": ("flyte.storage", ""),
     "system_logger": ("flyte._logger", None),
@@ -242,6 +244,7 @@ __all__ = [
     "report",
     "rerun",
     "run",
+    "run_python_script",
     "serve",
     "storage",
     "system_logger",
