@@ -420,6 +420,10 @@ class Run:
         self._flush()
         return self.store.list_actions(self.name)
 
+    def get_debug_url(self) -> str | None:
+        """The URL of the run's debug session: None here (no VS Code server runs locally)."""
+        return None
+
     def get_report(self, attempt: int | None = None) -> str:
         """The root action's report as one self-contained HTML page (upstream's `get_report`).
 
@@ -484,6 +488,15 @@ class RunContext:
             found = check_notifications(kwargs["notifications"])
             cluster_only["notifications"] = [describe(n) for n in found]
             note("notifications=", "notifications are sent by a Flyte cluster")
+        if kwargs.get("debug"):
+            from flyte._cluster import note
+
+            cluster_only["debug"] = True
+            note(
+                "debug=True",
+                "a debug session (VS Code server) runs in a cluster's task pod; "
+                "here, run the script under your own debugger",
+            )
         if mode in ("remote", "hybrid") and not (
             _current_config().endpoint or os.environ.get("FLYTE_ENDPOINT")
         ):
