@@ -76,8 +76,9 @@ def _blocks(func: Any, depth: int, seen: set[types.CodeType]) -> bool:
     for co in _codes(code):
         ins = list(dis.get_instructions(co))
         for i, op in enumerate(ins):
-            if op.argval == "map" and (
-                op.opname in _LOADS or (op.opname in _GLOBALS and names.get("map") is flyte_map)
+            if (op.opname in _LOADS and op.argval == "map") or (
+                op.opname in _GLOBALS
+                and names.get(op.argval) is flyte_map  # `from flyte import map`
             ):
                 nxt = ins[i + 1] if i + 1 < len(ins) else None
                 if nxt is None or not (nxt.opname in _LOADS and nxt.argval == "aio"):

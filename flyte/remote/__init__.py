@@ -80,10 +80,14 @@ class Task:
         return self._record
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.resolve_task()(*args, **kwargs)
+        task = self.resolve_task()
+        args, kwargs = _coerced(task, args, kwargs)
+        return task(*args, **kwargs)
 
     async def aio(self, *args: Any, **kwargs: Any) -> Any:
-        return await self.resolve_task().aio(*args, **kwargs)
+        task = self.resolve_task()
+        args, kwargs = _coerced(task, args, kwargs)
+        return await task.aio(*args, **kwargs)
 
     def override(self, **kwargs: Any) -> TaskTemplate[Any, Any]:
         return self.resolve_task().override(**kwargs)
@@ -94,6 +98,19 @@ class Task:
 
     def __repr__(self) -> str:
         return f"flyte.remote.Task({self.name!r}, version={self.version!r})"
+
+
+def _coerced(
+    task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Dicts given for a deployed task's dataclass / pydantic inputs become those types.
+
+    The caller of a deployed task often lacks its input classes, as upstream's examples
+    (`torch_task(v={"x": 12, "y": 13})`) rely on.
+    """
+    from flyte._coerce import coerce_inputs
+
+    return coerce_inputs(task, args, kwargs)
 
 
 class Action:
@@ -161,8 +178,9 @@ class Action:
             return current_store().list_actions(name)
         records = current_store().list_actions(for_run_name)
         if in_phase is not None:
-            phases = {p if isinstance(p, Phase) else Phase(str(p).upper()) for p in in_phase}
-            records = [r for r in records if r.phase in phases]
+            # flyte.Phase, upstream's flyte.models.ActionPhase, or a name, in any case.
+            wanted = {str(getattr(p, "value", p)).upper() for p in in_phase}
+            records = [r for r in records if r.phase.value in wanted]
         if parent_name is not None:
             records = [r for r in records if r.parent == parent_name]
         return [Action(r) for r in records]

@@ -21,6 +21,7 @@ import pytest
 
 import flyte
 from flyte import Phase
+from flyte import map as fmap
 from flyte._controller.own_loop import needs_own_loop
 from flyte.errors import UserError
 
@@ -46,6 +47,11 @@ async def awaits_map(n: int) -> list[int]:
 @env.task
 async def builtin_map(n: int) -> list[int]:
     return list(map(abs, range(n)))
+
+
+@env.task
+async def aliased_map(n: int) -> list[int]:
+    return list(fmap(add, range(n)))
 
 
 def _helper(n: int) -> list[int]:
@@ -92,6 +98,7 @@ async def hidden_map(n: int) -> list[int]:
 def test_which_async_bodies_get_a_loop_of_their_own() -> None:
     assert needs_own_loop(blocking_map)
     assert needs_own_loop(through_helper)
+    assert needs_own_loop(aliased_map)
     assert not needs_own_loop(awaits_map)
     assert not needs_own_loop(builtin_map)
     assert not needs_own_loop(add)
@@ -110,6 +117,7 @@ def test_blocking_map_in_an_async_task_runs_its_calls_as_children(store: Any) ->
 
 def test_a_blocking_map_in_a_helper_the_task_calls(store: Any) -> None:
     assert flyte.run(through_helper, 3).outputs()[0] == [0, 1, 2]
+    assert flyte.run(aliased_map, 2).outputs()[0] == [0, 1]
 
 
 def test_a_blocking_map_does_not_stall_sibling_async_tasks(store: Any) -> None:

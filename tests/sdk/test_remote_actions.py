@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
 
 import flyte
+import flyte.models
 import flyte.remote
 import flyte.report
 from flyte import Phase
@@ -40,6 +42,8 @@ def test_actions_listed_with_upstream_names_and_filters(store: Any) -> None:
     done = flyte.remote.Action.listall(for_run_name=run.name, in_phase=[Phase.SUCCEEDED])
     assert len(done) == 3
     assert flyte.remote.Action.listall(for_run_name=run.name, in_phase=["failed"]) == []
+    upstream_phase = [flyte.models.ActionPhase.SUCCEEDED]
+    assert len(flyte.remote.Action.listall(for_run_name=run.name, in_phase=upstream_phase)) == 3
     html = children[0].get_report()
     assert html.startswith("<!doctype html>") and "<p>child " in html
 
@@ -48,3 +52,29 @@ def test_a_missing_report_is_a_clear_error(store: Any) -> None:
     run = flyte.run(parent, 1)
     with pytest.raises(ReportNotFoundError, match="No report is available for action 'a0'"):
         run.get_report()
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
+
+
+point_env = flyte.TaskEnvironment("remote_points")
+
+
+@point_env.task
+def norm1(p: Point, z: int = 0) -> int:
+    return abs(p.x) + abs(p.y) + z
+
+
+@env.task
+def calls_deployed(x: int) -> int:
+    # As upstream's reference_tasks: the caller passes a dict for the dataclass input.
+    deployed = flyte.remote.Task.get("remote_points.norm1", auto_version="latest")
+    return deployed(p={"x": x, "y": -2}, z=1)
+
+
+def test_a_deployed_task_called_with_a_dict_gets_its_dataclass(store: Any) -> None:
+    flyte.deploy(point_env)
+    assert flyte.run(calls_deployed, 3).outputs()[0] == 6
