@@ -385,8 +385,9 @@ class _WriteProcess:
             return True
         out = self.proc.stdout
         assert out is not None
-        readable, _, _ = select.select([out], [], [], 0)
-        if not readable:
+        poller = select.poll()  # not select(): a descriptor may be past FD_SETSIZE (1024)
+        poller.register(out.fileno(), select.POLLIN)
+        if not poller.poll(0):
             if self.proc.poll() is not None:
                 raise _ProcessGone(f"it exited with code {self.proc.returncode} on start")
             return False

@@ -64,9 +64,10 @@ def read_frame(fd: int) -> Any:
 
 def _wait_readable(fd: int, parent: int) -> bool:
     """Block until `fd` has data; False once the parent process is gone."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
     while True:
-        ready, _, _ = select.select([fd], [], [], _PARENT_CHECK)
-        if ready:
+        if poller.poll(_PARENT_CHECK * 1000):
             return True
         if os.getppid() != parent:
             return False

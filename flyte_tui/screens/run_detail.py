@@ -8,6 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
@@ -43,6 +44,19 @@ class RunScreen(Screen[None]):
         Binding("e", "expand", "Show values in full", show=False),
         Binding("o", "open_report", "Open report", show=False),
     ]
+
+    class Loaded(Message):
+        """A read of the run finished (posted by the loading worker to its own screen)."""
+
+        bubble = False
+
+        def __init__(
+            self, name: str | None, record: RunRecord | None, actions: list[ActionRecord]
+        ) -> None:
+            super().__init__()
+            self.name = name
+            self.record = record
+            self.actions = actions
 
     def __init__(self, run: str | None, *, logs: bool = False) -> None:
         super().__init__(id="run-screen")
@@ -116,14 +130,22 @@ class RunScreen(Screen[None]):
             actions = feed.actions(name) if record is not None and name is not None else []
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
+            record, actions = None, []  # keep what is shown: a failed read is not an empty run
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, name, record, actions)
+            # A message to this screen, not a call on the app: the read can finish while
+            # the screen is being removed (popped, or the app exiting), after its widgets
+            # went and before its workers are cancelled. The screen's queue is closed by
+            # then, so the result is dropped instead of querying a tree that is gone.
+            self.post_message(self.Loaded(name, record, actions))
 
     def _follows_latest(self) -> bool:
         return self.dashboard.follow_latest and self.dashboard.follow
 
     def _created_at(self) -> float:
         return self.record.created_at if self.record is not None else 0.0
+
+    def on_run_screen_loaded(self, event: Loaded) -> None:
+        self._loaded(event.name, event.record, event.actions)
 
     def _loaded(
         self, name: str | None, record: RunRecord | None, actions: list[ActionRecord]

@@ -307,3 +307,23 @@ def test_a_full_disk_under_the_write_process_fails_the_run_and_recording_resumes
     assert all(a.phase.is_terminal for a in store.list_actions("doomed"))
     nxt = store.get_run("next")
     assert nxt is not None and nxt.phase is Phase.SUCCEEDED
+
+
+def test_the_write_process_works_past_descriptor_1024(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("needs 1,200 open files")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1030)]  # pipes land past 1024
+    try:
+        monkeypatch.setenv("FLYTE_WRITE_PROCESS", "always")
+        store = SqliteRunStore(tmp_path / "runs.db")
+        flyte.init(store=store)
+        run = flyte.with_runcontext(echo=False).run(fan, 5)
+        assert run.outputs()[0] == sum(i * i for i in range(5)) + 1
+        assert len(store.list_actions(run.name)) == 7
+    finally:
+        for fd in held:
+            os.close(fd)
