@@ -484,6 +484,23 @@ class Run:
         self._flush()
         return self.store.list_actions(self.name)
 
+    @property
+    def action(self) -> Any:
+        """The run's root action as a `flyte.remote.Action` (upstream's `run.action`)."""
+        from flyte.errors import RunNotFoundError
+        from flyte.remote import Action
+
+        # A run just started records its root action a moment later, on the engine's loop.
+        deadline = time.monotonic() + 10
+        while True:
+            self._flush()
+            root = self.store.get_action(self.name, "a0")
+            if root is not None:
+                return Action(root)
+            if self.done() or time.monotonic() > deadline:
+                raise RunNotFoundError(f"run {self.name} has no root action recorded")
+            time.sleep(0.01)
+
     def get_debug_url(self) -> str | None:
         """The URL of the run's debug session: None here (no VS Code server runs locally)."""
         return None

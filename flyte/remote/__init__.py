@@ -143,6 +143,30 @@ class Action:
     def phase(self) -> Phase:
         return self.record.phase
 
+    def done(self) -> bool:
+        """Whether the action has ended (the record is read again)."""
+        self._refresh()
+        return self.record.phase.is_terminal
+
+    def _refresh(self) -> None:
+        record = current_store().get_action(self.run_name, self.record.id)
+        if record is not None:
+            self.record = record
+
+    async def wait(self, quiet: bool = False, wait_for: str = "terminal") -> None:
+        """Wait until the action has ended (upstream's `await action.wait()`).
+
+        `wait_for="running"` returns once it runs; `quiet` is accepted as upstream's.
+        """
+        import asyncio
+
+        while True:
+            self._refresh()
+            phase = self.record.phase
+            if phase.is_terminal or (wait_for == "running" and phase is not Phase.QUEUED):
+                return
+            await asyncio.sleep(0.1)
+
     def get_report(self, attempt: int | None = None) -> str:
         """This action's report as one self-contained HTML page.
 

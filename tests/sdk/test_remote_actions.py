@@ -78,3 +78,22 @@ def calls_deployed(x: int) -> int:
 def test_a_deployed_task_called_with_a_dict_gets_its_dataclass(store: Any) -> None:
     flyte.deploy(point_env)
     assert flyte.run(calls_deployed, 3).outputs()[0] == 6
+
+
+@env.task
+async def slow_root(n: int) -> int:
+    import asyncio
+
+    await asyncio.sleep(0.3)
+    return n
+
+
+def test_run_action_is_the_root_and_can_be_awaited(store: Any) -> None:
+    import asyncio
+
+    run = flyte.with_runcontext(echo=False).start(slow_root, 5)
+    action = run.action
+    assert action.name == "a0" and action.task_name == "remote_actions.slow_root"
+    asyncio.run(asyncio.wait_for(action.wait(), 30))
+    assert action.done() and action.phase is Phase.SUCCEEDED
+    assert run.outputs()[0] == 5
