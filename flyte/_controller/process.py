@@ -84,12 +84,11 @@ def machine_capacity() -> tuple[float, int]:
     return cpus, int(memory)
 
 
-def _queued_too_long(name: str, budget: float, cpu: float, mem: int) -> TaskTimeoutError:
-    """Timeout(max_queued_time=) passed while the attempt waited for CPU or memory."""
+def _queued_too_long(name: str, budget: float, waited_for: str, fix: str) -> TaskTimeoutError:
+    """Timeout(max_queued_time=) passed while the attempt waited to start."""
     err = TaskTimeoutError(
         f"{name} waited in the queue longer than its max_queued_time of {budget:g}s "
-        f"(for cpu={cpu:g}, memory={mem / 2**20:.0f}Mi that other tasks held) and was "
-        "not started; raise max_queued_time or lower its Resources"
+        f"({waited_for}) and was not started; {fix}"
     )
     err.__flyte_traceback__ = f"TaskTimeoutError: {err}\n"  # type: ignore[attr-defined]
     return err
@@ -353,22 +352,27 @@ class ProcessExecutor:
         cpu, mem, limit = _requests(task.resources)
         self.gate.check(task.name, cpu, mem)
         queued = 0.0
+        budget = task.timeout.queued_seconds if task.timeout is not None else None
+        # Timeout(max_queued_time=) bounds the wait for CPU/memory and for a warm worker.
+        queue_deadline = None if budget is None else time.monotonic() + budget
         if not self.gate.try_acquire(cpu, mem):
             run.recorder.action_queued(run.name, child.action_id, child.attempt)
             waited = time.monotonic()
-            budget = task.timeout.queued_seconds if task.timeout is not None else None
             if budget is None:
                 await self.gate.acquire(cpu, mem)
             else:
                 try:
                     await asyncio.wait_for(self.gate.acquire(cpu, mem), budget)
                 except TimeoutError:
-                    raise _queued_too_long(task.name, budget, cpu, mem) from None
+                    held = f"for cpu={cpu:g}, memory={mem / 2**20:.0f}Mi that other tasks held"
+                    raise _queued_too_long(
+                        task.name, budget, held, "raise max_queued_time or lower its Resources"
+                    ) from None
             queued = time.monotonic() - waited
             run.recorder.action_running(run.name, child.action_id, child.attempt)
         running: _Running | None = None
         try:
-            worker = await self._worker_for(child, task, limit)
+            worker = await self._worker_for(child, task, limit, queue_deadline)
             running = _Running(next(self._keys), attempt, worker, cpu)
             reused = worker.started_attempts > 0
             worker.started_attempts += 1
@@ -467,7 +471,11 @@ class ProcessExecutor:
     # -- workers -------------------------------------------------------------------
 
     async def _worker_for(
-        self, child: ActionContext, task: TaskTemplate[Any, Any], limit: int | None
+        self,
+        child: ActionContext,
+        task: TaskTemplate[Any, Any],
+        limit: int | None,
+        queue_deadline: float | None = None,
     ) -> _Worker:
         run = child.run
         extra = {**run.options.env_vars, **task.env_values}
@@ -498,7 +506,17 @@ class ProcessExecutor:
                 return worker
             future: asyncio.Future[None] = self.loop.create_future()
             pool.waiters.append(future)
-            await future
+            if queue_deadline is None:
+                await future
+                continue
+            try:
+                await asyncio.wait_for(future, max(queue_deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                budget = task.timeout.queued_seconds if task.timeout is not None else 0.0
+                busy = f"all {pool.replicas} workers of its reusable environment were busy"
+                raise _queued_too_long(
+                    task.name, budget or 0.0, busy, "raise max_queued_time or the replicas"
+                ) from None
 
     async def _spawn(
         self, run: RunState, extra: dict[str, str], limit: int | None, pool: _Pool | None

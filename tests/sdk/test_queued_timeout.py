@@ -52,3 +52,16 @@ def test_an_attempt_that_starts_within_max_queued_time_runs(store: Any, tmp_path
     (tmp_path / "release").touch()
     run.wait(timeout=30)
     assert run.outputs()[0] == ["held", "started"]
+
+
+def test_waiting_for_a_busy_reusable_worker_counts_as_queued(store: Any, tmp_path: Path) -> None:
+    run = flyte.run(qt.hog_the_worker, str(tmp_path))
+    held, outcome = run.outputs()[0]
+    assert held == "held"
+    assert outcome == (
+        "TaskTimeoutError: queue_one_worker.needs_the_worker waited in the queue longer than "
+        "its max_queued_time of 0.3s (all 1 workers of its reusable environment were busy) "
+        "and was not started; raise max_queued_time or the replicas"
+    )
+    (late,) = [a for a in run.actions() if a.name == "queue_one_worker.needs_the_worker"]
+    assert late.phase is Phase.TIMED_OUT
