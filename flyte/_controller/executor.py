@@ -108,7 +108,7 @@ class InlineExecutor:
         child.run.apply_env(task.env_name, task.env_values)
         if not task.is_async:
             return self._run_sync(attempt)
-        if task.__dict__.get("_flyte_own_loop") is not False and needs_own_loop(task):
+        if task._flyte_own_loop is not False and needs_own_loop(task):
             return self._run_own_loop(attempt)
         coro = in_action(child, task.func, attempt.args, attempt.kwargs)
         timeout = attempt.timeout

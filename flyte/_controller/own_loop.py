@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Bridge", "OwnLoopBody", "RunView", "needs_own_loop"]
 
-_FLAG = "_flyte_own_loop"
 _LOADS = frozenset({"LOAD_ATTR", "LOAD_METHOD"})
 _GLOBALS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
 _HELPER_DEPTH = 3  # how deep plain helper functions the body calls are read
@@ -43,11 +42,10 @@ _HELPER_DEPTH = 3  # how deep plain helper functions the body calls are read
 
 def needs_own_loop(task: TaskTemplate[Any, Any]) -> bool:
     """Whether `task`'s async body calls the blocking `flyte.map` (decided once per task)."""
-    flag = task.__dict__.get(_FLAG)
+    flag = task._flyte_own_loop
     if flag is None:
-        flag = _blocks(task.func, 0, set())
-        setattr(task, _FLAG, flag)
-    return bool(flag)
+        flag = task._flyte_own_loop = _blocks(task.func, 0, set())
+    return flag
 
 
 def _codes(code: types.CodeType) -> Iterator[types.CodeType]:
