@@ -72,7 +72,7 @@ if _typing.TYPE_CHECKING:
         TimeoutType,
     )
     from flyte._run import Run, RunContext, run, with_runcontext
-    from flyte._run_python_script import run_python_script
+    from flyte._run_python_script import load_plugin_config, run_python_script
     from flyte._serve import AppHandle, serve, with_servecontext
     from flyte._task import TaskTemplate
     from flyte._task import TaskTemplate as AsyncFunctionTaskTemplate
@@ -149,6 +149,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "io": ("flyte.io", ""),
     "is_control_plane_available": ("flyte._init", None),
     "latest_checkpoint": ("flyte._checkpoint", None),
+    "load_plugin_config": ("flyte._run_python_script", None),
     "logger": ("flyte._logger", None),
     "map": ("flyte._map", None),
     "models": ("flyte.models", ""),
@@ -236,6 +237,7 @@ __all__ = [
     "io",
     "is_control_plane_available",
     "latest_checkpoint",
+    "load_plugin_config",
     "logger",
     "map",
     "models",

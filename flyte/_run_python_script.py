@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from flyte._run import Run
     from flyte.io import Dir
 
-__all__ = ["PythonScriptOutput", "run_python_script"]
+__all__ = ["PythonScriptOutput", "load_plugin_config", "run_python_script"]
 
 
 @dataclass
@@ -178,3 +178,57 @@ def _run_python_script(
 
 
 run_python_script = twin(_run_python_script, blocking=True)
+
+
+def load_plugin_config(path: str | Path) -> Any:
+    """A plugin config object built from a YAML file (upstream's `flyte.load_plugin_config`).
+
+    The file names the class under `plugin` (fully qualified) and its arguments under
+    `config`, nested dataclasses as nested mappings:
+
+        plugin: flyteplugins.ray.RayJobConfig
+        config:
+          worker_node_config:
+            - group_name: workers
+              replicas: 2
+
+    Raises:
+        InvalidOptionError: the file, the class or its fields are not what is described above.
+    """
+    import dataclasses
+    import importlib
+
+    from flyte._coerce import coerce_value
+    from flyte.errors import InvalidOptionError
+
+    try:
+        import yaml  # type: ignore[import-untyped]
+    except ImportError:
+        raise InvalidOptionError(
+            "reading a plugin config file needs PyYAML: pip install pyyaml"
+        ) from None
+    source = Path(path)
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise InvalidOptionError(f"cannot read plugin config file {source}: {exc}") from None
+    if not isinstance(raw, dict) or "plugin" not in raw:
+        raise InvalidOptionError(
+            f"plugin config file {source} must be a YAML mapping with a top-level 'plugin' key "
+            "(the fully qualified class name), e.g. 'plugin: flyteplugins.ray.RayJobConfig'"
+        )
+    qualified = str(raw["plugin"])
+    module_name, _, attr = qualified.rpartition(".")
+    try:
+        cls: Any = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise InvalidOptionError(
+            f"could not load plugin config class {qualified!r}: {exc}; install its package "
+            "and name it fully, e.g. 'flyteplugins.ray.RayJobConfig'"
+        ) from None
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise InvalidOptionError(f"{qualified} is not a dataclass; a plugin config is one")
+    config = raw.get("config") or {}
+    if not isinstance(config, dict):
+        raise InvalidOptionError(f"plugin config file {source}: 'config' must be a mapping")
+    return coerce_value(cls, config, what=f"plugin config {source.name}")
