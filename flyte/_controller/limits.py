@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import contextvars
 import sys
-from collections.abc import Callable, Coroutine
 from types import FrameType
-from typing import Any
 
 from flyte.errors import NestingTooDeepError
 
-__all__ = ["MAX_DEPTH", "at_depth", "child_depth"]
+__all__ = ["DEPTH", "MAX_DEPTH", "child_depth"]
 
 MAX_DEPTH = 100
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("flyte_depth", default=0)
+DEPTH = _depth  # the engine sets it for each call it runs (`LocalController._run_action`)
 # The stack is walked (O(depth)) only from this depth on: the shallow calls of a wide
 # fan-out never pay for it.
 _CHECK_STACK_FROM = 16
@@ -64,12 +63,3 @@ def child_depth(task_name: str) -> int:
             "recursion into a loop, or fan out with flyte.map"
         )
     return depth
-
-
-async def at_depth(depth: int, factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run the coroutine `factory()` makes with the nesting depth set to `depth`."""
-    token = _depth.set(depth)
-    try:
-        return await factory()
-    finally:
-        _depth.reset(token)

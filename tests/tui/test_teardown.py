@@ -80,3 +80,62 @@ async def test_a_run_read_finishing_as_the_app_exits_is_dropped(
         screen.reload()  # held in the store read until the app exits
     assert release.is_set() and handed.is_set(), "the read did not finish during teardown"
     assert failures == []
+
+
+async def test_a_run_list_read_finishing_as_the_app_exits_is_dropped(
+    seeded_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte_tui.screens import RunsScreen
+    from flyte_tui.widgets import RunTable
+
+    app = DashboardApp(seeded_store, None, poll_interval=0.05)
+    release = threading.Event()
+    handed = threading.Event()
+
+    def at_unmount(self: Widget) -> None:
+        if self.id == "run-table":  # the list is going: finish the read now
+            release.set()
+            handed.wait(5)
+
+    monkeypatch.setattr(RunTable, "on_unmount", at_unmount, raising=False)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, RunsScreen)
+        await wait_until(pilot, lambda: screen._shown is not None)
+        runs = app.feed.runs
+
+        def held_runs(**filters: Any) -> Any:
+            release.wait(10)
+            return runs(**filters)
+
+        call_from_thread = app.call_from_thread
+        post_message = screen.post_message
+
+        def spy_call(callback: Any, *args: Any, **kwargs: Any) -> Any:
+            if getattr(callback, "__name__", "") == "_loaded":
+                handed.set()
+            return call_from_thread(callback, *args, **kwargs)
+
+        def spy_post(message: Any) -> bool:
+            if type(message).__name__ == "Loaded":
+                handed.set()
+            return post_message(message)
+
+        loaded = screen._loaded
+        failures: list[BaseException] = []
+
+        @functools.wraps(loaded)
+        def watched_loaded(*args: Any) -> None:
+            try:
+                loaded(*args)
+            except Exception as exc:
+                failures.append(exc)
+                raise
+
+        monkeypatch.setattr(screen, "_loaded", watched_loaded)
+        monkeypatch.setattr(app.feed, "runs", held_runs)
+        monkeypatch.setattr(app, "call_from_thread", spy_call)
+        monkeypatch.setattr(screen, "post_message", spy_post)
+        screen.reload()
+    assert release.is_set() and handed.is_set(), "the read did not finish during teardown"
+    assert failures == []
