@@ -139,3 +139,22 @@ def test_help_and_completion_import_nothing_heavy(
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() or line == "flyte get actions ", out.stderr  # (no runs: no names)
     assert "LOADED []" in out.stderr, out.stderr
+
+
+def test_make_completions_rewrites_only_stale_scripts_and_check_reports_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flyte_cli import completions_gen
+
+    folder = tmp_path / "completions"
+    monkeypatch.setattr(completions_gen, "COMPLETIONS_DIR", folder)
+    assert completions_gen.main([]) == 0  # writes all three
+    assert sorted(p.name for p in folder.iterdir()) == ["flyte.bash", "flyte.fish", "flyte.zsh"]
+    assert completions_gen.main(["--check"]) == 0
+    (folder / "flyte.zsh").write_text("# edited by hand\n", encoding="utf-8")
+    capsys.readouterr()
+    assert completions_gen.main(["--check"]) == 1
+    assert capsys.readouterr().out.strip() == f"out of date: {folder / 'flyte.zsh'}"
+    assert completions_gen.main([]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote: {folder / 'flyte.zsh'}"
+    assert (folder / "flyte.zsh").read_text(encoding="utf-8") == completions_gen.render("zsh")

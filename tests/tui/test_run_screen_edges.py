@@ -55,3 +55,32 @@ async def test_w_switches_the_logs_to_the_whole_run_and_back_to_the_action(
         await wait_until(pilot, lambda: len(logs.shown) == 2)
         await pilot.press("w")  # back to the selected action's own lines
         await wait_until(pilot, lambda: logs.shown == ["10:01:00   squaring 3"])
+
+
+async def test_a_store_failing_under_the_dashboard_is_a_notification_not_a_crash(
+    seeded_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_app import running_run, table_rows
+
+    running_run(seeded_store, "busy-run")
+    app = app_for(seeded_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: table_rows(app)[:1] == ["busy-run"])
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise StoreError("run store runs.db could not be read (disk I/O error)")
+
+        # The abort's write fails: said, and nothing else happens.
+        monkeypatch.setattr(app.feed, "request_abort", broken)
+        await pilot.press("a", "y")
+        await wait_until(pilot, lambda: notified(app, "could not be read (disk I/O error)"))
+        assert not seeded_store.abort_requested("busy-run")
+        # The run it would abort ended meanwhile.
+        monkeypatch.setattr(app.feed, "request_abort", lambda run: False)
+        await pilot.press("a", "y")
+        await wait_until(pilot, lambda: notified(app, "busy-run is not running"))
+        # The change counter cannot be read: polling says so and goes on.
+        monkeypatch.setattr(app.feed, "version", broken)
+        app._notifications.clear()
+        await wait_until(pilot, lambda: notified(app, "could not be read (disk I/O error)"))
+        assert app.is_running
