@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RunStore",
     "action_choices",
+    "actions_version",
     "count_runs",
     "decode_json",
     "default_store",
@@ -145,6 +146,35 @@ def action_choices(run: str, prefix: str = "", *, url: str | None = None) -> lis
         if short.startswith(prefix) and short not in taken:
             out.append((short, f"{count} action{'s' if count != 1 else ''}"))
     return out
+
+
+# What a run's actions look like in a few numbers: every change the engine records to an
+# action moves one of them (a new action the count, a start or an end a timestamp sum and
+# a phase count, a retry the attempts, a cache hit or a recovery its count).
+_ACTIONS_VERSION = (
+    "SELECT count(*), total(started_at), total(ended_at), total(attempts), "
+    "sum(phase = 'QUEUED'), sum(phase = 'RUNNING'), sum(phase = 'SUCCEEDED'), "
+    "sum(phase = 'FAILED'), sum(phase = 'TIMED_OUT'), sum(phase = 'ABORTED'), "
+    "sum(cache_status = 'hit'), sum(recovered != 0) FROM actions WHERE run = ?"
+)
+
+
+def actions_version(store: RunStore, run: str) -> tuple[Any, ...] | None:
+    """A cheap fingerprint of `run`'s actions: equal values mean nothing to re-read.
+
+    The store's change counter moves on every write (a run's heartbeat too); a dashboard
+    re-reading a 100,000-action run on each move used most of a core. One aggregate
+    query instead tells whether the actions themselves changed.
+
+    Returns:
+        The fingerprint, or None when this store cannot tell (read the actions).
+    """
+    from flyte._store.sqlite import SqliteRunStore
+
+    if not isinstance(store, SqliteRunStore):
+        return None
+    rows = store._query(_ACTIONS_VERSION, (run,))
+    return tuple(rows[0]) if rows else None
 
 
 def matching_actions(actions: Iterable[ActionRecord], ref: str) -> list[ActionRecord]:

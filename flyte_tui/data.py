@@ -276,6 +276,13 @@ class RunFeed:
         """Every action of `run` (tasks and trace checkpoints)."""
         return self.store.list_actions(run)
 
+    def actions_version(self, run: str) -> tuple[Any, ...] | None:
+        """A fingerprint of `run`'s actions (`flyte.store.actions_version`): while it
+        stays the same, they need no re-reading; None when the store cannot tell."""
+        from flyte.store import actions_version
+
+        return actions_version(self.store, run)
+
     def logs(
         self, run: str, action_id: str | None, *, after: int = 0, limit: int | None = None
     ) -> list[LogLine]:

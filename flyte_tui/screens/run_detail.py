@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import time
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -19,13 +20,19 @@ from flyte_tui.data import RunActions, is_group_key
 from flyte_tui.widgets import ActionTree, Details, LogView, RunHeader
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from flyte._models import ActionRecord, RunRecord
     from flyte_tui.app import DashboardApp
     from flyte_tui.data import ActionDiff
 
 __all__ = ["RunScreen"]
 
-_Snapshot = tuple["RunRecord | None", "list[ActionRecord]"]
+_READ_SHARE = 0.2
+"""At most this share of a core goes to re-reading a run's changing actions: after a read
+(and applying it) that took T of CPU, the next waits T * (1 / share - 1). A 5,000-action
+run that keeps changing is re-read about every half second, a 100,000-action one every
+few seconds; a small run at once. A run that only beats its heartbeat is not re-read."""
 
 
 class RunScreen(Screen[None]):
@@ -55,6 +62,12 @@ class RunScreen(Screen[None]):
         self._dirty = False
         self._followed: str | None = None
         self._placed_cursor = False
+        self._version: tuple[Any, ...] | None = None
+        """`RunFeed.actions_version` of the actions on screen."""
+        self._read_cost = 0.0
+        self._next_read = 0.0
+        """When (monotonic) the actions may be read again (see _READ_SHARE)."""
+        self._pending: Timer | None = None
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -107,17 +120,45 @@ class RunScreen(Screen[None]):
         worker = get_current_worker()
         feed = self.dashboard.feed
         record: RunRecord | None = None
-        actions: list[ActionRecord] = []
+        actions: list[ActionRecord] | None = None
+        version: tuple[Any, ...] | None = None
+        wait = 0.0
         try:
             newest = feed.newest_run() if name is None or self._follows_latest() else None
             if newest is not None and (name is None or newest.created_at > self._created_at()):
                 name = newest.name
             record = feed.run(name) if name is not None else None
-            actions = feed.actions(name) if record is not None and name is not None else []
+            if record is not None and name is not None:
+                # Read before the actions: a change made meanwhile moves it again.
+                version = feed.actions_version(name)
+                if self._unchanged(name, record, version):
+                    pass  # a heartbeat, or a write to another run: nothing to re-read
+                elif (wait := self._next_read - time.monotonic()) > 0 and self._shows(name):
+                    pass  # read again once the pause is over (see _READ_SHARE)
+                else:
+                    wait = 0.0
+                    started = time.thread_time()
+                    actions = feed.actions(name)
+                    self._read_cost = time.thread_time() - started
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, name, record, actions)
+            self.app.call_from_thread(self._loaded, name, record, actions, version, wait)
+
+    def _shows(self, name: str) -> bool:
+        return self.model is not None and self.model.run == name
+
+    def _unchanged(self, name: str, record: RunRecord, version: tuple[Any, ...] | None) -> bool:
+        """Whether the actions on screen are still those of the store."""
+        shown = self.record
+        return (
+            version is not None
+            and version == self._version
+            and self._shows(name)
+            and shown is not None
+            # A run whose driver died reads ABORTED, and its running actions with it.
+            and (shown.phase, shown.interrupted) == (record.phase, record.interrupted)
+        )
 
     def _follows_latest(self) -> bool:
         return self.dashboard.follow_latest and self.dashboard.follow
@@ -126,7 +167,12 @@ class RunScreen(Screen[None]):
         return self.record.created_at if self.record is not None else 0.0
 
     def _loaded(
-        self, name: str | None, record: RunRecord | None, actions: list[ActionRecord]
+        self,
+        name: str | None,
+        record: RunRecord | None,
+        actions: list[ActionRecord] | None,
+        version: tuple[Any, ...] | None,
+        wait: float,
     ) -> None:
         self._loading = False
         if record is not None and name is not None:
@@ -134,10 +180,25 @@ class RunScreen(Screen[None]):
                 self._switch_to(name)
             assert self.model is not None
             self.record = record
-            self._apply(self.model.update(actions), first=not self._placed_cursor)
+            if actions is not None:
+                started = time.thread_time()
+                self._apply(self.model.update(actions), first=not self._placed_cursor)
+                self._version = version
+                cost = self._read_cost + time.thread_time() - started
+                self._next_read = time.monotonic() + cost * (1 / _READ_SHARE - 1)
+            else:
+                self._show_header()
+                if self.dashboard.follow and self._placed_cursor:
+                    self._follow()  # a move the tree could not show last time
+            if wait > 0 and self._pending is None:
+                self._pending = self.set_timer(wait, self._reload_pending)
         if self._dirty:
             self._dirty = False
             self.reload()
+
+    def _reload_pending(self) -> None:
+        self._pending = None
+        self.reload()
 
     def _switch_to(self, name: str) -> None:
         """Show run `name` from scratch (first load, or a newer run in watch mode)."""
