@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ROLE_STYLE",
+    "STREAM_PAGE",
     "Column",
     "console",
     "emit",
@@ -58,6 +59,11 @@ ROLE_STYLE: dict[str, str] = {
     "report": "green",
     "error": "red",
 }
+
+STREAM_PAGE = 200
+"""Rows per page when a command streams a run's actions or log lines: a page of the
+store's default 2,000 log lines of 10 KB each held 20 MB at once (three copies of it
+as rows, records and text), so memory grew with the lines' length."""
 
 _PIPE_WIDTH = 200
 """Columns of a table printed into a pipe or file without $COLUMNS: wide enough not to cut."""

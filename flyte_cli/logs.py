@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_actions, require_run
-from flyte_cli._output import emit_json_array, to_data
+from flyte_cli._output import STREAM_PAGE, emit_json_array, to_data
 
 if TYPE_CHECKING:
     from flyte._models import LogLine
@@ -86,7 +86,9 @@ def logs(
         return lines
 
     def pages(after: int) -> Iterator[list[LogLine]]:
-        for page in store.iter_logs(run, action_id=action_id, after=after, attempt=attempt):
+        for page in store.iter_logs(
+            run, action_id=action_id, after=after, attempt=attempt, page=STREAM_PAGE
+        ):
             yield page if wanted is None else [line for line in page if line.action in wanted]
 
     # Without --tail the lines are streamed page by page: `flyte logs` of a run that
