@@ -114,9 +114,10 @@ def logs(
     retried = {a.id for a in actions if a.attempts > 1 and str(a.kind) == "task"}
 
     def show(batch: list[LogLine]) -> None:
+        out: list[str] = []  # one write per page: a write per line was a fifth of the time
         for line in batch:
             if json_:
-                sys.stdout.write(json.dumps(to_data(line)) + "\n")
+                out.append(json.dumps(to_data(line)))
                 continue
             prefix = ""
             if action_id is None and line.action is not None:
@@ -125,10 +126,13 @@ def logs(
             retry = line.action in retried or line.attempt > 1
             if retry and seen_attempt.get(line.action) != line.attempt:
                 seen_attempt[line.action] = line.attempt
-                sys.stdout.write(f"{prefix}── attempt {line.attempt} ──\n")
+                out.append(f"{prefix}── attempt {line.attempt} ──")
             # Task output is untrusted: escape sequences are shown, never obeyed (--json
             # keeps the exact text).
-            sys.stdout.write(f"{prefix}{printable(line.line, limit=None)}\n")
+            out.append(f"{prefix}{printable(line.line, limit=None)}")
+        if out:
+            out.append("")
+            sys.stdout.write("\n".join(out))
         sys.stdout.flush()
 
     shown = False
