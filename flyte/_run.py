@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -140,10 +141,14 @@ def init(
             processes), "dask" (a LocalCluster), "dask://HOST:PORT" or a
             `distributed.Client` (Dask workers); default: in process, except tasks
             with `resources=` or `reusable=` (also `$FLYTE_EXECUTOR`).
-        **kwargs: other upstream options, accepted and ignored locally.
+        **kwargs: upstream's other options (auth, images, storage, ...), accepted and
+            without effect locally; a name upstream does not know is a TypeError.
     """
     from flyte import _config
 
+    _check_init_options(kwargs, "flyte.init")
+    if log_level is not None:
+        logging.getLogger("flyte").setLevel(log_level)
     if executor is not None:
         _check_executor(executor)
     opened: Any = None
@@ -166,6 +171,64 @@ def init(
         domain=domain,
         org=org,
     )
+
+
+# Upstream's flyte.init options that flyte.init here takes as **kwargs (cluster, auth and
+# image settings): accepted so that upstream programs run unchanged, with no local effect.
+_UPSTREAM_INIT_OPTIONS = frozenset(
+    {
+        "auth_client_config",
+        "auth_type",
+        "batch_size",
+        "ca_cert_file_path",
+        "client_credentials_secret",
+        "client_id",
+        "command",
+        "disable_keyring",
+        "headless",
+        "http_proxy_url",
+        "image_builder",
+        "image_registry",
+        "images",
+        "insecure",
+        "insecure_skip_verify",
+        "load_plugin_type_transformers",
+        "local_persistence",
+        "local_tracked",
+        "local_tracked_strict",
+        "log_format",
+        "proxy_command",
+        "reset_root_logger",
+        "rpc_retries",
+        "source_config_path",
+        "storage",
+        "sync_local_sys_paths",
+        "user_log_level",
+    }
+)
+_INIT_OPTIONS = _UPSTREAM_INIT_OPTIONS | {
+    "api_key",
+    "domain",
+    "endpoint",
+    "executor",
+    "log_level",
+    "org",
+    "project",
+    "root_dir",
+    "store",
+}
+
+
+def _check_init_options(kwargs: Mapping[str, Any], where: str) -> None:
+    """A misspelt option is an error, not a setting silently dropped."""
+    unknown = sorted(set(kwargs) - _INIT_OPTIONS)
+    if unknown:
+        import difflib
+
+        name = unknown[0]
+        close = difflib.get_close_matches(name, sorted(_INIT_OPTIONS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise TypeError(f"{where}() got an unexpected option {name!r}{hint}")
 
 
 def _current_config() -> Config:
@@ -242,8 +305,9 @@ def init_from_config(path_or_config: str | os.PathLike[str] | None = None, **kwa
     """
     from flyte.remote._config import read_config
 
+    _check_init_options(kwargs, "flyte.init_from_config")
     settings = read_config(path_or_config)
-    keys = ("store", "root_dir", "endpoint", "api_key", "executor")
+    keys = ("store", "root_dir", "endpoint", "api_key", "executor", "log_level")
     settings.update({k: v for k, v in kwargs.items() if k in keys})
     init(**settings)
 

@@ -246,7 +246,18 @@ def summary_line(record: RunRecord, actions: list[ActionRecord]) -> str:
 
 
 def hint_lines(hints: list[tuple[str, str]]) -> list[str]:
-    """`  COMMAND  # what it does` lines with the comments aligned (rich markup)."""
+    """`  COMMAND  # what it does` lines with the comments aligned (rich markup).
+
+    A command given `--store` or `--endpoint` hints commands that repeat it, so that
+    they read the same store.
+    """
+    from flyte_cli._options import state
+
+    if state.target:
+        hints = [
+            (f"flyte {state.target}{cmd[6:]}" if cmd.startswith("flyte ") else cmd, what)
+            for cmd, what in hints
+        ]
     width = max(len(cmd) for cmd, _ in hints)
     return [f"  {cmd.ljust(width)}  [dim]# {what}[/]" for cmd, what in hints]
 

@@ -48,10 +48,13 @@ class State:
 
     store: str | None = None
     verbose: bool = False
+    # The store/server flags given on the command line, repeated in the commands we hint.
+    target: str = ""
 
     def reset(self) -> None:
         self.store = None
         self.verbose = False
+        self.target = ""
 
 
 state = State()

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any, Optional
@@ -283,7 +284,10 @@ def _root(
         os.environ["FLYTE_ENDPOINT"] = endpoint
     if api_key is not None:
         os.environ["FLYTE_API_KEY"] = api_key
+    if endpoint is not None:
+        state.target = f"--endpoint {shlex.quote(endpoint)} "
     if store is not None:
+        state.target = f"--store {shlex.quote(store)} "
         os.environ.pop("FLYTE_ENDPOINT", None)  # an explicit local store beats the env var
         state.store = store_url(store)
         os.environ["FLYTE_STORE"] = state.store

@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import gc
 import os
 import socket
 import threading
@@ -249,6 +250,8 @@ class LocalController(MapsByCalls):
     ) -> Any:
         current = asyncio.current_task()
         assert current is not None
+        if not self._runs:
+            _collect_less()
         self._runs[run.name] = (run, current)
         self._heartbeat.ensure()
         try:
@@ -289,6 +292,8 @@ class LocalController(MapsByCalls):
 
     def _finish_run(self, run: RunState) -> None:
         self._runs.pop(run.name, None)
+        if not self._runs:
+            _collect_as_before()
         run.restore_env()
         release_logs()
 
@@ -691,6 +696,30 @@ def _attempt_error(
     if isinstance(exc, KeyboardInterrupt):  # a real Ctrl-C reaching the loop: an abort
         return ActionAborted("interrupted")
     return exc
+
+
+# While runs are active the engine allocates several short-lived objects per action, and
+# with the default threshold (700) the collector runs every few actions, its older
+# generations ever more often as a big fan-out keeps 100,000 calls alive: a quarter of a
+# 100k fan-out's time. Collecting the youngest generation less often while runs are active
+# cuts that; the thresholds are put back when the last run ends, unless someone changed
+# them meanwhile.
+_GC_YOUNG = 20_000
+_gc_saved: list[tuple[int, int, int]] = []
+
+
+def _collect_less() -> None:
+    before = gc.get_threshold()
+    if before[0] and before[0] < _GC_YOUNG:
+        _gc_saved[:] = [before]
+        gc.set_threshold(_GC_YOUNG, max(before[1], 20), max(before[2], 20))
+
+
+def _collect_as_before() -> None:
+    if _gc_saved:
+        before = _gc_saved.pop()
+        if gc.get_threshold() == (_GC_YOUNG, max(before[1], 20), max(before[2], 20)):
+            gc.set_threshold(*before)
 
 
 _controller: LocalController | None = None

@@ -360,7 +360,7 @@ class SqliteRunStore:
 
         def flush_actions() -> None:
             if action_rows:
-                conn.executemany(_INSERT_ACTION, action_rows)
+                _insert_rows(conn, _INSERT_ACTIONS, action_rows)
                 action_rows.clear()
 
         for op in ops:
@@ -483,17 +483,9 @@ class SqliteRunStore:
                 raise ValueError(f"unknown store operation {kind!r}")
         flush_actions()
         if attempt_rows:
-            conn.executemany(
-                "INSERT OR REPLACE INTO attempts (run, action, attempt, phase, started_at, "
-                "ended_at, error_type, error_message, placement) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                attempt_rows,
-            )
+            _insert_rows(conn, _INSERT_ATTEMPTS, attempt_rows)
         if log_rows:
-            conn.executemany(
-                "INSERT INTO logs (run, action, attempt, ts, stream, line) VALUES (?, ?, ?, ?, ?, ?)",
-                log_rows,
-            )
+            _insert_rows(conn, _INSERT_LOGS, log_rows)
 
     # -- runs ----------------------------------------------------------------------
 
@@ -969,11 +961,50 @@ class SqliteRunStore:
 
 # An upsert, not INSERT OR REPLACE: a row recorded again stays one row for the count
 # triggers (migration 0006).
-_INSERT_ACTION = (
-    f"INSERT INTO actions ({', '.join(ACTION_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in ACTION_COLUMNS)}) ON CONFLICT(run, id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in ACTION_COLUMNS if c not in ("run", "id"))
+
+
+class _MultiRowInsert:
+    """One INSERT statement of `rows` rows each, for the sizes `_insert_rows` uses.
+
+    A statement per row (executemany) takes the GIL back from the engine's thread after
+    every row, and while the engine is busy each take waits for a switch interval: the
+    writer then crawls. A statement of many rows runs in SQLite with the GIL released.
+    """
+
+    def __init__(self, head: str, width: int, tail: str = "") -> None:
+        row = "(" + ", ".join("?" * width) + ")"
+        self.sql = {n: f"{head} VALUES {', '.join([row] * n)}{tail}" for n in _CHUNKS}
+
+
+# Few distinct sizes, so each statement is prepared once and then cached by sqlite3.
+_CHUNKS = (256, 32, 4, 1)
+
+
+def _insert_rows(
+    conn: sqlite3.Connection, insert: _MultiRowInsert, rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert `rows` in as few statements as the chunk sizes allow, in order."""
+    start, total = 0, len(rows)
+    for size in _CHUNKS:
+        sql = insert.sql[size]
+        while total - start >= size:
+            chunk = rows[start : start + size]
+            conn.execute(sql, [value for row in chunk for value in row])
+            start += size
+
+
+_INSERT_ACTIONS = _MultiRowInsert(
+    f"INSERT INTO actions ({', '.join(ACTION_COLUMNS)})",
+    len(ACTION_COLUMNS),
+    " ON CONFLICT(run, id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in ACTION_COLUMNS if c not in ("run", "id")),
 )
+_INSERT_ATTEMPTS = _MultiRowInsert(
+    "INSERT OR REPLACE INTO attempts (run, action, attempt, phase, started_at, ended_at, "
+    "error_type, error_message, placement)",
+    9,
+)
+_INSERT_LOGS = _MultiRowInsert("INSERT INTO logs (run, action, attempt, ts, stream, line)", 6)
 _INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({', '.join('?' for _ in RUN_COLUMNS)})"
 )

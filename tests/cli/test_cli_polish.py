@@ -474,3 +474,16 @@ def test_nested_groups_render_nested(flyte: Invoke, write: Any) -> None:
                 depth[name] = len(line) - len(line.lstrip("│├└─ "))
     assert depth["outer"] < depth["inner"] < depth["innermost"]
     assert not any("outer/inner" in line for line in lines)
+
+
+def test_hints_after_a_run_repeat_the_store_it_was_given(flyte: Invoke, tmp_path: Path) -> None:
+    db = tmp_path / "other store" / "runs.db"
+    db.parent.mkdir()
+    out = flyte("--store", str(db), "run", "examples/hello.py", "main").stdout
+    hints = [line.strip() for line in out.splitlines() if "  # " in line]
+    assert hints and all(h.startswith(f"flyte --store '{db}' ") for h in hints), hints
+    run = hints[0].split("#")[0].split()[-1]
+    logs = flyte("--store", str(db), "logs", run)
+    assert logs.exit_code == 0
+    plain = flyte("run", "examples/hello.py", "main").stdout
+    assert all("--store" not in line for line in plain.splitlines() if "  # " in line)

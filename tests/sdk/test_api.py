@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -353,6 +354,27 @@ def test_bad_env_vars_and_secrets() -> None:
 
 
 # --- init -------------------------------------------------------------------------------
+
+
+def test_init_takes_upstreams_options_and_refuses_a_misspelt_one() -> None:
+    flyte.init(insecure=True, images={"default": "python:3.11"}, rpc_retries=5)
+    flyte.init_from_config(image_builder="local", images=("x",))
+    with pytest.raises(TypeError, match="unexpected option 'endpont'; did you mean 'endpoint'"):
+        flyte.init(endpont="http://127.0.0.1:1")
+    with pytest.raises(TypeError, match=r"flyte\.init_from_config\(\) got an unexpected option"):
+        flyte.init_from_config(no_such_option=1)
+
+
+def test_init_log_level_sets_flytes_logger() -> None:
+    logger = logging.getLogger("flyte")
+    before = logger.level
+    try:
+        flyte.init(log_level=logging.DEBUG)
+        assert logger.getEffectiveLevel() == logging.DEBUG
+        flyte.init_from_config(log_level="WARNING")
+        assert logger.getEffectiveLevel() == logging.WARNING
+    finally:
+        logger.setLevel(before)
 
 
 def test_init_and_init_from_config_are_optional_and_local(tmp_path: Any) -> None:

@@ -6,6 +6,7 @@ Every test runs against both stores (the `store` fixture), through the public AP
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -1304,3 +1305,31 @@ def test_echoed_lines_of_concurrent_tasks_never_interleave(
     for line in lines:
         word, xs, end = line.split(" ")
         assert xs == "x" * 50 and end == "end" + word.removeprefix("task"), line
+
+
+def test_runs_collect_garbage_less_often_and_put_the_thresholds_back() -> None:
+    gc_env = flyte.TaskEnvironment("gc_thresholds")
+
+    @gc_env.task
+    async def seen() -> int:
+        return gc.get_threshold()[0]
+
+    before = gc.get_threshold()
+    run = flyte.with_runcontext(echo=False).run(seen)
+    assert run.outputs()[0] >= 20_000 > before[0]
+    assert gc.get_threshold() == before
+
+
+def test_thresholds_a_user_sets_during_a_run_are_kept() -> None:
+    gc_env = flyte.TaskEnvironment("gc_user")
+
+    @gc_env.task
+    async def tune() -> None:
+        gc.set_threshold(1234, 5, 6)
+
+    before = gc.get_threshold()
+    try:
+        flyte.with_runcontext(echo=False).run(tune)
+        assert gc.get_threshold() == (1234, 5, 6)
+    finally:
+        gc.set_threshold(*before)
