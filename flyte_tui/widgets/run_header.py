@@ -97,5 +97,9 @@ class RunHeader(Static):
             # Laying the screen out again costs more than the rest of a refresh: only when
             # the text may take other lines (the clock ticking `12s` to `13s` does not).
             old, self._shown = self._shown, text
-            same = old is not None and len(old.plain) == len(text.plain)
-            self.update(text, layout=not (same and old.plain.count("\n") == text.plain.count("\n")))
+            same = (
+                old is not None
+                and len(old.plain) == len(text.plain)
+                and old.plain.count("\n") == text.plain.count("\n")
+            )
+            self.update(text, layout=not same)
