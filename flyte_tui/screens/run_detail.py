@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
@@ -13,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from flyte._models import ActionKind, Phase
+from flyte._models import Phase
 from flyte.errors import FlyteError
 from flyte_tui import _format
 from flyte_tui.data import RunActions, is_group_key
@@ -29,10 +30,34 @@ if TYPE_CHECKING:
 __all__ = ["RunScreen"]
 
 _READ_SHARE = 0.2
-"""At most this share of a core goes to re-reading a run's changing actions: after a read
-(and applying it) that took T of CPU, the next waits T * (1 / share - 1). A 5,000-action
-run that keeps changing is re-read about every half second, a 100,000-action one every
-few seconds; a small run at once. A run that only beats its heartbeat is not re-read."""
+"""At most this share of a core goes to reading every action of a run whose changes the
+cheap read (`RunFeed.changed_actions`) cannot explain: after a full read (and applying
+it) that took T of CPU, the next waits T * (1 / share - 1)."""
+
+_CHANGES_SHARE = 0.1
+"""At most about this share of a core goes to reading and drawing the changes of a busy
+run: the next read waits 2 T * (1 / share - 1) after one (applied) that took T of CPU.
+A small run's changes show at once, a busy 5,000-action run's a few times a second."""
+
+_FULL_SHARE = 0.05
+"""Changes are read in full, to be sure, once T * (1 / share - 1) has passed since the
+last full read (the cheap read does not look at actions that already ended)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Read:
+    """What one read of a run's actions found (made in a worker, applied on the UI)."""
+
+    actions: list[ActionRecord] | None = None
+    """None: nothing to apply."""
+    partial: bool = False
+    """Only new and changed actions (else every action of the run)."""
+    cursor: int | None = None
+    version: tuple[Any, ...] | None = None
+    cost: float = 0.0
+    """CPU seconds the read took."""
+    wait: float = 0.0
+    """Seconds until the read may be made (a change is waiting)."""
 
 
 class RunScreen(Screen[None]):
@@ -64,9 +89,14 @@ class RunScreen(Screen[None]):
         self._placed_cursor = False
         self._version: tuple[Any, ...] | None = None
         """`RunFeed.actions_version` of the actions on screen."""
-        self._read_cost = 0.0
+        self._cursor: int | None = None
+        """The highest action row read (`RunFeed.changed_actions` goes on from it)."""
+        self._next_full = 0.0
+        """When (monotonic) every action may be read again (see _READ_SHARE)."""
+        self._full_due = 0.0
+        """When (monotonic) a change is read in full again, to be sure (_FULL_SHARE)."""
         self._next_read = 0.0
-        """When (monotonic) the actions may be read again (see _READ_SHARE)."""
+        """When (monotonic) changes may be read again (see _CHANGES_SHARE)."""
         self._pending: Timer | None = None
 
     @property
@@ -113,52 +143,78 @@ class RunScreen(Screen[None]):
             self._dirty = True
             return
         self._loading = True
-        self._load(self.run_name)
+        # What the worker may ask the store about, copied here, where the model changes.
+        live = dict(self.model.live) if self.model is not None else {}
+        self._load(self.run_name, live, self._cursor)
 
     @work(thread=True, exclusive=True, group="run")
-    def _load(self, name: str | None) -> None:
+    def _load(self, name: str | None, live: dict[str, str], cursor: int | None) -> None:
         worker = get_current_worker()
         feed = self.dashboard.feed
         record: RunRecord | None = None
-        actions: list[ActionRecord] | None = None
-        version: tuple[Any, ...] | None = None
-        wait = 0.0
+        read = _Read()
         try:
             newest = feed.newest_run() if name is None or self._follows_latest() else None
             if newest is not None and (name is None or newest.created_at > self._created_at()):
                 name = newest.name
             record = feed.run(name) if name is not None else None
             if record is not None and name is not None:
-                # Read before the actions: a change made meanwhile moves it again.
-                version = feed.actions_version(name)
-                if self._unchanged(name, record, version):
-                    pass  # a heartbeat, or a write to another run: nothing to re-read
-                elif (wait := self._next_read - time.monotonic()) > 0 and self._shows(name):
-                    pass  # read again once the pause is over (see _READ_SHARE)
-                else:
-                    wait = 0.0
-                    started = time.thread_time()
-                    actions = feed.actions(name)
-                    self._read_cost = time.thread_time() - started
+                read = self._read(name, record, live, cursor)
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, name, record, actions, version, wait)
+            self.app.call_from_thread(self._loaded, name, record, read)
 
-    def _shows(self, name: str) -> bool:
-        return self.model is not None and self.model.run == name
+    def _read(
+        self, name: str, record: RunRecord, live: dict[str, str], cursor: int | None
+    ) -> _Read:
+        """Read what changed in run `name`'s actions since the last read (worker thread).
 
-    def _unchanged(self, name: str, record: RunRecord, version: tuple[Any, ...] | None) -> bool:
-        """Whether the actions on screen are still those of the store."""
+        Nothing when their fingerprint did not move (the driver's heartbeat, a write to
+        another run); else the new and changed unfinished actions; every action on the
+        first read, when the run ended or its driver died, when the cheap read explains
+        nothing (an ended action changed), and now and then to be sure (_FULL_SHARE).
+        """
+        feed = self.dashboard.feed
         shown = self.record
-        return (
-            version is not None
-            and version == self._version
-            and self._shows(name)
+        same_run = (
+            self._shows(name)
             and shown is not None
             # A run whose driver died reads ABORTED, and its running actions with it.
             and (shown.phase, shown.interrupted) == (record.phase, record.interrupted)
         )
+        # Read before the actions: a change made meanwhile moves it again.
+        version = feed.actions_version(name)
+        if same_run and version is not None and version == self._version:
+            return _Read(version=version)
+        now = time.monotonic()
+        if same_run and now < self._next_read:
+            return _Read(wait=self._next_read - now)  # a busy run: see _CHANGES_SHARE
+        if same_run and cursor is not None and now < self._full_due:
+            started = time.thread_time()
+            found = feed.changed_actions(name, after=cursor, live=live)
+            if found is not None and found[0]:
+                return _Read(
+                    actions=found[0],
+                    partial=True,
+                    cursor=found[1],
+                    version=version,
+                    cost=time.thread_time() - started,
+                )
+        if same_run and now < self._next_full:
+            return _Read(wait=self._next_full - now)  # read once the pause is over
+        started = time.thread_time()
+        cursor = feed.action_cursor(name)  # first: what is added meanwhile is read again
+        actions = feed.actions(name)
+        return _Read(
+            actions=actions,
+            cursor=cursor,
+            version=version,
+            cost=time.thread_time() - started,
+        )
+
+    def _shows(self, name: str) -> bool:
+        return self.model is not None and self.model.run == name
 
     def _follows_latest(self) -> bool:
         return self.dashboard.follow_latest and self.dashboard.follow
@@ -166,32 +222,31 @@ class RunScreen(Screen[None]):
     def _created_at(self) -> float:
         return self.record.created_at if self.record is not None else 0.0
 
-    def _loaded(
-        self,
-        name: str | None,
-        record: RunRecord | None,
-        actions: list[ActionRecord] | None,
-        version: tuple[Any, ...] | None,
-        wait: float,
-    ) -> None:
+    def _loaded(self, name: str | None, record: RunRecord | None, read: _Read) -> None:
         self._loading = False
         if record is not None and name is not None:
             if self.model is None or self.model.run != name:
                 self._switch_to(name)
             assert self.model is not None
             self.record = record
-            if actions is not None:
+            if read.actions is not None:
                 started = time.thread_time()
-                self._apply(self.model.update(actions), first=not self._placed_cursor)
-                self._version = version
-                cost = self._read_cost + time.thread_time() - started
-                self._next_read = time.monotonic() + cost * (1 / _READ_SHARE - 1)
+                diff = self.model.update(read.actions, partial=read.partial)
+                self._apply(diff, first=not self._placed_cursor)
+                self._version, self._cursor = read.version, read.cursor
+                cost = read.cost + time.thread_time() - started
+                now = time.monotonic()
+                # Drawing what changed costs about as much again as reading it.
+                self._next_read = now + 2 * cost * (1 / _CHANGES_SHARE - 1)
+                if not read.partial:
+                    self._next_full = now + cost * (1 / _READ_SHARE - 1)
+                    self._full_due = now + cost * (1 / _FULL_SHARE - 1)
             else:
                 self._show_header()
                 if self.dashboard.follow and self._placed_cursor:
                     self._follow()  # a move the tree could not show last time
-            if wait > 0 and self._pending is None:
-                self._pending = self.set_timer(wait, self._reload_pending)
+            if read.wait > 0 and self._pending is None:
+                self._pending = self.set_timer(read.wait, self._reload_pending)
         if self._dirty:
             self._dirty = False
             self.reload()
@@ -206,6 +261,8 @@ class RunScreen(Screen[None]):
         self.model = RunActions(name)
         self._placed_cursor = False
         self._followed = None
+        self._version = self._cursor = None
+        self._next_read = self._next_full = self._full_due = 0.0
         self.query_one(ActionTree).show_model(self.model)
         self.query_one(LogView).target = (name, None) if self.whole_run_logs else None
 
@@ -298,10 +355,7 @@ class RunScreen(Screen[None]):
             return [action_id]
         found = [action_id]
         for key in found:  # grows while iterating: a breadth-first walk
-            for child in self.model.children.get(key, ()):
-                record = self.model.actions.get(child)
-                if record is not None and record.kind is ActionKind.TRACE:
-                    found.append(child)
+            found += self.model.trace_children.get(key, ())
         return found
 
     def on_action_tree_highlighted(self, event: ActionTree.Highlighted) -> None:

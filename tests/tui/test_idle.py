@@ -87,19 +87,20 @@ async def test_a_heartbeat_does_not_reread_the_actions(
         header = screen.query_one(RunHeader)
         await wait_until(pilot, lambda: "done 40/51" in str(header.content))
         reads = _count_calls(monkeypatch, app.feed, "actions")
+        changes = _count_calls(monkeypatch, app.feed, "changed_actions")
         loads = _count_calls(monkeypatch, screen, "_loaded")
         for _ in range(5):  # the driver's heartbeat: the change counter moves, no action
             seen = len(loads)
             store.write([("run_update", "active", {"heartbeat": time.time()})])
             await wait_until(pilot, lambda seen=seen: len(loads) > seen)  # type: ignore[misc]
-        assert reads == []
+        assert reads == [] and changes == []
         # An action that ends is read (and shown) at once.
         store.write(
             [("action_update", "active", f"{40:012x}", {"phase": "SUCCEEDED",
               "ended_at": time.time()})]
         )  # fmt: skip
         await wait_until(pilot, lambda: "done 41/51" in str(header.content))
-        assert reads and set(reads) == {"active"}
+        assert set(reads + changes) == {"active"}
 
 
 async def test_the_clock_relabels_only_the_lines_on_screen(
@@ -166,3 +167,42 @@ def test_the_actions_version_moves_with_every_change_to_an_action(tmp_path: Path
         ("action_insert", {"run": "active", "id": "new", "parent": "a0", "name": "fan.work"})
     )
     assert actions_version(store, "no-such-run") == (0, 0.0, 0.0, 0.0, *[None] * 8)
+
+
+async def test_a_busy_run_is_read_by_its_changes_and_in_full_when_they_explain_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte_tui.screens import run_detail
+
+    # No pauses between reads, and never a full read "to be sure": only what is needed.
+    monkeypatch.setattr(run_detail, "_CHANGES_SHARE", 1.0)
+    monkeypatch.setattr(run_detail, "_READ_SHARE", 1.0)
+    monkeypatch.setattr(run_detail, "_FULL_SHARE", 1e-12)
+    store = SqliteRunStore(tmp_path / "runs.db")
+    seed_active_run(store, done=40, running=10)
+    app = DashboardApp(store, "active", poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        header = app.screen.query_one(RunHeader)
+        tree = app.screen.query_one(ActionTree)
+        await wait_until(pilot, lambda: "done 40/51" in str(header.content))
+        reads = _count_calls(monkeypatch, app.feed, "actions")
+        now = time.time()
+        store.write(
+            [
+                ("action_update", "active", f"{41:012x}", {"phase": "SUCCEEDED", "ended_at": now}),
+                ("action_update", "active", f"{42:012x}", {"attempts": 2}),  # a retry
+                ("action_insert", {"run": "active", "id": "late", "parent": "a0",
+                                   "name": "fan.late", "phase": "RUNNING", "started_at": now}),
+            ]
+        )  # fmt: skip
+        await wait_until(pilot, lambda: "done 41/52" in str(header.content))
+        await wait_until(pilot, lambda: tree.model.actions[f"{42:012x}"].attempts == 2)
+        assert "late" in tree.model.actions
+        assert reads == []  # the new and the changed actions alone
+        # An action that had ended changes (a trace recorded again): only a full read
+        # sees it, and the fingerprint moved without a change to explain it.
+        store.write(
+            [("action_update", "active", f"{3:012x}", {"phase": "FAILED", "error_type": "Boom"})]
+        )
+        await wait_until(pilot, lambda: "failed 1" in str(header.content))
+        assert reads == ["active"]
