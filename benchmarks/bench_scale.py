@@ -245,6 +245,25 @@ async def main(n: int, running: int) -> int:
 flyte.with_runcontext(echo=False, name="big-active").run(main, n, running)
 """
 
+_TUI_BUSY = r"""
+import asyncio, sys
+import flyte
+
+n = int(sys.argv[1])
+env = flyte.TaskEnvironment("bench_tui_busy")
+
+@env.task
+async def leaf(i: int) -> int:
+    await asyncio.sleep(5 + (i * 7919 % n) / n * 100)  # ends spread over 100 s
+    return i
+
+@env.task
+async def main(n: int) -> int:
+    return len(await asyncio.gather(*(leaf(i) for i in range(n))))
+
+flyte.with_runcontext(echo=False, name="busy").run(main, n)
+"""
+
 _EMPTY_APP = r"""
 from textual.app import App
 from textual.widgets import Footer, Static
@@ -323,7 +342,7 @@ def tui_idle_cpu(reps: int, workdir: Path) -> list[Row]:
         stderr=subprocess.DEVNULL,
     )
     flyte = [sys.executable, "-m", "flyte_cli", "tui"]
-    figures: dict[str, list[float]] = {"run": [], "runs": [], "empty": []}
+    figures: dict[str, list[float]] = {"run": [], "runs": [], "empty": [], "busy": []}
     try:
         deadline = time.monotonic() + 120
         db = home / "runs.db"
@@ -352,6 +371,26 @@ def tui_idle_cpu(reps: int, workdir: Path) -> list[Row]:
         except subprocess.TimeoutExpired:
             driver.kill()
             driver.wait()
+    # A busy run too: 5,000 actions ending about 50 a second.
+    busy_home = workdir / "tui-busy"
+    busy_home.mkdir()
+    busy_env = clean_env(FLYTE_HOME=str(busy_home))
+    busy = write_script(workdir, "tui_busy.py", _TUI_BUSY)
+    for _ in range(reps):
+        driver = subprocess.Popen(
+            [sys.executable, str(busy), str(TUI_N)],
+            env=busy_env,
+            cwd=workdir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(8)  # started, its first actions ending
+            figures["busy"].append(_idle_cpu([*flyte, "busy"], busy_env))
+        finally:
+            driver.kill()
+            driver.wait()
+        (busy_home / "runs.db").unlink()
     return [
         Row(
             name="tui_idle_cpu",
@@ -365,5 +404,15 @@ def tui_idle_cpu(reps: int, workdir: Path) -> list[Row]:
             note=f"the run list (`flyte tui`) over the same store: {median(figures['runs']):.1f}%"
             f" of a core; {TUI_RUNNING} actions running; measured over {TUI_WINDOW_S:.0f} s "
             f"after {TUI_WARMUP_S:.0f} s in a 120x40 pty",
-        )
+        ),
+        Row(
+            name="tui_busy_cpu",
+            title=f"`flyte tui RUN` left alone, {TUI_N:,}-action run ending ~50 actions/s",
+            unit="% of a core",
+            value=median(figures["busy"]),
+            baseline=median(figures["empty"]),
+            baseline_label="an empty Textual app",
+            n=reps,
+            note="no target: the tree, counts and logs change several times a second",
+        ),
     ]

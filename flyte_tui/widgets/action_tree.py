@@ -139,7 +139,17 @@ class ActionTree(Tree[str]):
                 break
             action = self.model.actions.get(node.data) if node.data is not None else None
             if action is not None and action.phase is Phase.RUNNING:
-                node.set_label(self.action_label(action))
+                label = self.action_label(action)
+                if label == node._label:
+                    continue
+                if label.cell_len != node._label.cell_len:
+                    node.set_label(label)  # the tree's width may change: the full way
+                    continue
+                # `set_label` repaints every line under the node (all of them, for the
+                # root of a fan-out) each second; only this line's text moved.
+                node._label = label
+                node._updates += 1
+                self._refresh_line(line)
 
     def _sync(self, container: str) -> None:
         """Materialize the next children of `container`, up to its page limit."""

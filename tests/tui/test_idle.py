@@ -206,3 +206,30 @@ async def test_a_busy_run_is_read_by_its_changes_and_in_full_when_they_explain_n
         )
         await wait_until(pilot, lambda: "failed 1" in str(header.content))
         assert reads == ["active"]
+
+
+async def test_the_clock_tick_shows_the_new_duration_on_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flyte_tui._format
+
+    store = SqliteRunStore(tmp_path / "runs.db")
+    seed_active_run(store, done=0, running=3)
+    started = store.get_action("active", "a0").started_at  # type: ignore[union-attr]
+    clock = {"now": started + 3.0}
+    monkeypatch.setattr(flyte_tui._format, "now", lambda: clock["now"])
+    app = DashboardApp(store, "active", poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.screen.query_one(ActionTree)
+        await wait_until(pilot, lambda: tree.materialized() == 4)
+
+        def root_line() -> str:
+            return "".join(s.text for s in tree.render_line(0))
+
+        await wait_until(pilot, lambda: "3.0s" in root_line())
+        clock["now"] = started + 4.0  # same width: the line alone is repainted
+        tree.tick()
+        await wait_until(pilot, lambda: "4.0s" in root_line())
+        clock["now"] = started + 65.0  # wider: the whole tree may change width
+        tree.tick()
+        await wait_until(pilot, lambda: "1m05s" in root_line())
