@@ -142,7 +142,7 @@ class ActionTree(Tree[str]):
                 label = self.action_label(action)
                 if label == node._label:
                     continue
-                if label.cell_len != node._label.cell_len:
+                if label.cell_len != node._label.cell_len or not hasattr(node, "_updates"):
                     node.set_label(label)  # the tree's width may change: the full way
                     continue
                 # `set_label` repaints every line under the node (all of them, for the
