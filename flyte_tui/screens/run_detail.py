@@ -39,6 +39,11 @@ _CHANGES_SHARE = 0.1
 run: the next read waits 2 T * (1 / share - 1) after one (applied) that took T of CPU.
 A small run's changes show at once, a busy 5,000-action run's a few times a second."""
 
+_CHECK_SHARE = 0.02
+"""At most this share of a core goes to the fingerprint (`RunFeed.actions_version`) of a
+run whose driver beats its heartbeat: 6 ms on a 5,000-action run (not paced at one beat
+a second), 50 ms on a 100,000-action one (checked every 2.5 s)."""
+
 _FULL_SHARE = 0.05
 """Changes are read in full, to be sure, once T * (1 / share - 1) has passed since the
 last full read (the cheap read does not look at actions that already ended)."""
@@ -97,6 +102,8 @@ class RunScreen(Screen[None]):
         """When (monotonic) a change is read in full again, to be sure (_FULL_SHARE)."""
         self._next_read = 0.0
         """When (monotonic) changes may be read again (see _CHANGES_SHARE)."""
+        self._next_check = 0.0
+        """When (monotonic) the fingerprint may be read again (see _CHECK_SHARE)."""
         self._pending: Timer | None = None
 
     @property
@@ -183,11 +190,15 @@ class RunScreen(Screen[None]):
             # A run whose driver died reads ABORTED, and its running actions with it.
             and (shown.phase, shown.interrupted) == (record.phase, record.interrupted)
         )
+        now = time.monotonic()
+        if same_run and now < self._next_check:
+            return _Read(wait=self._next_check - now)  # a big run: see _CHECK_SHARE
         # Read before the actions: a change made meanwhile moves it again.
+        started = time.thread_time()
         version = feed.actions_version(name)
+        self._next_check = now + (time.thread_time() - started) * (1 / _CHECK_SHARE - 1)
         if same_run and version is not None and version == self._version:
             return _Read(version=version)
-        now = time.monotonic()
         if same_run and now < self._next_read:
             return _Read(wait=self._next_read - now)  # a busy run: see _CHANGES_SHARE
         if same_run and cursor is not None and now < self._full_due:
@@ -262,7 +273,7 @@ class RunScreen(Screen[None]):
         self._placed_cursor = False
         self._followed = None
         self._version = self._cursor = None
-        self._next_read = self._next_full = self._full_due = 0.0
+        self._next_read = self._next_full = self._full_due = self._next_check = 0.0
         self.query_one(ActionTree).show_model(self.model)
         self.query_one(LogView).target = (name, None) if self.whole_run_logs else None
 
