@@ -25,6 +25,8 @@ from flyte._models import CacheStatus, Phase
 __all__ = ["cache_hits", "cache_key", "recovery"]
 
 HITS_N = 1000
+CACHE_HIT_US = 15.0
+QUIET_PLAIN_US = 4.5
 RECOVER_N = 1000
 
 env = flyte.TaskEnvironment("bench_cache")
@@ -143,6 +145,9 @@ def cache_hits(reps: int, workdir: Path) -> list[Row]:
     flyte.init(store=_store(workdir))
     t_fill, _ = time_call(lambda: _run(cached_fanout, HITS_N))
     hit, plain = _hit_runs(reps)
+    # Issue 10: a hit <= 15 µs where plain asyncio takes 4.5 µs a task; as that multiple
+    # of the plain baseline measured in the same run.
+    per_plain = CACHE_HIT_US / QUIET_PLAIN_US
     return [
         Row(
             name="cache_hits",
@@ -151,11 +156,13 @@ def cache_hits(reps: int, workdir: Path) -> list[Row]:
             value=hit / HITS_N * 1e6,
             baseline=plain / HITS_N * 1e6,
             baseline_label="dict lookup",
-            target=50.0,
+            target=per_plain * plain / HITS_N * 1e6,
             n=reps,
             note=(
                 f"whole hit run {hit * 1e3:.1f} ms; the filling run (1,000 misses + writes) "
-                f"took {t_fill / HITS_N * 1e6:.0f} µs/call; upstream 531 µs/hit"
+                f"took {t_fill / HITS_N * 1e6:.0f} µs/call; upstream 531 µs/hit; target "
+                f"{per_plain:.1f}x plain (issue 10: {CACHE_HIT_US:g} µs where plain asyncio "
+                f"takes {QUIET_PLAIN_US:g})"
             ),
         ),
         Row(
@@ -165,7 +172,7 @@ def cache_hits(reps: int, workdir: Path) -> list[Row]:
             value=x_hit / HITS_N * 1e6,
             baseline=x_plain / HITS_N * 1e6,
             baseline_label="dict lookup",
-            target=50.0,
+            target=per_plain * x_plain / HITS_N * 1e6,
             n=reps,
             note=f"whole hit run {x_hit * 1e3:.1f} ms; every look-up reads runs.db",
         ),

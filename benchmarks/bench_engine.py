@@ -115,8 +115,22 @@ def measure_run(
     return median(flyte_times), median(plain_times)
 
 
+# Issue 10's in-process targets are stated on a quiet machine where plain asyncio takes
+# 4.5 µs a task: they are applied as that multiple of plain Python measured in the same run.
+QUIET_PLAIN_US = 4.5
+FANOUT_DURABLE_US = 20.0
+
+
 def _engine_row(
-    name: str, title: str, store_kind: str, shape: str, target: float, reps: int, workdir: Path
+    name: str,
+    title: str,
+    store_kind: str,
+    shape: str,
+    target: float | None,
+    reps: int,
+    workdir: Path,
+    *,
+    per_plain: float | None = None,
 ) -> list[Row]:
     flyte.init(store=_store(store_kind, workdir))
     if shape == "fanout":
@@ -132,10 +146,16 @@ def _engine_row(
             unit="µs/task",
             value=t_flyte / per * 1e6,
             baseline=t_plain / per * 1e6,
-            target=target,
+            target=target if per_plain is None else per_plain * t_plain / per * 1e6,
             n=reps,
             note=f"whole run {t_flyte * 1e3:.1f} ms for {per} tasks + root"
-            + ("; plain = awaiting each coroutine directly" if shape == "chain" else ""),
+            + ("; plain = awaiting each coroutine directly" if shape == "chain" else "")
+            + (
+                f"; target {per_plain:.1f}x plain (issue 10: {FANOUT_DURABLE_US:g} µs where "
+                f"plain asyncio takes {QUIET_PLAIN_US:g})"
+                if per_plain is not None
+                else ""
+            ),
         )
     ]
 
@@ -146,9 +166,10 @@ def fanout_durable(reps: int, workdir: Path) -> list[Row]:
         "fan-out 1,000 async tasks, SQLite store",
         "sqlite",
         "fanout",
-        150.0,
+        None,
         reps,
         workdir,
+        per_plain=FANOUT_DURABLE_US / QUIET_PLAIN_US,
     )
 
 

@@ -14,7 +14,9 @@ import pytest
 def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point FLYTE_HOME at tmp_path, clear other FLYTE_* variables and process-wide config."""
     for key in list(os.environ):
-        if key.startswith("FLYTE_"):
+        # FLYTE_WRITE_PROCESS=always runs the suite with every store written by a write
+        # process (flyte/_store/write_process.py): kept, so that mode can be tested whole.
+        if key.startswith("FLYTE_") and key != "FLYTE_WRITE_PROCESS":
             monkeypatch.delenv(key)
     home = tmp_path / "flyte-home"
     monkeypatch.setenv("FLYTE_HOME", str(home))
@@ -24,11 +26,16 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     flyte._config.reset()
     flyte._store._default.clear()
     yield home
+    configured = flyte._config.current().store
     flyte._config.reset()
     for store in flyte._store._default.values():
         writer = getattr(store, "_flyte_writer", None)
         if writer is not None:
             writer.flush()
+    for store in [*flyte._store._default.values(), configured]:
+        writer = getattr(store, "_flyte_writer", None)
+        if writer is not None:
+            writer.release_process()  # no write process outlives its test
     flyte._store._default.clear()
 
 

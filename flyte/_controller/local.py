@@ -471,16 +471,16 @@ class LocalController(MapsByCalls):
                 raise err from exc
             cache_status = CacheStatus.MISS
             if not run.options.overwrite_cache:
-                writer = run.writer
-                recent = writer.recent_cache.get(key.key)
-                if recent is None:
+                recent = run.writer.recent_cache.get(key.key)
+                if recent is not None:
+                    # Written by this process and never read back from the store: the
+                    # seal it was given here needs no check.
+                    hit = (True, _serde.own_loads(recent[1]))
+                else:
                     recent = self._cache_lookup(run, task.name, key.key)
-                if (
-                    recent is not None
-                    and (
-                        hit := _serde.trusted_loads(recent[1], what=f"cache entry of {task.name}")
-                    )[0]
-                ):
+                    if recent is not None:
+                        hit = _serde.trusted_loads(recent[1], what=f"cache entry of {task.name}")
+                if recent is not None and hit[0]:
                     out_json, value = recent[0], hit[1]
                     rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
                     return value

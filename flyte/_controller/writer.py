@@ -18,13 +18,20 @@ A failed write is never silent and never stops recording (issue 13):
 from __future__ import annotations
 
 import atexit
+import contextlib
 import errno
 import logging
+import marshal
+import os
+import select
 import sqlite3
+import struct
+import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from flyte._store.write_process import read_frame
 from flyte.errors import StoreError
 
 if TYPE_CHECKING:
@@ -54,6 +61,9 @@ def op_run(op: Op) -> str | None:
 
 
 def _transient(exc: BaseException) -> bool:
+    known = getattr(exc, "transient", None)  # judged where it happened (the write process)
+    if known is not None:
+        return bool(known)
     cause = exc.__cause__ if isinstance(exc, StoreError) else exc
     if isinstance(cause, OSError) and not isinstance(cause, sqlite3.Error):
         return cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO)
@@ -88,6 +98,11 @@ class Writer:
         self._atexit = False
         # Cache entries this process wrote: visible to look-ups before their batch commits.
         self.recent_cache: dict[str, tuple[str | None, bytes]] = {}
+        # Past _PROCESS_AFTER operations, batches go to a write process (see `_write`).
+        self._process: _WriteProcess | None = None
+        self._threshold = _process_threshold(store) if threaded else None
+        self._process_after = self._threshold
+        self._applied = 0
 
     @property
     def error(self) -> StoreError | None:
@@ -175,6 +190,9 @@ class Writer:
                 self._cond.notify_all()
             if self._thread is not None:
                 self._thread.join(timeout=5)
+            if self._process is not None:
+                self._process.close()
+                self._process = None
 
     def _loop(self) -> None:
         delay = _RETRY_FIRST
@@ -183,11 +201,12 @@ class Writer:
                 self._cond.wait_for(lambda: bool(self._ops) or self._closed, timeout=_IDLE_EXIT)
                 if not self._ops:
                     self._thread = None
-                    return
+                    idle = self._detach_process()
+                    break
                 batch, self._ops = self._ops, []
                 self._rows = {}
             try:
-                self.store.write(batch)
+                self._write(batch)
             except BaseException as exc:
                 error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                 if _transient(exc) and not self._closed:
@@ -208,6 +227,50 @@ class Writer:
                 self._error = None
                 self._written += len(batch)
                 self._cond.notify_all()
+        if idle is not None:  # an idle writer stops its write process; a burst starts one
+            idle.close()
+
+    def _detach_process(self) -> _WriteProcess | None:
+        """Take the write process away from this writer (called with the condition held)."""
+        process, self._process = self._process, None
+        self._applied = 0
+        self._process_after = self._threshold
+        return process
+
+    def release_process(self) -> None:
+        """Stop the write process now, after a flush (tests; a later burst starts one)."""
+        if not self.threaded:
+            return
+        with contextlib.suppress(StoreError):  # what failed is the run's or flush's to say
+            self.flush(timeout=10)
+        with self._cond:
+            process = self._detach_process()
+        if process is not None:
+            process.close()
+
+    def _write(self, batch: list[Op]) -> None:
+        """Apply `batch` to the store: in the write process once it is up, else here."""
+        process = self._process
+        if process is not None and process.pid_started != os.getpid():
+            process = self._process = None  # inherited through a fork: the parent's, not ours
+        if process is None:
+            after = self._process_after
+            if after is not None and self._applied >= after:
+                self._process_after = None  # started once; never again if it fails
+                self._process = process = _WriteProcess.start(self.store.path)  # type: ignore[attr-defined]
+        if process is not None:
+            try:
+                if process.ready():
+                    process.write(batch)
+                    return
+            except _ProcessGone as exc:
+                _log.warning("flyte: the store's write process ended (%s); writing here", exc)
+                self._process = None
+                process.close()
+            except _NotPlainData:
+                pass  # a value marshal cannot carry: this batch is written here
+        self.store.write(batch)
+        self._applied += len(batch)
 
     def _keep(self, batch: list[Op], error: StoreError) -> None:
         """Put a batch that failed for a passing reason back in front of the queue."""
@@ -228,7 +291,7 @@ class Writer:
         done = 0
         for index, op in enumerate(batch):
             try:
-                self.store.write([op])
+                self._write([op])
             except BaseException as exc:
                 error = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                 if _transient(exc):  # the store itself failed meanwhile: retry the rest
@@ -260,3 +323,117 @@ class Writer:
                     _log.warning("flyte: %s", error)
             self._written += len(ops)
             self._cond.notify_all()
+
+
+# Operations written in process before batches go to a write process: small runs (and
+# `python hello.py`) never pay for starting one; a big fan-out moves to it early.
+_PROCESS_AFTER = 2000
+
+
+def _process_threshold(store: RunStore) -> int | None:
+    """After how many operations `store` is written by a write process (None: never)."""
+    mode = os.environ.get("FLYTE_WRITE_PROCESS", "auto").strip().lower()
+    if mode in ("0", "never", "off", "no", "false"):
+        return None
+    path = getattr(store, "path", None)
+    if (
+        type(store).__name__ != "SqliteRunStore"
+        or not path
+        or path == ":memory:"
+        or getattr(store, "read_only", None)
+        or getattr(store, "tracer", None) is not None
+    ):
+        return None
+    return 0 if mode in ("1", "always", "on", "yes", "true") else _PROCESS_AFTER
+
+
+class _ProcessGone(Exception):
+    """The write process ended or stopped answering."""
+
+
+class _NotPlainData(Exception):
+    """A batch holds a value marshal cannot carry."""
+
+
+class _WriteProcess:
+    """The driver's end of `flyte._store.write_process` (used by the writer thread only)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        self.proc = proc
+        self.pid_started = os.getpid()
+        self._ready = False
+
+    @classmethod
+    def start(cls, path: str) -> _WriteProcess | None:
+        """Start a write process for the store at `path`; None if it cannot start."""
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "flyte._store.write_process", path],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                # Its own session: a Ctrl-C for the driver must not stop the recording.
+                start_new_session=True,
+            )
+        except OSError as exc:
+            _log.warning("flyte: could not start the store's write process: %s", exc)
+            return None
+        return cls(proc)
+
+    def ready(self) -> bool:
+        """True once the process has opened the store (never blocks before that)."""
+        if self._ready:
+            return True
+        out = self.proc.stdout
+        assert out is not None
+        poller = select.poll()  # not select(): a descriptor may be past FD_SETSIZE (1024)
+        poller.register(out.fileno(), select.POLLIN)
+        if not poller.poll(0):
+            if self.proc.poll() is not None:
+                raise _ProcessGone(f"it exited with code {self.proc.returncode} on start")
+            return False
+        if read_frame(out.fileno()) != ("ready",):
+            raise _ProcessGone("it did not start")
+        self._ready = True
+        return True
+
+    def write(self, batch: list[Op]) -> None:
+        """Have the process apply `batch` in one transaction; wait for how it went.
+
+        Raises:
+            StoreError: the batch failed there (`.transient` says whether to retry).
+            _ProcessGone: the process died or its pipe broke.
+            _NotPlainData: marshal cannot carry a value of the batch.
+        """
+        try:
+            payload = marshal.dumps(batch)
+        except ValueError as exc:
+            raise _NotPlainData(str(exc)) from exc
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        try:
+            stdin.write(struct.pack(">I", len(payload)) + payload)
+            stdin.flush()
+            reply = read_frame(stdout.fileno())
+        except OSError as exc:
+            raise _ProcessGone(str(exc)) from exc
+        if reply is None:
+            self.proc.poll()
+            raise _ProcessGone(f"exit code {self.proc.returncode}")
+        if reply[0] == "ok":
+            return
+        error = StoreError(reply[2])
+        error.transient = reply[1]  # type: ignore[attr-defined]
+        raise error
+
+    def close(self) -> None:
+        """End the process: it writes nothing more once its input closes."""
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

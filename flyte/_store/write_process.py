@@ -1,0 +1,102 @@
+"""A process that writes batches to a SQLite run store for the engine (the write process).
+
+The engine's writer thread shares the GIL with the engine: while the engine is busy, each
+row the writer thread inserts waits for the GIL, so a big run is recorded mostly after
+its tasks finish, one after the other. Past a few thousand operations the writer thread
+hands its batches to this process instead: SQLite then works on another core, and the
+thread only waits on a pipe (GIL released). The writer thread stays the only sequencer,
+so order, group commit, retries and the failure rules of `flyte._controller.writer` are
+unchanged: this process only applies a batch and says how that went.
+
+Frames on stdin and stdout: a 4-byte big-endian length, then a `marshal` payload (the
+operations are plain data: str, int, float, bytes, None, lists and dicts of those).
+- parent -> child: a list of operations;
+- child -> parent: `("ready",)` once, then per batch `("ok",)` or
+  `("error", transient, message)`.
+
+The child exits when its stdin closes (the driver ended or died), or when the driver's
+process is gone (checked while idle), so it never outlives the run it records.
+"""
+
+from __future__ import annotations
+
+import marshal
+import os
+import select
+import struct
+import sys
+from typing import Any, BinaryIO
+
+__all__ = ["main", "read_frame", "write_frame"]
+
+_LENGTH = struct.Struct(">I")
+_PARENT_CHECK = 1.0  # seconds between checks that the driver still lives, while idle
+
+
+def write_frame(stream: BinaryIO, value: Any) -> None:
+    """Send `value` as one frame."""
+    payload = marshal.dumps(value)
+    stream.write(_LENGTH.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> Any:
+    """The next frame's value, or None at the end of the stream."""
+    head = _read_exactly(fd, _LENGTH.size)
+    if head is None:
+        return None
+    body = _read_exactly(fd, _LENGTH.unpack(head)[0])
+    if body is None:
+        return None
+    return marshal.loads(body)
+
+
+def _wait_readable(fd: int, parent: int) -> bool:
+    """Block until `fd` has data; False once the parent process is gone."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    while True:
+        if poller.poll(_PARENT_CHECK * 1000):
+            return True
+        if os.getppid() != parent:
+            return False
+
+
+def main() -> None:
+    """Serve one driver: apply each batch it sends to the store at argv[1]."""
+    # Frames go to the real stdout; anything else printed goes to stderr.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    parent = os.getppid()
+    from flyte._controller.writer import _transient
+    from flyte._store.sqlite import SqliteRunStore
+
+    store = SqliteRunStore(sys.argv[1])
+    write_frame(out, ("ready",))
+    fd = sys.stdin.fileno()
+    while _wait_readable(fd, parent):
+        batch = read_frame(fd)
+        if batch is None:
+            break
+        try:
+            store.write([tuple(op) for op in batch])
+        except BaseException as exc:  # every failure is reported; the parent decides
+            write_frame(out, ("error", _transient(exc), str(exc)))
+            continue
+        write_frame(out, ("ok",))
+    store.close()
+
+
+if __name__ == "__main__":
+    main()
