@@ -243,13 +243,16 @@ class RunScreen(Screen[None]):
             if read.actions is not None:
                 started = time.thread_time()
                 diff = self.model.update(read.actions, partial=read.partial)
+                # The read and the diff: what the next read of this run costs again (the
+                # first read also builds the tree, once).
+                cost = read.cost + time.thread_time() - started
                 self._apply(diff, first=not self._placed_cursor)
                 self._version, self._cursor = read.version, read.cursor
-                cost = read.cost + time.thread_time() - started
                 now = time.monotonic()
-                # Drawing what changed costs about as much again as reading it.
-                self._next_read = now + 2 * cost * (1 / _CHANGES_SHARE - 1)
-                if not read.partial:
+                if read.partial:
+                    # Drawing what changed costs about as much again as reading it.
+                    self._next_read = now + 2 * cost * (1 / _CHANGES_SHARE - 1)
+                else:
                     self._next_full = now + cost * (1 / _READ_SHARE - 1)
                     self._full_due = now + cost * (1 / _FULL_SHARE - 1)
             else:
