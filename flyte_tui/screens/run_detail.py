@@ -169,6 +169,7 @@ class RunScreen(Screen[None]):
                 read = self._read(name, record, live, cursor)
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
+            record = None  # keep what is on screen; the next change tries again
         if not worker.is_cancelled:
             self.app.call_from_thread(self._loaded, name, record, read)
 
