@@ -233,3 +233,31 @@ async def test_the_clock_tick_shows_the_new_duration_on_screen(
         clock["now"] = started + 65.0  # wider: the whole tree may change width
         tree.tick()
         await wait_until(pilot, lambda: "1m05s" in root_line())
+
+
+async def test_a_failed_read_keeps_the_tree_on_screen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flyte.errors import StoreError
+
+    store = SqliteRunStore(tmp_path / "runs.db")
+    seed_active_run(store, done=3, running=2)
+    app = DashboardApp(store, "active", poll_interval=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        tree = app.screen.query_one(ActionTree)
+        await wait_until(pilot, lambda: tree.materialized() == 6)
+        failures = []
+
+        def broken(run: str) -> Any:
+            failures.append(run)
+            raise StoreError("run store runs.db could not be read: disk I/O error")
+
+        monkeypatch.setattr(app.feed, "actions_version", broken, raising=False)
+        monkeypatch.setattr(app.feed, "actions", broken)
+        store.write([("action_update", "active", f"{3:012x}", {"phase": "FAILED"})])
+        await wait_until(
+            pilot, lambda: "disk I/O error" in "".join(n.message for n in app._notifications)
+        )
+        await pilot.pause()
+        assert failures == ["active"]
+        assert tree.materialized() == 6 and len(tree.model.actions) == 6
