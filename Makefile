@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean completions docs tryout
+.PHONY: install demo test lint typecheck pytest coverage bench clean completions docs tryout
 
 # pip -qq: setuptools' editable-install notice is not news to a developer; errors still show.
 $(STAMP): pyproject.toml
@@ -25,10 +25,23 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+COV_DIR := build/coverage
+
+# The suite alone, no coverage: the quick loop while developing.
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test: lint typecheck pytest
+# The suite under branch coverage, every process it starts included (subprocesses, forked
+# workers; see [tool.coverage.*] in pyproject.toml), then the report, which fails under
+# the floor. build/coverage/ keeps the combined data for `coverage html`.
+coverage: $(STAMP)
+	rm -rf $(COV_DIR)
+	mkdir -p $(COV_DIR)
+	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
+	$(BIN)/coverage combine --quiet
+	$(BIN)/coverage report
+
+test: lint typecheck coverage
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,8 @@ if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
 __all__ = ["Deployment", "deploy", "snapshot_task"]
+
+_BY_VALUE_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,27 +35,36 @@ def snapshot_task(task: TaskTemplate[Any, Any], *, sealed: bool = True) -> bytes
     Sealed with this home's key for a local store; unsealed to ship to a server (over its
     authenticated connection), which seals it with its own.
     """
-    import cloudpickle
-
-    module = task.__module__
     import sys
 
-    mod = sys.modules.get(module)
-    registered = False
-    if mod is not None and module not in ("__main__",) and not module.startswith("flyte"):
-        try:
-            cloudpickle.register_pickle_by_value(mod)
-            registered = True
-        except ValueError:
-            registered = False
-    try:
-        from flyte._serde import seal
+    import cloudpickle
 
-        data = bytes(cloudpickle.dumps(task))
-        return seal(data) if sealed else data
-    finally:
-        if registered and mod is not None:
-            cloudpickle.unregister_pickle_by_value(mod)
+    from flyte._serde import seal
+
+    module = task.__module__
+    mod = sys.modules.get(module)
+    # cloudpickle's by-value registry is process-wide: one snapshot at a time, or a thread
+    # unregisters the module while another pickles it (by reference, silently) or fails
+    # to unregister it. A module the user registered stays registered.
+    with _BY_VALUE_LOCK:
+        registered = False
+        if (
+            mod is not None
+            and module != "__main__"
+            and not module.startswith("flyte")
+            and module not in cloudpickle.list_registry_pickle_by_value()
+        ):
+            try:
+                cloudpickle.register_pickle_by_value(mod)
+                registered = True
+            except ValueError:
+                registered = False
+        try:
+            data = bytes(cloudpickle.dumps(task))
+        finally:
+            if registered and mod is not None:
+                cloudpickle.unregister_pickle_by_value(mod)
+    return seal(data) if sealed else data
 
 
 def _collect(envs: tuple[TaskEnvironment, ...]) -> list[TaskEnvironment]:

@@ -174,7 +174,7 @@ class AttemptRecord:
                 text += f" at {str(p['address']).removeprefix('tcp://')}"
         if p.get("peak_rss"):
             text += f" · peak {p['peak_rss'] / 2**20:.0f}Mi"
-        if p.get("queued_s"):
+        if p.get("queued_s", 0) >= 0.05:  # a wait that rounds to "queued 0.0s" is none
             text += f" · queued {p['queued_s']:.1f}s"
         return text
 

@@ -486,9 +486,13 @@ class Run:
 
     def abort(self) -> bool:
         """Abort the run, here or in the process driving it."""
-        if (self._controller or _controller()).abort(self.name):
+        controller = self._controller or _controller()
+        if controller.abort(self.name):
             return True
-        return self.store.request_abort(self.name)
+        requested = self.store.request_abort(self.name)
+        # A run of this process registers with the controller just after it is recorded,
+        # and checks the store once then: asking again here closes that window.
+        return controller.abort(self.name) or requested
 
     def show_logs(self, action: str | None = None) -> None:
         self._flush()

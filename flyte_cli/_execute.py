@@ -10,6 +10,10 @@ succeed, 130 the user pressed Ctrl-C (the run is aborted).
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -103,11 +107,14 @@ def execute(
         store=store,
         executor=settings.executor,
     )
-    run = context.start(task, **inputs)
-    out = console()
+    with _ctrl_c_held() as pressed:
+        run = context.start(task, **inputs)
+        out = console()
     live = out.is_terminal and not (settings.json or settings.quiet)
     interrupted = False
     try:
+        if pressed:
+            raise KeyboardInterrupt
         if settings.tui:
             launch_tui(store, run.name)
         if live:
@@ -129,6 +136,25 @@ def execute(
         raise typer.Exit(130)
     if code:
         raise typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[list[int]]:
+    """Hold a Ctrl-C that comes while the run starts; the caller aborts the run for it.
+
+    The engine records the run RUNNING before `start` returns: a Ctrl-C landing before the
+    wait that handles it ended the process with the run never recorded ABORTED (readers
+    later saw it interrupted). Only the main thread can set a signal handler.
+    """
+    pressed: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler if previous is None else previous)
 
 
 def _abort(run: Run) -> None:

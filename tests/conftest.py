@@ -2,12 +2,51 @@
 
 from __future__ import annotations
 
+import faulthandler
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# -- a hang always ends as a failure ---------------------------------------------------------
+#
+# pytest-timeout's default (signal) method fails a test that overruns, and the session goes
+# on, but only once the main thread runs Python again: a test stuck in C, or behind threads
+# that hold the interpreter, outlived it once for 10 minutes. So each test also arms
+# faulthandler's watchdog, a C thread that needs no interpreter: HANG_GRACE seconds after
+# pytest-timeout should have fired it prints every thread's stack and exits the session.
+HANG_GRACE = float(os.environ.get("PYTEST_HANG_GRACE", "60"))
+_watchdog_fd: list[int] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A copy of the real stderr, taken while output is not captured: during a test fd 2
+    # goes to pytest's capture file, which the exit would lose.
+    _watchdog_fd.append(os.dup(sys.stderr.fileno()))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    faulthandler.cancel_dump_traceback_later()
+    while _watchdog_fd:
+        os.close(_watchdog_fd.pop())
+
+
+@pytest.hookimpl(hookwrapper=True, optionalhook=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> Iterator[None]:
+    yield
+    if settings.timeout and _watchdog_fd:
+        faulthandler.dump_traceback_later(
+            settings.timeout + HANG_GRACE, exit=True, file=_watchdog_fd[0]
+        )
+
+
+@pytest.hookimpl(hookwrapper=True, optionalhook=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> Iterator[None]:
+    faulthandler.cancel_dump_traceback_later()
+    yield
 
 
 @pytest.fixture(autouse=True)

@@ -219,9 +219,11 @@ class Call:
         self.inputs = task.bind(args, kwargs)
         check_inputs(task, self.inputs)
         try:
-            self.inputs_hash, self.per_input = hash_inputs(self.inputs)
+            self.inputs_hash, per_input = hash_inputs(self.inputs)
         except Exception as exc:
             raise _input_error(task, self.inputs, exc) from exc
+        # Kept for the cache key only: a wide fan-out holds a Call per call not yet started.
+        self.per_input = per_input if task.cache.enabled else None
         if parent is None:
             self.id, self.seq, self.parent_id, self.group = ROOT_ID, 0, None, None
         else:

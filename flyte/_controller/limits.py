@@ -5,20 +5,42 @@ task recursing through async tasks used to die near 245 levels with thousands of
 of engine traceback. The depth counts async levels awaited on one stack; it travels in a
 context variable that a child's coroutine sets. A sync body runs in its own thread and
 its calls start on a fresh stack, so a sync child starts the count again.
+
+MAX_DEPTH is what a plain interpreter holds with room to spare. Under a C tracer
+(coverage) every Python call counts twice against the recursion limit, and a caller may
+start deep already (a notebook, a framework): past a few levels the stack itself is
+checked too, so those get the same clear error, earlier, rather than a RecursionError.
 """
 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Coroutine
-from typing import Any
+import sys
+from types import FrameType
 
 from flyte.errors import NestingTooDeepError
 
-__all__ = ["MAX_DEPTH", "at_depth", "child_depth"]
+__all__ = ["DEPTH", "MAX_DEPTH", "child_depth"]
 
 MAX_DEPTH = 100
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("flyte_depth", default=0)
+DEPTH = _depth  # the engine sets it for each call it runs (`LocalController._run_action`)
+# The stack is walked (O(depth)) only from this depth on: the shallow calls of a wide
+# fan-out never pay for it.
+_CHECK_STACK_FROM = 16
+# The share of the recursion limit nesting may use; the rest is for the deepest body's
+# own calls and the engine frames that unwind it.
+_STACK_SHARE = 0.75
+
+
+def _stack_too_full() -> bool:
+    frames = 0
+    frame: FrameType | None = sys._getframe()
+    while frame is not None:
+        frames += 1
+        frame = frame.f_back
+    cost = 1 if sys.gettrace() is None else 2
+    return frames * cost > sys.getrecursionlimit() * _STACK_SHARE
 
 
 def child_depth(task_name: str) -> int:
@@ -33,13 +55,11 @@ def child_depth(task_name: str) -> int:
             f"calling {task_name} would nest tasks {depth} levels deep; flyte-local allows "
             f"{MAX_DEPTH}. Turn the recursion into a loop, or fan out with flyte.map"
         )
+    if depth >= _CHECK_STACK_FROM and _stack_too_full():
+        raise NestingTooDeepError(
+            f"calling {task_name} would nest tasks {depth} levels deep, more than this "
+            f"thread's stack holds here (a tracer such as coverage or a debugger, or a deep "
+            f"caller, leaves less of it); flyte-local allows {MAX_DEPTH} at most. Turn the "
+            "recursion into a loop, or fan out with flyte.map"
+        )
     return depth
-
-
-async def at_depth(depth: int, factory: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    """Run the coroutine `factory()` makes with the nesting depth set to `depth`."""
-    token = _depth.set(depth)
-    try:
-        return await factory()
-    finally:
-        _depth.reset(token)

@@ -37,7 +37,7 @@ from flyte._controller.calls import (
 )
 from flyte._controller.executor import Attempt, Executor, InlineExecutor
 from flyte._controller.heartbeat import Heartbeat
-from flyte._controller.limits import at_depth, child_depth
+from flyte._controller.limits import DEPTH, child_depth
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
@@ -255,6 +255,10 @@ class LocalController(MapsByCalls):
         self._runs[run.name] = (run, current)
         self._heartbeat.ensure()
         try:
+            if run.store.abort_requested(run.name):
+                # Aborted after it was recorded, before it was registered here: the abort
+                # found nothing to cancel and went to the store (see Run.abort).
+                raise ActionAborted(f"run {run.name} was aborted")
             run.apply_env("the run context", run.options.env_vars)
             value = await self._run_action(task, call, args, kwargs, run=run)
         except BaseException as exc:
@@ -401,11 +405,20 @@ class LocalController(MapsByCalls):
         # Python's recursion limit. A sync child runs in its own thread and starts afresh.
         depth = child_depth(task.name) if task.is_async else 0
         call = Call(task, parent, args, kwargs, group)
-        return functools.partial(
-            at_depth,
-            depth,
-            functools.partial(self._run_action, task, call, args, kwargs, run=parent.run),
-        )
+        # A wide fan-out holds one of these per call not yet started: one positional
+        # partial, and a small coroutine (`_start`) rather than `_run_action`'s big frame.
+        return functools.partial(self._start, task, call, args, kwargs, parent.run, depth)
+
+    async def _start(
+        self,
+        task: TaskTemplate[Any, Any],
+        call: Call,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run: RunState,
+        depth: int,
+    ) -> Any:
+        return await self._run_action(task, call, args, kwargs, run, depth)
 
     # -- one action ----------------------------------------------------------------
 
@@ -415,115 +428,128 @@ class LocalController(MapsByCalls):
         call: Call,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        *,
         run: RunState,
+        depth: int | None = None,
     ) -> Any:
-        inputs, ihash = call.inputs, call.inputs_hash
-        aid = call.id
-        rec = run.recorder
-        rec.action_started(
-            run.name,
-            aid,
-            parent=call.parent_id,
-            name=task.name,
-            phase=_RUNNING,
-            group=call.group,
-            inputs_hash=ihash,
-            inputs_json=_serde.encode_json(inputs),
-            started_at=time.time(),
-            settings=task.settings,
-            seq=call.seq,
-        )
-
-        # Look up before execute: recovered result, then cache.
-        recovered = run.recovered.get(aid)
-        if (
-            recovered is not None
-            and recovered[0] == ihash
-            and recovered[1] is not None
-            and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
-        ):
-            value = found[1]
-            rec.action_recovered(
-                run.name, aid, outputs_json=_serde.encode_json(value), outputs_blob=recovered[1]
+        # The nesting depth of this call (see limits.py), set here rather than in a wrapping
+        # coroutine: one frame and one coroutine less per action.
+        token = DEPTH.set(depth) if depth is not None else None
+        try:
+            inputs, ihash = call.inputs, call.inputs_hash
+            aid = call.id
+            rec = run.recorder
+            rec.action_started(
+                run.name,
+                aid,
+                parent=call.parent_id,
+                name=task.name,
+                phase=_RUNNING,
+                group=call.group,
+                inputs_hash=ihash,
+                inputs_json=_serde.encode_json(inputs),
+                started_at=time.time(),
+                settings=task.settings,
+                seq=call.seq,
             )
-            return value
 
-        cache = task.cache
-        key = None
-        cache_status = CacheStatus.DISABLED
-        if cache.enabled and not run.options.disable_run_cache:
-            try:
-                key = compute_key(
-                    task_name=task.name,
-                    interface=task.interface_digest,
-                    func=task.func,
-                    cache=cache,
-                    inputs=inputs,
-                    per_input=call.per_input,
-                    inputs_digest=call.inputs_hash,
+            # Look up before execute: recovered result, then cache.
+            recovered = run.recovered.get(aid)
+            if (
+                recovered is not None
+                and recovered[0] == ihash
+                and recovered[1] is not None
+                and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
+            ):
+                value = found[1]
+                rec.action_recovered(
+                    run.name, aid, outputs_json=_serde.encode_json(value), outputs_blob=recovered[1]
                 )
-            except Exception as exc:
-                err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
-                rec.action_failed(
-                    run.name, aid, phase=_FAILED, ended_at=time.time(), error=error_fields(err)
-                )
-                raise err from exc
-            cache_status = CacheStatus.MISS
-            if not run.options.overwrite_cache:
-                recent = run.writer.recent_cache.get(key.key)
-                if recent is not None:
-                    # Written by this process and never read back from the store: the
-                    # seal it was given here needs no check.
-                    hit = (True, _serde.own_loads(recent[1]))
-                else:
-                    recent = self._cache_lookup(run, task.name, key.key)
+                return value
+
+            cache = task.cache
+            key = None
+            cache_status = CacheStatus.DISABLED
+            if cache.enabled and not run.options.disable_run_cache:
+                try:
+                    key = compute_key(
+                        task_name=task.name,
+                        interface=task.interface_digest,
+                        func=task.func,
+                        cache=cache,
+                        inputs=inputs,
+                        per_input=call.per_input,
+                        inputs_digest=call.inputs_hash,
+                    )
+                except Exception as exc:
+                    err = SerializationError(
+                        f"cache key of {task.name} could not be computed: {exc}"
+                    )
+                    rec.action_failed(
+                        run.name, aid, phase=_FAILED, ended_at=time.time(), error=error_fields(err)
+                    )
+                    raise err from exc
+                cache_status = CacheStatus.MISS
+                if not run.options.overwrite_cache:
+                    recent = run.writer.recent_cache.get(key.key)
                     if recent is not None:
-                        hit = _serde.trusted_loads(recent[1], what=f"cache entry of {task.name}")
-                if recent is not None and hit[0]:
-                    out_json, value = recent[0], hit[1]
-                    rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
-                    return value
+                        # Written by this process and never read back from the store: the
+                        # seal it was given here needs no check.
+                        hit = (True, _serde.own_loads(recent[1]))
+                    else:
+                        recent = self._cache_lookup(run, task.name, key.key)
+                        if recent is not None:
+                            hit = _serde.trusted_loads(
+                                recent[1], what=f"cache entry of {task.name}"
+                            )
+                    if recent is not None and hit[0]:
+                        out_json, value = recent[0], hit[1]
+                        rec.action_cache_hit(
+                            run.name, aid, cache_key=key.key, outputs_json=out_json
+                        )
+                        return value
 
-        value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
-        ended = time.time()
-        if key is None:
+            value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
+            ended = time.time()
+            if key is None:
+                rec.action_succeeded(
+                    run.name,
+                    aid,
+                    outputs_json=out_json,
+                    outputs_blob=blob,
+                    ended_at=ended,
+                    cache_status=cache_status.value,
+                    cache_key=None,
+                )
+                return value
+            recent_cache = run.writer.recent_cache
+            if len(recent_cache) > 10_000:
+                recent_cache.clear()
+            recent_cache[key.key] = (out_json, blob)
+            rec.cache_put(
+                key.key,
+                task=task.name,
+                parts=key.parts,
+                outputs_json=out_json,
+                outputs_blob=blob,
+                created_at=ended,
+                run=run.name,
+                action_id=aid,
+            )
+            # Stored once: the cache entry keeps the exact value, the action refers to it by key
+            # (the store reads it from there, as for a cache hit).
             rec.action_succeeded(
                 run.name,
                 aid,
                 outputs_json=out_json,
-                outputs_blob=blob,
+                outputs_blob=None,
                 ended_at=ended,
-                cache_status=cache_status.value,
-                cache_key=None,
+                cache_status=_CACHE_WRITTEN,
+                cache_key=key.key,
             )
             return value
-        recent_cache = run.writer.recent_cache
-        if len(recent_cache) > 10_000:
-            recent_cache.clear()
-        recent_cache[key.key] = (out_json, blob)
-        rec.cache_put(
-            key.key,
-            task=task.name,
-            parts=key.parts,
-            outputs_json=out_json,
-            outputs_blob=blob,
-            created_at=ended,
-            run=run.name,
-            action_id=aid,
-        )
-        # Stored once: the cache entry keeps the exact value, the action refers to it by key
-        # (the store reads it from there, as for a cache hit).
-        rec.action_succeeded(
-            run.name,
-            aid,
-            outputs_json=out_json,
-            outputs_blob=None,
-            ended_at=ended,
-            cache_status=_CACHE_WRITTEN,
-            cache_key=key.key,
-        )
-        return value
+        finally:
+            if token is not None:
+                DEPTH.reset(token)
 
     @staticmethod
     def _cache_lookup(run: RunState, task_name: str, key: str) -> tuple[str | None, bytes] | None:

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 __all__ = ["Writer", "op_run"]
 
 _IDLE_EXIT = 2.0
+# A batch holds at most this many operations: a 100,000-task fan-out queues 200,000 while
+# the engine is busy, and one transaction of all of them held them twice over in memory
+# (the rows and their statement, or the frame sent to the write process).
+_MAX_BATCH = 10_000
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 # SQLite result codes (the low byte of an extended code) worth retrying: the condition
@@ -203,8 +207,7 @@ class Writer:
                     self._thread = None
                     idle = self._detach_process()
                     break
-                batch, self._ops = self._ops, []
-                self._rows = {}
+                batch = self._take()
             try:
                 self._write(batch)
             except BaseException as exc:
@@ -229,6 +232,20 @@ class Writer:
                 self._cond.notify_all()
         if idle is not None:  # an idle writer stops its write process; a burst starts one
             idle.close()
+
+    def _take(self) -> list[Op]:
+        """The next batch (called with the condition held): all that is queued, up to
+        _MAX_BATCH operations, so a backlog is written (and shipped) in bounded pieces."""
+        ops = self._ops
+        if len(ops) <= _MAX_BATCH:
+            self._ops, self._rows = [], {}
+            return ops
+        batch, self._ops = ops[:_MAX_BATCH], ops[_MAX_BATCH:]
+        rows = self._rows
+        for op in batch:  # rows still queued stay mergeable; these are on their way
+            if op[0] == "action_insert":
+                rows.pop((op[1]["run"], op[1]["id"]), None)
+        return batch
 
     def _detach_process(self) -> _WriteProcess | None:
         """Take the write process away from this writer (called with the condition held)."""
@@ -411,7 +428,8 @@ class _WriteProcess:
         stdin, stdout = self.proc.stdin, self.proc.stdout
         assert stdin is not None and stdout is not None
         try:
-            stdin.write(struct.pack(">I", len(payload)) + payload)
+            stdin.write(struct.pack(">I", len(payload)))
+            stdin.write(payload)  # not concatenated: a big batch is not copied once more
             stdin.flush()
             reply = read_frame(stdout.fileno())
         except OSError as exc:

@@ -238,11 +238,17 @@ class HttpRunStore:
         return list(data["actions"])
 
     def request_abort(self, run: str) -> bool:
-        data = self.client.json("POST", f"/runs/{_quote(run)}/abort")
+        try:
+            data = self.client.json("POST", f"/runs/{_quote(run)}/abort")
+        except RunNotFoundError:  # as a local store: nothing to abort
+            return False
         return bool(data["aborted"])
 
     def abort_requested(self, run: str) -> bool:
-        data = self.client.json("GET", f"/runs/{_quote(run)}/abort")
+        try:
+            data = self.client.json("GET", f"/runs/{_quote(run)}/abort")
+        except RunNotFoundError:
+            return False
         return bool(data["requested"])
 
     def delete_run(self, run: str) -> bool:

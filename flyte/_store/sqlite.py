@@ -110,6 +110,13 @@ def open_error(path: str, exc: BaseException) -> StoreError:
             f"run store {path} is not a flyte run store or is corrupt ({text}); "
             "move it aside or set FLYTE_HOME to another folder"
         )
+    if "locked" in text or "busy" in text:
+        # Opening sets pragmas that wait for a write lock another process holds: nothing
+        # is wrong with the file or its permissions.
+        return StoreError(
+            f"run store {path} could not be opened ({text}): another process held the "
+            "store's write lock too long"
+        )
     return StoreError(
         f"run store {path} cannot be opened ({text}): check that its folder, the file and "
         "its -wal and -shm files are readable and writable by you, and the disk has space"
@@ -179,8 +186,11 @@ def _prepare_file(path: Path) -> str | None:
         # -shm files the same mode).
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     except NotADirectoryError as exc:
+        # mkdir names the folder it could not make; the file in the way is an ancestor.
+        where = Path(exc.filename or folder)
+        blocker = next((p for p in (where, *where.parents) if p.is_file()), where)
         raise StoreError(
-            f"{exc.filename} is a file, not a folder: point FLYTE_HOME (or --store) at a folder"
+            f"{blocker} is a file, not a folder: point FLYTE_HOME (or --store) at a folder"
         ) from exc
     except OSError as exc:
         raise StoreError(f"cannot create the run store {path}: {exc.strerror or exc}") from exc

@@ -10,6 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
@@ -80,6 +81,17 @@ class RunScreen(Screen[None]):
         Binding("e", "expand", "Show values in full", show=False),
         Binding("o", "open_report", "Open report", show=False),
     ]
+
+    class Loaded(Message):
+        """A read of the run finished (posted by the loading worker to its own screen)."""
+
+        bubble = False
+
+        def __init__(self, name: str | None, record: RunRecord | None, read: _Read) -> None:
+            super().__init__()
+            self.name = name
+            self.record = record
+            self.read = read
 
     def __init__(self, run: str | None, *, logs: bool = False) -> None:
         super().__init__(id="run-screen")
@@ -169,9 +181,13 @@ class RunScreen(Screen[None]):
                 read = self._read(name, record, live, cursor)
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
-            record = None  # keep what is on screen; the next change tries again
+            record = None  # keep what is shown: a failed read is not an empty run
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, name, record, read)
+            # A message to this screen, not a call on the app: the read can finish while
+            # the screen is being removed (popped, or the app exiting), after its widgets
+            # went and before its workers are cancelled. The screen's queue is closed by
+            # then, so the result is dropped instead of querying a tree that is gone.
+            self.post_message(self.Loaded(name, record, read))
 
     def _read(
         self, name: str, record: RunRecord, live: dict[str, str], cursor: int | None
@@ -233,6 +249,9 @@ class RunScreen(Screen[None]):
 
     def _created_at(self) -> float:
         return self.record.created_at if self.record is not None else 0.0
+
+    def on_run_screen_loaded(self, event: Loaded) -> None:
+        self._loaded(event.name, event.record, event.read)
 
     def _loaded(self, name: str | None, record: RunRecord | None, read: _Read) -> None:
         self._loading = False

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, ClassVar
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.message import Message
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
@@ -111,7 +112,24 @@ class RunsScreen(Screen[None]):
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, filters, runs)
+            # A message to this screen, not a call on the app: the read can finish while the
+            # screen is being removed, after its table went; the closed queue drops it.
+            self.post_message(self.Loaded(filters, runs))
+
+    class Loaded(Message):
+        """A read of the run list finished (posted by the loading worker to its screen)."""
+
+        bubble = False
+
+        def __init__(
+            self, filters: tuple[str | None, str | None, str], runs: list[RunRecord]
+        ) -> None:
+            super().__init__()
+            self.filters = filters
+            self.runs = runs
+
+    def on_runs_screen_loaded(self, event: Loaded) -> None:
+        self._loaded(event.filters, event.runs)
 
     def _loaded(self, filters: tuple[str | None, str | None, str], runs: list[RunRecord]) -> None:
         self._loading = False

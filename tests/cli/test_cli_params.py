@@ -119,3 +119,65 @@ def test_split_docstring() -> None:
     assert description == "Add two numbers.\n\nLonger text."
     assert args == {"x": "the first number, continued.", "y": "the second."}
     assert split_docstring(None) == ("", {})
+
+
+@dataclasses.dataclass
+class Window:
+    start: dt.date
+    sizes: tuple[int, str]
+    rest: tuple[float, ...]
+    mode: Literal["fast", "slow"]
+    size: Size
+    weights: dict[str, float]
+
+
+def test_examples_suggest_values_that_parse_back() -> None:
+    import flyte.io
+
+    def example(annotation: Any, **kwargs: Any) -> str:
+        return example_value(InputSpec(name="v", annotation=annotation, **kwargs))
+
+    assert example(flyte.io.File) == "data.csv"
+    assert example(Optional[flyte.io.Dir]) == "data/"
+    assert example(dt.datetime) == "2024-05-01T12:00"
+    assert example(dt.date) == "2024-05-01"
+    assert example(Literal["x", "y"]) == "x"
+    assert example(str, default="two words") == "'two words'"
+    window = example(Window)
+    assert window == (
+        '\'{"start": "2024-05-01", "sizes": [1, "text"], "rest": [0.5], "mode": "fast", '
+        '"size": 1, "weights": {"key": 0.5}}\''
+    )
+    # The suggestion is a value the option accepts.
+    parsed = _convert(Window, window.strip("'"))
+    assert parsed == Window(dt.date(2024, 5, 1), (1, "text"), (0.5,), "fast", Size.S, {"key": 0.5})
+
+
+@pytest.mark.parametrize(
+    ("annotation", "raw", "message"),
+    [
+        ("file", "no-such.csv", "file 'no-such.csv' does not exist"),
+        ("dir", "no-such-dir", "directory 'no-such-dir' does not exist"),
+        (list[int], "[1, null]", "expected int, got null"),
+        (int | dt.date, '"soon"', "'soon' is not a valid int | date"),
+    ],
+)
+def test_values_that_cannot_be_used_say_why(
+    annotation: Any, raw: str, message: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flyte.io
+
+    monkeypatch.chdir(tmp_path)
+    tp = {"file": flyte.io.File, "dir": flyte.io.Dir}.get(annotation, annotation)
+    with pytest.raises(typer.BadParameter) as info:
+        _convert(tp, raw)
+    assert message in info.value.format_message()
+
+
+def test_a_local_file_and_folder_become_flyte_io_values(tmp_path: Path) -> None:
+    import flyte.io
+
+    (tmp_path / "data.csv").write_text("a,b\n")
+    (tmp_path / "data").mkdir()
+    assert isinstance(_convert(flyte.io.File, str(tmp_path / "data.csv")), flyte.io.File)
+    assert isinstance(_convert(Optional[flyte.io.Dir], str(tmp_path / "data")), flyte.io.Dir)

@@ -405,3 +405,57 @@ def test_reports_are_served_and_read_through_the_app() -> None:
     page = remote.client.request("GET", f"/runs/{run.name}/reports/a0", params={"format": "html"})
     assert page.headers["content-type"].startswith("text/html")
     assert "<p>chart 3</p>" in page.text and ">Raw</li>" in page.text
+
+
+def _over_the_app(source: Any) -> HttpRunStore:
+    """An HttpRunStore talking to the real app over `source`, through httpx's ASGI transport."""
+    import asyncio
+
+    from flyte.server import create_app
+
+    app = create_app(source, token="t")
+
+    async def call(request: httpx.Request) -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            response = await client.request(
+                request.method,
+                request.url.raw_path.decode(),
+                headers=dict(request.headers),
+                content=request.content,
+            )
+            await response.aread()
+            return httpx.Response(
+                response.status_code, headers=response.headers, content=response.content
+            )
+
+    return HttpRunStore(_client(lambda r: asyncio.run(call(r)), api_key="t"))
+
+
+def test_what_does_not_exist_reads_as_missing_over_http_as_it_does_locally() -> None:
+    source = MemoryRunStore()
+    remote = _over_the_app(source)
+    for store in (source, remote):
+        assert store.get_run("nope") is None
+        assert store.get_action("nope", "a0") is None
+        assert store.get_blob("nope", None, "outputs") is None
+        assert store.get_report("nope", "a0") is None
+        assert store.report_actions("nope") == []
+        assert store.delete_run("nope") is False
+        assert store.request_abort("nope") is False
+        assert store.abort_requested("nope") is False
+        assert store.cache_get("no-such-key") is None
+        assert store.get_deployed("no.such.task") is None
+    assert remote.wait_run("nope", 0.05) is None
+    assert remote.run_task_blob("nope") is None
+    assert remote.cache_outputs("any.task") is None  # one look-up per key over HTTP
+    assert repr(remote) == f"HttpRunStore({remote.path!r})"
+
+
+def test_an_abort_asked_over_http_reaches_the_store_of_the_server() -> None:
+    source = MemoryRunStore()
+    source.write([("run_insert", _run_json("live", "RUNNING"))])
+    remote = _over_the_app(source)
+    assert remote.abort_requested("live") is False
+    assert remote.request_abort("live") is True
+    assert source.abort_requested("live") and remote.abort_requested("live")

@@ -14,6 +14,8 @@ import httpx
 import pytest
 from remote_helpers import REPO, TOKEN, Server, free_port
 
+from flyte.server._drivers import _MAX_FILES
+
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -63,6 +65,16 @@ def test_malformed_requests_get_json_4xx(server: Server) -> None:
     escape = {"task": "a.b", "module": "m", "function": "f", "files": {"../../evil.py": "x=1"}}
     traversal = _call(server, "POST", "/runs", headers=AUTH, json={"bundle": escape})
     assert "relative .py path" in _error(traversal, 400)["message"]
+    for files, message in (
+        (["m.py"], "bundle.files must be an object of path -> source text"),
+        ({f"m{i}.py": "" for i in range(_MAX_FILES + 1)}, f"at most {_MAX_FILES}"),
+        ({"/abs/m.py": "x = 1"}, "relative .py path"),
+        ({"notes.txt": "x = 1"}, "relative .py path"),
+        ({"m.py": 1}, "relative .py path"),
+    ):
+        bundle = {"task": "a.b", "module": "m", "function": "f", "files": files}
+        refused = _call(server, "POST", "/runs", headers=AUTH, json={"bundle": bundle})
+        assert message in _error(refused, 400)["message"]
     bad_b64 = {"bundle": {"task": "a.b", "snapshot": "%%%"}}
     assert (
         "base64"

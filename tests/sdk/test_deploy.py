@@ -102,3 +102,35 @@ def test_importing_flyte_remote_patches_nothing() -> None:
 
     assert not hasattr(flyte.Run, "get") and not hasattr(flyte.Run, "listall")
     assert issubclass(flyte.remote.Run, flyte.Run)
+
+
+def test_snapshots_taken_from_many_threads_at_once_are_all_by_value() -> None:
+    # cloudpickle's by-value registry is process-wide: concurrent submissions once
+    # unregistered a module under another snapshot (ValueError, or a silent by-reference
+    # pickle of user code).
+    import threading
+
+    import cloudpickle
+    import process_values as pv
+
+    from flyte._deploy import snapshot_task
+
+    alone = snapshot_task(pv.reverse, sealed=False)
+    snapshots: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def take() -> None:
+        for _ in range(100):
+            try:
+                snapshots.append(snapshot_task(pv.reverse, sealed=False))
+            except Exception as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(snapshots) == 800 and set(snapshots) == {alone}  # each the same, by value
+    assert "process_values" not in cloudpickle.list_registry_pickle_by_value()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any
 
 import pytest
@@ -93,6 +94,22 @@ def test_deep_nesting_gives_a_short_clear_limit_error(store: Any) -> None:
         assert len((run.record.traceback or "").splitlines()) < 400
         assert not any(a.phase in (Phase.RUNNING, Phase.QUEUED) for a in run.actions())
     assert flyte.run(deep, 50).outputs()[0] == 50
+
+
+def test_nesting_a_smaller_stack_cannot_hold_gives_the_same_clear_error(store: Any) -> None:
+    # Less stack than usual (a low recursion limit here; a tracer such as coverage, or a
+    # deep caller, does the same): the clear error comes earlier, not a RecursionError.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)
+    try:
+        run = flyte.with_runcontext(echo=False, raise_on_failure=False).run(deep, 90)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert run.phase is Phase.FAILED
+    exc = run.exception()
+    assert isinstance(exc, NestingTooDeepError), exc
+    assert "more than this thread's stack holds" in str(exc)
+    assert not any(a.phase in (Phase.RUNNING, Phase.QUEUED) for a in run.actions())
 
 
 def test_inputs_nested_too_deep_to_store_say_why(store: Any) -> None:

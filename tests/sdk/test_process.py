@@ -45,7 +45,7 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_until(predicate: Any, deadline: float = 10.0) -> bool:
+def wait_until(predicate: Any, deadline: float = 30.0) -> bool:
     end = time.monotonic() + deadline
     while time.monotonic() < end:
         if predicate():
@@ -198,10 +198,9 @@ def test_attempts_waiting_for_cpu_show_queued(store: Any, tmp_path: Path) -> Non
 def test_a_request_that_can_never_fit_is_a_clear_error(store: Any) -> None:
     cpus, _ = machine_capacity()
     huge = pt.where.override(resources=flyte.Resources(cpu=int(cpus) + 1))
-    started = time.monotonic()
+    # Refused, not waited for: a wait would never end (pytest-timeout fails it).
     with pytest.raises(flyte.errors.InvalidOptionError, match="this machine has"):
         flyte.run(huge)
-    assert time.monotonic() - started < 30, "refused, not waited for"
 
 
 # --- ReusePolicy -------------------------------------------------------------------------
@@ -222,16 +221,15 @@ def test_reuse_policy_runs_on_at_most_replicas_warm_workers(store: Any) -> None:
     reused = [p["reused"] for p in placements(run, "reused.count_calls")]
     assert reused.count(True) >= 38
     # idle_ttl=1: the warm workers exit once idle.
-    assert wait_until(lambda: not any(alive(pid) for pid in pids), deadline=15)
+    assert wait_until(lambda: not any(alive(pid) for pid in pids))
 
 
 # --- timeouts, aborts, crashes -----------------------------------------------------------
 
 
 def test_a_timeout_kills_the_worker_for_real(store: Any) -> None:
-    started = time.monotonic()
-    run = flyte.with_runcontext(raise_on_failure=False).run(pt.sleeps, 30)
-    assert time.monotonic() - started < 20
+    # The body sleeps 10 minutes: a run that returns at all was stopped at its deadline.
+    run = flyte.with_runcontext(raise_on_failure=False).run(pt.sleeps, 600)
     assert isinstance(run.exception(), TaskTimeoutError)
     assert run.phase is Phase.TIMED_OUT
     (placement,) = placements(run, "worker_env.sleeps")

@@ -430,3 +430,26 @@ def test_an_existing_store_gets_its_counts_backfilled(tmp_path: Path) -> None:
     conn.close()
     rec = SqliteRunStore(db).get_run("old")
     assert rec is not None and (rec.action_count, rec.cache_hits) == (3, 2)
+
+
+def test_a_store_that_cannot_be_made_there_is_one_line_naming_what_is_in_the_way(
+    tmp_path: Path,
+) -> None:
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    (tmp_path / "a-folder").mkdir()
+    cases = [
+        (a_file / "home", (), f"{a_file} is a file, not a folder: point FLYTE_HOME"),
+        (
+            tmp_path / "home",
+            ("--store", str(tmp_path / "a-folder")),
+            "is a folder, not a file: point --store at a file",
+        ),
+    ]
+    if Path("/proc/self").is_dir():  # a folder nothing can be created in, even as root
+        cases.append((Path("/proc/self/no/such/home"), (), "cannot create the run store"))
+    for home, options, message in cases:
+        result = cli(home, *options, "get", "runs")
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert message in result.stderr

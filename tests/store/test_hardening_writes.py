@@ -192,3 +192,119 @@ def test_cached_outputs_are_stored_once(store: Any) -> None:
         assert stored == (0, 1)
     # Recovery still finds the value (through the cache entry).
     assert store.successful_actions(run.name)[action.id][1] == blob
+
+
+# --- a store that fails for a while: nothing queued is lost -----------------------------
+
+
+def _run_row(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "task": "t", "phase": "RUNNING", "created_at": 1.0, **extra}
+
+
+def test_a_write_lock_held_too_long_keeps_the_batch_until_it_is_released(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import flyte._store.sqlite as sqlite_module
+    from flyte._controller.writer import Writer
+
+    # Another process holds the write lock longer than the store waits (60 s; 50 ms here).
+    monkeypatch.setattr(sqlite_module, "BUSY_TIMEOUT_MS", 50)
+    store = SqliteRunStore(tmp_path / "runs.db")
+    writer = Writer(store, threaded=True)
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        writer.put(("run_insert", _run_row("kept")))
+        with pytest.raises(StoreError, match=r"database is locked.*held the store's write lock"):
+            writer.flush(timeout=30)
+        assert writer.error is not None and writer.run_error("kept") is writer.error
+        assert store.get_run("kept") is None
+        writer.put(("run_update", "kept", {"phase": "SUCCEEDED", "ended_at": 2.0}))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    writer.flush(timeout=30)  # released: the kept batch and the later one are written
+    assert writer.error is None and writer.run_error("kept") is None
+    rec = store.get_run("kept")
+    assert rec is not None and rec.phase is Phase.SUCCEEDED
+    assert "retrying" in caplog.text and "writable again" in caplog.text
+
+
+BLOB_ON_A_FULL_DISK = """
+import json, resource, sys
+from flyte._controller.writer import Writer
+from flyte._store.blobs import OFFLOAD_BYTES
+from flyte._store.sqlite import SqliteRunStore
+from flyte.errors import StoreError
+
+store = SqliteRunStore(sys.argv[1])
+writer = Writer(store, threaded=True)
+big = b"v" * (OFFLOAD_BYTES + 1)  # offloaded to a file under blobs/
+_, HARD = resource.getrlimit(resource.RLIMIT_FSIZE)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, HARD))  # no file may pass 1 MiB
+writer.put(("run_insert", {"name": "big", "task": "t", "phase": "SUCCEEDED",
+                           "created_at": 1.0, "outputs_blob": big}))
+out = {}
+try:
+    writer.flush(timeout=30)
+except StoreError as exc:
+    out["error"] = str(exc)
+resource.setrlimit(resource.RLIMIT_FSIZE, (HARD, HARD))  # space returns
+writer.flush(timeout=30)
+out["kept"] = store.get_blob("big", None, "outputs") == big
+print(json.dumps(out))
+"""
+
+
+def test_a_blob_that_cannot_be_written_for_lack_of_space_is_kept_and_written_later(
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "blob.py"
+    script.write_text(BLOB_ON_A_FULL_DISK)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    env["FLYTE_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "runs.db")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "File too large" in out["error"], out  # the kernel's EFBIG, named
+    assert out["kept"] is True
+
+
+UNWRITTEN_AT_EXIT = """
+import sqlite3, sys
+import flyte._store.sqlite as sqlite_module
+from flyte._controller.writer import Writer
+
+sqlite_module.BUSY_TIMEOUT_MS = 50
+store = sqlite_module.SqliteRunStore(sys.argv[1])
+writer = Writer(store, threaded=True)
+holder = sqlite3.connect(store.path, isolation_level=None)
+holder.execute("BEGIN IMMEDIATE")  # held until the process ends
+writer.put(("run_insert", {"name": "lost", "task": "t", "phase": "RUNNING", "created_at": 1.0}))
+print("exiting without a flush")
+"""
+
+
+def test_what_cannot_be_written_by_exit_is_reported_on_stderr(tmp_path: Path) -> None:
+    script = tmp_path / "exit.py"
+    script.write_text(UNWRITTEN_AT_EXIT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    env["FLYTE_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "runs.db")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=90,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "exiting without a flush" in result.stdout
+    lines = [line for line in result.stderr.splitlines() if line.startswith("flyte: run store")]
+    assert len(lines) == 1, result.stderr
+    assert "database is locked" in lines[0] and "write lock too long" in lines[0]

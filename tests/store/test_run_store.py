@@ -329,3 +329,16 @@ def test_a_batch_is_atomic(store: Any) -> None:
     assert store.get_run("half") is None
     assert store.logs("half") == []
     assert store.change_counter() == counter
+
+
+def test_where_an_attempt_ran_says_queued_only_for_a_wait_worth_saying() -> None:
+    from flyte._models import AttemptRecord
+
+    def where(**placement: Any) -> str:
+        record = AttemptRecord(run="r", action="a", attempt=1, phase=Phase.SUCCEEDED,
+                               started_at=0.0, placement={"worker": "process", "pid": 7,
+                                                          **placement})  # fmt: skip
+        return record.where
+
+    assert where(queued_s=0.01) == "worker 7"
+    assert where(queued_s=1.25, peak_rss=3 * 2**20) == "worker 7 · peak 3Mi · queued 1.2s"

@@ -191,6 +191,7 @@ def test_store_from_a_newer_version_is_refused_and_not_touched(tmp_path: Path) -
 _WRITER = """
 import os, socket, sys, time
 path, wid, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+open(f"{go}.ready{wid}", "w").close()
 while not os.path.exists(go):
     time.sleep(0.002)
 from flyte._store.sqlite import SqliteRunStore
@@ -213,6 +214,15 @@ for i in range(n):
     ])
 print("done", wid)
 """
+
+
+def _all_at_the_barrier(go: Path, procs: list[subprocess.Popen[str]]) -> None:
+    """Wait until every process has imported and waits for `go` (each leaves a file)."""
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{go}.ready{w}").exists() for w in range(len(procs))):
+        assert time.monotonic() < deadline, "the processes did not reach the barrier"
+        assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+        time.sleep(0.01)
 
 
 @pytest.fixture
@@ -265,7 +275,7 @@ def test_four_processes_write_one_file_at_once(
         )
         for w in range(4)
     ]
-    time.sleep(0.3)  # let every process import and wait at the barrier
+    _all_at_the_barrier(go, procs)
     go.touch()
     outputs = [p.communicate(timeout=60) for p in procs]
     stop.set()
@@ -295,6 +305,7 @@ _ENGINE_WORKER = """
 import asyncio, os, sys, time
 path, wid, runs, width, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 import flyte
+open(f"{go}.ready{wid}", "w").close()
 while not os.path.exists(go):
     time.sleep(0.002)
 flyte.init(store=path)
@@ -335,7 +346,7 @@ def test_four_engine_processes_share_one_store(
         )
         for w in range(4)
     ]
-    time.sleep(0.3)
+    _all_at_the_barrier(go, procs)
     go.touch()
     outputs = [p.communicate(timeout=60) for p in procs]
     stop.set()
@@ -384,7 +395,7 @@ def _start_driver(tmp_path: Path, db: Path, name: str) -> subprocess.Popen[str]:
         env=child_env(tmp_path),
     )
     store = SqliteRunStore(db)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if len(store.list_actions(name)) == 3:
             break
@@ -427,7 +438,7 @@ def test_killed_driver_not_yet_reaped_reads_as_aborted(tmp_path: Path) -> None:
     try:
         proc.send_signal(signal.SIGKILL)
         store = SqliteRunStore(db)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         phase = None
         while time.monotonic() < deadline:
             rec = store.list_runs()[0]  # read through list_runs this time
@@ -446,16 +457,14 @@ def test_request_abort_from_another_process_stops_the_driver(tmp_path: Path) -> 
     db = tmp_path / "runs.db"
     proc = _start_driver(tmp_path, db, "stop-me")
     try:
-        start = time.monotonic()
         assert SqliteRunStore(db).request_abort("stop-me") is True
-        proc.wait(timeout=10)
-        elapsed = time.monotonic() - start
+        # Its tasks sleep for 60 s: a driver that ends well before noticed the abort.
+        proc.wait(timeout=40)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         _, err = proc.communicate()
-    assert elapsed < 5, f"the driver took {elapsed:.1f} s to notice the abort"
     assert proc.returncode != 0
     assert "RunAbortedError" in err
     rec = SqliteRunStore(db).get_run("stop-me")

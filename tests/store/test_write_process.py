@@ -327,3 +327,38 @@ def test_the_write_process_works_past_descriptor_1024(
     finally:
         for fd in held:
             os.close(fd)
+
+
+@pytest.mark.parametrize("mode", ["always", "never"])
+def test_a_backlog_is_written_in_bounded_batches_and_updates_still_merge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    from flyte._controller import writer as writer_module
+
+    monkeypatch.setenv("FLYTE_WRITE_PROCESS", mode)
+    monkeypatch.setattr(writer_module, "_MAX_BATCH", 7)
+    store = SqliteRunStore(tmp_path / "runs.db")
+    written: list[int] = []
+    real_write = writer_module.Writer._write
+
+    def counting(self: Any, batch: list[Any]) -> None:
+        written.append(len(batch))
+        real_write(self, batch)
+
+    monkeypatch.setattr(writer_module.Writer, "_write", counting)
+    writer = writer_module.Writer(store, threaded=True)
+    now = time.time()
+    with writer._cond:  # queue it all before the writer thread takes anything
+        writer.put(("run_insert", {"name": "r", "task": "t", "phase": "RUNNING",
+                                   "created_at": now}))  # fmt: skip
+        for i in range(50):
+            writer.put(("action_insert", {"run": "r", "id": f"a{i}", "parent": None,
+                                          "name": "t", "kind": "task", "phase": "RUNNING",
+                                          "settings": {}, "started_at": now}))  # fmt: skip
+        for i in range(50):
+            writer.update_action("r", f"a{i}", {"phase": "SUCCEEDED", "ended_at": now})
+    writer.flush(timeout=60)
+    writer.release_process()
+    assert max(written) <= 7 and sum(written) >= 51
+    actions = store.list_actions("r")
+    assert len(actions) == 50 and all(a.phase is Phase.SUCCEEDED for a in actions)

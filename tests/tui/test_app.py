@@ -296,7 +296,7 @@ async def test_a_failing_rerun_is_reported_not_raised(
         spawned = app.spawned[0]
         spawned.stderr.write(b"Traceback...\nError: no such run\n")
         fake_popen.code = 2  # a usage error, not a failed run
-        await wait_until(pilot, lambda: not app.spawned, timeout=5)
+        await wait_until(pilot, lambda: not app.spawned)
         await wait_until(pilot, lambda: notified(app, "failed: Error: no such run"))
 
 

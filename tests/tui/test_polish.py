@@ -266,7 +266,7 @@ async def test_a_running_action_shows_one_duration_everywhere(
         node_label = tree._by_key["a0"].label.plain
         assert "7.0s" in node_label and "7.0s" in str(header.content)
     gate.set()
-    run.wait(timeout=10)
+    run.wait(timeout=30)
 
 
 async def test_slash_inside_the_log_search_box_is_a_character(seeded_store: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ FROZEN_NOW = BASE + 3600.0
 REPO = str(Path(__file__).resolve().parents[2])
 
 
-async def wait_until(pilot: Any, condition: Callable[[], object], timeout: float = 10.0) -> None:
+async def wait_until(pilot: Any, condition: Callable[[], object], timeout: float = 30.0) -> None:
     """Let the app run until `condition()` is true; fail after `timeout` seconds.
 
     A widget the condition queries may not be mounted yet (a screen was just pushed):
@@ -34,11 +33,6 @@ async def wait_until(pilot: Any, condition: Callable[[], object], timeout: float
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {condition}")
         await pilot.pause(0.02)
-
-
-async def settle(seconds: float = 0.05) -> None:
-    """Give background threads a moment."""
-    await asyncio.sleep(seconds)
 
 
 def normalize(path: str) -> None:

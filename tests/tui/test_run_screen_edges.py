@@ -1,0 +1,59 @@
+"""The run screen's rough edges: a store that fails while read, keys with nothing to act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from test_app import SIZE, app_for, notified, open_run, select_action, tree_lines
+from tui_helpers import wait_until
+
+from flyte.errors import StoreError
+from flyte_tui.screens import RunScreen
+from flyte_tui.widgets import LogView
+
+
+async def test_a_store_failing_while_the_run_is_read_is_a_notification(
+    seeded_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = app_for(seeded_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_run(pilot, app, "second-cached")
+        shown = tree_lines(app)
+
+        def failing(name: str) -> Any:
+            raise StoreError("run store runs.db could not be read (disk I/O error)")
+
+        monkeypatch.setattr(app.feed, "actions", failing)
+        # The cheap fingerprint is read first (the actions only when it moved): it fails.
+        monkeypatch.setattr(app.feed, "actions_version", failing)
+        screen = app.screen
+        assert isinstance(screen, RunScreen)
+        screen.reload()
+        await wait_until(pilot, lambda: notified(app, "could not be read (disk I/O error)"))
+        # The screen stays, showing what it had.
+        assert app.screen is screen and tree_lines(app) == shown
+
+
+async def test_o_on_a_group_says_which_actions_have_a_report(seeded_store: Any) -> None:
+    app = app_for(seeded_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_run(pilot, app, "second-cached")
+        await select_action(pilot, app, "▤ squares")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: notified(app, "select an action that has a report"))
+
+
+async def test_w_switches_the_logs_to_the_whole_run_and_back_to_the_action(
+    seeded_store: Any,
+) -> None:
+    app = app_for(seeded_store, "second-cached")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: len(tree_lines(app)) > 3)
+        logs = app.screen.query_one(LogView)
+        await select_action(pilot, app, "square(x=3)")
+        await wait_until(pilot, lambda: logs.shown == ["10:01:00   squaring 3"])
+        await pilot.press("w")
+        await wait_until(pilot, lambda: len(logs.shown) == 2)
+        await pilot.press("w")  # back to the selected action's own lines
+        await wait_until(pilot, lambda: logs.shown == ["10:01:00   squaring 3"])
