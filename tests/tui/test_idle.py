@@ -14,7 +14,7 @@ from flyte._store.sqlite import SqliteRunStore
 from flyte_tui.app import DashboardApp
 from flyte_tui.screens import RunScreen
 from flyte_tui.screens.runs import RunsScreen
-from flyte_tui.widgets import ActionTree, RunHeader
+from flyte_tui.widgets import ActionTree, RunHeader, RunTable
 
 SIZE = (120, 36)
 
@@ -129,6 +129,8 @@ async def test_the_run_list_does_not_poll_under_a_run_screen(
     async with app.run_test(size=SIZE) as pilot:
         runs = app.screen
         assert isinstance(runs, RunsScreen)
+        table = runs.query_one(RunTable)
+        await wait_until(pilot, lambda: table.row_count == 1)  # enter needs the row
         await pilot.press("enter")
         await wait_until(pilot, lambda: isinstance(app.screen, RunScreen))
         run_screen = app.screen
