@@ -136,7 +136,9 @@ class Details(VerticalScroll):
     def tick(self) -> None:
         """Re-render a running action, whose duration grows with the clock."""
         if self.data is not None and not self.data.action.phase.is_terminal:
-            self._render_details(self.data)
+            # Only the duration moved: its line keeps its place, no new layout (the
+            # costly part of a refresh) every second.
+            self._render_details(self.data, layout=False)
 
     def show_group(self, name: str, counts: Counts) -> None:
         """Show a summary of group `name` instead of an action."""
@@ -151,9 +153,9 @@ class Details(VerticalScroll):
         )
         self._body(text)
 
-    def _body(self, renderable: RenderableType) -> None:
+    def _body(self, renderable: RenderableType, *, layout: bool = True) -> None:
         self.shown = renderable
-        self.query_one("#details-body", Static).update(renderable)
+        self.query_one("#details-body", Static).update(renderable, layout=layout)
 
     def plain(self, width: int = 100) -> str:
         """The pane's content as plain text (for tests and copying)."""
@@ -163,7 +165,7 @@ class Details(VerticalScroll):
 
     # -- rendering -----------------------------------------------------------------
 
-    def _render_details(self, found: ActionDetails) -> None:
+    def _render_details(self, found: ActionDetails, *, layout: bool = True) -> None:
         action = found.action
         parts: list[RenderableType] = [self._header(action)]
         parts += self._values("Inputs", _format.parse_json(action.inputs_json))
@@ -175,7 +177,7 @@ class Details(VerticalScroll):
         if action.kind is ActionKind.TASK:
             parts += self._cache(found)
             parts += self._settings(action.settings)
-        self._body(Group(*parts))
+        self._body(Group(*parts), layout=layout)
 
     def _section(self, title: str, hint: str = "") -> Text:
         text = Text(f"\n{title}", style=self._style("section"))

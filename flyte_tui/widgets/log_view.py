@@ -101,6 +101,7 @@ class LogView(Vertical):
         self._loading = False
         self._dirty = False
         self._highlighter = _LogHighlighter()
+        self._shown_title = ""
 
     def compose(self) -> ComposeResult:
         yield Static("Logs", id="log-title")
@@ -212,8 +213,10 @@ class LogView(Vertical):
             text = f"Logs · {scope} · {plural(len(self._lines), 'line')}"
             if self.search:
                 found = len(self.shown)
-                text += f" · {found} {'matches' if found == 1 else 'match'} {self.search!r}"
-        self.query_one("#log-title", Static).update(text)
+                text += f" · {found} {'match' if found == 1 else 'matches'} {self.search!r}"
+        if text != self._shown_title:  # an update lays the screen out again
+            self._shown_title = text
+            self.query_one("#log-title", Static).update(text)
 
     # -- search --------------------------------------------------------------------
 

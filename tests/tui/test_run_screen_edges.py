@@ -25,6 +25,8 @@ async def test_a_store_failing_while_the_run_is_read_is_a_notification(
             raise StoreError("run store runs.db could not be read (disk I/O error)")
 
         monkeypatch.setattr(app.feed, "actions", failing)
+        # The cheap fingerprint is read first (the actions only when it moved): it fails.
+        monkeypatch.setattr(app.feed, "actions_version", failing)
         screen = app.screen
         assert isinstance(screen, RunScreen)
         screen.reload()
