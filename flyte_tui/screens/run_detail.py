@@ -64,6 +64,8 @@ class _Read:
     """CPU seconds the read took."""
     wait: float = 0.0
     """Seconds until the read may be made (a change is waiting)."""
+    failed: bool = False
+    """The store could not be read (the user was told): nothing is known."""
 
 
 class RunScreen(Screen[None]):
@@ -138,7 +140,9 @@ class RunScreen(Screen[None]):
         logs = self.query_one(LogView)
         logs.describe = self._describe
         logs.members = self._with_traces
-        self.query_one(RunHeader).waiting(self.run_name)
+        # "Waiting for the run to appear" only once a read did not find it: opening a
+        # big run that is there takes a moment, and must not say it is missing.
+        self.query_one(RunHeader).reading(self.run_name)
         self.watch(self.app, "version", self._store_changed, init=False)
         self.watch(self.app, "follow", self._follow_changed, init=False)
         self.set_interval(1.0, self._tick)
@@ -182,6 +186,7 @@ class RunScreen(Screen[None]):
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             record = None  # keep what is shown: a failed read is not an empty run
+            read = _Read(failed=True)
         if not worker.is_cancelled:
             # A message to this screen, not a call on the app: the read can finish while
             # the screen is being removed (popped, or the app exiting), after its widgets
@@ -255,6 +260,8 @@ class RunScreen(Screen[None]):
 
     def _loaded(self, name: str | None, record: RunRecord | None, read: _Read) -> None:
         self._loading = False
+        if record is None and self.record is None and not read.failed:
+            self.query_one(RunHeader).waiting(self.run_name)
         if record is not None and name is not None:
             if self.model is None or self.model.run != name:
                 self._switch_to(name)

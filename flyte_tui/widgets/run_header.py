@@ -43,6 +43,12 @@ class RunHeader(Static):
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"run-header--{name}", partial=True)
 
+    def reading(self, name: str | None) -> None:
+        """Shown until the first read of the store answers (a big run takes a moment)."""
+        what = f"run {name}" if name else "the newest run"
+        self._shown = None
+        self.update(Text(f"Reading {what}…", style=self._style("dim")))
+
     def waiting(self, name: str | None) -> None:
         """Shown until the run (or, with no name, any run) is in the store."""
         what = f"run {name}" if name else "the first run"

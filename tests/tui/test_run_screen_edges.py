@@ -86,3 +86,40 @@ async def test_a_store_failing_under_the_dashboard_is_a_notification_not_a_crash
         app._notifications.clear()
         await wait_until(pilot, lambda: notified(app, "could not be read (disk I/O error)"))
         assert app.is_running
+
+
+async def test_a_run_being_read_is_not_said_to_be_missing(
+    seeded_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flyte_tui.app import DashboardApp
+    from flyte_tui.widgets import RunHeader
+
+    release = threading.Event()
+    app = DashboardApp(seeded_store, "first-success", poll_interval=0.05)
+    run = app.feed.run
+
+    def slow_run(name: str) -> Any:  # a big run: its first read takes a while
+        release.wait(10)
+        return run(name)
+
+    monkeypatch.setattr(app.feed, "run", slow_run)
+    async with app.run_test(size=(120, 36)) as pilot:
+        header = app.screen.query_one(RunHeader)
+        await pilot.pause()
+        assert "Reading run first-success" in str(header.content)
+        assert "appear" not in str(header.content)
+        release.set()
+        await wait_until(pilot, lambda: "first-success" in str(header.content)
+                         and "Reading" not in str(header.content))  # fmt: skip
+
+
+async def test_a_run_not_in_the_store_is_waited_for(seeded_store: Any) -> None:
+    from flyte_tui.app import DashboardApp
+    from flyte_tui.widgets import RunHeader
+
+    app = DashboardApp(seeded_store, "no-such-run", poll_interval=0.05)
+    async with app.run_test(size=(120, 36)) as pilot:
+        header = app.screen.query_one(RunHeader)
+        await wait_until(pilot, lambda: "Waiting for run no-such-run" in str(header.content))
