@@ -19,6 +19,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Static
 from textual.worker import get_current_worker
@@ -122,7 +123,22 @@ class Details(VerticalScroll):
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, target, found)
+            # Posted to this widget, not called on the app: a read finishing while the
+            # widget is removed is dropped with its closed queue (see RunScreen.Loaded).
+            self.post_message(self.Loaded(target, found))
+
+    class Loaded(Message):
+        """A read of the details finished (posted by the loading worker to its widget)."""
+
+        bubble = False
+
+        def __init__(self, key: DetailsTarget, found: ActionDetails | None) -> None:
+            super().__init__()
+            self.key = key
+            self.found = found
+
+    def on_details_loaded(self, event: Loaded) -> None:
+        self._loaded(event.key, event.found)
 
     def _loaded(self, target: DetailsTarget, found: ActionDetails | None) -> None:
         if target != self.target:
