@@ -139,4 +139,3 @@ async def test_a_run_list_read_finishing_as_the_app_exits_is_dropped(
         screen.reload()
     assert release.is_set() and handed.is_set(), "the read did not finish during teardown"
     assert failures == []
-
