@@ -39,6 +39,8 @@ coverage: $(STAMP)
 	mkdir -p $(COV_DIR)
 	$(BIN)/coverage run -m pytest -q -p no:cacheprovider
 	$(BIN)/coverage combine --quiet
+	# Left behind: files combine could not read (a test SIGKILLed a process as it saved).
+	rm -f $(COV_DIR)/.coverage.*
 	$(BIN)/coverage report
 
 test: lint typecheck coverage

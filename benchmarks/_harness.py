@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -115,6 +115,23 @@ def clean_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+# Spawns the measured command and reports its time and peak RSS. A child's `ru_maxrss`
+# starts at its parent's resident size at fork (Linux carries the forking process's
+# high-water mark across exec), so a command forked straight from the suite, which holds
+# tens or hundreds of MiB after building a store, reported the suite's peak, not its own.
+# This small interpreter (`-I -S`: ~10 MiB) forks it instead; the figure is the command's.
+_TRAMPOLINE = """
+import os, sys, time
+result, cmd = sys.argv[1], sys.argv[2:]
+start = time.perf_counter()
+pid = os.posix_spawnp(cmd[0], cmd, os.environ)
+_, status, usage = os.wait4(pid, 0)
+elapsed = time.perf_counter() - start
+with open(result, "w") as out:
+    out.write(f"{elapsed!r} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def spawn_timed(
     cmd: Sequence[str],
     *,
@@ -124,30 +141,44 @@ def spawn_timed(
 ) -> tuple[float, float, str]:
     """Run `cmd`; return (seconds from spawn to exit, the child's peak RSS in MiB, stdout).
 
-    The child is reaped with `os.wait4`, so the RSS is its own `ru_maxrss`. Output goes to
-    temporary files, not pipes, so nothing but the child itself is being timed.
+    A small trampoline interpreter spawns the command and reaps it with `os.wait4`, so the
+    time excludes the trampoline's start and the RSS is the command's own `ru_maxrss`
+    (not inflated by this process's size; see `_TRAMPOLINE`). Output goes to temporary
+    files, not pipes, so nothing but the child itself is being timed.
 
     Raises:
         RuntimeError: the command failed or timed out.
     """
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=err)
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        result = Path(tmp) / "result"
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", _TRAMPOLINE, str(result), *cmd],
+            env=env,
+            cwd=cwd,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,  # a timeout kills the command with its trampoline
+        )
         try:
-            _, status, rusage = os.wait4(proc.pid, 0)
-            elapsed = time.perf_counter() - start
-        finally:
-            killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise RuntimeError(f"{' '.join(cmd)} timed out after {timeout:.0f} s") from None
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+        if proc.returncode != 0 or not result.exists():
+            raise RuntimeError(f"the trampoline of {' '.join(cmd)} failed:\n{stderr[-3000:]}")
+        elapsed_text, maxrss, code = result.read_text().split()
         out.seek(0)
         stdout = out.read().decode(errors="replace")
-        if proc.returncode != 0:
-            err.seek(0)
-            stderr = err.read().decode(errors="replace")
-            raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{stderr[-3000:]}")
-    return elapsed, float(rusage.ru_maxrss) / 1024.0, stdout
+        if int(code) != 0:
+            raise RuntimeError(f"{' '.join(cmd)} exited {code}:\n{stderr[-3000:]}")
+    return float(elapsed_text), float(maxrss) / 1024.0, stdout
 
 
 def flyte_executable() -> Path:

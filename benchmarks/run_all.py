@@ -47,6 +47,7 @@ WORKLOADS: tuple[Workload, ...] = (
     Workload("get_runs_1m", "bench_scale:get_runs_1m", 11, 3, timeout=900),
     Workload("logs_50mb", "bench_scale:logs_50mb", 3, 1, timeout=900),
     Workload("actions_json_100k", "bench_scale:actions_json_100k", 3, 1, timeout=900),
+    Workload("tui_idle_cpu", "bench_scale:tui_idle_cpu", 3, 1, timeout=600),
     Workload("process_hello", "bench_process:process_hello", 9, 3),
     Workload("cache_hits", "bench_cache:cache_hits", 11, 3),
     Workload("cache_key", "bench_cache:cache_key", 21, 5),

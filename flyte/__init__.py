@@ -20,8 +20,8 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from flyte import durable, errors, io, models, notify, remote, report, storage
-    from flyte._cache import Cache, CachePolicy
+    from flyte import app, durable, errors, io, models, notify, remote, report, storage
+    from flyte._cache import Cache, CachePolicy, CacheRequest
     from flyte._cache_api import cache_api as cache
     from flyte._checkpoint import BaseCheckpoint, Checkpoint, latest_checkpoint
     from flyte._cluster import (
@@ -72,6 +72,8 @@ if _typing.TYPE_CHECKING:
         TimeoutType,
     )
     from flyte._run import Run, RunContext, run, with_runcontext
+    from flyte._run_python_script import load_plugin_config, run_python_script
+    from flyte._serve import AppHandle, serve, with_servecontext
     from flyte._task import TaskTemplate
     from flyte._task import TaskTemplate as AsyncFunctionTaskTemplate
     from flyte._trace import trace
@@ -83,11 +85,13 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "AMD_GPU": ("flyte._devices", None),
     "ActionID": ("flyte._context", None),
     "ActionKind": ("flyte._models", None),
+    "AppHandle": ("flyte._serve", None),
     "AsyncFunctionTaskTemplate": ("flyte._task", "TaskTemplate"),
     "Backoff": ("flyte._options", None),
     "BaseCheckpoint": ("flyte._checkpoint", None),
     "Cache": ("flyte._cache", None),
     "CachePolicy": ("flyte._cache", None),
+    "CacheRequest": ("flyte._cache", None),
     "CacheStatus": ("flyte._models", None),
     "Checkpoint": ("flyte._checkpoint", None),
     "Cron": ("flyte._cluster", None),
@@ -124,6 +128,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "Trigger": ("flyte._cluster", None),
     "TriggerTime": ("flyte._cluster", None),
     "TriggeredArtifact": ("flyte._cluster", None),
+    "app": ("flyte.app", ""),
     "build": ("flyte._init", None),
     "build_images": ("flyte._init", None),
     "cache": ("flyte._cache_api", "cache_api"),
@@ -144,6 +149,7 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "io": ("flyte.io", ""),
     "is_control_plane_available": ("flyte._init", None),
     "latest_checkpoint": ("flyte._checkpoint", None),
+    "load_plugin_config": ("flyte._run_python_script", None),
     "logger": ("flyte._logger", None),
     "map": ("flyte._map", None),
     "models": ("flyte.models", ""),
@@ -152,22 +158,27 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "report": ("flyte.report", ""),
     "rerun": ("flyte._init", None),
     "run": ("flyte._run", None),
+    "run_python_script": ("flyte._run_python_script", None),
+    "serve": ("flyte._serve", None),
     "storage": ("flyte.storage", ""),
     "system_logger": ("flyte._logger", None),
     "trace": ("flyte._trace", None),
     "version": ("flyte._init", None),
     "with_runcontext": ("flyte._run", None),
+    "with_servecontext": ("flyte._serve", None),
 }
 
 __all__ = [
     "AMD_GPU",
     "ActionID",
     "ActionKind",
+    "AppHandle",
     "AsyncFunctionTaskTemplate",
     "Backoff",
     "BaseCheckpoint",
     "Cache",
     "CachePolicy",
+    "CacheRequest",
     "CacheStatus",
     "Checkpoint",
     "Cron",
@@ -205,6 +216,7 @@ __all__ = [
     "TriggerTime",
     "TriggeredArtifact",
     "__version__",
+    "app",
     "build",
     "build_images",
     "cache",
@@ -225,6 +237,7 @@ __all__ = [
     "io",
     "is_control_plane_available",
     "latest_checkpoint",
+    "load_plugin_config",
     "logger",
     "map",
     "models",
@@ -233,11 +246,14 @@ __all__ = [
     "report",
     "rerun",
     "run",
+    "run_python_script",
+    "serve",
     "storage",
     "system_logger",
     "trace",
     "version",
     "with_runcontext",
+    "with_servecontext",
 ]
 
 

@@ -10,7 +10,7 @@ from flyte.errors import InvalidOptionError
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Cache", "CacheBehavior", "CachePolicy", "normalize_cache"]
+__all__ = ["Cache", "CacheBehavior", "CachePolicy", "CacheRequest", "normalize_cache"]
 
 CacheBehavior = Literal["auto", "override", "disable"]
 _BEHAVIORS: tuple[str, ...] = get_args(CacheBehavior)
@@ -96,3 +96,7 @@ def normalize_cache(value: Cache | str | bool | None) -> Cache:
         f"cache must be flyte.Cache(...) or one of {', '.join(map(repr, _BEHAVIORS))}, "
         f"got {value!r}"
     )
+
+
+CacheRequest = CacheBehavior | Cache
+"""What `cache=` accepts: a behaviour ("auto", "override", "disable") or a `flyte.Cache`."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flyte._cluster import Environment
     from flyte._environment import TaskEnvironment
     from flyte._task import TaskTemplate
 
@@ -24,9 +25,21 @@ class Deployment:
     version: str
     tasks: list[str] = field(default_factory=list)
     dry_run: bool = False
+    app: dict[str, Any] | None = None  # an app environment's settings (flyte.app)
 
     def summary_repr(self) -> str:
         return f"{self.env} @ {self.version}: {', '.join(self.tasks)}"
+
+    def env_repr(self) -> list[tuple[str, str]]:
+        return [("environment", self.env), ("version", self.version)]
+
+    def table_repr(self) -> list[list[tuple[str, str]]]:
+        """One row per deployed task or app, as (column, value) pairs (upstream's shape)."""
+        if self.app is not None:
+            endpoint = f"http://localhost:{self.app['port']}"
+            return [[("type", "App"), ("name", self.env), ("version", self.version),
+                     ("endpoint", endpoint)]]  # fmt: skip
+        return [[("type", "Task"), ("name", t), ("version", self.version)] for t in self.tasks]
 
 
 def snapshot_task(task: TaskTemplate[Any, Any], *, sealed: bool = True) -> bytes:
@@ -67,8 +80,8 @@ def snapshot_task(task: TaskTemplate[Any, Any], *, sealed: bool = True) -> bytes
     return seal(data) if sealed else data
 
 
-def _collect(envs: tuple[TaskEnvironment, ...]) -> list[TaskEnvironment]:
-    seen: dict[str, TaskEnvironment] = {}
+def _collect(envs: tuple[Any, ...]) -> list[Any]:
+    seen: dict[str, Any] = {}
     stack = list(envs)
     while stack:
         env = stack.pop(0)
@@ -79,8 +92,30 @@ def _collect(envs: tuple[TaskEnvironment, ...]) -> list[TaskEnvironment]:
     return list(seen.values())
 
 
+def _deploy_app(
+    env: Any, settings: dict[str, Any], version: str | None, dry_run: bool
+) -> Deployment:
+    """An app is validated and its settings returned; it runs when served (`flyte.serve`)."""
+    from flyte._cluster import note
+    from flyte._hashing import stable_hash
+
+    note(
+        f"deploying app {env.name!r}",
+        "apps run on this machine when served: flyte.serve(app_env)",
+    )
+    return Deployment(
+        env=env.name,
+        version=version or stable_hash(settings)[:12],
+        dry_run=dry_run,
+        app=settings,
+    )
+
+
 def deploy(
-    *envs: TaskEnvironment, version: str | None = None, dry_run: bool = False, **kwargs: Any
+    *envs: TaskEnvironment | Environment,
+    version: str | None = None,
+    dry_run: bool = False,
+    **kwargs: Any,
 ) -> list[Deployment]:
     """Register every task of `envs` (and the environments they depend on).
 
@@ -102,6 +137,10 @@ def deploy(
     now = time.time()
     remote = type(store).__name__ == "HttpRunStore"  # the server seals what it stores
     for env in _collect(envs):
+        settings = getattr(env, "settings", None)
+        if callable(settings) and not hasattr(env, "tasks"):  # a flyte.app environment
+            out.append(_deploy_app(env, settings(), version, dry_run))
+            continue
         tasks = list(env.tasks.values())
         env_version = version or stable_hash([code_version(t.func).digest for t in tasks])[:12]
         for t in tasks:

@@ -14,6 +14,7 @@ from flyte.errors import ActionAborted, UserError
 
 if TYPE_CHECKING:
     import asyncio
+    import threading
 
     from flyte._controller import Controller
 
@@ -127,10 +128,14 @@ def drain_map(
     group_name: str | None,
     concurrency: int,
     return_exceptions: bool,
+    stopped: threading.Event | None = None,
 ) -> Iterator[Any]:
-    """`flyte.map` from a sync body: run the calls on the controller's loop, yield in order."""
+    """`flyte.map` from a sync body: run the calls on the controller's loop, yield in order.
+
+    `stopped`, when set, ends the wait as an abort does (an own-loop body that timed out).
+    """
     factories = _calls(controller, parent, func, iterables, group_name)
-    return _drain(controller, factories, concurrency, return_exceptions, parent)
+    return _drain(controller, factories, concurrency, return_exceptions, parent, stopped)
 
 
 def _drain(
@@ -139,6 +144,7 @@ def _drain(
     concurrency: int,
     return_exceptions: bool,
     parent: ActionContext,
+    stopped: threading.Event | None = None,
 ) -> Iterator[Any]:
     import asyncio
     import queue
@@ -153,7 +159,7 @@ def _drain(
     try:
         for index in range(len(factories)):
             while index not in ready:
-                if future.cancelled():
+                if future.cancelled() or (stopped is not None and stopped.is_set()):
                     raise ActionAborted(f"run {run.name} was aborted")
                 # Waiting frees this thread's pool slot (nested maps never deadlock); wake
                 # up regularly so an abort injected into this thread lands.

@@ -484,6 +484,40 @@ class Run:
         self._flush()
         return self.store.list_actions(self.name)
 
+    @property
+    def action(self) -> Any:
+        """The run's root action as a `flyte.remote.Action` (upstream's `run.action`)."""
+        from flyte.errors import RunNotFoundError
+        from flyte.remote import Action
+
+        # A run just started records its root action a moment later, on the engine's loop.
+        deadline = time.monotonic() + 10
+        while True:
+            self._flush()
+            root = self.store.get_action(self.name, "a0")
+            if root is not None:
+                return Action(root)
+            if self.done() or time.monotonic() > deadline:
+                raise RunNotFoundError(f"run {self.name} has no root action recorded")
+            time.sleep(0.01)
+
+    def get_debug_url(self) -> str | None:
+        """The URL of the run's debug session: None here (no VS Code server runs locally)."""
+        return None
+
+    def get_report(self, attempt: int | None = None) -> str:
+        """The root action's report as one self-contained HTML page (upstream's `get_report`).
+
+        `attempt` is accepted as upstream's; the report kept is the last attempt's.
+
+        Raises:
+            ReportNotFoundError: the root task logged no report.
+        """
+        from flyte.report._html import action_report_html
+
+        self._flush()
+        return action_report_html(self.store, self.name, "a0", f"{self.record.task} · {self.name}")
+
     def abort(self) -> bool:
         """Abort the run, here or in the process driving it."""
         controller = self._controller or _controller()
@@ -539,6 +573,15 @@ class RunContext:
             found = check_notifications(kwargs["notifications"])
             cluster_only["notifications"] = [describe(n) for n in found]
             note("notifications=", "notifications are sent by a Flyte cluster")
+        if kwargs.get("debug"):
+            from flyte._cluster import note
+
+            cluster_only["debug"] = True
+            note(
+                "debug=True",
+                "a debug session (VS Code server) runs in a cluster's task pod; "
+                "here, run the script under your own debugger",
+            )
         if mode in ("remote", "hybrid") and not (
             _current_config().endpoint or os.environ.get("FLYTE_ENDPOINT")
         ):

@@ -53,6 +53,9 @@ class TaskTemplate(Generic[P, R]):
             return x * x
     """
 
+    # Whether the async body calls the blocking flyte.map, once known (see own_loop.py).
+    _flyte_own_loop: bool | None = None
+
     def __init__(
         self,
         func: Callable[P, R],

@@ -100,6 +100,10 @@ def _compile(tp: Any) -> Check:
 
         return union
     if origin is typing.Literal:
+        # As upstream: a Literal of strings is an enum whose values are checked; any other
+        # Literal (ints, enum members, mixed) is Any there, so it is not checked here.
+        if not all(isinstance(a, str) for a in args):
+            return _ok
         allowed = args
         return lambda v: None if v in allowed else repr(v)
     if tp is float:

@@ -52,6 +52,7 @@ __all__ = [
     "NonRecoverableError",
     "OOMError",
     "RemoteError",
+    "ReportNotFoundError",
     "RunAbortedError",
     "RunActiveError",
     "RunNotFoundError",
@@ -147,6 +148,10 @@ class NestingTooDeepError(UserError, RecursionError):
 
 class RunNotFoundError(UserError, LookupError):
     """No run with the given name exists in the store."""
+
+
+class ReportNotFoundError(UserError, LookupError):
+    """The action logged no report (`@env.task(report=True)` and `flyte.report.log` make one)."""
 
 
 class RunActiveError(UserError):

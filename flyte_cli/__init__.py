@@ -7,6 +7,10 @@ __all__ = ["main"]
 
 def main() -> None:
     """Entry point of the `flyte` console script."""
+    from flyte_cli._complete import answer
+
+    if answer():  # `flyte logs <TAB>`: answered without importing Typer
+        return
     from flyte_cli.main import run_cli
 
     run_cli()

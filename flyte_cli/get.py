@@ -13,6 +13,7 @@ from flyte_cli._command import ExamplesCommand, sub_app
 from flyte_cli._errors import CliError
 from flyte_cli._options import ActionArg, JsonOpt, RunArg, get_store, require_action, require_run
 from flyte_cli._output import (
+    STREAM_PAGE,
     Column,
     console,
     emit,
@@ -235,7 +236,7 @@ def actions(
 
         def pages() -> Iterator[list[dict[str, Any]]]:
             nonlocal history
-            for page in store.iter_actions(run):
+            for page in store.iter_actions(run, page=STREAM_PAGE):
                 if history is None and any(a.attempts > 1 for a in page):
                     history = retried_attempts(store, run, page)
                 rows = []

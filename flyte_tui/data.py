@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte._models import ActionKind, ActionRecord, CacheStatus, Phase
 from flyte._present import call_order, group_parts
+from flyte.store import live_signature
 
 if TYPE_CHECKING:
     from flyte._models import AttemptRecord, LogLine, RunRecord
@@ -31,6 +32,7 @@ __all__ = [
     "Counts",
     "RunActions",
     "RunFeed",
+    "count_keys",
     "group_key",
     "is_group_key",
 ]
@@ -76,19 +78,37 @@ class Counts:
     @classmethod
     def of(cls, actions: list[ActionRecord]) -> Counts:
         """Count `actions` by phase, cache hit, recovery and kind."""
-        phases = Counter(a.phase for a in actions)
+        return cls.from_tally(Counter(key for a in actions for key in count_keys(a)))
+
+    @classmethod
+    def from_tally(cls, tally: Counter[str]) -> Counts:
+        """The counts of a `Counter` of `count_keys` (kept up to date action by action)."""
         return cls(
-            total=len(actions),
-            queued=phases[Phase.QUEUED],
-            running=phases[Phase.RUNNING],
-            succeeded=phases[Phase.SUCCEEDED],
-            failed=phases[Phase.FAILED] + phases[Phase.TIMED_OUT],
-            aborted=phases[Phase.ABORTED],
-            cached=sum(1 for a in actions if a.cache_status is CacheStatus.HIT),
-            recovered=sum(1 for a in actions if a.recovered and a.kind is ActionKind.TASK),
-            replayed=sum(1 for a in actions if a.recovered and a.kind is ActionKind.TRACE),
-            traces=sum(1 for a in actions if a.kind is ActionKind.TRACE),
+            total=tally["total"],
+            queued=tally[Phase.QUEUED.value],
+            running=tally[Phase.RUNNING.value],
+            succeeded=tally[Phase.SUCCEEDED.value],
+            failed=tally[Phase.FAILED.value] + tally[Phase.TIMED_OUT.value],
+            aborted=tally[Phase.ABORTED.value],
+            cached=tally["cached"],
+            recovered=tally["recovered"],
+            replayed=tally["replayed"],
+            traces=tally["traces"],
         )
+
+
+def count_keys(action: ActionRecord) -> list[str]:
+    """What `action` adds to `Counts`: "total", its phase, "cached", "recovered", ..."""
+    keys = ["total", action.phase.value]
+    if action.cache_status is CacheStatus.HIT:
+        keys.append("cached")
+    if action.kind is ActionKind.TRACE:
+        keys.append("traces")
+        if action.recovered:
+            keys.append("replayed")
+    elif action.recovered and action.kind is ActionKind.TASK:
+        keys.append("recovered")
+    return keys
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -126,6 +146,11 @@ class RunActions:
         self.children: dict[str, list[str]] = {ROOT: []}
         self.group_members: dict[str, list[str]] = {}
         self.counts = Counts()
+        self.live: dict[str, str] = {}
+        """id -> `flyte.store.live_signature` of the actions that have not ended."""
+        self.trace_children: dict[str, list[str]] = {}
+        """Container key -> the trace checkpoints among its children."""
+        self._tally: Counter[str] = Counter()
 
     def __len__(self) -> int:
         return len(self.actions)
@@ -176,11 +201,13 @@ class RunActions:
             current = container
         return []
 
-    def update(self, records: list[ActionRecord]) -> ActionDiff:
+    def update(self, records: list[ActionRecord], *, partial: bool = False) -> ActionDiff:
         """Replace the snapshot with `records`; return what was added, changed or removed.
 
         Args:
-            records: every action of the run, as `RunStore.list_actions` returns them.
+            records: every action of the run, as `RunStore.list_actions` returns them;
+                with `partial`, only some (`flyte.store.changed_actions`): the others
+                stay as they were.
         """
         added: list[ActionRecord] = []
         changed: list[ActionRecord] = []
@@ -194,14 +221,27 @@ class RunActions:
             elif old != record:
                 changed.append(record)
                 groups.update(group_key(record.parent, p) for p in group_parts(record.group))
+                self._tally.subtract(count_keys(old))
+            else:
+                continue
+            self._tally.update(count_keys(record))
             self.actions[record.id] = record
+            if record.phase.is_terminal:
+                self.live.pop(record.id, None)
+            else:
+                self.live[record.id] = live_signature(record)
         removed = (
-            [a for a in self.actions if a not in seen] if len(seen) < len(self.actions) else []
+            [a for a in self.actions if a not in seen]
+            if not partial and len(seen) < len(self.actions)
+            else []
         )
         if removed:  # only a deleted run loses actions: rebuild the model from scratch
             self.actions.clear()
             self.children = {ROOT: []}
             self.group_members.clear()
+            self.live.clear()
+            self.trace_children.clear()
+            self._tally.clear()
             self.counts = Counts()
             return ActionDiff(removed=removed)
         # Siblings in call order (the CLI's order too); not started yet after the started.
@@ -217,8 +257,10 @@ class RunActions:
                 members.append(record.id)
                 groups.add(key)
             self.children.setdefault(container, []).append(record.id)
-        if added or changed:
-            self.counts = Counts.of(list(self.actions.values()))
+            if record.kind is ActionKind.TRACE:
+                self.trace_children.setdefault(container, []).append(record.id)
+        if added or changed:  # kept action by action: a busy 5,000-action run changes often
+            self.counts = Counts.from_tally(self._tally)
         return ActionDiff(added=added, changed=changed, groups=sorted(groups))
 
     def newest_running(self) -> ActionRecord | None:
@@ -275,6 +317,27 @@ class RunFeed:
     def actions(self, run: str) -> list[ActionRecord]:
         """Every action of `run` (tasks and trace checkpoints)."""
         return self.store.list_actions(run)
+
+    def action_cursor(self, run: str) -> int:
+        """The highest row id of `run`'s actions (`flyte.store.action_cursor`)."""
+        from flyte.store import action_cursor
+
+        return action_cursor(self.store, run)
+
+    def changed_actions(
+        self, run: str, *, after: int, live: dict[str, str]
+    ) -> tuple[list[ActionRecord], int] | None:
+        """New and changed unfinished actions (`flyte.store.changed_actions`)."""
+        from flyte.store import changed_actions
+
+        return changed_actions(self.store, run, after=after, live=live)
+
+    def actions_version(self, run: str) -> tuple[Any, ...] | None:
+        """A fingerprint of `run`'s actions (`flyte.store.actions_version`): while it
+        stays the same, they need no re-reading; None when the store cannot tell."""
+        from flyte.store import actions_version
+
+        return actions_version(self.store, run)
 
     def logs(
         self, run: str, action_id: str | None, *, after: int = 0, limit: int | None = None

@@ -35,6 +35,7 @@ from flyte._controller.calls import (
     thread_stack,
     with_deadline,
 )
+from flyte._controller.own_loop import needs_own_loop
 from flyte._controller.threads import SyncPool
 from flyte.errors import ActionAborted
 
@@ -107,6 +108,8 @@ class InlineExecutor:
         child.run.apply_env(task.env_name, task.env_values)
         if not task.is_async:
             return self._run_sync(attempt)
+        if task._flyte_own_loop is not False and needs_own_loop(task):
+            return self._run_own_loop(attempt)
         coro = in_action(child, task.func, attempt.args, attempt.kwargs)
         timeout = attempt.timeout
         return coro if timeout is None else with_deadline(coro, timeout)
@@ -152,6 +155,30 @@ class InlineExecutor:
             ident = run.sync_threads.get(key)
             if ident is not None:
                 raise_in_thread(ident, ActionAborted)
+            raise
+
+    async def _run_own_loop(self, attempt: Attempt) -> Any:
+        """An async body that calls the blocking `flyte.map`: on its own loop, in a thread."""
+        from flyte._controller.own_loop import OwnLoopBody
+
+        child = attempt.context
+        body = OwnLoopBody(child, attempt.task, attempt.args, attempt.kwargs, child.run.controller)
+        ctx = contextvars.copy_context()
+        future = self.loop.run_in_executor(self.pool, functools.partial(ctx.run, body.run))
+        timeout = attempt.timeout
+        try:
+            if timeout is None:
+                return await asyncio.shield(future)
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+            if done:
+                return future.result()
+            future.add_done_callback(consume)
+            where = body.where()
+            body.stop()
+            raise Deadline(where)
+        except asyncio.CancelledError:
+            future.add_done_callback(consume)
+            body.stop()
             raise
 
     def shutdown(self) -> None:

@@ -51,6 +51,7 @@ from flyte.errors import (
     InvalidOptionError,
     OOMError,
     RuntimeSystemError,
+    TaskTimeoutError,
 )
 
 if TYPE_CHECKING:
@@ -82,6 +83,16 @@ def machine_capacity() -> tuple[float, int]:
     except (ValueError, OSError, AttributeError):  # pragma: no cover
         memory = 1 << 40
     return cpus, int(memory)
+
+
+def _queued_too_long(name: str, budget: float, waited_for: str, fix: str) -> TaskTimeoutError:
+    """Timeout(max_queued_time=) passed while the attempt waited to start."""
+    err = TaskTimeoutError(
+        f"{name} waited in the queue longer than its max_queued_time of {budget:g}s "
+        f"({waited_for}) and was not started; {fix}"
+    )
+    err.__flyte_traceback__ = f"TaskTimeoutError: {err}\n"  # type: ignore[attr-defined]
+    return err
 
 
 def describe_exit(code: int | None) -> str:
@@ -263,7 +274,7 @@ class _Worker:
 class _Running:
     """An attempt in flight on a worker."""
 
-    __slots__ = ("attempt", "cpu", "future", "key", "lent", "nested", "run", "worker")
+    __slots__ = ("attempt", "calls", "cpu", "future", "key", "lent", "nested", "run", "worker")
 
     def __init__(self, key: int, attempt: Attempt, worker: _Worker, cpu: float) -> None:
         self.key = key
@@ -272,6 +283,7 @@ class _Running:
         self.run: RunState = attempt.context.run
         self.cpu = cpu
         self.nested = 0
+        self.calls: set[asyncio.Task[Any]] = set()  # child actions its body is waiting on
         self.lent = False
         self.future: asyncio.Future[tuple[bool, Any, dict[str, Any]]] = (
             asyncio.get_running_loop().create_future()
@@ -368,15 +380,26 @@ class ProcessExecutor:
         cpu, mem, limit = _requests(task.resources)
         gate = self.gate
         queued = 0.0
+        budget = task.timeout.queued_seconds if task.timeout is not None else None
+        # Timeout(max_queued_time=) bounds the wait for CPU/memory and for a warm worker.
+        queue_deadline = None if budget is None else time.monotonic() + budget
         # A request of nothing neither waits nor changes what others wait for: no gate.
-        if cpu or mem or gate._waiters:
+        if (cpu or mem or gate._waiters) and not gate.try_acquire(cpu, mem):
             gate.check(task.name, cpu, mem)
-            if not gate.try_acquire(cpu, mem):
-                run.recorder.action_queued(run.name, child.action_id, child.attempt)
-                waited = time.monotonic()
+            run.recorder.action_queued(run.name, child.action_id, child.attempt)
+            waited = time.monotonic()
+            if budget is None:
                 await gate.acquire(cpu, mem)
-                queued = time.monotonic() - waited
-                run.recorder.action_running(run.name, child.action_id, child.attempt)
+            else:
+                try:
+                    await asyncio.wait_for(gate.acquire(cpu, mem), budget)
+                except TimeoutError:
+                    held = f"for cpu={cpu:g}, memory={mem / 2**20:.0f}Mi that other tasks held"
+                    raise _queued_too_long(
+                        task.name, budget, held, "raise max_queued_time or lower its Resources"
+                    ) from None
+            queued = time.monotonic() - waited
+            run.recorder.action_running(run.name, child.action_id, child.attempt)
         running: _Running | None = None
         try:
             # A warm worker with room: taken now, no coroutine (the fan-out's common case).
@@ -384,7 +407,7 @@ class ProcessExecutor:
             if task.reusable is not None:
                 worker = self._pool_for(run, task, limit).free_worker()
             if worker is None:
-                worker = await self._worker_for(child, task, limit)
+                worker = await self._worker_for(child, task, limit, queue_deadline)
             running = _Running(next(self._keys), attempt, worker, cpu)
             reused = worker.started_attempts > 0
             worker.started_attempts += 1
@@ -436,6 +459,9 @@ class ProcessExecutor:
                 gate.release(cpu, mem)
 
     def _detach(self, running: _Running) -> None:
+        # A body stopped (abort, timeout, death) while waiting on children: stop them too.
+        for call in running.calls:
+            call.cancel()
         worker = running.worker
         self._running.pop(running.key, None)
         if worker.running.pop(running.key, None) is not None and running.nested == 0:
@@ -486,7 +512,11 @@ class ProcessExecutor:
     # -- workers -------------------------------------------------------------------
 
     async def _worker_for(
-        self, child: ActionContext, task: TaskTemplate[Any, Any], limit: int | None
+        self,
+        child: ActionContext,
+        task: TaskTemplate[Any, Any],
+        limit: int | None,
+        queue_deadline: float | None = None,
     ) -> _Worker:
         run = child.run
         extra = {**run.options.env_vars, **task.env_values}
@@ -517,7 +547,17 @@ class ProcessExecutor:
                 return worker
             future: asyncio.Future[None] = self.loop.create_future()
             pool.waiters.append(future)
-            await future
+            if queue_deadline is None:
+                await future
+                continue
+            try:
+                await asyncio.wait_for(future, max(queue_deadline - time.monotonic(), 0.0))
+            except TimeoutError:
+                budget = task.timeout.queued_seconds if task.timeout is not None else 0.0
+                busy = f"all {pool.replicas} workers of its reusable environment were busy"
+                raise _queued_too_long(
+                    task.name, budget or 0.0, busy, "raise max_queued_time or the replicas"
+                ) from None
 
     def _pool_for(self, run: RunState, task: TaskTemplate[Any, Any], limit: int | None) -> _Pool:
         """The warm pool `task` runs in within `run` (remembered per task and run env)."""
@@ -743,6 +783,9 @@ class ProcessExecutor:
         if running is None:
             return
         parent: ActionContext = running.attempt.context
+        me = asyncio.current_task()
+        assert me is not None
+        running.calls.add(me)
         running.nested += 1
         if running.nested == 1:
             if running.key in worker.running:
@@ -763,6 +806,7 @@ class ProcessExecutor:
         except BaseException as exc:  # the child's error goes back to the body that called
             blob, ok = pack_error(exc), False
         finally:
+            running.calls.discard(me)
             running.nested -= 1
             if running.nested == 0 and running.key in worker.running:
                 worker.active += 1

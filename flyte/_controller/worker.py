@@ -43,6 +43,7 @@ from flyte._controller.channel import (
     task_ref,
     unpack_error,
 )
+from flyte._controller.own_loop import OwnLoopBody, needs_own_loop
 from flyte._controller.threads import SyncPool
 from flyte._map import custom_context_var
 from flyte._store.logs import flush_action_logs
@@ -367,9 +368,16 @@ class WorkerController(MapsByCalls):
         except BaseException as exc:  # the task or its inputs cannot be loaded here
             self._send_done(key, None, exc)
             return
+        if task.report:  # a task unpickled by value never ran __init__, which registers it
+            from flyte.report._report import REPORT_TASKS
+
+            REPORT_TASKS.add(task.name)
         run = self._run_for(run_name, mode, labels, echo, extra)
         child = ActionContext(run=run, action_id=action_id, task_name=task.name, attempt=attempt)  # type: ignore[arg-type]
         run.keys[(action_id, attempt)] = key
+        if task.is_async and needs_own_loop(task):
+            self._own_loop_attempt(key, task, child, args, kwargs, custom, group)
+            return
         if task.is_async:
             coro = self._async_attempt(key, task, child, args, kwargs, custom, group)
             handle: Any
@@ -408,6 +416,34 @@ class WorkerController(MapsByCalls):
             with self._done_lock:
                 self._sync_in_flight += 1
         self.pool.start(ctx.run, body)
+
+    def _own_loop_attempt(
+        self,
+        key: int,
+        task: TaskTemplate[Any, Any],
+        child: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        custom: dict[str, str] | None,
+        group: str | None,
+    ) -> None:
+        """An async body that calls the blocking `flyte.map`: on its own loop (`own_loop.py`)."""
+        body = OwnLoopBody(child, task, args, kwargs, self)
+        ctx = contextvars.copy_context()
+        ctx.run(_set_context_vars, custom, group)
+
+        def run() -> None:
+            try:
+                value = body.run()
+            except BaseException as exc:
+                if isinstance(exc, SystemExit | KeyboardInterrupt):
+                    exc = BodyExit(exc)
+                self._finish(key, child, None, exc)
+                return
+            self._finish(key, child, value, None)
+
+        self._tasks[key] = body
+        self.pool.start(ctx.run, run)
 
     async def _async_attempt(
         self,

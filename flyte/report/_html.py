@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import html
+from typing import Any
 
-__all__ = ["render"]
+__all__ = ["action_report_html", "render"]
 
 _PAGE = """<!doctype html>
 <html lang="en">
@@ -57,3 +58,21 @@ def render(tabs: dict[str, str], *, title: str = "Report") -> str:
         cls = "flyte-report-tab active" if i == 0 else "flyte-report-tab"
         body.append(f'<section class="{cls}" data-tab="{html.escape(name)}">{fragment}</section>')
     return _PAGE.format(title=html.escape(title), nav="".join(nav), body="\n".join(body))
+
+
+def action_report_html(store: Any, run: str, action_id: str, title: str) -> str:
+    """The self-contained HTML report of one action of `run`, as `flyte get report` writes it.
+
+    Raises:
+        ReportNotFoundError: the action logged no report (a task logs one with
+            `@env.task(report=True)`).
+    """
+    from flyte.errors import ReportNotFoundError
+
+    found = store.get_report(run, action_id)
+    if found is None:
+        raise ReportNotFoundError(
+            f"No report is available for action {action_id!r} in run {run!r}; a task logs one "
+            "with @env.task(report=True) and flyte.report.log(...)"
+        )
+    return render(found.tabs, title=title)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import work
 from textual.app import ComposeResult
@@ -13,20 +15,57 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input
 from textual.worker import get_current_worker
 
-from flyte._models import ActionKind, Phase
+from flyte._models import Phase
 from flyte.errors import FlyteError
 from flyte_tui import _format
 from flyte_tui.data import RunActions, is_group_key
 from flyte_tui.widgets import ActionTree, Details, LogView, RunHeader
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from flyte._models import ActionRecord, RunRecord
     from flyte_tui.app import DashboardApp
     from flyte_tui.data import ActionDiff
 
 __all__ = ["RunScreen"]
 
-_Snapshot = tuple["RunRecord | None", "list[ActionRecord]"]
+_READ_SHARE = 0.2
+"""At most this share of a core goes to reading every action of a run whose changes the
+cheap read (`RunFeed.changed_actions`) cannot explain: after a full read (and applying
+it) that took T of CPU, the next waits T * (1 / share - 1)."""
+
+_CHANGES_SHARE = 0.1
+"""At most about this share of a core goes to reading and drawing the changes of a busy
+run: the next read waits 2 T * (1 / share - 1) after one (applied) that took T of CPU.
+A small run's changes show at once, a busy 5,000-action run's a few times a second."""
+
+_CHECK_SHARE = 0.02
+"""At most this share of a core goes to the fingerprint (`RunFeed.actions_version`) of a
+run whose driver beats its heartbeat: 6 ms on a 5,000-action run (not paced at one beat
+a second), 50 ms on a 100,000-action one (checked every 2.5 s)."""
+
+_FULL_SHARE = 0.05
+"""Changes are read in full, to be sure, once T * (1 / share - 1) has passed since the
+last full read (the cheap read does not look at actions that already ended)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Read:
+    """What one read of a run's actions found (made in a worker, applied on the UI)."""
+
+    actions: list[ActionRecord] | None = None
+    """None: nothing to apply."""
+    partial: bool = False
+    """Only new and changed actions (else every action of the run)."""
+    cursor: int | None = None
+    version: tuple[Any, ...] | None = None
+    cost: float = 0.0
+    """CPU seconds the read took."""
+    wait: float = 0.0
+    """Seconds until the read may be made (a change is waiting)."""
+    failed: bool = False
+    """The store could not be read (the user was told): nothing is known."""
 
 
 class RunScreen(Screen[None]):
@@ -50,13 +89,11 @@ class RunScreen(Screen[None]):
 
         bubble = False
 
-        def __init__(
-            self, name: str | None, record: RunRecord | None, actions: list[ActionRecord]
-        ) -> None:
+        def __init__(self, name: str | None, record: RunRecord | None, read: _Read) -> None:
             super().__init__()
             self.name = name
             self.record = record
-            self.actions = actions
+            self.read = read
 
     def __init__(self, run: str | None, *, logs: bool = False) -> None:
         super().__init__(id="run-screen")
@@ -69,6 +106,19 @@ class RunScreen(Screen[None]):
         self._dirty = False
         self._followed: str | None = None
         self._placed_cursor = False
+        self._version: tuple[Any, ...] | None = None
+        """`RunFeed.actions_version` of the actions on screen."""
+        self._cursor: int | None = None
+        """The highest action row read (`RunFeed.changed_actions` goes on from it)."""
+        self._next_full = 0.0
+        """When (monotonic) every action may be read again (see _READ_SHARE)."""
+        self._full_due = 0.0
+        """When (monotonic) a change is read in full again, to be sure (_FULL_SHARE)."""
+        self._next_read = 0.0
+        """When (monotonic) changes may be read again (see _CHANGES_SHARE)."""
+        self._next_check = 0.0
+        """When (monotonic) the fingerprint may be read again (see _CHECK_SHARE)."""
+        self._pending: Timer | None = None
 
     @property
     def dashboard(self) -> DashboardApp:
@@ -90,7 +140,9 @@ class RunScreen(Screen[None]):
         logs = self.query_one(LogView)
         logs.describe = self._describe
         logs.members = self._with_traces
-        self.query_one(RunHeader).waiting(self.run_name)
+        # "Waiting for the run to appear" only once a read did not find it: opening a
+        # big run that is there takes a moment, and must not say it is missing.
+        self.query_one(RunHeader).reading(self.run_name)
         self.watch(self.app, "version", self._store_changed, init=False)
         self.watch(self.app, "follow", self._follow_changed, init=False)
         self.set_interval(1.0, self._tick)
@@ -114,29 +166,88 @@ class RunScreen(Screen[None]):
             self._dirty = True
             return
         self._loading = True
-        self._load(self.run_name)
+        # What the worker may ask the store about, copied here, where the model changes.
+        live = dict(self.model.live) if self.model is not None else {}
+        self._load(self.run_name, live, self._cursor)
 
     @work(thread=True, exclusive=True, group="run")
-    def _load(self, name: str | None) -> None:
+    def _load(self, name: str | None, live: dict[str, str], cursor: int | None) -> None:
         worker = get_current_worker()
         feed = self.dashboard.feed
         record: RunRecord | None = None
-        actions: list[ActionRecord] = []
+        read = _Read()
         try:
             newest = feed.newest_run() if name is None or self._follows_latest() else None
             if newest is not None and (name is None or newest.created_at > self._created_at()):
                 name = newest.name
             record = feed.run(name) if name is not None else None
-            actions = feed.actions(name) if record is not None and name is not None else []
+            if record is not None and name is not None:
+                read = self._read(name, record, live, cursor)
         except FlyteError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error")
-            record, actions = None, []  # keep what is shown: a failed read is not an empty run
+            record = None  # keep what is shown: a failed read is not an empty run
+            read = _Read(failed=True)
         if not worker.is_cancelled:
             # A message to this screen, not a call on the app: the read can finish while
             # the screen is being removed (popped, or the app exiting), after its widgets
             # went and before its workers are cancelled. The screen's queue is closed by
             # then, so the result is dropped instead of querying a tree that is gone.
-            self.post_message(self.Loaded(name, record, actions))
+            self.post_message(self.Loaded(name, record, read))
+
+    def _read(
+        self, name: str, record: RunRecord, live: dict[str, str], cursor: int | None
+    ) -> _Read:
+        """Read what changed in run `name`'s actions since the last read (worker thread).
+
+        Nothing when their fingerprint did not move (the driver's heartbeat, a write to
+        another run); else the new and changed unfinished actions; every action on the
+        first read, when the run ended or its driver died, when the cheap read explains
+        nothing (an ended action changed), and now and then to be sure (_FULL_SHARE).
+        """
+        feed = self.dashboard.feed
+        shown = self.record
+        same_run = (
+            self._shows(name)
+            and shown is not None
+            # A run whose driver died reads ABORTED, and its running actions with it.
+            and (shown.phase, shown.interrupted) == (record.phase, record.interrupted)
+        )
+        now = time.monotonic()
+        if same_run and now < self._next_check:
+            return _Read(wait=self._next_check - now)  # a big run: see _CHECK_SHARE
+        # Read before the actions: a change made meanwhile moves it again.
+        started = time.thread_time()
+        version = feed.actions_version(name)
+        self._next_check = now + (time.thread_time() - started) * (1 / _CHECK_SHARE - 1)
+        if same_run and version is not None and version == self._version:
+            return _Read(version=version)
+        if same_run and now < self._next_read:
+            return _Read(wait=self._next_read - now)  # a busy run: see _CHANGES_SHARE
+        if same_run and cursor is not None and now < self._full_due:
+            started = time.thread_time()
+            found = feed.changed_actions(name, after=cursor, live=live)
+            if found is not None and found[0]:
+                return _Read(
+                    actions=found[0],
+                    partial=True,
+                    cursor=found[1],
+                    version=version,
+                    cost=time.thread_time() - started,
+                )
+        if same_run and now < self._next_full:
+            return _Read(wait=self._next_full - now)  # read once the pause is over
+        started = time.thread_time()
+        cursor = feed.action_cursor(name)  # first: what is added meanwhile is read again
+        actions = feed.actions(name)
+        return _Read(
+            actions=actions,
+            cursor=cursor,
+            version=version,
+            cost=time.thread_time() - started,
+        )
+
+    def _shows(self, name: str) -> bool:
+        return self.model is not None and self.model.run == name
 
     def _follows_latest(self) -> bool:
         return self.dashboard.follow_latest and self.dashboard.follow
@@ -145,21 +256,45 @@ class RunScreen(Screen[None]):
         return self.record.created_at if self.record is not None else 0.0
 
     def on_run_screen_loaded(self, event: Loaded) -> None:
-        self._loaded(event.name, event.record, event.actions)
+        self._loaded(event.name, event.record, event.read)
 
-    def _loaded(
-        self, name: str | None, record: RunRecord | None, actions: list[ActionRecord]
-    ) -> None:
+    def _loaded(self, name: str | None, record: RunRecord | None, read: _Read) -> None:
         self._loading = False
+        if record is None and self.record is None and not read.failed:
+            self.query_one(RunHeader).waiting(self.run_name)
         if record is not None and name is not None:
             if self.model is None or self.model.run != name:
                 self._switch_to(name)
             assert self.model is not None
             self.record = record
-            self._apply(self.model.update(actions), first=not self._placed_cursor)
+            if read.actions is not None:
+                started = time.thread_time()
+                diff = self.model.update(read.actions, partial=read.partial)
+                # The read and the diff: what the next read of this run costs again (the
+                # first read also builds the tree, once).
+                cost = read.cost + time.thread_time() - started
+                self._apply(diff, first=not self._placed_cursor)
+                self._version, self._cursor = read.version, read.cursor
+                now = time.monotonic()
+                if read.partial:
+                    # Drawing what changed costs about as much again as reading it.
+                    self._next_read = now + 2 * cost * (1 / _CHANGES_SHARE - 1)
+                else:
+                    self._next_full = now + cost * (1 / _READ_SHARE - 1)
+                    self._full_due = now + cost * (1 / _FULL_SHARE - 1)
+            else:
+                self._show_header()
+                if self.dashboard.follow and self._placed_cursor:
+                    self._follow()  # a move the tree could not show last time
+            if read.wait > 0 and self._pending is None:
+                self._pending = self.set_timer(read.wait, self._reload_pending)
         if self._dirty:
             self._dirty = False
             self.reload()
+
+    def _reload_pending(self) -> None:
+        self._pending = None
+        self.reload()
 
     def _switch_to(self, name: str) -> None:
         """Show run `name` from scratch (first load, or a newer run in watch mode)."""
@@ -167,6 +302,8 @@ class RunScreen(Screen[None]):
         self.model = RunActions(name)
         self._placed_cursor = False
         self._followed = None
+        self._version = self._cursor = None
+        self._next_read = self._next_full = self._full_due = self._next_check = 0.0
         self.query_one(ActionTree).show_model(self.model)
         self.query_one(LogView).target = (name, None) if self.whole_run_logs else None
 
@@ -259,10 +396,7 @@ class RunScreen(Screen[None]):
             return [action_id]
         found = [action_id]
         for key in found:  # grows while iterating: a breadth-first walk
-            for child in self.model.children.get(key, ()):
-                record = self.model.actions.get(child)
-                if record is not None and record.kind is ActionKind.TRACE:
-                    found.append(child)
+            found += self.model.trace_children.get(key, ())
         return found
 
     def on_action_tree_highlighted(self, event: ActionTree.Highlighted) -> None:

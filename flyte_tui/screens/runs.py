@@ -8,7 +8,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
@@ -69,12 +69,19 @@ class RunsScreen(Screen[None]):
     def on_screen_resume(self) -> None:
         self.reload()
 
+    @property
+    def _in_view(self) -> bool:
+        # `is_current` also holds right under the screen on top (Textual counts it as a
+        # possible background): the run list kept re-reading under a run screen.
+        top = self.app.screen
+        return top is self or (isinstance(top, ModalScreen) and self.is_current)
+
     def _store_changed(self) -> None:
-        if self.is_current:
+        if self._in_view:
             self.reload()
 
     def _tick(self) -> None:
-        if self.is_current:
+        if self._in_view:
             table = self.query_one(RunTable)
             table.tick()
             if table.has_active_runs:

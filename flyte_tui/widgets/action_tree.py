@@ -127,11 +127,29 @@ class ActionTree(Tree[str]):
                 node.set_label(self.group_label(key))
 
     def tick(self) -> None:
-        """Relabel the visible running actions, whose durations grow with the clock."""
-        for key, node in self._by_key.items():
-            action = self.model.actions.get(key)
+        """Relabel the visible running actions, whose durations grow with the clock.
+
+        Only the lines on screen: a fan-out keeps hundreds of actions running, and
+        relabelling every materialized one each second kept the dashboard busy.
+        """
+        top = int(self.scroll_offset.y)
+        for line in range(top, top + self.scrollable_content_region.height):
+            node = self.get_node_at_line(line)
+            if node is None:
+                break
+            action = self.model.actions.get(node.data) if node.data is not None else None
             if action is not None and action.phase is Phase.RUNNING:
-                node.set_label(self.action_label(action))
+                label = self.action_label(action)
+                if label == node._label:
+                    continue
+                if label.cell_len != node._label.cell_len or not hasattr(node, "_updates"):
+                    node.set_label(label)  # the tree's width may change: the full way
+                    continue
+                # `set_label` repaints every line under the node (all of them, for the
+                # root of a fan-out) each second; only this line's text moved.
+                node._label = label
+                node._updates += 1
+                self._refresh_line(line)
 
     def _sync(self, container: str) -> None:
         """Materialize the next children of `container`, up to its page limit."""

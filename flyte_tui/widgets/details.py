@@ -19,6 +19,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Static
 from textual.worker import get_current_worker
@@ -122,7 +123,22 @@ class Details(VerticalScroll):
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             return
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, target, found)
+            # Posted to this widget, not called on the app: a read finishing while the
+            # widget is removed is dropped with its closed queue (see RunScreen.Loaded).
+            self.post_message(self.Loaded(target, found))
+
+    class Loaded(Message):
+        """A read of the details finished (posted by the loading worker to its widget)."""
+
+        bubble = False
+
+        def __init__(self, key: DetailsTarget, found: ActionDetails | None) -> None:
+            super().__init__()
+            self.key = key
+            self.found = found
+
+    def on_details_loaded(self, event: Loaded) -> None:
+        self._loaded(event.key, event.found)
 
     def _loaded(self, target: DetailsTarget, found: ActionDetails | None) -> None:
         if target != self.target:
@@ -136,7 +152,9 @@ class Details(VerticalScroll):
     def tick(self) -> None:
         """Re-render a running action, whose duration grows with the clock."""
         if self.data is not None and not self.data.action.phase.is_terminal:
-            self._render_details(self.data)
+            # Only the duration moved: its line keeps its place, no new layout (the
+            # costly part of a refresh) every second.
+            self._render_details(self.data, layout=False)
 
     def show_group(self, name: str, counts: Counts) -> None:
         """Show a summary of group `name` instead of an action."""
@@ -151,9 +169,9 @@ class Details(VerticalScroll):
         )
         self._body(text)
 
-    def _body(self, renderable: RenderableType) -> None:
+    def _body(self, renderable: RenderableType, *, layout: bool = True) -> None:
         self.shown = renderable
-        self.query_one("#details-body", Static).update(renderable)
+        self.query_one("#details-body", Static).update(renderable, layout=layout)
 
     def plain(self, width: int = 100) -> str:
         """The pane's content as plain text (for tests and copying)."""
@@ -163,7 +181,7 @@ class Details(VerticalScroll):
 
     # -- rendering -----------------------------------------------------------------
 
-    def _render_details(self, found: ActionDetails) -> None:
+    def _render_details(self, found: ActionDetails, *, layout: bool = True) -> None:
         action = found.action
         parts: list[RenderableType] = [self._header(action)]
         parts += self._values("Inputs", _format.parse_json(action.inputs_json))
@@ -175,7 +193,7 @@ class Details(VerticalScroll):
         if action.kind is ActionKind.TASK:
             parts += self._cache(found)
             parts += self._settings(action.settings)
-        self._body(Group(*parts))
+        self._body(Group(*parts), layout=layout)
 
     def _section(self, title: str, hint: str = "") -> Text:
         text = Text(f"\n{title}", style=self._style("section"))

@@ -13,6 +13,7 @@ from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.reactive import var
 from textual.widgets import Input, Log, Static
 from textual.worker import get_current_worker
@@ -101,6 +102,7 @@ class LogView(Vertical):
         self._loading = False
         self._dirty = False
         self._highlighter = _LogHighlighter()
+        self._shown_title = ""
 
     def compose(self) -> ComposeResult:
         yield Static("Logs", id="log-title")
@@ -173,7 +175,22 @@ class LogView(Vertical):
             self.app.call_from_thread(self.notify, str(exc), severity="error")
             lines = []
         if not worker.is_cancelled:
-            self.app.call_from_thread(self._loaded, target, lines)
+            # Posted to this widget, not called on the app: a read finishing while the
+            # widget is removed is dropped with its closed queue (see RunScreen.Loaded).
+            self.post_message(self.Loaded(target, lines))
+
+    class Loaded(Message):
+        """A read of the logs finished (posted by the loading worker to its widget)."""
+
+        bubble = False
+
+        def __init__(self, key: LogTarget, lines: list[LogLine]) -> None:
+            super().__init__()
+            self.key = key
+            self.lines = lines
+
+    def on_log_view_loaded(self, event: Loaded) -> None:
+        self._loaded(event.key, event.lines)
 
     def _loaded(self, target: LogTarget, lines: list[LogLine]) -> None:
         self._loading = False
@@ -212,8 +229,10 @@ class LogView(Vertical):
             text = f"Logs · {scope} · {plural(len(self._lines), 'line')}"
             if self.search:
                 found = len(self.shown)
-                text += f" · {found} {'matches' if found == 1 else 'match'} {self.search!r}"
-        self.query_one("#log-title", Static).update(text)
+                text += f" · {found} {'match' if found == 1 else 'matches'} {self.search!r}"
+        if text != self._shown_title:  # an update lays the screen out again
+            self._shown_title = text
+            self.query_one("#log-title", Static).update(text)
 
     # -- search --------------------------------------------------------------------
 

@@ -38,12 +38,21 @@ class RunHeader(Static):
         "run-header--recovered",
     }
 
+    _shown: Text | None = None
+
     def _style(self, name: str) -> Style:
         return self.get_component_rich_style(f"run-header--{name}", partial=True)
+
+    def reading(self, name: str | None) -> None:
+        """Shown until the first read of the store answers (a big run takes a moment)."""
+        what = f"run {name}" if name else "the newest run"
+        self._shown = None
+        self.update(Text(f"Reading {what}…", style=self._style("dim")))
 
     def waiting(self, name: str | None) -> None:
         """Shown until the run (or, with no name, any run) is in the store."""
         what = f"run {name}" if name else "the first run"
+        self._shown = None
         self.update(Text(f"Waiting for {what} to appear in the store…", style=self._style("dim")))
 
     def show(
@@ -90,4 +99,13 @@ class RunHeader(Static):
             text.append(f" · traces {counts.traces}", self._style("dim"))
         if run.error_type:
             text.append(f"\n{run.error_type}: {run.error_message or ''}", self._style("failed"))
-        self.update(text)
+        if text != self._shown:
+            # Laying the screen out again costs more than the rest of a refresh: only when
+            # the text may take other lines (the clock ticking `12s` to `13s` does not).
+            old, self._shown = self._shown, text
+            same = (
+                old is not None
+                and len(old.plain) == len(text.plain)
+                and old.plain.count("\n") == text.plain.count("\n")
+            )
+            self.update(text, layout=not same)

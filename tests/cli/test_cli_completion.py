@@ -139,3 +139,113 @@ def test_help_and_completion_import_nothing_heavy(
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() or line == "flyte get actions ", out.stderr  # (no runs: no names)
     assert "LOADED []" in out.stderr, out.stderr
+
+
+def test_make_completions_rewrites_only_stale_scripts_and_check_reports_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from flyte_cli import completions_gen
+
+    folder = tmp_path / "completions"
+    monkeypatch.setattr(completions_gen, "COMPLETIONS_DIR", folder)
+    assert completions_gen.main([]) == 0  # writes all three
+    assert sorted(p.name for p in folder.iterdir()) == ["flyte.bash", "flyte.fish", "flyte.zsh"]
+    assert completions_gen.main(["--check"]) == 0
+    (folder / "flyte.zsh").write_text("# edited by hand\n", encoding="utf-8")
+    capsys.readouterr()
+    assert completions_gen.main(["--check"]) == 1
+    assert capsys.readouterr().out.strip() == f"out of date: {folder / 'flyte.zsh'}"
+    assert completions_gen.main([]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote: {folder / 'flyte.zsh'}"
+    assert (folder / "flyte.zsh").read_text(encoding="utf-8") == completions_gen.render("zsh")
+
+
+def _seed_runs(names: list[str]) -> None:
+    from flyte._store import flyte_home
+    from flyte._store.sqlite import SqliteRunStore
+
+    store = SqliteRunStore(flyte_home() / "runs.db")
+    store.write(
+        [
+            ("run_insert", {"name": n, "task": "hello.main", "phase": "SUCCEEDED",
+                            "created_at": 1000.0 + i, "started_at": 1000.0 + i})
+            for i, n in enumerate(names)
+        ]
+    )  # fmt: skip
+    store.close()
+
+
+def _fast(monkeypatch: pytest.MonkeyPatch, capsys: Any, line: str, **env: str) -> list[str] | None:
+    """What the Typer-free path answers for `line`, or None when it leaves it to Typer."""
+    from flyte_cli._complete import answer
+
+    words = line.split()
+    cword = len(words) if line.endswith(" ") else len(words) - 1
+    for key, value in {
+        "_FLYTE_COMPLETE": "complete_bash", "COMP_WORDS": line, "COMP_CWORD": str(cword), **env
+    }.items():  # fmt: skip
+        monkeypatch.setenv(key, value)
+    capsys.readouterr()
+    answered = answer()
+    out = capsys.readouterr().out
+    assert answered or out == ""
+    return out.split() if answered else None
+
+
+def test_run_names_complete_without_typer_exactly_as_typer_does(
+    flyte: Invoke, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from flyte_cli._complete import RUN_FIRST
+
+    _seed_runs(["swift-otter-1", "swift-owl-2", "tidy-fern-3", "Swift-upper-4"])
+    for words in sorted(RUN_FIRST):
+        for prefix in ("", "swift-o", "t", "nothing"):
+            line = f"flyte {' '.join(words)} {prefix}"
+            fast = _fast(monkeypatch, capsys, line)
+            for key in ("_FLYTE_COMPLETE", "COMP_WORDS", "COMP_CWORD"):
+                monkeypatch.delenv(key)
+            assert fast is not None, line
+            assert fast == _complete(flyte, line), line
+    assert _fast(monkeypatch, capsys, "flyte logs swift-o") == ["swift-owl-2", "swift-otter-1"]
+
+
+@pytest.mark.parametrize(
+    ("line", "env"),
+    [
+        ("flyte --store x.db logs ", {}),  # an option on the line
+        ("flyte logs --", {}),
+        ("flyte logs swift-otter-1 ", {}),  # the action, not the run
+        ("flyte get runs ", {}),
+        ("flyte logs 'sw", {}),  # quoting: the shell's splitting rules apply
+        ("flyte logs ", {"FLYTE_ENDPOINT": "http://127.0.0.1:9"}),  # runs of a server
+        ("flyte logs ", {"_FLYTE_COMPLETE": "complete_zsh"}),
+    ],
+)
+def test_other_completions_are_left_to_typer(
+    monkeypatch: pytest.MonkeyPatch, capsys: Any, line: str, env: dict[str, str]
+) -> None:
+    _seed_runs(["swift-otter-1"])
+    assert _fast(monkeypatch, capsys, line, **env) is None
+
+
+def test_the_console_script_completes_run_names_without_importing_typer(tmp_path: Path) -> None:
+    probe = (
+        "import sys\nfrom flyte_cli import main\nmain()\n"
+        "print('LOADED', [m for m in ('typer', 'flyte_cli.main', 'flyte._models') "
+        "if m in sys.modules], file=sys.stderr)"
+    )
+    env = _bash_env("flyte logs sw", tmp_path)
+    from flyte._store.sqlite import SqliteRunStore
+
+    store = SqliteRunStore(tmp_path / "runs.db")
+    store.write(
+        [("run_insert", {"name": "swift-otter-1", "task": "t.main", "phase": "RUNNING",
+                         "created_at": 1.0})]
+    )  # fmt: skip
+    store.close()
+    out = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "swift-otter-1\n"
+    assert "LOADED []" in out.stderr, out.stderr

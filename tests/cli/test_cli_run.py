@@ -542,3 +542,35 @@ def test_executor_process_runs_bodies_in_workers_and_the_tree_says_so(
 def test_unknown_executor_is_a_usage_error(flyte: Invoke) -> None:
     line = error_line(flyte("run", "--executor", "threads", "examples/hello.py", "main"))
     assert "'inline', 'process'" in line
+
+
+@pytest.mark.parametrize(
+    ("module", "source", "message"),
+    [
+        ("broken_syntax", "def broken(:\n", "syntax error in"),
+        ("raises_here", "raise RuntimeError('no config')\n", "RuntimeError: no config"),
+        (
+            "imports_missing",
+            "import no_such_dependency_xyz\n",
+            "importing imports_missing failed: ModuleNotFoundError",
+        ),
+    ],
+)
+def test_a_module_that_cannot_be_imported_is_one_line_exit_2(
+    flyte: Invoke,
+    write: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    source: str,
+    message: str,
+) -> None:
+    write(f"{module}.py", source)
+    monkeypatch.chdir(tmp_path)  # `-m` imports from the working directory
+    line = error_line(flyte("run", "-m", module, "main"))
+    assert message in line, line
+
+
+def test_a_file_that_is_not_python_says_to_use_m(flyte: Invoke) -> None:
+    line = error_line(flyte("run", "README.md", "main"))
+    assert "'README.md' is not a Python file (.py); use -m for a module" in line

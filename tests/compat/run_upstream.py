@@ -30,6 +30,8 @@ PRIVATE = re.compile(
     r"No module named '(flyte\._[\w.]*|flyteplugins[\w.]*|flyteidl2[\w.]*|flyte_controller_base)'"
 )
 MISSING = re.compile(r"No module named '([\w.]+)'")
+# An app whose command (gunicorn, streamlit, ...) is a program this machine does not have.
+NOT_INSTALLED = re.compile(r"its command '[^']+' is not installed on this machine")
 GAP = re.compile(
     r"No module named 'flyte\.[a-z]|module 'flyte[\w.]*' has no attribute|cannot import name '\w+' from 'flyte|object has no attribute"
 )
@@ -44,6 +46,8 @@ def classify(rc: int | str, err: str) -> str:
         return "excused"
     missing = MISSING.search(err)
     if missing and not missing.group(1).startswith("flyte"):
+        return "excused"
+    if NOT_INSTALLED.search(err):
         return "excused"
     if GAP.search(err):
         return "gap"

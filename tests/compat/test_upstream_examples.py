@@ -19,7 +19,17 @@ from flyte._store.sqlite import SqliteRunStore
 
 UPSTREAM = Path(__file__).resolve().parent / "upstream"
 REPO = UPSTREAM.parents[2]
-PROGRAMS = sorted(p.relative_to(UPSTREAM).as_posix() for p in UPSTREAM.rglob("*.py"))
+# Modules another program imports, not run alone: root_env.py's own `__main__` calls the
+# tasks that deploy.py deploys first.
+HELPERS = {"reference_tasks/root_env.py"}
+# Programs are the files with a `__main__` block (as run_upstream.py picks them); the other
+# files are modules they import.
+PROGRAMS = sorted(
+    p.relative_to(UPSTREAM).as_posix()
+    for p in UPSTREAM.rglob("*.py")
+    if "__main__" in p.read_text(encoding="utf-8")
+    and p.relative_to(UPSTREAM).as_posix() not in HELPERS
+)
 
 
 def test_the_upstream_copies_are_there() -> None:

@@ -106,6 +106,20 @@ def _logger_captured(store: SqliteRunStore) -> None:
     assert "WARNING main starts" in lines
 
 
+def _blocking_map_tree(store: SqliteRunStore) -> None:
+    (run,) = store.list_runs()
+    actions = store.list_actions(run.name)
+    ids = {a.name: a.id for a in actions}
+    steps = [a for a in actions if a.name == "blocking_map_compat.step"]
+    # The map's calls are children of the body that made them, in the map's group.
+    assert sorted(a.parent for a in steps) == sorted(
+        [ids["blocking_map_compat.fan_out"]] * 5 + [ids["blocking_map_workers.in_worker"]] * 3
+    )
+    assert sum(a.group == "step_map" for a in steps) == 7
+    (trace,) = [a for a in actions if a.name == "total"]
+    assert trace.parent == ids["blocking_map_compat.fan_out"]
+
+
 PROGRAMS = [
     Program(COMPAT / "hello.py", [14.0]),
     Program(COMPAT / "hello_v2.py", [], check=_hello_v2),
@@ -154,6 +168,23 @@ PROGRAMS = [
     ),
     Program(COMPAT / "dict_inputs.py", ["select 1/10/[] nightly/5 q2/1"]),
     Program(COMPAT / "unawaited_handle.py", [42]),
+    Program(
+        COMPAT / "app_serving.py",
+        [42],
+        also=["deployed App local-multiply", "static status 200", "static stopped True"],
+        err_also=["flyte: note: deploying app 'local-multiply' is recorded"],
+    ),
+    Program(
+        COMPAT / "blocking_map_in_async.py",
+        [
+            " / ".join(
+                [f"step {i} done" for i in range(5)]
+                + ["16", "19"]
+                + [f"step {i} done" for i in range(3)]
+            )
+        ],
+        store_check=_blocking_map_tree,
+    ),
     Program(COMPAT / "storage_models_errors.py", ["stored ValueError"]),
     Program(SEED / "hello_sync.py", ["Done"], actions=11),
     Program(SEED / "hello_async.py", ["Done"], actions=11),

@@ -236,3 +236,83 @@ def test_stored_values_carry_a_key_that_only_this_home_has(tmp_path: Path) -> No
         _serde.loads(blob)
     with pytest.raises(StoreError, match="integrity check"):
         _serde.loads(pickle.dumps({"a": 1}))
+
+
+@pytest.mark.parametrize("tamper", ["writable by others", "wrong size", "a symlink", "a folder"])
+def test_a_key_file_that_cannot_be_trusted_is_never_used(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, tamper: str
+) -> None:
+    from flyte._store._key import home_key
+
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    planted = b"k" * 32
+    key = home / "store.key"
+    if tamper == "writable by others":
+        key.write_bytes(planted)
+        key.chmod(0o666)
+    elif tamper == "wrong size":
+        key.write_bytes(b"short")
+        key.chmod(0o600)
+    elif tamper == "a symlink":
+        target = tmp_path / "elsewhere"
+        target.write_bytes(planted)
+        target.chmod(0o600)
+        key.symlink_to(target)
+    else:
+        key.mkdir()
+    with caplog.at_level("WARNING", logger="flyte.store"):
+        used = home_key(home)
+    assert used != planted and len(used) == 32
+    assert "stored values are authenticated for this process only" in caplog.text
+    assert home_key(home) is used  # the same for the rest of the process
+
+
+REKEYED = """
+import sys
+import flyte
+
+env = flyte.TaskEnvironment("rekeyed")
+
+
+@env.task(cache="auto")
+def square(x: int) -> int:
+    with open(sys.argv[1], "a") as f:
+        f.write("ran\\n")
+    return x * x
+
+
+print("OUT", flyte.with_runcontext(echo=False).run(square, 3).outputs()[0])
+"""
+
+
+def test_values_sealed_under_a_key_since_tampered_with_run_again(tmp_path: Path) -> None:
+    script = tmp_path / "rekeyed.py"
+    script.write_text(REKEYED)
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    env["FLYTE_HOME"] = str(home)
+
+    bodies = tmp_path / "bodies"
+
+    def run() -> str:
+        done = subprocess.run(
+            [sys.executable, str(script), str(bodies)],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "OUT 9" in done.stdout
+        return done.stderr
+
+    def ran() -> int:
+        return len(bodies.read_text().splitlines())
+
+    run()
+    run()
+    assert ran() == 1  # the second was a hit
+    (home / "store.key").chmod(0o666)  # anyone could have forged values with it now
+    assert "authenticated for this process only" in run()
+    assert ran() == 2  # not trusted: run again, never loaded

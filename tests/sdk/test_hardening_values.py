@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -119,3 +120,27 @@ def test_inputs_nested_too_deep_to_store_say_why(store: Any) -> None:
             value = [value]
         with pytest.raises(SerializationError, match=r"input .value. .* nested too deeply"):
             flyte.run(nested_input, value)
+
+
+class Color(enum.Enum):
+    RED = "red"
+    GREEN = "green"
+
+
+@env.task
+def mixed_literal(k: Literal[Color.RED, "medium", 3]) -> str:
+    return str(k)
+
+
+@env.task
+def string_literal(level: Literal["low", "high"]) -> str:
+    return level
+
+
+def test_literals_are_checked_as_upstream_does(store: Any) -> None:
+    # A Literal of strings is an enum upstream: its values are checked. Any other Literal
+    # is Any upstream (its examples pass Color.GREEN for Literal[Color.RED, "medium", 3]).
+    assert flyte.run(mixed_literal, Color.GREEN).outputs()[0] == "Color.GREEN"
+    assert flyte.run(string_literal, "low").outputs()[0] == "low"
+    with pytest.raises(TypeMismatchError, match="level"):
+        flyte.run(string_literal, "medium")

@@ -483,3 +483,69 @@ def test_a_trace_on_a_method_of_a_locally_defined_class(store: Any) -> None:
     assert run.outputs()[0] == "hi there"
     [t] = traces(run)
     assert json.loads(t.outputs_json) == "hi there"
+
+
+def test_async_generator_traces_replay_their_items(store: Any) -> None:
+    env = flyte.TaskEnvironment("replay_agen")
+    ran: Counter[str] = Counter()
+
+    @flyte.trace
+    async def pages(n: int) -> AsyncIterator[str]:
+        ran["pages"] += 1
+        for i in range(n):
+            yield f"p{i}"
+
+    @env.task(retries=1)
+    async def main(n: int) -> list[str]:
+        items = [p async for p in pages(n)]
+        ran["attempts"] += 1
+        if ran["attempts"] == 1:
+            raise RuntimeError("fail after the generator finished")
+        return items
+
+    assert flyte.run(main, 2).outputs()[0] == ["p0", "p1"]
+    assert ran == Counter(pages=1, attempts=2)
+    [t] = traces(flyte.Run(store.list_runs(limit=1)[0].name, store))
+    assert t.recovered
+
+
+@pytest.mark.parametrize("is_async", [False, True], ids=["sync", "async"])
+def test_a_generator_trace_that_raises_midway_is_recorded_failed(
+    store: Any, is_async: bool
+) -> None:
+    env = flyte.TaskEnvironment(f"gen_err_{'async' if is_async else 'sync'}")
+
+    @flyte.trace
+    def pages(n: int) -> Iterator[str]:
+        yield "p0"
+        raise KeyError(f"page {n} is missing")
+
+    @flyte.trace
+    async def apages(n: int) -> AsyncIterator[str]:
+        yield "p0"
+        raise KeyError(f"page {n} is missing")
+
+    @env.task
+    def sync_main(n: int) -> str:
+        seen = []
+        try:
+            for p in pages(n):
+                seen.append(p)
+        except KeyError as exc:
+            return f"{seen} then {exc.args[0]}"
+        return "no error"
+
+    @env.task
+    async def async_main(n: int) -> str:
+        seen = []
+        try:
+            async for p in apages(n):
+                seen.append(p)
+        except KeyError as exc:
+            return f"{seen} then {exc.args[0]}"
+        return "no error"
+
+    run = flyte.run(async_main if is_async else sync_main, 1)
+    assert run.outputs()[0] == "['p0'] then page 1 is missing"
+    [t] = traces(run)
+    assert t.phase is Phase.FAILED and t.error_type == "KeyError"

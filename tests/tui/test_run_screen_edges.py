@@ -25,6 +25,8 @@ async def test_a_store_failing_while_the_run_is_read_is_a_notification(
             raise StoreError("run store runs.db could not be read (disk I/O error)")
 
         monkeypatch.setattr(app.feed, "actions", failing)
+        # The cheap fingerprint is read first (the actions only when it moved): it fails.
+        monkeypatch.setattr(app.feed, "actions_version", failing)
         screen = app.screen
         assert isinstance(screen, RunScreen)
         screen.reload()
@@ -55,3 +57,69 @@ async def test_w_switches_the_logs_to_the_whole_run_and_back_to_the_action(
         await wait_until(pilot, lambda: len(logs.shown) == 2)
         await pilot.press("w")  # back to the selected action's own lines
         await wait_until(pilot, lambda: logs.shown == ["10:01:00   squaring 3"])
+
+
+async def test_a_store_failing_under_the_dashboard_is_a_notification_not_a_crash(
+    seeded_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_app import running_run, table_rows
+
+    running_run(seeded_store, "busy-run")
+    app = app_for(seeded_store)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: table_rows(app)[:1] == ["busy-run"])
+
+        def broken(*args: Any, **kwargs: Any) -> Any:
+            raise StoreError("run store runs.db could not be read (disk I/O error)")
+
+        # The abort's write fails: said, and nothing else happens.
+        monkeypatch.setattr(app.feed, "request_abort", broken)
+        await pilot.press("a", "y")
+        await wait_until(pilot, lambda: notified(app, "could not be read (disk I/O error)"))
+        assert not seeded_store.abort_requested("busy-run")
+        # The run it would abort ended meanwhile.
+        monkeypatch.setattr(app.feed, "request_abort", lambda run: False)
+        await pilot.press("a", "y")
+        await wait_until(pilot, lambda: notified(app, "busy-run is not running"))
+        # The change counter cannot be read: polling says so and goes on.
+        monkeypatch.setattr(app.feed, "version", broken)
+        app._notifications.clear()
+        await wait_until(pilot, lambda: notified(app, "could not be read (disk I/O error)"))
+        assert app.is_running
+
+
+async def test_a_run_being_read_is_not_said_to_be_missing(
+    seeded_store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from flyte_tui.app import DashboardApp
+    from flyte_tui.widgets import RunHeader
+
+    release = threading.Event()
+    app = DashboardApp(seeded_store, "first-success", poll_interval=0.05)
+    run = app.feed.run
+
+    def slow_run(name: str) -> Any:  # a big run: its first read takes a while
+        release.wait(10)
+        return run(name)
+
+    monkeypatch.setattr(app.feed, "run", slow_run)
+    async with app.run_test(size=(120, 36)) as pilot:
+        header = app.screen.query_one(RunHeader)
+        await pilot.pause()
+        assert "Reading run first-success" in str(header.content)
+        assert "appear" not in str(header.content)
+        release.set()
+        await wait_until(pilot, lambda: "first-success" in str(header.content)
+                         and "Reading" not in str(header.content))  # fmt: skip
+
+
+async def test_a_run_not_in_the_store_is_waited_for(seeded_store: Any) -> None:
+    from flyte_tui.app import DashboardApp
+    from flyte_tui.widgets import RunHeader
+
+    app = DashboardApp(seeded_store, "no-such-run", poll_interval=0.05)
+    async with app.run_test(size=(120, 36)) as pilot:
+        header = app.screen.query_one(RunHeader)
+        await wait_until(pilot, lambda: "Waiting for run no-such-run" in str(header.content))
