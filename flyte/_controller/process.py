@@ -302,14 +302,23 @@ class _Pool:
         self.starting = 0
         self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
-    def free_worker(self) -> _Worker | None:
+    def free_worker(self, *, lent: bool = True) -> _Worker | None:
+        """The least busy worker with room for an attempt, or None.
+
+        An attempt waiting on its own child calls lends its slot (else a parent and its
+        children could wait on each other forever), but the process is still the
+        parent's: memory is shared, and a child's OOM there kills the parent too. With
+        `lent=False` only slots that no attempt holds count, so the caller can start
+        another replica first and lend only when the pool is full.
+        """
         best: _Worker | None = None
+        least = self.concurrency
         for worker in self.workers:
             if worker.dead or worker.stopping:
                 continue
-            busy = worker.busy
-            if busy < self.concurrency and (best is None or busy < best.busy):
-                best = worker
+            busy = worker.busy if lent else len(worker.running)
+            if busy < least:
+                best, least = worker, busy
         return best
 
     def wake(self) -> None:
@@ -405,7 +414,7 @@ class ProcessExecutor:
             # A warm worker with room: taken now, no coroutine (the fan-out's common case).
             worker = None
             if task.reusable is not None:
-                worker = self._pool_for(run, task, limit).free_worker()
+                worker = self._pool_for(run, task, limit).free_worker(lent=False)
             if worker is None:
                 worker = await self._worker_for(child, task, limit, queue_deadline)
             running = _Running(next(self._keys), attempt, worker, cpu)
@@ -527,9 +536,13 @@ class ProcessExecutor:
             return await self._spawn(run, extra, limit, None)
         pool = self._pool_for(run, task, limit)
         while True:
-            worker = pool.free_worker()
+            worker = pool.free_worker(lent=False)
             if worker is not None:
                 return worker
+            if len(pool.workers) + pool.starting >= pool.replicas:
+                worker = pool.free_worker()  # the pool is full: a waiting parent lends
+                if worker is not None:
+                    return worker
             if len(pool.workers) + pool.starting < pool.replicas:
                 pool.starting += 1
                 try:

@@ -292,7 +292,7 @@ class Writer:
             process = self._process = None  # inherited through a fork: the parent's, not ours
         if process is None:
             after = self._process_after
-            if after is not None and self._applied >= after:
+            if after is not None and self._applied + len(batch) >= after:
                 self._process_after = None  # started once; never again if it fails
                 self._process = process = _WriteProcess.start(self.store.path)  # type: ignore[attr-defined]
         if process is not None:

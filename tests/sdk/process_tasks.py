@@ -336,3 +336,31 @@ async def catches_own_memory_error() -> str:
     except MemoryError as exc:
         return f"own:{type(exc).__name__}"
     return "none"
+
+
+# Upstream's reuse/fallback_to_regular.py: a parent in a reusable environment calls a child
+# of the same environment that runs out of memory, and falls back to a fresh, bigger one.
+fallback_env = flyte.TaskEnvironment(
+    "fallback_env",
+    resources=flyte.Resources(memory="200Mi"),
+    reusable=flyte.ReusePolicy(replicas=2, idle_ttl=2),
+)
+
+
+@fallback_env.task
+async def crunch(mb: int) -> int:
+    block = bytearray(mb * 2**20)
+    for i in range(0, len(block), 4096):
+        block[i] = 1
+    return os.getpid()
+
+
+@fallback_env.task
+async def crunch_with_fallback(mb: int) -> list[str]:
+    try:
+        await crunch(mb)
+        return ["fit"]
+    except flyte.errors.OOMError:
+        bigger = crunch.override(reusable="off", resources=flyte.Resources(memory="2Gi"))
+        pid = await bigger(mb)
+        return ["fallback", "elsewhere" if pid != os.getpid() else "here"]

@@ -410,3 +410,16 @@ def test_a_memory_error_the_body_raises_itself_stays_its_own_type(store: Any) ->
     assert run.outputs()[0] == "own:MemoryError"
     (child,) = actions(run, "small.raises_memory_error")
     assert child.phase is Phase.FAILED and child.error_type == "MemoryError"
+
+
+def test_a_child_of_a_warm_parent_runs_in_another_replica_so_its_oom_spares_the_parent(
+    store: Any,
+) -> None:
+    # With replicas to spare, a child does not share the process of the parent waiting on
+    # it: the child's OOM kills only its own worker, and the parent's except clause runs.
+    run = flyte.run(pt.crunch_with_fallback, 400)
+    assert run.outputs()[0] == ["fallback", "elsewhere"]
+    (parent,) = actions(run, "fallback_env.crunch_with_fallback")
+    children = actions(run, "fallback_env.crunch")
+    assert parent.phase is Phase.SUCCEEDED
+    assert sorted(str(c.error_type) for c in children) == ["None", "OOMError"]
