@@ -505,6 +505,12 @@ class ProcessExecutor:
             # Plain pickle: the channel is authenticated, a seal would only be checked
             # and dropped by the worker (`unsealed`).
             payload = _dumps((attempt.args, attempt.kwargs), 5)
+            if b"__main__" in payload:
+                # Functions and classes of the driver's script go by reference, and the
+                # worker's __main__ is not that script: cloudpickle sends them by value.
+                import cloudpickle
+
+                payload = cloudpickle.dumps((attempt.args, attempt.kwargs), protocol=5)
         except Exception:  # cloudpickle for closures; or a SerializationError naming them
             payload = _serde.dumps(
                 (attempt.args, attempt.kwargs), what=f"the inputs of {attempt.task.name}"

@@ -423,3 +423,46 @@ def test_a_child_of_a_warm_parent_runs_in_another_replica_so_its_oom_spares_the_
     children = actions(run, "fallback_env.crunch")
     assert parent.phase is Phase.SUCCEEDED
     assert sorted(str(c.error_type) for c in children) == ["None", "OOMError"]
+
+
+MAIN_SCRIPT_INPUTS = """
+import dataclasses, typing
+import flyte
+
+env = flyte.TaskEnvironment("main_inputs", resources=flyte.Resources(memory="300Mi"))
+
+
+def helper(x: int) -> int:
+    return x + 1
+
+
+@dataclasses.dataclass
+class Box:
+    v: int
+
+
+@env.task
+def apply(f: typing.Callable[[int], int], box: Box) -> int:
+    return f(box.v)
+
+
+if __name__ == "__main__":
+    print("OUT", flyte.with_runcontext(echo=False).run(apply, helper, Box(2)).outputs()[0])
+"""
+
+
+def test_functions_and_classes_of_the_script_reach_a_worker(tmp_path: Path) -> None:
+    # Upstream's highlevel_libraries/run_eval.py passes a function defined in the script
+    # to a task: by reference it named the worker's own __main__, which lacks it.
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(MAIN_SCRIPT_INPUTS)
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("FLYTE_")}
+    environ["FLYTE_HOME"] = str(tmp_path / "home")
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=environ, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "OUT 3"
