@@ -21,7 +21,7 @@ import asyncio
 import contextvars
 import functools
 import threading
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flyte._context import _current
@@ -132,29 +132,41 @@ class InlineExecutor:
                 _current.reset(token)
                 run.sync_threads.pop(key, None)
 
+        def stop(why: type[BaseException]) -> str:
+            ident = run.sync_threads.get(key)
+            if ident is None:
+                return ""
+            where = thread_stack(ident) if why is SyncTimeout else ""
+            raise_in_thread(ident, why)
+            return where
+
         ctx = contextvars.copy_context()
-        future = self.loop.run_in_executor(self.pool, functools.partial(ctx.run, body))
-        timeout = attempt.timeout
+        return await self._in_thread(functools.partial(ctx.run, body), attempt.timeout, stop)
+
+    async def _in_thread(
+        self,
+        body: Callable[[], Any],
+        timeout: float | None,
+        stop: Callable[[type[BaseException]], str],
+    ) -> Any:
+        """Run `body` on a pool thread and await it; past `timeout` or on abort, `stop` it.
+
+        `stop(SyncTimeout)` or `stop(ActionAborted)` asks the body to end and returns where
+        it was (for the timeout's traceback). The caller gets TaskTimeoutError at once;
+        whatever the thread ends with later is consumed here, not reported as unretrieved.
+        """
+        future = self.loop.run_in_executor(self.pool, body)
         try:
             if timeout is None:
                 return await asyncio.shield(future)
             done, _ = await asyncio.wait({future}, timeout=timeout)
             if done:
                 return future.result()
-            # The caller gets TaskTimeoutError now; the thread is asked to stop too, and
-            # whatever it ends with later is consumed here, not reported as unretrieved.
             future.add_done_callback(consume)
-            ident = run.sync_threads.get(key)
-            where = ""
-            if ident is not None:
-                where = thread_stack(ident)
-                raise_in_thread(ident, SyncTimeout)
-            raise Deadline(where)
+            raise Deadline(stop(SyncTimeout))
         except asyncio.CancelledError:
             future.add_done_callback(consume)
-            ident = run.sync_threads.get(key)
-            if ident is not None:
-                raise_in_thread(ident, ActionAborted)
+            stop(ActionAborted)
             raise
 
     async def _run_own_loop(self, attempt: Attempt) -> Any:
@@ -163,23 +175,14 @@ class InlineExecutor:
 
         child = attempt.context
         body = OwnLoopBody(child, attempt.task, attempt.args, attempt.kwargs, child.run.controller)
+
+        def stop(why: type[BaseException]) -> str:
+            where = body.where() if why is SyncTimeout else ""
+            body.stop()
+            return where
+
         ctx = contextvars.copy_context()
-        future = self.loop.run_in_executor(self.pool, functools.partial(ctx.run, body.run))
-        timeout = attempt.timeout
-        try:
-            if timeout is None:
-                return await asyncio.shield(future)
-            done, _ = await asyncio.wait({future}, timeout=timeout)
-            if done:
-                return future.result()
-            future.add_done_callback(consume)
-            where = body.where()
-            body.stop()
-            raise Deadline(where)
-        except asyncio.CancelledError:
-            future.add_done_callback(consume)
-            body.stop()
-            raise
+        return await self._in_thread(functools.partial(ctx.run, body.run), attempt.timeout, stop)
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=False)
