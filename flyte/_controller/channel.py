@@ -481,16 +481,30 @@ def pack_error(exc: BaseException) -> bytes:
     return _dumps((data, text, name, str(exc)), 5)
 
 
+def _by_name(name: str, message: str) -> BaseException:
+    """The error `name` names, from its message: flyte's own types by their class (so
+    `except flyte.errors.OOMError` still catches it), any other as a RuntimeUserError."""
+    import flyte.errors
+    from flyte.errors import RuntimeUserError
+
+    cls = getattr(flyte.errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, RuntimeUserError):
+        try:
+            return cls(message, code=name)
+        except Exception:
+            pass
+    return RuntimeUserError(message, code=name)
+
+
 def unpack_error(blob: bytes) -> BaseException:
     """The exception `pack_error` packed, its traceback text attached as `__flyte_traceback__`."""
-    from flyte.errors import RuntimeUserError
 
     data, text, name, message = _loads(blob)
     exc: BaseException
     try:
-        exc = _loads(data) if data is not None else RuntimeUserError(message, code=name)
+        exc = _loads(data) if data is not None else _by_name(name, message)
     except Exception:  # a class that cannot be rebuilt here still reports, by name
-        exc = RuntimeUserError(message, code=name)
+        exc = _by_name(name, message)
     try:
         exc.__flyte_traceback__ = text  # type: ignore[union-attr]
     except AttributeError:  # an exception type with __slots__: the traceback is lost

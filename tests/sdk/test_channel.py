@@ -87,3 +87,20 @@ def test_send_soon_to_a_peer_that_is_gone_does_not_raise(
         loop.run_until_complete(asyncio.sleep(0))
     finally:
         loop.close()
+
+
+def test_flytes_own_errors_that_cannot_be_unpickled_keep_their_class() -> None:
+    # `except flyte.errors.OOMError` in a parent body must catch its child's OOM even when
+    # the pickled error cannot be rebuilt in the parent's process (it arrives by name).
+    import pickle
+
+    from flyte._controller.channel import unpack_error
+    from flyte.errors import OOMError, RuntimeUserError
+
+    by_name = pickle.dumps((None, "Traceback ...", "OOMError", "crunch ran over its limit"))
+    exc = unpack_error(by_name)
+    assert isinstance(exc, OOMError) and exc.code == "OOMError"
+    assert str(exc) == "crunch ran over its limit"
+    broken = pickle.dumps((b"not a pickle", "tb", "KeyError", "'k'"))
+    other = unpack_error(broken)
+    assert type(other) is RuntimeUserError and other.code == "KeyError"
