@@ -506,7 +506,7 @@ def unpack_error(blob: bytes) -> BaseException:
     except Exception:  # a class that cannot be rebuilt here still reports, by name
         exc = _by_name(name, message)
     try:
-        exc.__flyte_traceback__ = text  # type: ignore[union-attr]
+        exc.__flyte_traceback__ = text  # type: ignore[attr-defined]
     except AttributeError:  # an exception type with __slots__: the traceback is lost
         pass
     return exc
