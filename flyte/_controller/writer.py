@@ -25,13 +25,12 @@ import marshal
 import os
 import select
 import sqlite3
-import struct
 import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from flyte._store.write_process import read_frame
+from flyte._store.write_process import read_frame, send_frame
 from flyte.errors import StoreError
 
 if TYPE_CHECKING:
@@ -448,9 +447,7 @@ class _WriteProcess:
         stdin, stdout = self.proc.stdin, self.proc.stdout
         assert stdin is not None and stdout is not None
         try:
-            stdin.write(struct.pack(">I", len(payload)))
-            stdin.write(payload)  # not concatenated: a big batch is not copied once more
-            stdin.flush()
+            send_frame(stdin, payload)
             reply = read_frame(stdout.fileno())
         except OSError as exc:
             raise _ProcessGone(str(exc)) from exc

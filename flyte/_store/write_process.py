@@ -25,19 +25,24 @@ import os
 import select
 import struct
 import sys
-from typing import Any, BinaryIO
+from typing import IO, Any
 
-__all__ = ["main", "read_frame", "write_frame"]
+__all__ = ["main", "read_frame", "send_frame", "write_frame"]
 
 _LENGTH = struct.Struct(">I")
 _PARENT_CHECK = 1.0  # seconds between checks that the driver still lives, while idle
 
 
-def write_frame(stream: BinaryIO, value: Any) -> None:
-    """Send `value` as one frame."""
-    payload = marshal.dumps(value)
-    stream.write(_LENGTH.pack(len(payload)) + payload)
+def send_frame(stream: IO[bytes], payload: bytes) -> None:
+    """Send `payload` (marshalled) as one frame; written in two parts, not copied whole."""
+    stream.write(_LENGTH.pack(len(payload)))
+    stream.write(payload)
     stream.flush()
+
+
+def write_frame(stream: IO[bytes], value: Any) -> None:
+    """Send `value` as one frame."""
+    send_frame(stream, marshal.dumps(value))
 
 
 def _read_exactly(fd: int, size: int) -> bytes | None:
