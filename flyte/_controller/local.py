@@ -418,7 +418,12 @@ class LocalController(MapsByCalls):
         run: RunState,
         depth: int,
     ) -> Any:
-        return await self._run_action(task, call, args, kwargs, run, depth)
+        """Run the call at nesting depth `depth` (see limits.py)."""
+        token = DEPTH.set(depth)
+        try:
+            return await self._run_action(task, call, args, kwargs, run=run)
+        finally:
+            DEPTH.reset(token)
 
     # -- one action ----------------------------------------------------------------
 
@@ -428,128 +433,115 @@ class LocalController(MapsByCalls):
         call: Call,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        *,
         run: RunState,
-        depth: int | None = None,
     ) -> Any:
-        # The nesting depth of this call (see limits.py), set here rather than in a wrapping
-        # coroutine: one frame and one coroutine less per action.
-        token = DEPTH.set(depth) if depth is not None else None
-        try:
-            inputs, ihash = call.inputs, call.inputs_hash
-            aid = call.id
-            rec = run.recorder
-            rec.action_started(
-                run.name,
-                aid,
-                parent=call.parent_id,
-                name=task.name,
-                phase=_RUNNING,
-                group=call.group,
-                inputs_hash=ihash,
-                inputs_json=_serde.encode_json(inputs),
-                started_at=time.time(),
-                settings=task.settings,
-                seq=call.seq,
+        inputs, ihash = call.inputs, call.inputs_hash
+        aid = call.id
+        rec = run.recorder
+        rec.action_started(
+            run.name,
+            aid,
+            parent=call.parent_id,
+            name=task.name,
+            phase=_RUNNING,
+            group=call.group,
+            inputs_hash=ihash,
+            inputs_json=_serde.encode_json(inputs),
+            started_at=time.time(),
+            settings=task.settings,
+            seq=call.seq,
+        )
+
+        # Look up before execute: recovered result, then cache.
+        recovered = run.recovered.get(aid)
+        if (
+            recovered is not None
+            and recovered[0] == ihash
+            and recovered[1] is not None
+            and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
+        ):
+            value = found[1]
+            rec.action_recovered(
+                run.name, aid, outputs_json=_serde.encode_json(value), outputs_blob=recovered[1]
             )
+            return value
 
-            # Look up before execute: recovered result, then cache.
-            recovered = run.recovered.get(aid)
-            if (
-                recovered is not None
-                and recovered[0] == ihash
-                and recovered[1] is not None
-                and (found := _serde.trusted_loads(recovered[1], what=f"recovered {aid}"))[0]
-            ):
-                value = found[1]
-                rec.action_recovered(
-                    run.name, aid, outputs_json=_serde.encode_json(value), outputs_blob=recovered[1]
+        cache = task.cache
+        key = None
+        cache_status = CacheStatus.DISABLED
+        if cache.enabled and not run.options.disable_run_cache:
+            try:
+                key = compute_key(
+                    task_name=task.name,
+                    interface=task.interface_digest,
+                    func=task.func,
+                    cache=cache,
+                    inputs=inputs,
+                    per_input=call.per_input,
+                    inputs_digest=call.inputs_hash,
                 )
-                return value
-
-            cache = task.cache
-            key = None
-            cache_status = CacheStatus.DISABLED
-            if cache.enabled and not run.options.disable_run_cache:
-                try:
-                    key = compute_key(
-                        task_name=task.name,
-                        interface=task.interface_digest,
-                        func=task.func,
-                        cache=cache,
-                        inputs=inputs,
-                        per_input=call.per_input,
-                        inputs_digest=call.inputs_hash,
-                    )
-                except Exception as exc:
-                    err = SerializationError(
-                        f"cache key of {task.name} could not be computed: {exc}"
-                    )
-                    rec.action_failed(
-                        run.name, aid, phase=_FAILED, ended_at=time.time(), error=error_fields(err)
-                    )
-                    raise err from exc
-                cache_status = CacheStatus.MISS
-                if not run.options.overwrite_cache:
-                    recent = run.writer.recent_cache.get(key.key)
+            except Exception as exc:
+                err = SerializationError(f"cache key of {task.name} could not be computed: {exc}")
+                rec.action_failed(
+                    run.name, aid, phase=_FAILED, ended_at=time.time(), error=error_fields(err)
+                )
+                raise err from exc
+            cache_status = CacheStatus.MISS
+            if not run.options.overwrite_cache:
+                recent = run.writer.recent_cache.get(key.key)
+                if recent is not None:
+                    # Written by this process and never read back from the store: the
+                    # seal it was given here needs no check.
+                    hit = (True, _serde.own_loads(recent[1]))
+                else:
+                    recent = self._cache_lookup(run, task.name, key.key)
                     if recent is not None:
-                        # Written by this process and never read back from the store: the
-                        # seal it was given here needs no check.
-                        hit = (True, _serde.own_loads(recent[1]))
-                    else:
-                        recent = self._cache_lookup(run, task.name, key.key)
-                        if recent is not None:
-                            hit = _serde.trusted_loads(
-                                recent[1], what=f"cache entry of {task.name}"
-                            )
-                    if recent is not None and hit[0]:
-                        out_json, value = recent[0], hit[1]
-                        rec.action_cache_hit(
-                            run.name, aid, cache_key=key.key, outputs_json=out_json
-                        )
-                        return value
+                        hit = _serde.trusted_loads(recent[1], what=f"cache entry of {task.name}")
+                if recent is not None and hit[0]:
+                    out_json, value = recent[0], hit[1]
+                    rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
+                    return value
 
-            value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
-            ended = time.time()
-            if key is None:
-                rec.action_succeeded(
-                    run.name,
-                    aid,
-                    outputs_json=out_json,
-                    outputs_blob=blob,
-                    ended_at=ended,
-                    cache_status=cache_status.value,
-                    cache_key=None,
-                )
-                return value
-            recent_cache = run.writer.recent_cache
-            if len(recent_cache) > 10_000:
-                recent_cache.clear()
-            recent_cache[key.key] = (out_json, blob)
-            rec.cache_put(
-                key.key,
-                task=task.name,
-                parts=key.parts,
-                outputs_json=out_json,
-                outputs_blob=blob,
-                created_at=ended,
-                run=run.name,
-                action_id=aid,
-            )
-            # Stored once: the cache entry keeps the exact value, the action refers to it by key
-            # (the store reads it from there, as for a cache hit).
+        value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
+        ended = time.time()
+        if key is None:
             rec.action_succeeded(
                 run.name,
                 aid,
                 outputs_json=out_json,
-                outputs_blob=None,
+                outputs_blob=blob,
                 ended_at=ended,
-                cache_status=_CACHE_WRITTEN,
-                cache_key=key.key,
+                cache_status=cache_status.value,
+                cache_key=None,
             )
             return value
-        finally:
-            if token is not None:
-                DEPTH.reset(token)
+        recent_cache = run.writer.recent_cache
+        if len(recent_cache) > 10_000:
+            recent_cache.clear()
+        recent_cache[key.key] = (out_json, blob)
+        rec.cache_put(
+            key.key,
+            task=task.name,
+            parts=key.parts,
+            outputs_json=out_json,
+            outputs_blob=blob,
+            created_at=ended,
+            run=run.name,
+            action_id=aid,
+        )
+        # Stored once: the cache entry keeps the exact value, the action refers to it by key
+        # (the store reads it from there, as for a cache hit).
+        rec.action_succeeded(
+            run.name,
+            aid,
+            outputs_json=out_json,
+            outputs_blob=None,
+            ended_at=ended,
+            cache_status=_CACHE_WRITTEN,
+            cache_key=key.key,
+        )
+        return value
 
     @staticmethod
     def _cache_lookup(run: RunState, task_name: str, key: str) -> tuple[str | None, bytes] | None:
@@ -731,20 +723,22 @@ def _attempt_error(
 # cuts that; the thresholds are put back when the last run ends, unless someone changed
 # them meanwhile.
 _GC_YOUNG = 20_000
-_gc_saved: list[tuple[int, int, int]] = []
+# (the thresholds before, the ones set here) while runs are active
+_gc_saved: list[tuple[tuple[int, int, int], tuple[int, int, int]]] = []
 
 
 def _collect_less() -> None:
     before = gc.get_threshold()
     if before[0] and before[0] < _GC_YOUNG:
-        _gc_saved[:] = [before]
-        gc.set_threshold(_GC_YOUNG, max(before[1], 20), max(before[2], 20))
+        ours = (_GC_YOUNG, max(before[1], 20), max(before[2], 20))
+        _gc_saved[:] = [(before, ours)]
+        gc.set_threshold(*ours)
 
 
 def _collect_as_before() -> None:
     if _gc_saved:
-        before = _gc_saved.pop()
-        if gc.get_threshold() == (_GC_YOUNG, max(before[1], 20), max(before[2], 20)):
+        before, ours = _gc_saved.pop()
+        if gc.get_threshold() == ours:
             gc.set_threshold(*before)
 
 
