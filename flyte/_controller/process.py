@@ -545,10 +545,6 @@ class ProcessExecutor:
             worker = pool.free_worker(lent=False)
             if worker is not None:
                 return worker
-            if len(pool.workers) + pool.starting >= pool.replicas:
-                worker = pool.free_worker()  # the pool is full: a waiting parent lends
-                if worker is not None:
-                    return worker
             if len(pool.workers) + pool.starting < pool.replicas:
                 pool.starting += 1
                 try:
@@ -563,6 +559,9 @@ class ProcessExecutor:
                 # looks again (those that find no room wait again, in order).
                 pool.wake_all()
                 self._schedule_reaper()
+                return worker
+            worker = pool.free_worker()  # the pool is full: a waiting parent lends its slot
+            if worker is not None:
                 return worker
             future: asyncio.Future[None] = self.loop.create_future()
             pool.waiters.append(future)
