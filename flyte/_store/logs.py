@@ -48,6 +48,10 @@ _lock = threading.Lock()
 _users = 0
 _saved: tuple[TextIO, TextIO] | None = None
 _handler: _ActionLogHandler | None = None
+# Every router ever installed, kept for the life of the process: print() holds only a
+# borrowed reference to sys.stdout, so a router freed at release while another thread is
+# inside print() on it crashes the interpreter. One router per real stream, reused.
+_routers: list[_Router] = []
 
 
 class _Router:
@@ -122,10 +126,20 @@ def capture_logs() -> None:
         if _users > 1:
             return
         _saved = (sys.stdout, sys.stderr)
-        sys.stdout = _Router(sys.stdout, "stdout")  # type: ignore[assignment]
-        sys.stderr = _Router(sys.stderr, "stderr")  # type: ignore[assignment]
+        sys.stdout = _router(sys.stdout, "stdout")  # type: ignore[assignment]
+        sys.stderr = _router(sys.stderr, "stderr")  # type: ignore[assignment]
         _handler = _ActionLogHandler(level=logging.NOTSET)
         logging.getLogger().addHandler(_handler)
+
+
+def _router(real: TextIO, stream: str) -> _Router:
+    """The router for `real`: made once, then reused and never freed."""
+    for router in _routers:
+        if router._real is real and router._stream == stream:
+            return router
+    router = _Router(real, stream)
+    _routers.append(router)
+    return router
 
 
 def release_logs() -> None:

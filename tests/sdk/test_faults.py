@@ -201,6 +201,51 @@ def test_ctrl_c_during_a_blocking_sync_task_exits(tmp_path: Path) -> None:
     assert code == 0, out
 
 
+def test_a_print_in_flight_when_the_run_ends_does_not_crash_the_process(tmp_path: Path) -> None:
+    # print() holds only a borrowed reference to sys.stdout. The run's end used to put the
+    # real stream back and free flyte's router while a thread was still inside print() on
+    # it: a segfault (seen as Ctrl-C during a printing body crashing the process).
+    code, out = run_program(
+        tmp_path,
+        """
+        import gc, threading
+
+        class Held:
+            \"""The user's stdout: a write of "HELD" waits until `go` is set.\"""
+            def __init__(self, real):
+                self.real, self.entered, self.go = real, threading.Event(), threading.Event()
+            def write(self, text):
+                if text == "HELD":
+                    self.entered.set()
+                    self.go.wait(30)
+                return self.real.write(text)
+            def flush(self):
+                self.real.flush()
+
+        sys.stdout = held = Held(sys.stdout)
+        printers = []
+
+        @env.task
+        def main() -> int:
+            # A thread of the user's own (no action context) prints through the router.
+            printer = threading.Thread(target=lambda: print("HELD", flush=True))
+            printer.start()
+            held.entered.wait(30)
+            printers.append(printer)
+            return 1
+
+        flyte.run(main)
+        gc.collect()
+        reused = [type(f"T{i}", (), {})() for i in range(20_000)]
+        held.go.set()
+        printers[0].join()
+        print("SURVIVED")
+        """,
+    )
+    assert code == 0, out
+    assert "HELD\nSURVIVED" in out, out
+
+
 def test_a_timeout_on_a_blocking_sync_body_ends_the_process(tmp_path: Path) -> None:
     code, out = run_program(
         tmp_path,
