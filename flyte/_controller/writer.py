@@ -287,6 +287,7 @@ class Writer:
     def _write(self, batch: list[Op]) -> None:
         """Apply `batch` to the store: in the write process once it is up, else here."""
         process = self._process
+        wait = 0.0
         if process is not None and process.pid_started != os.getpid():
             process = self._process = None  # inherited through a fork: the parent's, not ours
         if process is None:
@@ -294,9 +295,12 @@ class Writer:
             if after is not None and self._applied + len(batch) >= after:
                 self._process_after = None  # started once; never again if it fails
                 self._process = process = _WriteProcess.start(self.store.path)  # type: ignore[attr-defined]
+                # The batch that crossed the threshold is big, and written here it would
+                # compete with the busy engine for the GIL: it waits for the process.
+                wait = _START_WAIT
         if process is not None:
             try:
-                if process.ready():
+                if process.ready(wait):
                     process.write(batch)
                     return
             except _ProcessGone as exc:
@@ -364,6 +368,7 @@ class Writer:
 # Operations written in process before batches go to a write process: small runs (and
 # `python hello.py`) never pay for starting one; a big fan-out moves to it early.
 _PROCESS_AFTER = 2000
+_START_WAIT = 2.0  # seconds the first batch waits for a starting write process
 
 
 def _process_threshold(store: RunStore) -> int | None:
@@ -415,15 +420,15 @@ class _WriteProcess:
             return None
         return cls(proc)
 
-    def ready(self) -> bool:
-        """True once the process has opened the store (never blocks before that)."""
+    def ready(self, wait: float = 0.0) -> bool:
+        """True once the process has opened the store (waits at most `wait` seconds)."""
         if self._ready:
             return True
         out = self.proc.stdout
         assert out is not None
         poller = select.poll()  # not select(): a descriptor may be past FD_SETSIZE (1024)
         poller.register(out.fileno(), select.POLLIN)
-        if not poller.poll(0):
+        if not poller.poll(wait * 1000):
             if self.proc.poll() is not None:
                 raise _ProcessGone(f"it exited with code {self.proc.returncode} on start")
             return False

@@ -99,6 +99,26 @@ def test_small_runs_start_no_write_process_and_big_ones_do(sqlite_store: SqliteR
     assert len(sqlite_store.list_actions(big.name)) == 1502
 
 
+def test_the_batch_that_starts_the_write_process_is_written_by_it(
+    sqlite_store: SqliteRunStore,
+) -> None:
+    # That batch is the biggest of a burst; written in the driver, it fought the busy
+    # engine for the GIL while the process started (700 ms for 10,000 operations).
+    from flyte._controller.local import get_controller
+    from flyte._controller.writer import _PROCESS_AFTER
+
+    big = flyte.with_runcontext(echo=False).run(fan, 3000)
+    writer = get_controller().writer_for(sqlite_store)
+    assert len(_write_processes()) == 1
+    assert writer._applied < _PROCESS_AFTER  # only what came before the threshold
+    assert len(sqlite_store.list_actions(big.name)) == 3002
+
+
+def test_a_store_connection_takes_a_bigger_page_cache(sqlite_store: SqliteRunStore) -> None:
+    sqlite_store.set_cache_size(32 * 1024)
+    assert sqlite_store._conn().execute("PRAGMA cache_size").fetchone()[0] == -32 * 1024
+
+
 KILLED_CHILD = """
 import asyncio, json, os, signal, sys
 import flyte
