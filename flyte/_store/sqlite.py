@@ -374,7 +374,7 @@ class SqliteRunStore:
 
         def flush_actions() -> None:
             if action_rows:
-                _insert_rows(conn, _INSERT_ACTIONS, action_rows)
+                _insert_actions(conn, action_rows)
                 action_rows.clear()
 
         for op in ops:
@@ -1005,6 +1005,28 @@ def _insert_rows(
             chunk = rows[start : start + size]
             conn.execute(sql, [value for row in chunk for value in row])
             start += size
+
+
+def _insert_actions(conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+    """Upsert action rows; add the rows that are new to their runs' counts.
+
+    New rows are the ones past the table's last rowid before the insert (an upsert that
+    finds its row keeps that row's rowid; only this transaction writes). Counted before
+    any later update of the batch, which the update trigger counts (migration 0007).
+    """
+    last = conn.execute("SELECT max(rowid) FROM actions").fetchone()[0] or 0
+    _insert_rows(conn, _INSERT_ACTIONS, rows)
+    added = conn.execute(
+        "SELECT run, count(*), total(cache_status = 'hit') FROM actions "
+        "WHERE rowid > ? GROUP BY run",
+        (last,),
+    ).fetchall()
+    for run, count, hits in added:
+        conn.execute(
+            "UPDATE runs SET action_count = action_count + ?, cache_hits = cache_hits + ? "
+            "WHERE name = ?",
+            (count, int(hits), run),
+        )
 
 
 _INSERT_ACTIONS = _MultiRowInsert(
