@@ -85,6 +85,9 @@ def combine_digests(per_input: Mapping[str, str], ignored: Iterable[str] = ()) -
 
     Lets the cache reuse the digests computed for the action id, dropping ignored inputs.
     """
+    if not ignored and len(per_input) == 1:  # the common case, without the sort and join
+        ((name, digest),) = per_input.items()
+        return _hex(f"{len(name)}:{name}{digest}".encode("utf-8", "surrogatepass"))
     names = sorted(n for n in per_input if n not in ignored) if ignored else sorted(per_input)
     # Digests have a fixed length, so "<len>:<name><digest>" records cannot run together.
     joined = "".join([f"{len(name)}:{name}{per_input[name]}" for name in names])

@@ -115,14 +115,19 @@ _enc_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _dumps = json.JSONEncoder(allow_nan=True).encode
 
 
-def dumps(value: Any, *, what: str = "value") -> bytes:
+def dumps(value: Any, *, what: str = "value", key: bytes | None = None) -> bytes:
     """Pickle `value` exactly (stdlib pickle first, cloudpickle for closures and lambdas).
+
+    `key`: this home's key when the caller holds it (`home_key()`), saving its look-up.
 
     Raises:
         SerializationError: neither can pickle it; the message names `what`.
     """
     try:
-        return seal(pickle.dumps(value, protocol=5))
+        payload = pickle.dumps(value, protocol=5)
+        if key is not None:
+            return MAGIC + _mac(key, payload) + payload
+        return seal(payload)
     except RecursionError as exc:
         raise SerializationError(_too_deep(what, value)) from exc
     except Exception:
@@ -145,6 +150,11 @@ def _too_deep(what: str, value: Any) -> str:
         f"{what} of type {type(value).__name__} cannot be stored: it is nested too deeply "
         "(more levels than Python's recursion limit allows); flatten it"
     )
+
+
+def home_key() -> bytes:
+    """The key values of this home are sealed with (FLYTE_HOME as set now)."""
+    return _key()
 
 
 def _key() -> bytes:

@@ -105,7 +105,9 @@ class InlineExecutor:
         task = attempt.task
         child = attempt.context
         # Threads share one os.environ: env vars are set for the run (conflicts refused).
-        child.run.apply_env(task.env_name, task.env_values)
+        values = task.env_values
+        if values:
+            child.run.apply_env(task.env_name, values)
         if not task.is_async:
             return self._run_sync(attempt)
         if task._flyte_own_loop is not False and needs_own_loop(task):

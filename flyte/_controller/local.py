@@ -59,6 +59,7 @@ from flyte.errors import (
 from flyte.report._report import REPORT_TASKS, finish_report
 
 if TYPE_CHECKING:
+    from flyte._cachekey import KeyParts
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
 
@@ -503,45 +504,7 @@ class LocalController(MapsByCalls):
                     rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
                     return value
 
-        value, blob, out_json = await self._execute(task, run, aid, args, kwargs, cache_status)
-        ended = time.time()
-        if key is None:
-            rec.action_succeeded(
-                run.name,
-                aid,
-                outputs_json=out_json,
-                outputs_blob=blob,
-                ended_at=ended,
-                cache_status=cache_status.value,
-                cache_key=None,
-            )
-            return value
-        recent_cache = run.writer.recent_cache
-        if len(recent_cache) > 10_000:
-            recent_cache.clear()
-        recent_cache[key.key] = (out_json, blob)
-        rec.cache_put(
-            key.key,
-            task=task.name,
-            parts=key.parts,
-            outputs_json=out_json,
-            outputs_blob=blob,
-            created_at=ended,
-            run=run.name,
-            action_id=aid,
-        )
-        # Stored once: the cache entry keeps the exact value, the action refers to it by key
-        # (the store reads it from there, as for a cache hit).
-        rec.action_succeeded(
-            run.name,
-            aid,
-            outputs_json=out_json,
-            outputs_blob=None,
-            ended_at=ended,
-            cache_status=_CACHE_WRITTEN,
-            cache_key=key.key,
-        )
-        return value
+        return await self._execute(task, run, aid, args, kwargs, cache_status, key)
 
     @staticmethod
     def _cache_lookup(run: RunState, task_name: str, key: str) -> tuple[str | None, bytes] | None:
@@ -565,8 +528,9 @@ class LocalController(MapsByCalls):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         cache_status: CacheStatus,
-    ) -> tuple[Any, bytes, str]:
-        """The retry loop: run attempts on the task's executor; record each; return forms."""
+        key: KeyParts | None,
+    ) -> Any:
+        """The retry loop: run attempts on the task's executor; record each; the value."""
         rec = run.recorder
         retries = task.retries
         attempts = retries.count + 1
@@ -575,7 +539,7 @@ class LocalController(MapsByCalls):
         runtime = task.timeout.seconds if task.timeout is not None else None
         # Timeout(deadline=) bounds the action across all its attempts.
         deadline = task.timeout.deadline_seconds if task.timeout is not None else None
-        first_start = time.time()
+        first_start = 0.0
         timeout = runtime
         if run.executor is None and task.resources is None and task.reusable is None:
             executor: Executor = self._inline or self.inline  # the common case, no call
@@ -584,6 +548,8 @@ class LocalController(MapsByCalls):
         for number in range(1, attempts + 1):
             child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=number)
             attempt_start = time.time()
+            if number == 1:
+                first_start = attempt_start
             if deadline is not None:
                 left = max(deadline - (attempt_start - first_start), 0.001)
                 timeout = left if runtime is None else min(runtime, left)
@@ -595,7 +561,7 @@ class LocalController(MapsByCalls):
                 check_output(task, value)
                 blob = attempt.blob
                 if blob is None:
-                    blob = _serde.dumps(value, what=f"the output of {task.name}")
+                    blob = _serde.dumps(value, what=f"the output of {task.name}", key=run.seal_key)
                 out_json = attempt.out_json
                 if out_json is None:
                     out_json = _serde.encode_json(value)
@@ -659,16 +625,50 @@ class LocalController(MapsByCalls):
             if run.aborted.is_set():  # a sync body that finished after its run was aborted
                 rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
                 raise ActionAborted(f"run {run.name} was aborted")
-            rec.attempt_finished(
+            ended = time.time()
+            if key is None:
+                rec.attempt_succeeded(
+                    run.name,
+                    aid,
+                    number,
+                    started_at=attempt_start,
+                    ended_at=ended,
+                    placement=attempt.placement,
+                    outputs_json=out_json,
+                    outputs_blob=blob,
+                    cache_status=cache_status.value,
+                    cache_key=None,
+                )
+                return value
+            recent_cache = run.writer.recent_cache
+            if len(recent_cache) > 10_000:
+                recent_cache.clear()
+            recent_cache[key.key] = (out_json, blob)
+            rec.cache_put(
+                key.key,
+                task=task.name,
+                parts=key.parts,
+                outputs_json=out_json,
+                outputs_blob=blob,
+                created_at=ended,
+                run=run.name,
+                action_id=aid,
+            )
+            # Stored once: the cache entry keeps the exact value, the action refers to it
+            # by key (the store reads it from there, as for a cache hit).
+            rec.attempt_succeeded(
                 run.name,
                 aid,
                 number,
-                phase=_SUCCEEDED,
                 started_at=attempt_start,
-                ended_at=time.time(),
+                ended_at=ended,
                 placement=attempt.placement,
+                outputs_json=out_json,
+                outputs_blob=None,
+                cache_status=_CACHE_WRITTEN,
+                cache_key=key.key,
             )
-            return value, blob, out_json
+            return value
         raise AssertionError("unreachable: the attempt loop returns or raises")
 
 

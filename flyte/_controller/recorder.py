@@ -119,7 +119,7 @@ class Recorder:
     Example:
         rec = Recorder(writer)
         rec.action_started("run-1", "a0", parent=None, name="env.main", ...)
-        rec.action_succeeded("run-1", "a0", outputs_json="1", outputs_blob=b"...")
+        rec.attempt_succeeded("run-1", "a0", 1, started_at=t0, ended_at=t1, outputs_json="1", ...)
     """
 
     __slots__ = ("writer",)
@@ -280,17 +280,32 @@ class Recorder:
             },
         )
 
-    def action_succeeded(
+    def attempt_succeeded(
         self,
         run: str,
         action_id: str,
+        attempt: int,
         *,
+        started_at: float,
+        ended_at: float,
+        placement: Placement | None,
         outputs_json: str,
         outputs_blob: bytes | None,
-        ended_at: float,
         cache_status: str,
         cache_key: str | None,
     ) -> None:
+        """The attempt succeeded, and with it the action: its attempt row and outputs."""
+        row: dict[str, Any] = {
+            "run": run,
+            "action": action_id,
+            "attempt": attempt,
+            "phase": _SUCCEEDED,
+            "started_at": started_at,
+            "ended_at": ended_at,
+        }
+        if placement:
+            row["placement"] = placement
+        self.writer.put(("attempt_upsert", row))
         fields: dict[str, Any] = {
             "phase": _SUCCEEDED,
             "outputs_json": outputs_json,

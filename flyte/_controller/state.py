@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from flyte import _serde
 from flyte._controller.recorder import Recorder
 from flyte.errors import EnvVarConflictError
 
@@ -83,6 +84,7 @@ class RunState:
         # action id -> (attempt, flyte.report.Report) of report=True tasks while they run.
         self.reports: dict[str, tuple[int, Any]] = {}
         self.started_at = time.time()
+        self.seal_key = _serde.home_key()  # outputs are sealed with it (flyte._serde)
 
     @property
     def data_dir(self) -> Path:
