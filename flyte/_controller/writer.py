@@ -51,6 +51,13 @@ _GATHER_OPS = 32
 # the engine is busy, and one transaction of all of them held them twice over in memory
 # (the rows and their statement, or the frame sent to the write process).
 _MAX_BATCH = 10_000
+# Back-pressure: past _HIGH_WATER queued operations a put waits (at most _THROTTLE_MAX
+# seconds) until the writer has taken the queue down to half. A run that records faster
+# than SQLite writes (a 100,000-task fan-out) then holds a bounded backlog, not 200,000
+# operations, and ends no later: the writer was the bottleneck either way. A failing
+# store is never waited for (its operations are kept for the retry).
+_HIGH_WATER = 20_000
+_THROTTLE_MAX = 5.0
 _RETRY_FIRST = 0.05
 _RETRY_MAX = 2.0
 # SQLite result codes (the low byte of an extended code) worth retrying: the condition
@@ -116,6 +123,7 @@ class Writer:
         self._threshold = _process_threshold(store) if threaded else None
         self._process_after = self._threshold
         self._applied = 0
+        self._throttled = 0  # puts waiting for the backlog to shrink
 
     @property
     def error(self) -> StoreError | None:
@@ -156,8 +164,26 @@ class Writer:
                 self._rows[(row["run"], row["id"])] = row
             self._queued += 1
             self._ensure_thread()
-            if not self._gathering or len(self._ops) >= _GATHER_OPS:
+            queued = len(self._ops)
+            if not self._gathering or queued >= _GATHER_OPS:
                 self._cond.notify()
+            if queued > _HIGH_WATER and self._error is None:
+                self._throttle()
+
+    def _throttle(self) -> None:
+        """Wait (condition held) until the writer took the backlog down to half."""
+        if threading.current_thread() is self._thread:
+            return
+        self._throttled += 1
+        try:
+            self._cond.wait_for(
+                lambda: (
+                    len(self._ops) <= _HIGH_WATER // 2 or self._error is not None or self._closed
+                ),
+                _THROTTLE_MAX,
+            )
+        finally:
+            self._throttled -= 1
 
     def update_action(self, run: str, action_id: str, fields: dict[str, Any]) -> None:
         """Update an action row, merged into its pending insert when there is one."""
@@ -227,6 +253,8 @@ class Writer:
                     self._cond.wait(_GATHER)
                     self._gathering = False
                 batch = self._take()
+                if self._throttled:
+                    self._cond.notify_all()
             try:
                 self._write(batch)
             except BaseException as exc:

@@ -89,3 +89,74 @@ def test_a_batch_that_fills_up_commits_without_waiting_out_the_window(
     writer.flush(timeout=30)
     assert sum(len(batch) for batch in store.batches) == writer_module._GATHER_OPS + 8
     writer.close()
+
+
+class _GatedStore(_RecordingStore):
+    """A store whose writes wait for `go`: slower than any engine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = threading.Event()
+        self.fail: Exception | None = None
+
+    def write(self, batch: list[Any]) -> None:
+        self.go.wait(30)
+        if self.fail is not None:
+            raise self.fail
+        super().write(batch)
+
+
+def test_a_backlog_past_the_high_water_mark_makes_puts_wait_for_the_writer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A 100,000-task fan-out queued 200,000 operations (about 1 KB each) while SQLite
+    # wrote: puts now wait once the backlog passes the mark, until it is down to half.
+    monkeypatch.setattr(writer_module, "_HIGH_WATER", 100)
+    monkeypatch.setattr(writer_module, "_MAX_BATCH", 60)
+    store = _GatedStore()
+    writer = Writer(store, threaded=True)  # type: ignore[arg-type]
+    done = threading.Event()
+    most = [0]
+
+    def produce() -> None:
+        for i in range(400):
+            writer.put(_log(i))
+            most[0] = max(most[0], len(writer._ops))
+        done.set()
+
+    producer = threading.Thread(target=produce)
+    producer.start()
+    deadline = time.monotonic() + 10
+    while not writer._throttled:  # the producer waits, the store has written nothing
+        assert time.monotonic() < deadline, "the producer never waited"
+        time.sleep(0.001)
+    assert not done.is_set() and store.batches == []
+    store.go.set()
+    producer.join(timeout=30)
+    assert done.is_set()
+    writer.flush(timeout=30)
+    assert most[0] <= 101
+    assert [op[1]["ts"] for batch in store.batches for op in batch] == list(range(400))
+    writer.close()
+
+
+def test_a_failing_store_is_never_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer_module, "_HIGH_WATER", 10)
+    monkeypatch.setattr(writer_module, "_RETRY_FIRST", 30.0)  # one failure, then a long wait
+    store = _GatedStore()
+    store.fail = OSError(28, "No space left on device")
+    store.go.set()
+    writer = Writer(store, threaded=True)  # type: ignore[arg-type]
+    writer.put(_log(0))
+    deadline = time.monotonic() + 10
+    while writer.error is None:
+        assert time.monotonic() < deadline, "the write never failed"
+        time.sleep(0.001)
+    started = time.monotonic()
+    for i in range(1, 100):
+        writer.put(_log(i))  # kept for the retry, without waiting
+    assert time.monotonic() - started < 1.0
+    assert len(writer._ops) >= 90
+    store.fail = None  # space freed: the retry writes everything
+    writer.close()
+    assert [op[1]["ts"] for batch in store.batches for op in batch] == list(range(100))
