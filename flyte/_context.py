@@ -59,15 +59,19 @@ class ActionContext:
         self.attempt = attempt
         self.in_trace = in_trace
         self.group = group
-        self.seq: dict[tuple[str, str], int] = {}
+        # task or trace name -> inputs hash -> calls so far (nested: the hash string is the
+        # call's own, so an entry costs no key tuple; a wide fan-out keeps one per input)
+        self.seq: dict[str, dict[str, int]] = {}
         self.pending: list[Any] = []
         self.data: dict[str, Any] | None = None  # flyte.ctx().data, made on first use
         self.checkpoint: Any = None  # flyte.ctx().checkpoint, made on first use
 
     def next_seq(self, task_name: str, inputs_hash: str) -> int:
-        key = (task_name, inputs_hash)
-        n = self.seq.get(key, 0)
-        self.seq[key] = n + 1
+        counts = self.seq.get(task_name)
+        if counts is None:
+            counts = self.seq[task_name] = {}
+        n = counts.get(inputs_hash, 0)
+        counts[inputs_hash] = n + 1
         return n
 
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 __all__ = ["TaskTemplate"]
 
+_NO_KWARGS: dict[str, Any] = {}  # shared by calls without keyword arguments; never mutated
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -221,7 +223,8 @@ class TaskTemplate(Generic[P, R]):
         action = current_action()
         if action is None:
             return self.func(*args, **kwargs)
-        return action.run.controller.call(self, action, args, kwargs)  # type: ignore[no-any-return]
+        # A wide fan-out holds the kwargs of every call not yet started: share one empty.
+        return action.run.controller.call(self, action, args, kwargs or _NO_KWARGS)  # type: ignore[no-any-return]
 
     async def aio(self, *args: P.args, **kwargs: P.kwargs) -> Any:
         """Call the task from async code, whether its body is sync or async."""

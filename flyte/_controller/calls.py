@@ -206,7 +206,16 @@ FROM_CONTEXT: Any = object()
 class Call:
     """A task call's identity, fixed when the call is made (not when it starts running)."""
 
-    __slots__ = ("group", "id", "inputs", "inputs_hash", "parent_id", "per_input", "seq")
+    __slots__ = (
+        "group",
+        "id",
+        "inputs",
+        "inputs_hash",
+        "inputs_json",
+        "parent_id",
+        "per_input",
+        "seq",
+    )
 
     def __init__(
         self,
@@ -222,8 +231,15 @@ class Call:
             self.inputs_hash, per_input = hash_inputs(self.inputs)
         except Exception as exc:
             raise _input_error(task, self.inputs, exc) from exc
-        # Kept for the cache key only: a wide fan-out holds a Call per call not yet started.
-        self.per_input = per_input if task.cache.enabled else None
+        # A wide fan-out holds a Call per call not yet started: the inputs are kept for the
+        # cache key only; otherwise their JSON (what the action row needs) replaces them.
+        self.inputs_json: str | None = None
+        self.per_input: dict[str, str] | None = per_input
+        if not task.cache.enabled:
+            self.per_input = None
+            if parent is not None:
+                self.inputs_json = _serde.encode_json(self.inputs)
+                self.inputs = None  # type: ignore[assignment]
         if parent is None:
             self.id, self.seq, self.parent_id, self.group = ROOT_ID, 0, None, None
         else:
@@ -254,6 +270,7 @@ class Call:
             call.inputs_hash, call.per_input = hash_inputs(call.inputs)
         except Exception as exc:
             raise _input_error(task, call.inputs, exc) from exc
+        call.inputs_json = None
         call.seq = seq
         call.id = action_id(parent.action_id, task.name, call.inputs_hash, seq)
         call.parent_id = parent.action_id

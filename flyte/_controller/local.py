@@ -448,7 +448,7 @@ class LocalController(MapsByCalls):
             phase=_RUNNING,
             group=call.group,
             inputs_hash=ihash,
-            inputs_json=_serde.encode_json(inputs),
+            inputs_json=call.inputs_json or _serde.encode_json(inputs),
             started_at=time.time(),
             settings=task.settings,
             seq=call.seq,
