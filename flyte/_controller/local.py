@@ -626,36 +626,26 @@ class LocalController(MapsByCalls):
                 rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
                 raise ActionAborted(f"run {run.name} was aborted")
             ended = time.time()
-            if key is None:
-                rec.attempt_succeeded(
-                    run.name,
-                    aid,
-                    number,
-                    started_at=attempt_start,
-                    ended_at=ended,
-                    placement=attempt.placement,
+            stored_blob: bytes | None = blob
+            status = cache_status.value
+            if key is not None:
+                recent_cache = run.writer.recent_cache
+                if len(recent_cache) > 10_000:
+                    recent_cache.clear()
+                recent_cache[key.key] = (out_json, blob)
+                rec.cache_put(
+                    key.key,
+                    task=task.name,
+                    parts=key.parts,
                     outputs_json=out_json,
                     outputs_blob=blob,
-                    cache_status=cache_status.value,
-                    cache_key=None,
+                    created_at=ended,
+                    run=run.name,
+                    action_id=aid,
                 )
-                return value
-            recent_cache = run.writer.recent_cache
-            if len(recent_cache) > 10_000:
-                recent_cache.clear()
-            recent_cache[key.key] = (out_json, blob)
-            rec.cache_put(
-                key.key,
-                task=task.name,
-                parts=key.parts,
-                outputs_json=out_json,
-                outputs_blob=blob,
-                created_at=ended,
-                run=run.name,
-                action_id=aid,
-            )
-            # Stored once: the cache entry keeps the exact value, the action refers to it
-            # by key (the store reads it from there, as for a cache hit).
+                # Stored once: the cache entry keeps the exact value, the action refers to
+                # it by key (the store reads it from there, as for a cache hit).
+                stored_blob, status = None, _CACHE_WRITTEN
             rec.attempt_succeeded(
                 run.name,
                 aid,
@@ -664,9 +654,9 @@ class LocalController(MapsByCalls):
                 ended_at=ended,
                 placement=attempt.placement,
                 outputs_json=out_json,
-                outputs_blob=None,
-                cache_status=_CACHE_WRITTEN,
-                cache_key=key.key,
+                outputs_blob=stored_blob,
+                cache_status=status,
+                cache_key=None if key is None else key.key,
             )
             return value
         raise AssertionError("unreachable: the attempt loop returns or raises")
