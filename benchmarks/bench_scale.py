@@ -64,8 +64,9 @@ def fanout_100k(reps: int, workdir: Path) -> list[Row]:
 
 
 def _big_store(workdir: Path, runs: int, actions: int) -> Path:
-    """A real store (made by SqliteRunStore, so migrations and triggers apply) with
-    `actions` actions spread over `runs` runs, inserted in bulk."""
+    """A real store (made by SqliteRunStore, so migrations apply) with `actions` actions
+    spread over `runs` runs, inserted in bulk (so the run rows' counts, which the store's
+    writer keeps, are set here)."""
     from flyte._store.sqlite import SqliteRunStore
 
     db = workdir / "big" / "runs.db"
@@ -85,6 +86,7 @@ def _big_store(workdir: Path, runs: int, actions: int) -> Path:
         "?, ?, ?)",
         ((f"run-{r:04d}", f"{i:012x}", now, now, i) for r in range(runs) for i in range(per)),
     )
+    conn.execute("UPDATE runs SET action_count = ?", (per,))
     conn.execute("COMMIT")
     store.close()
     return db
