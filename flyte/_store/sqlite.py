@@ -57,6 +57,9 @@ _RUN_BLOBS = ("inputs_blob", "outputs_blob", "task_blob")
 _log = logging.getLogger("flyte.store")
 
 
+_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+
+
 def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
     """Open a connection with the store's pragmas (the one connection factory).
 
@@ -72,8 +75,11 @@ def connect(path: str, *, read_only: bool = False) -> sqlite3.Connection:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         if not read_only:
             # Only takes effect on a new, empty file (or at the next VACUUM): lets `flyte gc`
-            # give freed pages back to the OS in short steps (flyte._store.upkeep).
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            # give freed pages back to the OS in short steps (flyte._store.upkeep). Set only
+            # when not already so: setting it takes the write lock even when it changes
+            # nothing, and opening a store must not wait for another process's write.
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL:
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")

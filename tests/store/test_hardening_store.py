@@ -495,3 +495,35 @@ def test_a_store_that_cannot_be_made_there_is_one_line_naming_what_is_in_the_way
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert message in result.stderr
+
+
+def test_a_store_opens_for_reading_while_another_process_holds_its_write_lock(
+    tmp_path: Path,
+) -> None:
+    # Opening ran `PRAGMA auto_vacuum = INCREMENTAL`, which takes the write lock even when
+    # it changes nothing: `flyte get runs` waited the whole busy timeout (60 s) and failed
+    # while a gc or a big transaction of another process held the lock.
+    path = tmp_path / "runs.db"
+    store = SqliteRunStore(path)
+    store.write([("run_insert", {"name": "r", "task": "t", "phase": "RUNNING", "created_at": 1.0})])
+    store.close()
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # another process's long write
+    try:
+        reader = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from flyte._store.sqlite import SqliteRunStore; "
+                "print([r.name for r in SqliteRunStore(sys.argv[1]).list_runs()])",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,  # a bound on the hang; the read takes well under a second
+        )
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert reader.returncode == 0, reader.stderr
+    assert reader.stdout.strip() == "['r']"
