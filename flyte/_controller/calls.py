@@ -224,9 +224,13 @@ class Call:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         group: Any = FROM_CONTEXT,
+        *,
+        checked: bool = False,
     ) -> None:
+        """`checked`: the arguments were type-checked when the call was made."""
         self.inputs = task.bind(args, kwargs)
-        check_inputs(task, self.inputs)
+        if not checked:
+            check_inputs(task, self.inputs)
         try:
             self.inputs_hash, per_input = hash_inputs(self.inputs)
         except Exception as exc:

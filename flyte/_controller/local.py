@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._cachekey import compute_key
-from flyte._context import ActionContext
+from flyte._context import ActionContext, group_var
 from flyte._controller import MapsByCalls
 from flyte._controller.calls import (
     FROM_CONTEXT,
@@ -43,7 +43,7 @@ from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
 from flyte._store._liveness import this_process_start
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
-from flyte._typecheck import check_output
+from flyte._typecheck import check_inputs, check_output
 from flyte.errors import (
     ActionAborted,
     InvalidOptionError,
@@ -387,8 +387,13 @@ class LocalController(MapsByCalls):
         kwargs: dict[str, Any],
         group: Any = FROM_CONTEXT,
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
-        """Fix the call's id now; return a factory for the coroutine that runs it.
+        """Check the call now; return a factory for the coroutine that runs it.
 
+        The arguments are bound and type-checked here (a wrong call fails where it is
+        made); the call's identity (inputs digest, sequence number, id) is fixed when it
+        starts, so a wide fan-out holds only its arguments and a small coroutine per call
+        not yet started. The sequence number only tells apart calls of one task with
+        equal inputs, interchangeable by definition, so their start order may number them.
         `flyte.map` creates the coroutines only when they are about to run, so calls that
         an abort cancels before they start leave no never-awaited coroutine behind.
         """
@@ -405,24 +410,27 @@ class LocalController(MapsByCalls):
         # Async children are awaited on the caller's stack: a clear error long before
         # Python's recursion limit. A sync child runs in its own thread and starts afresh.
         depth = child_depth(task.name) if task.is_async else 0
-        call = Call(task, parent, args, kwargs, group)
+        check_inputs(task, task.bind(args, kwargs))
+        if group is FROM_CONTEXT:
+            group = group_var.get()  # the group the call is made in, not the one it starts in
         # A wide fan-out holds one of these per call not yet started: one positional
         # partial, and a small coroutine (`_start`) rather than `_run_action`'s big frame.
-        return functools.partial(self._start, task, call, args, kwargs, parent.run, depth)
+        return functools.partial(self._start, task, parent, args, kwargs, group, depth)
 
     async def _start(
         self,
         task: TaskTemplate[Any, Any],
-        call: Call,
+        parent: ActionContext,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        run: RunState,
+        group: str | None,
         depth: int,
     ) -> Any:
-        """Run the call at nesting depth `depth` (see limits.py)."""
+        """Fix the call's identity and run it at nesting depth `depth` (see limits.py)."""
+        call = Call(task, parent, args, kwargs, group, checked=True)
         token = DEPTH.set(depth)
         try:
-            return await self._run_action(task, call, args, kwargs, run=run)
+            return await self._run_action(task, call, args, kwargs, run=parent.run)
         finally:
             DEPTH.reset(token)
 

@@ -1475,3 +1475,45 @@ def test_thresholds_a_user_sets_during_a_run_are_kept() -> None:
         assert gc.get_threshold() == (1234, 5, 6)
     finally:
         gc.set_threshold(*before)
+
+
+# --- call identity: checked at the call, fixed at the start ---------------------------
+
+
+@env.task
+async def typed_leaf(x: int) -> int:
+    return x
+
+
+@env.task
+async def calls_typed_leaf_wrongly() -> str:
+    try:
+        pending = typed_leaf("not a number")  # type: ignore[arg-type]
+    except flyte.errors.TypeMismatchError:
+        return "at the call"
+    await pending
+    return "at the await"
+
+
+@env.task
+async def awaits_equal_calls_out_of_order() -> list[int]:
+    first, second, third = typed_leaf(7), typed_leaf(7), typed_leaf(8)
+    return [await third, await second, await first]
+
+
+def test_a_wrong_argument_fails_where_the_call_is_made(store: Any) -> None:
+    # The identity of a call (digest, sequence number, id) is fixed when it starts, so a
+    # wide fan-out holds only its arguments per call not yet started; its arguments are
+    # still checked at the call, where the mistake is.
+    assert flyte.run(calls_typed_leaf_wrongly).outputs()[0] == "at the call"
+
+
+def test_equal_calls_awaited_out_of_order_get_distinct_stable_ids(store: Any) -> None:
+    ids = []
+    for _ in range(2):
+        run = flyte.run(awaits_equal_calls_out_of_order)
+        assert run.outputs()[0] == [8, 7, 7]
+        leaves = [a for a in run.actions() if a.name.endswith("typed_leaf")]
+        assert len(leaves) == 3 and len({a.id for a in leaves}) == 3
+        ids.append(sorted((a.id, a.seq, a.inputs_json) for a in leaves))
+    assert ids[0] == ids[1]  # the same program numbers its calls the same way every run
