@@ -70,7 +70,7 @@ def _calls(
     iterables: tuple[Iterable[Any], ...],
     group_name: str | None,
 ) -> list[Callable[[], Coroutine[Any, Any, Any]]]:
-    """One coroutine factory per item, ids fixed now in input order."""
+    """One coroutine factory per item, checked now; they start (and are numbered) in order."""
     from flyte._task import TaskTemplate
 
     task, pargs, pkwargs = _unwrap(func)

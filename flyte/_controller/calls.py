@@ -204,7 +204,7 @@ FROM_CONTEXT: Any = object()
 
 
 class Call:
-    """A task call's identity, fixed when the call is made (not when it starts running)."""
+    """A task call's identity (inputs digest, sequence number, id), fixed when it starts."""
 
     __slots__ = (
         "group",

@@ -76,9 +76,11 @@ class _Controller(WorkerController):
         finally:
             self.link.finished(key)
 
-    async def _remote_call(self, task: Any, call: Any, args: Any, kwargs: Any, key: int) -> Any:
+    async def _remote_call(
+        self, task: Any, parent: Any, args: Any, kwargs: Any, group: Any, key: int
+    ) -> Any:
         self.link.waiting_on_child(key)
-        return await super()._remote_call(task, call, args, kwargs, key)
+        return await super()._remote_call(task, parent, args, kwargs, group, key)
 
     def call(self, task: Any, parent: Any, args: Any, kwargs: Any) -> Any:
         slot = getattr(_here, "slot", None)

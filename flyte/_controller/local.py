@@ -374,7 +374,7 @@ class LocalController(MapsByCalls):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Coroutine[Any, Any, Any]:
-        """A coroutine running the task as a child action of `parent` (ids fixed now)."""
+        """A coroutine running the task as a child action of `parent` (checked now)."""
         return self.prepare(task, parent, args, kwargs)()
 
     call_coro = call_aio

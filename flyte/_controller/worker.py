@@ -47,6 +47,7 @@ from flyte._controller.own_loop import OwnLoopBody, needs_own_loop
 from flyte._controller.threads import SyncPool
 from flyte._map import custom_context_var
 from flyte._store.logs import flush_action_logs
+from flyte._typecheck import check_inputs
 from flyte.errors import ActionAborted, TraceCallError, as_user_error
 
 if TYPE_CHECKING:
@@ -306,20 +307,23 @@ class WorkerController(MapsByCalls):
             )
         if parent.run.aborted.is_set():
             raise ActionAborted(f"run {parent.run.name} was aborted")
-        # The id is fixed here, at call time, exactly as in the driver.
-        call = Call(task, parent, args, kwargs)
+        # As in the driver: checked now, numbered when it starts (`LocalController.prepare`).
+        check_inputs(task, task.bind(args, kwargs))
+        group = group_var.get()
         run: WorkerRun = parent.run  # type: ignore[assignment]
         key = run.keys.get((parent.action_id, parent.attempt), 0)
-        return functools.partial(self._remote_call, task, call, args, kwargs, key)
+        return functools.partial(self._remote_call, task, parent, args, kwargs, group, key)
 
     async def _remote_call(
         self,
         task: TaskTemplate[Any, Any],
-        call: Call,
+        parent: ActionContext,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        group: str | None,
         key: int,
     ) -> Any:
+        call = Call(task, parent, args, kwargs, group, checked=True)
         task_key, ref = task_ref(task)
         payload = _serde.dumps((args, kwargs), what=f"the inputs of {task.name}")
         try:
