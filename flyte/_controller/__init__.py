@@ -78,7 +78,8 @@ class Controller(Protocol):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
-        """Fix a call's identity now; the factory makes the coroutine when it may start."""
+        """Check a call now; the factory makes the coroutine when it may start, and the
+        call's identity (digest, sequence number, id) is fixed then."""
 
     def map(
         self,

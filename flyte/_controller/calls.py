@@ -23,7 +23,9 @@ from flyte._controller.sequencer import ROOT_ID, action_id
 from flyte._hashing import hash_inputs
 from flyte._typecheck import check_inputs
 from flyte.errors import (
+    ActionAborted,
     SerializationError,
+    TraceCallError,
 )
 
 if TYPE_CHECKING:
@@ -201,6 +203,28 @@ def consume(future: asyncio.Future[Any]) -> None:
 
 
 FROM_CONTEXT: Any = object()
+
+
+def check_call(
+    task: TaskTemplate[Any, Any],
+    parent: ActionContext,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """Refuse a task call where it is made: inside a trace, in an aborted run, or with
+    arguments that do not fit the task (its identity is fixed later, when it starts).
+
+    Raises:
+        TraceCallError, ActionAborted, TypeError, TypeMismatchError.
+    """
+    if parent.in_trace:
+        raise TraceCallError(
+            f"task {task.name} was called inside a @flyte.trace function; traces are "
+            "checkpoints inside one task and cannot start tasks"
+        )
+    if parent.run.aborted.is_set():
+        raise ActionAborted(f"run {parent.run.name} was aborted")
+    check_inputs(task, task.bind(args, kwargs))
 
 
 class Call:

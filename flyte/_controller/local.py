@@ -30,6 +30,7 @@ from flyte._controller.calls import (
     BodyExit,
     Call,
     Deadline,
+    check_call,
     error_fields,
     format_user_traceback,
     raise_in_thread,
@@ -43,7 +44,7 @@ from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
 from flyte._store._liveness import this_process_start
 from flyte._store.logs import capture_logs, flush_action_logs, release_logs
-from flyte._typecheck import check_inputs, check_output
+from flyte._typecheck import check_output
 from flyte.errors import (
     ActionAborted,
     InvalidOptionError,
@@ -53,7 +54,6 @@ from flyte.errors import (
     SerializationError,
     StoreError,
     TaskTimeoutError,
-    TraceCallError,
     as_user_error,
 )
 from flyte.report._report import REPORT_TASKS, finish_report
@@ -397,20 +397,13 @@ class LocalController(MapsByCalls):
         `flyte.map` creates the coroutines only when they are about to run, so calls that
         an abort cancels before they start leave no never-awaited coroutine behind.
         """
-        if parent.in_trace:
-            raise TraceCallError(
-                f"task {task.name} was called inside a @flyte.trace function; traces are "
-                "checkpoints inside one task and cannot start tasks"
-            )
-        if parent.run.aborted.is_set():
-            raise ActionAborted(f"run {parent.run.name} was aborted")
+        check_call(task, parent, args, kwargs)
         failed = parent.run.writer.run_error(parent.run.name)
         if failed is not None:  # the store cannot record this run: stop, with the cause
             raise failed
         # Async children are awaited on the caller's stack: a clear error long before
         # Python's recursion limit. A sync child runs in its own thread and starts afresh.
         depth = child_depth(task.name) if task.is_async else 0
-        check_inputs(task, task.bind(args, kwargs))
         if group is FROM_CONTEXT:
             group = group_var.get()  # the group the call is made in, not the one it starts in
         # A wide fan-out holds one of these per call not yet started: one positional

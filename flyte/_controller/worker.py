@@ -32,6 +32,7 @@ from flyte._controller import MapsByCalls
 from flyte._controller.calls import (
     BodyExit,
     Call,
+    check_call,
     in_action,
     raise_in_thread,
 )
@@ -47,8 +48,7 @@ from flyte._controller.own_loop import OwnLoopBody, needs_own_loop
 from flyte._controller.threads import SyncPool
 from flyte._map import custom_context_var
 from flyte._store.logs import flush_action_logs
-from flyte._typecheck import check_inputs
-from flyte.errors import ActionAborted, TraceCallError, as_user_error
+from flyte.errors import ActionAborted, as_user_error
 
 if TYPE_CHECKING:
     from flyte._controller.recorder import TraceRecord
@@ -300,15 +300,8 @@ class WorkerController(MapsByCalls):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
-        if parent.in_trace:
-            raise TraceCallError(
-                f"task {task.name} was called inside a @flyte.trace function; traces are "
-                "checkpoints inside one task and cannot start tasks"
-            )
-        if parent.run.aborted.is_set():
-            raise ActionAborted(f"run {parent.run.name} was aborted")
         # As in the driver: checked now, numbered when it starts (`LocalController.prepare`).
-        check_inputs(task, task.bind(args, kwargs))
+        check_call(task, parent, args, kwargs)
         group = group_var.get()
         run: WorkerRun = parent.run  # type: ignore[assignment]
         key = run.keys.get((parent.action_id, parent.attempt), 0)
