@@ -22,6 +22,7 @@ _RUNNING = Phase.RUNNING.value
 _SUCCEEDED = Phase.SUCCEEDED.value
 _ABORTED = Phase.ABORTED.value
 _CACHE_HIT = CacheStatus.HIT.value
+_INLINE = {"worker": "inline"}
 
 
 class ErrorFields(TypedDict, total=False):
@@ -294,18 +295,23 @@ class Recorder:
         cache_status: str,
         cache_key: str | None,
     ) -> None:
-        """The attempt succeeded, and with it the action: its attempt row and outputs."""
-        row: dict[str, Any] = {
-            "run": run,
-            "action": action_id,
-            "attempt": attempt,
-            "phase": _SUCCEEDED,
-            "started_at": started_at,
-            "ended_at": ended_at,
-        }
-        if placement:
-            row["placement"] = placement
-        self.writer.put(("attempt_upsert", row))
+        """The attempt succeeded, and with it the action: its attempt row and outputs.
+
+        The first attempt, run in process, writes no attempts row: the action row implies
+        it (`flyte._store._rows.implied_attempt`), one row less per action.
+        """
+        if attempt != 1 or (placement and placement != _INLINE):
+            row: dict[str, Any] = {
+                "run": run,
+                "action": action_id,
+                "attempt": attempt,
+                "phase": _SUCCEEDED,
+                "started_at": started_at,
+                "ended_at": ended_at,
+            }
+            if placement:
+                row["placement"] = placement
+            self.writer.put(("attempt_upsert", row))
         fields: dict[str, Any] = {
             "phase": _SUCCEEDED,
             "outputs_json": outputs_json,

@@ -24,6 +24,7 @@ __all__ = [
     "RUN_COLUMNS",
     "action_from_row",
     "attempt_from_row",
+    "implied_attempt",
     "decode_json",
     "cache_from_row",
     "deployed_from_row",
@@ -208,6 +209,37 @@ def attempt_from_row(row: Any) -> AttemptRecord:
         error_message=row["error_message"],
         placement=_json(_optional(row, "placement")),
     )
+
+
+# An action that succeeded at its first attempt, in process, writes no attempts row: its
+# action row says all there is (one row less per action of a big fan-out; issue 13).
+# Readers add that attempt: `implied_attempt` here, the attempts_v1 view in SQLite
+# (migration 0008), with the same conditions.
+INLINE_PLACEMENT = '{"worker": "inline"}'
+
+
+def implied_attempt(row: Any) -> dict[str, Any] | None:
+    """The attempt an action row implies (see above), or None: it has attempts rows, or
+    none at all (a cache hit, a recovered result, a trace)."""
+    if (
+        row["kind"] == "task"
+        and row["phase"] == "SUCCEEDED"
+        and row["attempts"] == 1
+        and not row["recovered"]
+        and row["cache_status"] != "hit"
+    ):
+        return {
+            "run": row["run"],
+            "action": row["id"],
+            "attempt": 1,
+            "phase": row["phase"],
+            "started_at": row["started_at"],
+            "ended_at": row["ended_at"],
+            "error_type": None,
+            "error_message": None,
+            "placement": INLINE_PLACEMENT,
+        }
+    return None
 
 
 def _optional(row: Any, column: str) -> Any:

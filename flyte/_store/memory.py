@@ -29,6 +29,7 @@ from flyte._store._rows import (
     attempt_from_row,
     cache_from_row,
     deployed_from_row,
+    implied_attempt,
     log_from_row,
     run_from_row,
 )
@@ -276,6 +277,16 @@ class MemoryRunStore:
             for (r_run, r_action, _), r in sorted(self._attempts.items())
             if r_run == run and (action_id is None or r_action == action_id)
         ]
+        recorded = {r["action"] for r in rows}
+        actions = self._actions.get(run, {})
+        for aid in actions if action_id is None else [action_id]:
+            row = actions.get(aid)
+            if row is not None and aid not in recorded:
+                implied = implied_attempt(row)
+                if implied is not None:
+                    rows.append(implied)
+        if action_id is None:
+            rows.sort(key=lambda r: (r["started_at"], r["action"], r["attempt"]))
         return [attempt_from_row(r) for r in rows]
 
     def get_blob(self, run: str, action_id: str | None, which: str) -> bytes | None:

@@ -216,6 +216,24 @@ _COUNTS_PER_BATCH = """
 DROP TRIGGER actions_counted;
 """
 
+# An action that succeeded at its first attempt, in process, no longer writes an attempts
+# row (a fifth of a fan-out's SQLite time); the view adds it from the action row, under
+# the conditions of flyte._store._rows.implied_attempt, so readers see every attempt.
+_IMPLIED_ATTEMPTS = """
+DROP VIEW IF EXISTS attempts_v1;
+CREATE VIEW attempts_v1 AS
+SELECT run, action, attempt, phase, started_at, ended_at,
+    ended_at - started_at AS duration, error_type, error_message, placement
+FROM attempts
+UNION ALL
+SELECT a.run, a.id, 1, a.phase, a.started_at, a.ended_at,
+    a.ended_at - a.started_at, NULL, NULL, '{"worker": "inline"}'
+FROM actions a
+WHERE a.kind = 'task' AND a.phase = 'SUCCEEDED' AND a.attempts = 1 AND a.recovered = 0
+    AND a.cache_status != 'hit'
+    AND NOT EXISTS (SELECT 1 FROM attempts t WHERE t.run = a.run AND t.action = a.id);
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
@@ -224,6 +242,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0005_driver_start_and_recovery_leases", _DRIVER_START_AND_LEASES),
     ("0006_run_action_counts", _RUN_ACTION_COUNTS),
     ("0007_counts_per_batch", _COUNTS_PER_BATCH),
+    ("0008_implied_attempts", _IMPLIED_ATTEMPTS),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")

@@ -812,11 +812,15 @@ class SqliteRunStore:
         return [action_from_row(r) for r in rows]
 
     def list_attempts(self, run: str, action_id: str | None = None) -> list[AttemptRecord]:
+        # The view adds the attempts that action rows imply (see _rows.implied_attempt).
         if action_id is None:
-            rows = self._query("SELECT * FROM attempts WHERE run = ? ORDER BY started_at", (run,))
+            rows = self._query(
+                "SELECT * FROM attempts_v1 WHERE run = ? ORDER BY started_at, action, attempt",
+                (run,),
+            )
         else:
             rows = self._query(
-                "SELECT * FROM attempts WHERE run = ? AND action = ? ORDER BY attempt",
+                "SELECT * FROM attempts_v1 WHERE run = ? AND action = ? ORDER BY attempt",
                 (run, action_id),
             )
         return [attempt_from_row(r) for r in rows]

@@ -477,6 +477,49 @@ def test_retries_with_backoff_record_every_attempt(store: Any) -> None:
     assert attempts[1].error_message == "transient 2"
 
 
+@env.task(cache="auto")
+async def cached_inc(x: int) -> int:
+    return x + 1
+
+
+@env.task
+async def plain_fan(n: int) -> int:
+    values = await asyncio.gather(*(async_inc(i) for i in range(n)))
+    return sum(values) + await cached_inc(n)
+
+
+def test_an_attempt_that_succeeded_at_once_in_process_is_read_from_its_action(
+    store: Any,
+) -> None:
+    """Issue 13 (scale): an action that succeeded at its first attempt, inline, writes no
+    attempts row (one row less per action of a big fan-out); every reader still sees it."""
+    flyte.run(plain_fan, 3)  # fills the cache
+    run = flyte.run(plain_fan, 3)
+    actions = {a.id: a for a in run.actions()}
+    attempts = store.list_attempts(run.name)
+    hit = next(a for a in actions.values() if a.name == "engine.cached_inc")
+    assert hit.cache_status.value == "hit"
+    # The cache hit never ran: no attempt. Every other action: one, inline, as recorded.
+    assert sorted(a.action for a in attempts) == sorted(i for i in actions if i != hit.id)
+    for attempt in attempts:
+        action = actions[attempt.action]
+        assert (attempt.attempt, attempt.phase, attempt.where) == (1, Phase.SUCCEEDED, "inline")
+        assert (attempt.started_at, attempt.ended_at) == (action.started_at, action.ended_at)
+    (one,) = store.list_attempts(run.name, "a0")
+    assert one.action == "a0"
+    if isinstance(store, MemoryRunStore):
+        return
+    import sqlite3
+
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT count(*) FROM attempts").fetchone()[0] == 0
+        (count,) = conn.execute(
+            "SELECT count(*) FROM attempts_v1 WHERE run = ? AND placement = ?",
+            (run.name, '{"worker": "inline"}'),
+        ).fetchone()
+    assert count == len(attempts) == 4
+
+
 @env.task(retries=1)
 async def always_bad(x: int) -> int:
     raise KeyError(f"missing {x}")
