@@ -57,6 +57,7 @@ class TaskTemplate(Generic[P, R]):
 
     # Whether the async body calls the blocking flyte.map, once known (see own_loop.py).
     _flyte_own_loop: bool | None = None
+    _plain: bool | None = None  # see `plain`; None: not decided yet
 
     def __init__(
         self,
@@ -193,6 +194,26 @@ class TaskTemplate(Generic[P, R]):
         return self._settings
 
     @property
+    def plain(self) -> bool:
+        """Whether calls run on the engine's one-frame path (`LocalController._start`): an
+        async body run in process, without cache, retries, timeout, report or env vars."""
+        if self._plain is None:
+            from flyte._controller.own_loop import needs_own_loop
+
+            self._plain = (
+                self.is_async
+                and not self.cache.enabled
+                and self.retries.count == 0
+                and self.timeout is None
+                and not self.report
+                and self.resources is None
+                and self.reusable is None
+                and not self.env_values
+                and not needs_own_loop(self)
+            )
+        return self._plain
+
+    @property
     def env_values(self) -> dict[str, str]:
         """Env vars and secret values set while this task runs."""
         if self._env_values is None:
@@ -281,6 +302,7 @@ class TaskTemplate(Generic[P, R]):
             new.short_name = short_name
         new._settings = None
         new._env_values = None
+        new._plain = None
         return new
 
     def source(self) -> dict[str, str | None]:

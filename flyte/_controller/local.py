@@ -33,6 +33,7 @@ from flyte._controller.calls import (
     check_call,
     error_fields,
     format_user_traceback,
+    in_action,
     raise_in_thread,
     run_inputs_blob,
 )
@@ -60,6 +61,7 @@ from flyte.report._report import REPORT_TASKS, finish_report
 
 if TYPE_CHECKING:
     from flyte._cachekey import KeyParts
+    from flyte._controller.recorder import ErrorFields, Placement
     from flyte._store import RunStore
     from flyte._task import TaskTemplate
 
@@ -73,6 +75,7 @@ _FAILED = Phase.FAILED.value
 _ABORTED = Phase.ABORTED.value
 _TIMED_OUT = Phase.TIMED_OUT.value
 _CACHE_WRITTEN = CacheStatus.WRITTEN.value
+_DISABLED = CacheStatus.DISABLED.value
 _UNLOADED: Any = object()
 
 
@@ -419,13 +422,91 @@ class LocalController(MapsByCalls):
         group: str | None,
         depth: int,
     ) -> Any:
-        """Fix the call's identity and run it at nesting depth `depth` (see limits.py)."""
+        """Fix the call's identity and run it at nesting depth `depth` (see limits.py).
+
+        The common case (`TaskTemplate.plain`: an async body run here, without cache,
+        retries, timeout, report or env vars, in a run that recovers nothing) runs in this
+        one frame: the general path's look-ups and retry loop would find nothing to do,
+        and its frames are a third of the engine's time per action. It records the same.
+        """
         call = Call(task, parent, args, kwargs, group, checked=True)
         token = DEPTH.set(depth)
+        run = parent.run
         try:
-            return await self._run_action(task, call, args, kwargs, run=parent.run)
+            plain = task._plain
+            if plain is None:
+                plain = task.plain
+            if not plain or run.recovered or (run.executor is not None and run.executor != "auto"):
+                return await self._run_action(task, call, args, kwargs, run=run)
+            aid = call.id
+            rec = run.recorder
+            started = time.time()
+            rec.action_started(
+                run.name,
+                aid,
+                parent=call.parent_id,
+                name=task.name,
+                phase=_RUNNING,
+                group=call.group,
+                inputs_hash=call.inputs_hash,
+                inputs_json=call.inputs_json,  # type: ignore[arg-type]  # set: no cache
+                started_at=started,
+                settings=task.settings,
+                seq=call.seq,
+            )
+            child = ActionContext(run=run, action_id=aid, task_name=task.name)
+            try:
+                value = await in_action(child, task.func, args, kwargs)
+                check_output(task, value)
+                blob = _serde.dumps(value, what=f"the output of {task.name}", key=run.seal_key)
+                out_json = _serde.encode_json(value)
+            except BaseException as exc:
+                raise self._failed(run, task, aid, child, exc, 1, started) from None
+            flush_action_logs(child)
+            if run.aborted.is_set():  # the run was aborted while this action ran
+                rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
+                raise ActionAborted(f"run {run.name} was aborted")
+            rec.attempt_succeeded(
+                run.name,
+                aid,
+                1,
+                started_at=started,
+                ended_at=time.time(),
+                placement=None,
+                outputs_json=out_json,
+                outputs_blob=blob,
+                cache_status=_DISABLED,
+                cache_key=None,
+            )
+            return value
         finally:
             DEPTH.reset(token)
+
+    @staticmethod
+    def _failed(
+        run: RunState,
+        task: TaskTemplate[Any, Any],
+        aid: str,
+        child: ActionContext,
+        exc: BaseException,
+        number: int,
+        started: float,
+        placement: Placement | None = None,
+    ) -> BaseException:
+        """Record the failure of the only (or last) attempt: what the caller raises."""
+        error, phase, err, now = _attempt_failed(
+            run, task, aid, child, exc, number, started, placement
+        )
+        run.recorder.action_failed(
+            run.name,
+            aid,
+            phase=phase,
+            ended_at=now,
+            attempts=number,
+            cache_status=_DISABLED,
+            error=err,
+        )
+        return error if phase == _ABORTED else as_user_error(error)
 
     # -- one action ----------------------------------------------------------------
 
@@ -567,32 +648,20 @@ class LocalController(MapsByCalls):
                 if out_json is None:
                     out_json = _serde.encode_json(value)
             except BaseException as exc:
-                flush_action_logs(child)
-                if task.report:
-                    finish_report(child)
-                for handle in child.pending:
-                    handle.cancel()
                 if isinstance(exc, Deadline) and deadline is not None and timeout != runtime:
                     attempts = number  # past the deadline no retry may start
-                exc = _attempt_error(exc, task, runtime, deadline, timeout)
-                aborted = isinstance(exc, asyncio.CancelledError | ActionAborted)
-                phase = (
-                    _ABORTED
-                    if aborted
-                    else (_TIMED_OUT if isinstance(exc, TaskTimeoutError) else _FAILED)
-                )
-                err = None if aborted else error_fields(exc)
-                now = time.time()
-                rec.attempt_finished(
-                    run.name,
+                exc, phase, err, now = _attempt_failed(
+                    run,
+                    task,
                     aid,
+                    child,
+                    exc,
                     number,
-                    phase=phase,
-                    started_at=attempt_start,
-                    ended_at=now,
-                    error=err,
-                    placement=attempt.placement,
+                    attempt_start,
+                    attempt.placement,
+                    (runtime, deadline, timeout),
                 )
+                aborted = phase == _ABORTED
                 retryable = (
                     not aborted
                     and number < attempts
@@ -661,6 +730,44 @@ class LocalController(MapsByCalls):
             )
             return value
         raise AssertionError("unreachable: the attempt loop returns or raises")
+
+
+def _attempt_failed(
+    run: RunState,
+    task: TaskTemplate[Any, Any],
+    aid: str,
+    child: ActionContext,
+    exc: BaseException,
+    number: int,
+    started: float,
+    placement: Placement | None,
+    limits: tuple[float | None, float | None, float | None] = (None, None, None),
+) -> tuple[BaseException, str, ErrorFields | None, float]:
+    """Record attempt `number`'s failure: (the error as recorded, phase, error fields, when).
+
+    `limits`: the task's (runtime, deadline, this attempt's timeout), for a Deadline.
+    """
+    flush_action_logs(child)
+    if task.report:
+        finish_report(child)
+    for handle in child.pending:
+        handle.cancel()
+    exc = _attempt_error(exc, task, *limits)
+    aborted = isinstance(exc, asyncio.CancelledError | ActionAborted)
+    phase = _ABORTED if aborted else (_TIMED_OUT if isinstance(exc, TaskTimeoutError) else _FAILED)
+    err = None if aborted else error_fields(exc)
+    now = time.time()
+    run.recorder.attempt_finished(
+        run.name,
+        aid,
+        number,
+        phase=phase,
+        started_at=started,
+        ended_at=now,
+        error=err,
+        placement=placement,
+    )
+    return exc, phase, err, now
 
 
 # A body that called sys.exit() or raised KeyboardInterrupt is not retried: neither is an

@@ -101,7 +101,7 @@ def test_nesting_a_smaller_stack_cannot_hold_gives_the_same_clear_error(store: A
     # Less stack than usual (a low recursion limit here; a tracer such as coverage, or a
     # deep caller, does the same): the clear error comes earlier, not a RecursionError.
     limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(400)
+    sys.setrecursionlimit(250)  # 90 levels need about 270 frames
     try:
         run = flyte.with_runcontext(echo=False, raise_on_failure=False).run(deep, 90)
     finally:
