@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
 
 from flyte._cache import Cache, normalize_cache
-from flyte._context import current_action
+from flyte._context import _current, current_action
 from flyte._options import (
     Resources,
     RetryStrategy,
@@ -58,6 +58,8 @@ class TaskTemplate(Generic[P, R]):
     # Whether the async body calls the blocking flyte.map, once known (see own_loop.py).
     _flyte_own_loop: bool | None = None
     _plain: bool | None = None  # see `plain`; None: not decided yet
+    # (input name -> check, output check), compiled on first use (flyte._typecheck)
+    _checks: tuple[dict[str, Any], Any] | None = None
 
     def __init__(
         self,
@@ -241,7 +243,7 @@ class TaskTemplate(Generic[P, R]):
         return dict(bound.arguments)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
-        action = current_action()
+        action = _current.get()
         if action is None:
             return self.func(*args, **kwargs)
         # A wide fan-out holds the kwargs of every call not yet started: share one empty.

@@ -191,19 +191,33 @@ def check_inputs(task: TaskTemplate[Any, Any], inputs: dict[str, Any]) -> None:
     Raises:
         TypeMismatchError: an input does not fit; the message names it and both types.
     """
-    types_ = task.input_types
+    checks = (task._checks or _compile_task(task))[0]
     for name, value in inputs.items():
-        tp = types_.get(name, _EMPTY)
-        if tp is _EMPTY or tp is Any:
+        check = checks.get(name)
+        if check is None:
             continue
-        bad = compile_check(tp)(value)
+        bad = check(value)
         if bad is not None:
             param = task.signature.parameters.get(name)
             if param is not None and param.default is value:
                 continue
             raise TypeMismatchError(
-                f"input {name!r} of {task.name} is declared {_name(tp)} but got {bad}"
+                f"input {name!r} of {task.name} is declared "
+                f"{_name(task.input_types[name])} but got {bad}"
             )
+
+
+def _compile_task(task: TaskTemplate[Any, Any]) -> tuple[dict[str, Check], Check | None]:
+    """`task`'s input checks (typed inputs only) and output check, compiled once."""
+    inputs = {
+        name: compile_check(tp)
+        for name, tp in task.input_types.items()
+        if tp is not _EMPTY and tp is not Any
+    }
+    tp = task.output_type
+    output = None if tp is _EMPTY or tp is Any else compile_check(tp)
+    task._checks = (inputs, output)
+    return task._checks
 
 
 def check_output(task: TaskTemplate[Any, Any], value: Any) -> None:
@@ -212,9 +226,11 @@ def check_output(task: TaskTemplate[Any, Any], value: Any) -> None:
     Raises:
         TypeMismatchError: the value does not fit; the message names both types.
     """
-    tp = task.output_type
-    if tp is _EMPTY or tp is Any:
+    check = (task._checks or _compile_task(task))[1]
+    if check is None:
         return
-    bad = compile_check(tp)(value)
+    bad = check(value)
     if bad is not None:
-        raise TypeMismatchError(f"{task.name} is declared to return {_name(tp)} but returned {bad}")
+        raise TypeMismatchError(
+            f"{task.name} is declared to return {_name(task.output_type)} but returned {bad}"
+        )

@@ -20,7 +20,7 @@ from types import FrameType
 
 from flyte.errors import NestingTooDeepError
 
-__all__ = ["DEPTH", "MAX_DEPTH", "child_depth"]
+__all__ = ["DEPTH", "MAX_DEPTH", "QUICK_DEPTH", "child_depth"]
 
 MAX_DEPTH = 100
 _depth: contextvars.ContextVar[int] = contextvars.ContextVar("flyte_depth", default=0)
@@ -28,6 +28,8 @@ DEPTH = _depth  # the engine sets it for each call it runs (`LocalController._ru
 # The stack is walked (O(depth)) only from this depth on: the shallow calls of a wide
 # fan-out never pay for it.
 _CHECK_STACK_FROM = 16
+QUICK_DEPTH = _CHECK_STACK_FROM
+"""Below this depth a call needs no `child_depth` (callers may skip it: no limit is near)."""
 # The share of the recursion limit nesting may use; the rest is for the deepest body's
 # own calls and the engine frames that unwind it.
 _STACK_SHARE = 0.75

@@ -39,7 +39,7 @@ from flyte._controller.calls import (
 )
 from flyte._controller.executor import Attempt, Executor, InlineExecutor
 from flyte._controller.heartbeat import Heartbeat
-from flyte._controller.limits import DEPTH, child_depth
+from flyte._controller.limits import DEPTH, QUICK_DEPTH, child_depth
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
@@ -338,8 +338,8 @@ class LocalController(MapsByCalls):
         kwargs: dict[str, Any],
     ) -> Any:
         """Route a task call made inside a run (see DESIGN.md section 2, four combinations)."""
-        coro = self.call_aio(task, parent, args, kwargs)
-        if self.on_loop():
+        coro = self.prepare(task, parent, args, kwargs)()
+        if threading.get_ident() == self._loop_ident:
             if task.is_async:
                 return coro
             # A sync task from async code starts at once; the parent outlives the handle.
@@ -406,7 +406,11 @@ class LocalController(MapsByCalls):
             raise failed
         # Async children are awaited on the caller's stack: a clear error long before
         # Python's recursion limit. A sync child runs in its own thread and starts afresh.
-        depth = child_depth(task.name) if task.is_async else 0
+        depth = 0
+        if task.is_async:
+            depth = DEPTH.get() + 1
+            if depth >= QUICK_DEPTH:  # deeper: the limits are checked
+                depth = child_depth(task.name)
         if group is FROM_CONTEXT:
             group = group_var.get()  # the group the call is made in, not the one it starts in
         # A wide fan-out holds one of these per call not yet started: one positional

@@ -105,6 +105,9 @@ class Writer:
         self._ops: list[Op] = []
         self._rows: dict[tuple[str, str], dict[str, Any]] = {}
         self._cond = threading.Condition()
+        # Puts take the condition's lock directly: `with self._cond` costs two Python calls.
+        self._lock = self._cond._lock  # type: ignore[attr-defined]
+        self._waiting = False  # the writer thread waits for work: a put must notify it
         self._queued = 0
         self._written = 0
         self._error: StoreError | None = None
@@ -157,15 +160,16 @@ class Writer:
         if not self.threaded:
             self.store.write([op])
             return
-        with self._cond:
+        with self._lock:
             self._ops.append(op)
             if op[0] == "action_insert":
                 row = op[1]
                 self._rows[(row["run"], row["id"])] = row
             self._queued += 1
-            self._ensure_thread()
+            if self._thread is None:
+                self._ensure_thread()
             queued = len(self._ops)
-            if not self._gathering or queued >= _GATHER_OPS:
+            if self._waiting and (not self._gathering or queued >= _GATHER_OPS):
                 self._cond.notify()
             if queued > _HIGH_WATER and self._error is None:
                 self._throttle()
@@ -188,7 +192,7 @@ class Writer:
     def update_action(self, run: str, action_id: str, fields: dict[str, Any]) -> None:
         """Update an action row, merged into its pending insert when there is one."""
         if self.threaded:
-            with self._cond:
+            with self._lock:
                 row = self._rows.get((run, action_id))
                 if row is not None:
                     row.update(fields)
@@ -243,8 +247,10 @@ class Writer:
         delay = _RETRY_FIRST
         while True:
             with self._cond:
+                self._waiting = True
                 self._cond.wait_for(lambda: bool(self._ops) or self._closed, timeout=_IDLE_EXIT)
                 if not self._ops:
+                    self._waiting = False
                     self._thread = None
                     idle = self._detach_process()
                     break
@@ -252,6 +258,7 @@ class Writer:
                     self._gathering = True
                     self._cond.wait(_GATHER)
                     self._gathering = False
+                self._waiting = False
                 batch = self._take()
                 if self._throttled:
                     self._cond.notify_all()
