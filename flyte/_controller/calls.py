@@ -45,6 +45,7 @@ __all__ = [
     "raise_in_thread",
     "run_inputs_blob",
     "thread_stack",
+    "wait_pending",
     "with_deadline",
 ]
 
@@ -317,9 +318,15 @@ async def in_action(
         raise BodyExit(exc) from None
     finally:
         _current.reset(token)
-    if child.pending:  # the parent outlives the sync handles it started
-        await asyncio.gather(*child.pending, return_exceptions=True)
-        if isinstance(value, asyncio.Future) and value in child.pending:
-            # An async body returned a sync child's handle without awaiting it.
-            value = value.result()
+    if child.pending:
+        value = await wait_pending(child, value)
+    return value
+
+
+async def wait_pending(child: ActionContext, value: Any) -> Any:
+    """Outlive the sync children `child` started and did not await; the body's value."""
+    await asyncio.gather(*child.pending, return_exceptions=True)
+    if isinstance(value, asyncio.Future) and value in child.pending:
+        # An async body returned a sync child's handle without awaiting it.
+        value = value.result()
     return value

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
 from flyte._cachekey import compute_key
-from flyte._context import ActionContext, group_var
+from flyte._context import ActionContext, _current, group_var
 from flyte._controller import MapsByCalls
 from flyte._controller.calls import (
     FROM_CONTEXT,
@@ -33,9 +33,9 @@ from flyte._controller.calls import (
     check_call,
     error_fields,
     format_user_traceback,
-    in_action,
     raise_in_thread,
     run_inputs_blob,
+    wait_pending,
 )
 from flyte._controller.executor import Attempt, Executor, InlineExecutor
 from flyte._controller.heartbeat import Heartbeat
@@ -428,10 +428,8 @@ class LocalController(MapsByCalls):
     ) -> Any:
         """Fix the call's identity and run it at nesting depth `depth` (see limits.py).
 
-        The common case (`TaskTemplate.plain`: an async body run here, without cache,
-        retries, timeout, report or env vars, in a run that recovers nothing) runs in this
-        one frame: the general path's look-ups and retry loop would find nothing to do,
-        and its frames are a third of the engine's time per action. It records the same.
+        A wide fan-out holds one of these coroutines per call not yet started: its frame
+        stays small (few locals); the work is in the coroutines it awaits.
         """
         call = Call(task, parent, args, kwargs, group, checked=True)
         token = DEPTH.set(depth)
@@ -442,49 +440,73 @@ class LocalController(MapsByCalls):
                 plain = task.plain
             if not plain or run.recovered or (run.executor is not None and run.executor != "auto"):
                 return await self._run_action(task, call, args, kwargs, run=run)
-            aid = call.id
-            rec = run.recorder
-            started = time.time()
-            rec.action_started(
-                run.name,
-                aid,
-                parent=call.parent_id,
-                name=task.name,
-                phase=_RUNNING,
-                group=call.group,
-                inputs_hash=call.inputs_hash,
-                inputs_json=call.inputs_json,  # type: ignore[arg-type]  # set: no cache
-                started_at=started,
-                settings=task.settings,
-                seq=call.seq,
-            )
-            child = ActionContext(run=run, action_id=aid, task_name=task.name)
-            try:
-                value = await in_action(child, task.func, args, kwargs)
-                check_output(task, value)
-                blob = _serde.dumps(value, what=f"the output of {task.name}", key=run.seal_key)
-                out_json = _serde.encode_json(value)
-            except BaseException as exc:
-                raise self._failed(run, task, aid, child, exc, 1, started) from None
-            flush_action_logs(child)
-            if run.aborted.is_set():  # the run was aborted while this action ran
-                rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
-                raise ActionAborted(f"run {run.name} was aborted")
-            rec.attempt_succeeded(
-                run.name,
-                aid,
-                1,
-                started_at=started,
-                ended_at=time.time(),
-                placement=None,
-                outputs_json=out_json,
-                outputs_blob=blob,
-                cache_status=_DISABLED,
-                cache_key=None,
-            )
-            return value
+            return await self._run_plain(task, call, args, kwargs, run)
         finally:
             DEPTH.reset(token)
+
+    async def _run_plain(
+        self,
+        task: TaskTemplate[Any, Any],
+        call: Call,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run: RunState,
+    ) -> Any:
+        """The common call (`TaskTemplate.plain`: an async body run here, without cache,
+        retries, timeout, report or env vars, in a run that recovers nothing), in one frame.
+
+        The general path's look-ups and retry loop would find nothing to do, and its frames
+        were a third of the engine's time per action. It records the same.
+        """
+        aid = call.id
+        rec = run.recorder
+        started = time.time()
+        rec.action_started(
+            run.name,
+            aid,
+            parent=call.parent_id,
+            name=task.name,
+            phase=_RUNNING,
+            group=call.group,
+            inputs_hash=call.inputs_hash,
+            inputs_json=call.inputs_json,  # type: ignore[arg-type]  # set: no cache
+            started_at=started,
+            settings=task.settings,
+            seq=call.seq,
+        )
+        child = ActionContext(run=run, action_id=aid, task_name=task.name)
+        try:
+            token = _current.set(child)  # as in_action (calls.py), without its frame
+            try:
+                value = await task.func(*args, **kwargs)
+            except (SystemExit, KeyboardInterrupt) as exc:
+                raise BodyExit(exc) from None
+            finally:
+                _current.reset(token)
+            if child.pending:  # sync children it started and did not await
+                value = await wait_pending(child, value)
+            check_output(task, value)
+            blob = _serde.dumps(value, what=f"the output of {task.name}", key=run.seal_key)
+            out_json = _serde.encode_json(value)
+        except BaseException as exc:
+            raise self._failed(run, task, aid, child, exc, 1, started) from None
+        flush_action_logs(child)
+        if run.aborted.is_set():  # the run was aborted while this action ran
+            rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
+            raise ActionAborted(f"run {run.name} was aborted")
+        rec.attempt_succeeded(
+            run.name,
+            aid,
+            1,
+            started_at=started,
+            ended_at=time.time(),
+            placement=None,
+            outputs_json=out_json,
+            outputs_blob=blob,
+            cache_status=_DISABLED,
+            cache_key=None,
+        )
+        return value
 
     @staticmethod
     def _failed(
