@@ -1520,6 +1520,37 @@ def test_thresholds_a_user_sets_during_a_run_are_kept() -> None:
         gc.set_threshold(*before)
 
 
+def test_runs_switch_threads_sooner_and_put_the_interval_back() -> None:
+    """The store's writer thread waits for the GIL while the engine computes: with the
+    default 5 ms interval, a durable run waited longer for its last batch than it ran."""
+    si_env = flyte.TaskEnvironment("switch_interval")
+
+    @si_env.task
+    async def seen() -> float:
+        return sys.getswitchinterval()
+
+    before = sys.getswitchinterval()
+    assert before > 0.001
+    run = flyte.with_runcontext(echo=False).run(seen)
+    assert run.outputs()[0] <= 0.001
+    assert sys.getswitchinterval() == before
+
+
+def test_a_switch_interval_a_user_sets_during_a_run_is_kept() -> None:
+    si_env = flyte.TaskEnvironment("switch_user")
+
+    @si_env.task
+    async def tune() -> None:
+        sys.setswitchinterval(0.01)
+
+    before = sys.getswitchinterval()
+    try:
+        flyte.with_runcontext(echo=False).run(tune)
+        assert sys.getswitchinterval() == 0.01
+    finally:
+        sys.setswitchinterval(before)
+
+
 # --- call identity: checked at the call, fixed at the start ---------------------------
 
 
