@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
+from flyte._store._rows import implied_attempt
 from flyte._store.blob_sweep import blob_folder, missing_blobs
 from flyte._store.gc_plan import ACTIVE, is_alive, is_sqlite
 from flyte._store.upkeep import sizes
@@ -138,7 +139,7 @@ def _sqlite_stats(store: Any, biggest: int) -> StoreStats:
         runs_by_phase=phases,
         active=sum(1 for r in active if is_alive(r)),
         actions=_scalar(conn, "SELECT count(*) FROM actions"),
-        attempts=_scalar(conn, "SELECT count(*) FROM attempts"),
+        attempts=_scalar(conn, "SELECT count(*) FROM attempts_v1"),  # with implied ones
         logs=_scalar(conn, "SELECT count(*) FROM logs"),
         cache_entries=_scalar(conn, "SELECT count(*) FROM cache"),
         deployed=_scalar(conn, "SELECT count(*) FROM deployed_tasks"),
@@ -189,7 +190,14 @@ def _memory_stats(store: Any, biggest: int) -> StoreStats:
         logs = list(store._logs)
         cache = list(store._cache.values())
         deployed = list(store._deployed.values())
-        attempts = len(store._attempts)
+        recorded = {(run, action) for run, action, _ in store._attempts}
+        implied = sum(
+            1
+            for run, rows in actions.items()
+            for row in rows
+            if (run, row["id"]) not in recorded and implied_attempt(row) is not None
+        )
+        attempts = len(store._attempts) + implied
     phases: dict[str, int] = {}
     for r in runs:
         phases[r["phase"]] = phases.get(r["phase"], 0) + 1

@@ -206,6 +206,27 @@ def test_stats_count_rows_and_name_the_biggest_runs(store: Any) -> None:
     assert result.biggest[0]["actions"] == 5 and result.biggest[0]["logs"] == 20
 
 
+def test_stats_count_the_attempts_action_rows_imply(store: Any) -> None:
+    import asyncio
+
+    import flyte
+
+    env = flyte.TaskEnvironment("stats_implied")
+
+    @env.task
+    async def leaf(i: int) -> int:
+        return i
+
+    @env.task
+    async def fan(n: int) -> int:
+        return sum(await asyncio.gather(*(leaf(i) for i in range(n))))
+
+    flyte.run(fan, 3)  # every attempt ran inline and succeeded at once: no attempts rows
+    result = stats(store)
+    assert (result.actions, result.attempts) == (4, 4)
+    assert check(store).ok
+
+
 def test_check_finds_an_ended_run_with_a_running_action(store: Any) -> None:
     seed_run(store, "sound")
     assert check(store).ok
