@@ -2,7 +2,9 @@
 
 The exact form is sealed: `MAGIC + MAC + pickle`, the MAC keyed by this home's secret
 (`flyte._store._key`). `loads` checks it before unpickling, so a value planted in a store
-by someone without the key is refused and never runs (issue 13).
+by someone without the key is refused and never runs (issue 13). A plain value whose JSON
+is exact (an int, a bool, None, a str) may instead be kept as `JSON_FORM + JSON`
+(`exact_json`): it is never executed, so it needs no seal; `loads` reads both forms.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ __all__ = [
     "display",
     "dumps",
     "encode_json",
+    "exact_json",
     "is_sealed",
     "loads",
     "reseal",
@@ -32,16 +35,20 @@ __all__ = [
 ]
 
 MAGIC = b"FLYTE\x01"
+JSON_FORM = b"FLYTEJ"
 _MAC_BYTES = 32
 _HEADER = len(MAGIC) + _MAC_BYTES
 _keys_by_env: dict[str, bytes] = {}
 
 _MAX_DISPLAY_STR = 4000
+_MAX_INT_BITS = 13_000  # about 3,900 decimal digits; str() of an int allows 4,300
 _SIMPLE = (str, int, float, bool, type(None))
 
 
 def display(value: Any) -> Any:
     """A JSON-safe rendering of `value` for people and the CLI (not for replay)."""
+    if type(value) is int and value.bit_length() > _MAX_INT_BITS:
+        return f"<an int of {value.bit_length()} bits>"  # str() refuses that many digits
     if isinstance(value, _SIMPLE):
         if isinstance(value, str) and len(value) > _MAX_DISPLAY_STR:
             return value[:_MAX_DISPLAY_STR] + f"... ({len(value)} chars)"
@@ -103,7 +110,10 @@ def _scalar_json(value: Any) -> str | None:
     if kind is str:
         return _enc_str(value) if len(value) <= _MAX_DISPLAY_STR else None
     if kind is int:
-        return int.__repr__(value)
+        try:
+            return int.__repr__(value)
+        except ValueError:  # more digits than str() allows: displayed, not written out
+            return None
     if value is None:
         return "null"
     if kind is bool:
@@ -113,6 +123,21 @@ def _scalar_json(value: Any) -> str | None:
 
 _enc_str = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
 _dumps = json.JSONEncoder(allow_nan=True).encode
+
+
+def exact_json(value: Any, text: str) -> bytes | None:
+    """`value`'s exact form as JSON (`text` is its `encode_json`), when JSON holds it exactly:
+    an int, a bool, None, or a str short enough to be displayed whole. Else None.
+    """
+    kind = type(value)
+    if (
+        (kind is int and text[-1:].isdigit())  # not a huge int's description
+        or kind is bool
+        or value is None
+        or (kind is str and len(value) <= _MAX_DISPLAY_STR)
+    ):
+        return JSON_FORM + text.encode()
+    return None
 
 
 def dumps(value: Any, *, what: str = "value", key: bytes | None = None) -> bytes:
@@ -197,6 +222,8 @@ def loads(data: bytes) -> Any:
     Raises:
         StoreIntegrityError: `data` was not sealed with this home's key, or was altered.
     """
+    if data[:6] == JSON_FORM:  # plain data, never executed (see exact_json)
+        return json.loads(data[6:])
     if not is_sealed(data):
         raise StoreIntegrityError(
             "a stored value failed its integrity check (it was not written with this "
@@ -225,6 +252,8 @@ def own_loads(data: bytes) -> Any:
 
     Never for bytes read from a store file or received from elsewhere: `loads` is.
     """
+    if data[:6] == JSON_FORM:
+        return json.loads(data[6:])
     return pickle.loads(unsealed(data))
 
 
@@ -242,6 +271,8 @@ def unsealed(data: bytes) -> bytes:
 
 def reseal(data: bytes) -> bytes:
     """Bytes from an authenticated channel, sealed with this home's key, to be stored."""
+    if data[:6] == JSON_FORM:
+        return data  # plain data needs no seal
     return seal(bytes(unsealed(data)))
 
 
@@ -251,6 +282,8 @@ def adopt(data: bytes) -> bytes:
     A client reading through the server has no home of its own to write a key to; what it
     adopts verifies in this process and nowhere else.
     """
+    if data[:6] == JSON_FORM:
+        return data  # plain data needs no seal
     payload = bytes(unsealed(data))
     return _ADOPTED + _mac(_process_key(), payload) + payload
 

@@ -487,8 +487,11 @@ class LocalController(MapsByCalls):
             if child.pending:  # sync children it started and did not await
                 value = await wait_pending(child, value)
             check_output(task, value)
-            blob = _serde.dumps(value, what=f"the output of {task.name}", key=run.seal_key)
             out_json = _serde.encode_json(value)
+            # Plain data is kept as its JSON (never executed: no pickle, no seal to make).
+            blob = _serde.exact_json(value, out_json) or _serde.dumps(
+                value, what=f"the output of {task.name}", key=run.seal_key
+            )
         except BaseException as exc:
             raise self._failed(run, task, aid, child, exc, 1, started) from None
         flush_action_logs(child)

@@ -6,6 +6,7 @@ then assert that the body ran twice and each finished step exactly once.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -181,6 +182,51 @@ def test_recover_reuses_succeeded_actions_and_traces(store: Any) -> None:
     # Recovered actions keep their ids: the same code with the same inputs, the same tree.
     old_ids = {a.id for a in store.list_actions(failed.name)}
     assert {a.id for a in recovered.actions() if a.recovered} <= old_ids
+
+
+@env.task
+async def plain_value(kind: str) -> Any:
+    executed[f"plain {kind}"] += 1
+    return {
+        "int": -(2**62),
+        "huge": 10**5000,  # more digits than str() allows
+        "bool": True,
+        "none": None,
+        "str": 'héllo \ud800 "quoted"',
+        "long": "x" * 5000,
+        "float": 0.1,
+        "tuple": (1, "a"),
+    }[kind]
+
+
+@env.task
+async def plain_values(fail: bool) -> list[Any]:
+    kinds = ["int", "huge", "bool", "none", "str", "long", "float", "tuple"]
+    values = await asyncio.gather(*(plain_value(k) for k in kinds))
+    if fail:
+        raise ValueError("planned")
+    return values
+
+
+def test_recovered_plain_values_are_exact_and_not_run_again(store: Any) -> None:
+    """Outputs of in-process async tasks, kept as JSON where that is exact (issue 13: a
+    non-executable form where the type allows) or sealed pickles: recovery reuses each,
+    of the very type and value, and runs none again."""
+    with pytest.raises(ValueError, match="planned"):
+        flyte.run(plain_values, True)
+    failed = last_run(store)
+    executed.clear()
+    run = flyte.with_runcontext(recover_from=failed.name, raise_on_failure=False).run(
+        plain_values, True
+    )
+    assert run.phase is Phase.FAILED
+    assert not [k for k in executed if k.startswith("plain ")]
+    recovered = [a for a in run.actions() if a.name.endswith("plain_value")]
+    assert len(recovered) == 8 and all(a.recovered for a in recovered)
+    values = flyte.run(plain_values, False).outputs()[0]
+    assert values == [-(2**62), 10**5000, True, None, "héllo \ud800 \"quoted\"", "x" * 5000,
+                      0.1, (1, "a")]  # fmt: skip
+    assert [type(v) for v in values] == [int, int, bool, type(None), str, str, float, tuple]
 
 
 def test_recover_from_via_run_context(store: Any) -> None:
