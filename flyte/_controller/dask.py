@@ -304,7 +304,7 @@ class DaskExecutor:
         blob, out_json = outcome
         attempt.blob = blob
         attempt.out_json = out_json
-        return pickle.loads(_serde.unsealed(blob))
+        return _serde.channel_loads(blob)
 
     def _queue_submit(
         self, running: _Running, spec: bytes, key: str, resources: dict[str, float]

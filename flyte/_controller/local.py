@@ -671,12 +671,14 @@ class LocalController(MapsByCalls):
             try:
                 value = await executor.run_attempt(attempt)
                 check_output(task, value)
-                blob = attempt.blob
-                if blob is None:
-                    blob = _serde.dumps(value, what=f"the output of {task.name}", key=run.seal_key)
                 out_json = attempt.out_json
                 if out_json is None:
                     out_json = _serde.encode_json(value)
+                blob = attempt.blob
+                if blob is None:
+                    blob = _serde.exact_json(value, out_json) or _serde.dumps(
+                        value, what=f"the output of {task.name}", key=run.seal_key
+                    )
             except BaseException as exc:
                 if isinstance(exc, Deadline) and deadline is not None and timeout != runtime:
                     attempts = number  # past the deadline no retry may start

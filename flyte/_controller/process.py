@@ -133,7 +133,7 @@ def _loads_value(blob: bytes) -> Any:
     """The value in a worker's sealed output blob (it came over the authenticated channel)."""
     if blob.startswith(_serde.MAGIC):
         return pickle.loads(memoryview(blob)[_SEALED_HEADER:])
-    return pickle.loads(_serde.unsealed(blob))
+    return _serde.channel_loads(blob)
 
 
 def _requests(resources: Resources | None) -> tuple[float, int, int | None]:

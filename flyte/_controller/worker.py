@@ -604,7 +604,7 @@ def _set_result(future: asyncio.Future[Any], value: Any) -> None:
 
 def _reply_value(ok: bool, blob: bytes) -> Any:
     if ok:
-        return pickle.loads(_serde.unsealed(blob))
+        return _serde.channel_loads(blob)
     raise unpack_error(blob)
 
 

@@ -275,11 +275,13 @@ import flyte
 env = flyte.TaskEnvironment("rekeyed")
 
 
+# A float: sealed and pickled. (An int, a bool, None or a short str is kept as JSON,
+# which never executes and needs no key: see test_plain_values_kept_as_json_...)
 @env.task(cache="auto")
-def square(x: int) -> int:
+def square(x: int) -> float:
     with open(sys.argv[1], "a") as f:
         f.write("ran\\n")
-    return x * x
+    return float(x * x)
 
 
 print("OUT", flyte.with_runcontext(echo=False).run(square, 3).outputs()[0])
@@ -316,3 +318,26 @@ def test_values_sealed_under_a_key_since_tampered_with_run_again(tmp_path: Path)
     (home / "store.key").chmod(0o666)  # anyone could have forged values with it now
     assert "authenticated for this process only" in run()
     assert ran() == 2  # not trusted: run again, never loaded
+
+
+def test_plain_values_kept_as_json_read_back_exactly_and_never_execute(tmp_path: Path) -> None:
+    import os
+
+    from flyte import _serde
+    from flyte.errors import StoreIntegrityError
+
+    os.environ["FLYTE_HOME"] = str(tmp_path)  # the autouse fixture restores it
+    for value in (0, -(2**62), True, False, None, "", 'é "q" \ud800', "7", "-1"):
+        blob = _serde.exact_json(value, _serde.encode_json(value))
+        assert blob is not None and not blob.startswith(_serde.MAGIC)
+        for load in (_serde.loads, _serde.own_loads, _serde.channel_loads):
+            got = load(blob)
+            assert got == value and type(got) is type(value), (load, value)
+        # Carried through a server: kept as it is (plain data needs no seal).
+        assert _serde.reseal(blob) == blob and _serde.adopt(blob) == blob
+    for value in (10**5000, "x" * 5000, 0.5, (1,), [1], b"x", 2**62 + 0.0):
+        assert _serde.exact_json(value, _serde.encode_json(value)) is None, value
+    # Altered into something that is not JSON: refused like a tampered pickle, a miss.
+    with pytest.raises(StoreIntegrityError, match="integrity check"):
+        _serde.loads(_serde.JSON_FORM + b"{not json")
+    assert _serde.trusted_loads(_serde.JSON_FORM + b"-x", what="a value") == (False, None)
