@@ -35,6 +35,7 @@ class ActionContext:
         "attempt",
         "checkpoint",
         "data",
+        "depth",
         "group",
         "in_trace",
         "pending",
@@ -52,6 +53,7 @@ class ActionContext:
         attempt: int = 1,
         in_trace: bool = False,
         group: str | None = None,
+        depth: int = 0,
     ) -> None:
         self.run = run
         self.action_id = action_id
@@ -59,6 +61,7 @@ class ActionContext:
         self.attempt = attempt
         self.in_trace = in_trace
         self.group = group
+        self.depth = depth  # how many async task levels it runs under (flyte._controller.limits)
         # task or trace name -> inputs hash -> calls so far (nested: the hash string is the
         # call's own, so an entry costs no key tuple; a wide fan-out keeps one per input)
         self.seq: dict[str, dict[str, int]] = {}

@@ -2,9 +2,9 @@
 
 Each level of async nesting keeps several engine frames on the event loop's stack, so a
 task recursing through async tasks used to die near 245 levels with thousands of lines
-of engine traceback. The depth counts async levels awaited on one stack; it travels in a
-context variable that a child's coroutine sets. A sync body runs in its own thread and
-its calls start on a fresh stack, so a sync child starts the count again.
+of engine traceback. The depth counts async levels awaited on one stack; each action's
+context holds its own (`ActionContext.depth`). A sync body runs in its own thread and its
+calls start on a fresh stack, so a sync child starts the count again.
 
 MAX_DEPTH is what a plain interpreter holds with room to spare. Under a C tracer
 (coverage) every Python call counts twice against the recursion limit, and a caller may
@@ -14,17 +14,14 @@ checked too, so those get the same clear error, earlier, rather than a Recursion
 
 from __future__ import annotations
 
-import contextvars
 import sys
 from types import FrameType
 
 from flyte.errors import NestingTooDeepError
 
-__all__ = ["DEPTH", "MAX_DEPTH", "QUICK_DEPTH", "child_depth"]
+__all__ = ["MAX_DEPTH", "QUICK_DEPTH", "child_depth"]
 
 MAX_DEPTH = 100
-_depth: contextvars.ContextVar[int] = contextvars.ContextVar("flyte_depth", default=0)
-DEPTH = _depth  # the engine sets it for each call it runs (`LocalController._run_action`)
 # The stack is walked (O(depth)) only from this depth on: the shallow calls of a wide
 # fan-out never pay for it.
 _CHECK_STACK_FROM = 16
@@ -45,13 +42,13 @@ def _stack_too_full() -> bool:
     return frames * cost > sys.getrecursionlimit() * _STACK_SHARE
 
 
-def child_depth(task_name: str) -> int:
-    """The nesting depth of a task called from here.
+def child_depth(task_name: str, parent_depth: int) -> int:
+    """The nesting depth of a task called from an action at `parent_depth`.
 
     Raises:
         NestingTooDeepError: it would be deeper than MAX_DEPTH.
     """
-    depth = _depth.get() + 1
+    depth = parent_depth + 1
     if depth > MAX_DEPTH:
         raise NestingTooDeepError(
             f"calling {task_name} would nest tasks {depth} levels deep; flyte-local allows "

@@ -40,7 +40,7 @@ from flyte._controller.calls import (
 )
 from flyte._controller.executor import Attempt, Executor, InlineExecutor
 from flyte._controller.heartbeat import Heartbeat
-from flyte._controller.limits import DEPTH, QUICK_DEPTH, child_depth
+from flyte._controller.limits import QUICK_DEPTH, child_depth
 from flyte._controller.state import RunOptions, RunState
 from flyte._controller.writer import Writer
 from flyte._models import CacheStatus, Phase
@@ -409,9 +409,9 @@ class LocalController(MapsByCalls):
         # Python's recursion limit. A sync child runs in its own thread and starts afresh.
         depth = 0
         if task.is_async:
-            depth = DEPTH.get() + 1
+            depth = parent.depth + 1
             if depth >= QUICK_DEPTH:  # deeper: the limits are checked
-                depth = child_depth(task.name)
+                depth = child_depth(task.name, parent.depth)
         if group is FROM_CONTEXT:
             group = group_var.get()  # the group the call is made in, not the one it starts in
         # A wide fan-out holds one of these per call not yet started: one positional
@@ -433,17 +433,13 @@ class LocalController(MapsByCalls):
         stays small (few locals); the work is in the coroutines it awaits.
         """
         call = Call(task, parent, args, kwargs, group, checked=True)
-        token = DEPTH.set(depth)
         run = parent.run
-        try:
-            plain = task._plain
-            if plain is None:
-                plain = task.plain
-            if not plain or run.recovered or (run.executor is not None and run.executor != "auto"):
-                return await self._run_action(task, call, args, kwargs, run=run)
-            return await self._run_plain(task, call, args, kwargs, run)
-        finally:
-            DEPTH.reset(token)
+        plain = task._plain
+        if plain is None:
+            plain = task.plain
+        if not plain or run.recovered or (run.executor is not None and run.executor != "auto"):
+            return await self._run_action(task, call, args, kwargs, run=run, depth=depth)
+        return await self._run_plain(task, call, args, kwargs, run, depth)
 
     async def _run_plain(
         self,
@@ -452,6 +448,7 @@ class LocalController(MapsByCalls):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         run: RunState,
+        depth: int,
     ) -> Any:
         """The common call (`TaskTemplate.plain`: an async body run here, without cache,
         retries, timeout, report or env vars, in a run that recovers nothing), in one frame.
@@ -475,7 +472,7 @@ class LocalController(MapsByCalls):
             settings=task.settings,
             seq=call.seq,
         )
-        child = ActionContext(run=run, action_id=aid, task_name=task.name)
+        child = ActionContext(run=run, action_id=aid, task_name=task.name, depth=depth)
         try:
             token = _current.set(child)  # as in_action (calls.py), without its frame
             try:
@@ -548,7 +545,9 @@ class LocalController(MapsByCalls):
         kwargs: dict[str, Any],
         *,
         run: RunState,
+        depth: int = 0,
     ) -> Any:
+        """The general path: look up (recovered, cache) before execute; `depth` as nested."""
         inputs, ihash = call.inputs, call.inputs_hash
         aid = call.id
         rec = run.recorder
@@ -616,7 +615,7 @@ class LocalController(MapsByCalls):
                     rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
                     return value
 
-        return await self._execute(task, run, aid, args, kwargs, cache_status, key)
+        return await self._execute(task, run, aid, args, kwargs, cache_status, key, depth)
 
     @staticmethod
     def _cache_lookup(run: RunState, task_name: str, key: str) -> tuple[str | None, bytes] | None:
@@ -641,6 +640,7 @@ class LocalController(MapsByCalls):
         kwargs: dict[str, Any],
         cache_status: CacheStatus,
         key: KeyParts | None,
+        depth: int = 0,
     ) -> Any:
         """The retry loop: run attempts on the task's executor; record each; the value."""
         rec = run.recorder
@@ -658,7 +658,9 @@ class LocalController(MapsByCalls):
         else:
             executor = self.executor_for(run, task)
         for number in range(1, attempts + 1):
-            child = ActionContext(run=run, action_id=aid, task_name=task.name, attempt=number)
+            child = ActionContext(
+                run=run, action_id=aid, task_name=task.name, attempt=number, depth=depth
+            )
             attempt_start = time.time()
             if number == 1:
                 first_start = attempt_start
