@@ -459,19 +459,7 @@ class LocalController(MapsByCalls):
         aid = call.id
         rec = run.recorder
         started = time.time()
-        rec.action_started(
-            run.name,
-            aid,
-            parent=call.parent_id,
-            name=task.name,
-            phase=_RUNNING,
-            group=call.group,
-            inputs_hash=call.inputs_hash,
-            inputs_json=call.inputs_json,  # type: ignore[arg-type]  # set: no cache
-            started_at=started,
-            settings=task.settings,
-            seq=call.seq,
-        )
+        _record_start(run, task, call, started)
         child = ActionContext(run=run, action_id=aid, task_name=task.name, depth=depth)
         try:
             token = _current.set(child)  # as in_action (calls.py), without its frame
@@ -551,19 +539,7 @@ class LocalController(MapsByCalls):
         inputs, ihash = call.inputs, call.inputs_hash
         aid = call.id
         rec = run.recorder
-        rec.action_started(
-            run.name,
-            aid,
-            parent=call.parent_id,
-            name=task.name,
-            phase=_RUNNING,
-            group=call.group,
-            inputs_hash=ihash,
-            inputs_json=call.inputs_json or _serde.encode_json(inputs),
-            started_at=time.time(),
-            settings=task.settings,
-            seq=call.seq,
-        )
+        _record_start(run, task, call, time.time())
 
         # Look up before execute: recovered result, then cache.
         recovered = run.recovered.get(aid)
@@ -764,6 +740,23 @@ class LocalController(MapsByCalls):
             )
             return value
         raise AssertionError("unreachable: the attempt loop returns or raises")
+
+
+def _record_start(run: RunState, task: TaskTemplate[Any, Any], call: Call, started: float) -> None:
+    """Record `call`'s action as RUNNING (both paths)."""
+    run.recorder.action_started(
+        run.name,
+        call.id,
+        parent=call.parent_id,
+        name=task.name,
+        phase=_RUNNING,
+        group=call.group,
+        inputs_hash=call.inputs_hash,
+        inputs_json=call.inputs_json or _serde.encode_json(call.inputs),
+        started_at=started,
+        settings=task.settings,
+        seq=call.seq,
+    )
 
 
 def _attempt_failed(
