@@ -16,7 +16,7 @@ import functools
 import inspect
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from flyte.errors import TypeMismatchError
@@ -24,7 +24,7 @@ from flyte.errors import TypeMismatchError
 if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
-__all__ = ["check_inputs", "check_output"]
+__all__ = ["check_args", "check_inputs", "check_output"]
 
 Check = Callable[[Any], "str | None"]
 """Returns None when the value fits, else what was found instead (for the message)."""
@@ -191,8 +191,27 @@ def check_inputs(task: TaskTemplate[Any, Any], inputs: dict[str, Any]) -> None:
     Raises:
         TypeMismatchError: an input does not fit; the message names it and both types.
     """
+    _check_pairs(task, inputs.items())
+
+
+def check_args(task: TaskTemplate[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """`check_inputs` of a call's arguments; positional ones of a plain signature are
+    checked as they are, without binding them first (the common call, once per call).
+
+    Raises:
+        TypeError: the arguments do not match the signature.
+        TypeMismatchError: an input does not fit.
+    """
+    names = task._names
+    if task._simple and not kwargs and len(args) == len(names):
+        _check_pairs(task, zip(names, args, strict=True))
+    else:
+        _check_pairs(task, task.bind(args, kwargs).items())
+
+
+def _check_pairs(task: TaskTemplate[Any, Any], pairs: Iterable[tuple[str, Any]]) -> None:
     checks = (task._checks or _compile_task(task))[0]
-    for name, value in inputs.items():
+    for name, value in pairs:
         check = checks.get(name)
         if check is None:
             continue

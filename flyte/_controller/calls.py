@@ -21,7 +21,7 @@ from flyte import _serde
 from flyte._context import ActionContext, _current, group_var
 from flyte._controller.sequencer import ROOT_ID, action_id
 from flyte._hashing import hash_inputs
-from flyte._typecheck import check_inputs
+from flyte._typecheck import check_args, check_inputs
 from flyte.errors import (
     ActionAborted,
     SerializationError,
@@ -225,7 +225,7 @@ def check_call(
         )
     if parent.run.aborted.is_set():
         raise ActionAborted(f"run {parent.run.name} was aborted")
-    check_inputs(task, task.bind(args, kwargs))
+    check_args(task, args, kwargs)
 
 
 class Call:
