@@ -78,6 +78,8 @@ _TIMED_OUT = Phase.TIMED_OUT.value
 _CACHE_WRITTEN = CacheStatus.WRITTEN.value
 _DISABLED = CacheStatus.DISABLED.value
 _UNLOADED: Any = object()
+# Executor choices under which a plain task runs in this process (see `executor_for`).
+_IN_PROCESS = (None, "auto", "inline")
 
 
 class LocalController(MapsByCalls):
@@ -437,7 +439,7 @@ class LocalController(MapsByCalls):
         plain = task._plain
         if plain is None:
             plain = task.plain
-        if not plain or run.recovered or (run.executor is not None and run.executor != "auto"):
+        if not plain or run.recovered or run.executor not in _IN_PROCESS:
             return await self._run_action(task, call, args, kwargs, run=run, depth=depth)
         return await self._run_plain(task, call, args, kwargs, run, depth)
 
