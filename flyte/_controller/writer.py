@@ -332,9 +332,12 @@ class Writer:
             if after is not None and self._applied + len(batch) >= after:
                 self._process_after = None  # started once; never again if it fails
                 self._process = process = _WriteProcess.start(self.store.path)  # type: ignore[attr-defined]
-                # The batch that crossed the threshold is big, and written here it would
-                # compete with the busy engine for the GIL: it waits for the process.
-                wait = _START_WAIT
+                # A big batch written here would compete with the busy engine for the
+                # GIL: it waits for the process. A small one (a later run of a burst)
+                # is written here rather than hold its run's end up while the process
+                # starts; the next batches go to the process once it is up.
+                if len(batch) >= _BIG_BATCH:
+                    wait = _START_WAIT
         if process is not None:
             try:
                 if process.ready(wait):
@@ -405,7 +408,8 @@ class Writer:
 # Operations written in process before batches go to a write process: small runs (and
 # `python hello.py`) never pay for starting one; a big fan-out moves to it early.
 _PROCESS_AFTER = 2000
-_START_WAIT = 2.0  # seconds the first batch waits for a starting write process
+_START_WAIT = 2.0  # seconds a big first batch waits for a starting write process
+_BIG_BATCH = 2000  # operations from which that batch waits
 
 
 def _process_threshold(store: RunStore) -> int | None:

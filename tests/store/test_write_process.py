@@ -103,19 +103,58 @@ def test_small_runs_start_no_write_process_and_big_ones_do(sqlite_store: SqliteR
     assert len(sqlite_store.list_actions(big.name)) == 1502
 
 
-def test_the_batch_that_starts_the_write_process_is_written_by_it(
+def test_a_big_batch_that_starts_the_write_process_is_written_by_it(
     sqlite_store: SqliteRunStore,
 ) -> None:
-    # That batch is the biggest of a burst; written in the driver, it fought the busy
-    # engine for the GIL while the process started (700 ms for 10,000 operations).
-    from flyte._controller.local import get_controller
-    from flyte._controller.writer import _PROCESS_AFTER
+    # Written in the driver, such a batch fought the busy engine for the GIL while the
+    # process started (700 ms for 10,000 operations): it waits for the process.
+    from flyte._controller.writer import Writer
 
-    big = flyte.with_runcontext(echo=False).run(fan, 3000)
-    writer = get_controller().writer_for(sqlite_store)
-    assert len(_write_processes()) == 1
-    assert writer._applied < _PROCESS_AFTER  # only what came before the threshold
-    assert len(sqlite_store.list_actions(big.name)) == 3002
+    writer = Writer(sqlite_store, threaded=True)
+    rows = [{"run": "r", "id": f"a{i}", "line": "x"} for i in range(5000)]
+    with writer._cond:  # the writer thread takes all 5,001 operations as one batch
+        writer.put(("run_insert", {"name": "r", "task": "t", "phase": "RUNNING",
+                                   "created_at": 1.0}))  # fmt: skip
+        for row in rows:
+            writer.put(("log", {"run": "r", "action": None, "attempt": 1, "ts": 1.0,
+                                "stream": "stdout", "line": row["line"]}))  # fmt: skip
+    try:
+        writer.flush(timeout=60)
+        assert len(_write_processes()) == 1
+        assert writer._applied == 0  # nothing was written in the driver
+        assert len(sqlite_store.logs("r")) == 5000
+    finally:
+        writer.close()
+
+
+def test_a_small_batch_past_the_threshold_does_not_wait_for_the_process(
+    sqlite_store: SqliteRunStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A run that crosses the threshold with a small batch (the second run of a burst, a
+    # watch-mode re-run after the writer went idle) must not end up to 2 s late because
+    # its last batch waited for a process still starting: it is written here meanwhile.
+    from flyte._controller import writer as writer_module
+
+    waits: list[float] = []
+
+    class Starting:  # a write process that never gets ready
+        pid_started = os.getpid()
+
+        def ready(self, wait: float = 0.0) -> bool:
+            waits.append(wait)
+            return False
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(
+        writer_module._WriteProcess, "start", classmethod(lambda cls, path: Starting())
+    )
+    monkeypatch.setattr(writer_module, "_PROCESS_AFTER", 300)
+    flyte.with_runcontext(echo=False).run(fan, 50)
+    second = flyte.with_runcontext(echo=False).run(fan, 600)  # crosses 300 operations
+    assert waits and max(waits) == 0.0
+    assert len(sqlite_store.list_actions(second.name)) == 602
 
 
 def test_a_store_connection_takes_a_bigger_page_cache(sqlite_store: SqliteRunStore) -> None:
