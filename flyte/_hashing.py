@@ -71,10 +71,10 @@ def hash_inputs(
         The overall digest, which does not depend on the order of `inputs`, and the
         per-input digests, each equal to `stable_hash(value)`.
     """
-    if not ignored and len(inputs) == 1:  # the common case, in one call
+    if not ignored and len(inputs) == 1:  # the common case, without the comprehension
         ((name, value),) = inputs.items()
-        digest = _digest(value)
-        return _hex(f"{len(name)}:{name}{digest}".encode("utf-8", "surrogatepass")), {name: digest}
+        per = {name: _digest(value)}
+        return combine_digests(per), per
     if ignored:
         skip = ignored if isinstance(ignored, (set, frozenset)) else frozenset(ignored)
         items = [(k, v) for k, v in inputs.items() if k not in skip]

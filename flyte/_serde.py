@@ -37,6 +37,7 @@ __all__ = [
 
 MAGIC = b"FLYTE\x01"
 JSON_FORM = b"FLYTEJ"
+_JSON_HEADER = len(JSON_FORM)
 _MAC_BYTES = 32
 _HEADER = len(MAGIC) + _MAC_BYTES
 _keys_by_env: dict[str, bytes] = {}
@@ -223,7 +224,7 @@ def loads(data: bytes) -> Any:
     Raises:
         StoreIntegrityError: `data` was not sealed with this home's key, or was altered.
     """
-    if data[:6] == JSON_FORM:  # plain data, never executed (see exact_json)
+    if data[:_JSON_HEADER] == JSON_FORM:  # plain data, never executed (see exact_json)
         try:
             return _from_json(data)
         except ValueError as exc:  # not JSON: altered
@@ -264,14 +265,14 @@ def own_loads(data: bytes) -> Any:
 def channel_loads(data: bytes) -> Any:
     """A value from a worker or the driver over their authenticated channel (no MAC check:
     the channel is what makes it trusted), in either exact form."""
-    if data[:6] == JSON_FORM:
+    if data[:_JSON_HEADER] == JSON_FORM:
         return _from_json(data)
     return pickle.loads(unsealed(data))
 
 
 def _from_json(data: bytes) -> Any:
     """The value of `JSON_FORM + JSON` (the common cases without the JSON decoder)."""
-    text = data[6:]
+    text = data[_JSON_HEADER:]
     first = text[:1]
     if first.isdigit() or first == b"-":
         return int(text)
@@ -298,7 +299,7 @@ def unsealed(data: bytes) -> bytes:
 
 def reseal(data: bytes) -> bytes:
     """Bytes from an authenticated channel, sealed with this home's key, to be stored."""
-    if data[:6] == JSON_FORM:
+    if data[:_JSON_HEADER] == JSON_FORM:
         return data  # plain data needs no seal
     return seal(bytes(unsealed(data)))
 
@@ -309,7 +310,7 @@ def adopt(data: bytes) -> bytes:
     A client reading through the server has no home of its own to write a key to; what it
     adopts verifies in this process and nowhere else.
     """
-    if data[:6] == JSON_FORM:
+    if data[:_JSON_HEADER] == JSON_FORM:
         return data  # plain data needs no seal
     payload = bytes(unsealed(data))
     return _ADOPTED + _mac(_process_key(), payload) + payload

@@ -258,7 +258,7 @@ class LocalController(MapsByCalls):
         current = asyncio.current_task()
         assert current is not None
         if not self._runs:
-            _collect_less()
+            _tune_for_runs()
         self._runs[run.name] = (run, current)
         self._heartbeat.ensure()
         try:
@@ -304,7 +304,7 @@ class LocalController(MapsByCalls):
     def _finish_run(self, run: RunState) -> None:
         self._runs.pop(run.name, None)
         if not self._runs:
-            _collect_as_before()
+            _tune_as_before()
         run.restore_env()
         release_logs()
 
@@ -395,8 +395,7 @@ class LocalController(MapsByCalls):
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
         """Check the call now; return a factory for the coroutine that runs it.
 
-        The arguments are bound and type-checked here (a wrong call fails where it is
-        made); the call's identity (inputs digest, sequence number, id) is fixed when it
+        The arguments are type-checked here (a wrong call fails where it is made); the call's identity (inputs digest, sequence number, id) is fixed when it
         starts, so a wide fan-out holds only its arguments and a small coroutine per call
         not yet started. The sequence number only tells apart calls of one task with
         equal inputs, interchangeable by definition, so their start order may number them.
@@ -480,7 +479,8 @@ class LocalController(MapsByCalls):
                 value, what=f"the output of {task.name}", key=run.seal_key
             )
         except BaseException as exc:
-            raise self._failed(run, task, aid, child, exc, 1, started) from None
+            failure = _attempt_failed(run, task, aid, child, exc, 1, started, None)
+            raise _action_failed(run, aid, failure, 1, _DISABLED) from None
         flush_action_logs(child)
         if run.aborted.is_set():  # the run was aborted while this action ran
             rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
@@ -498,32 +498,6 @@ class LocalController(MapsByCalls):
             cache_key=None,
         )
         return value
-
-    @staticmethod
-    def _failed(
-        run: RunState,
-        task: TaskTemplate[Any, Any],
-        aid: str,
-        child: ActionContext,
-        exc: BaseException,
-        number: int,
-        started: float,
-        placement: Placement | None = None,
-    ) -> BaseException:
-        """Record the failure of the only (or last) attempt: what the caller raises."""
-        error, phase, err, now = _attempt_failed(
-            run, task, aid, child, exc, number, started, placement
-        )
-        run.recorder.action_failed(
-            run.name,
-            aid,
-            phase=phase,
-            ended_at=now,
-            attempts=number,
-            cache_status=_DISABLED,
-            error=err,
-        )
-        return error if phase == _ABORTED else as_user_error(error)
 
     # -- one action ----------------------------------------------------------------
 
@@ -662,7 +636,7 @@ class LocalController(MapsByCalls):
             except BaseException as exc:
                 if isinstance(exc, Deadline) and deadline is not None and timeout != runtime:
                     attempts = number  # past the deadline no retry may start
-                exc, phase, err, now = _attempt_failed(
+                failure = _attempt_failed(
                     run,
                     task,
                     aid,
@@ -673,6 +647,7 @@ class LocalController(MapsByCalls):
                     attempt.placement,
                     (runtime, deadline, timeout),
                 )
+                exc, phase = failure[0], failure[1]
                 aborted = phase == _ABORTED
                 retryable = (
                     not aborted
@@ -689,18 +664,7 @@ class LocalController(MapsByCalls):
                     if delay:
                         await asyncio.sleep(delay)
                     continue
-                rec.action_failed(
-                    run.name,
-                    aid,
-                    phase=phase,
-                    ended_at=now,
-                    attempts=number,
-                    cache_status=cache_status.value,
-                    error=err,
-                )
-                if aborted:
-                    raise exc from None
-                raise as_user_error(exc) from None
+                raise _action_failed(run, aid, failure, number, cache_status.value) from None
             flush_action_logs(child)
             if task.report:
                 finish_report(child)
@@ -799,6 +763,28 @@ def _attempt_failed(
     return exc, phase, err, now
 
 
+def _action_failed(
+    run: RunState,
+    aid: str,
+    failure: tuple[BaseException, str, ErrorFields | None, float],
+    attempts: int,
+    cache_status: str,
+) -> BaseException:
+    """Record the action failed with its last attempt's `failure` (`_attempt_failed`);
+    the error its caller raises (an abort as it is, anything else as a user error)."""
+    exc, phase, err, now = failure
+    run.recorder.action_failed(
+        run.name,
+        aid,
+        phase=phase,
+        ended_at=now,
+        attempts=attempts,
+        cache_status=cache_status,
+        error=err,
+    )
+    return exc if phase == _ABORTED else as_user_error(exc)
+
+
 # A body that called sys.exit() or raised KeyboardInterrupt is not retried: neither is an
 # Exception, and a retry would only repeat the exit.
 _NOT_RETRIED = frozenset({"SystemExit", "KeyboardInterrupt"})
@@ -860,7 +846,8 @@ _SWITCH = 0.001
 _switch_saved: list[tuple[float, float]] = []
 
 
-def _collect_less() -> None:
+def _tune_for_runs() -> None:
+    """The first run starts: collect the young generation less often, switch threads sooner."""
     before = gc.get_threshold()
     if before[0] and before[0] < _GC_YOUNG:
         ours = (_GC_YOUNG, max(before[1], 20), max(before[2], 20))
@@ -872,7 +859,8 @@ def _collect_less() -> None:
         _switch_saved[:] = [(interval, sys.getswitchinterval())]
 
 
-def _collect_as_before() -> None:
+def _tune_as_before() -> None:
+    """The last run ended: both settings as they were, unless changed meanwhile."""
     if _gc_saved:
         before, ours = _gc_saved.pop()
         if gc.get_threshold() == ours:

@@ -20,6 +20,7 @@ from flyte._models import (
 __all__ = [
     "ACTION_COLUMNS",
     "ACTION_DEFAULTS",
+    "INLINE_PLACEMENT",
     "RUN_DEFAULTS",
     "RUN_COLUMNS",
     "action_from_row",

@@ -35,6 +35,7 @@ from flyte._store._liveness import HOST, process_start
 from flyte._store._rows import (
     ACTION_COLUMNS,
     ACTION_DEFAULTS,
+    INLINE_PLACEMENT,
     RUN_COLUMNS,
     RUN_DEFAULTS,
     action_from_row,
@@ -220,15 +221,12 @@ def _settings_json(value: Any) -> str:
     return text
 
 
-_INLINE_JSON = '{"worker": "inline"}'
-
-
 def _placement_json(value: Any) -> str | None:
     """JSON of an attempt's placement; the inline one (most attempts) is a constant."""
     if value is None:
         return None
     if value == {"worker": "inline"}:
-        return _INLINE_JSON
+        return INLINE_PLACEMENT
     return _to_json(value)
 
 

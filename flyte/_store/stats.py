@@ -12,7 +12,6 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from flyte._store._rows import implied_attempt
 from flyte._store.blob_sweep import blob_folder, missing_blobs
 from flyte._store.gc_plan import ACTIVE, is_alive, is_sqlite
 from flyte._store.upkeep import sizes
@@ -190,14 +189,8 @@ def _memory_stats(store: Any, biggest: int) -> StoreStats:
         logs = list(store._logs)
         cache = list(store._cache.values())
         deployed = list(store._deployed.values())
-        recorded = {(run, action) for run, action, _ in store._attempts}
-        implied = sum(
-            1
-            for run, rows in actions.items()
-            for row in rows
-            if (run, row["id"]) not in recorded and implied_attempt(row) is not None
-        )
-        attempts = len(store._attempts) + implied
+    # Recorded attempts and those action rows imply, as the store lists them.
+    attempts = sum(len(store.list_attempts(r["name"])) for r in runs)
     phases: dict[str, int] = {}
     for r in runs:
         phases[r["phase"]] = phases.get(r["phase"], 0) + 1
