@@ -31,6 +31,7 @@ from flyte._controller.calls import (
     BodyExit,
     Call,
     Deadline,
+    Settled,
     check_call,
     error_fields,
     format_user_traceback,
@@ -80,6 +81,37 @@ _DISABLED = CacheStatus.DISABLED.value
 _UNLOADED: Any = object()
 # Executor choices under which a plain task runs in this process (see `executor_for`).
 _IN_PROCESS = (None, "auto", "inline")
+
+
+class _Miss:
+    """`_look_up` found nothing: how `_execute` records the cache."""
+
+    __slots__ = ("key", "status")
+
+    def __init__(self, status: CacheStatus, key: KeyParts | None) -> None:
+        self.status = status
+        self.key = key
+
+
+def _checked_depth(
+    task: TaskTemplate[Any, Any],
+    parent: ActionContext,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> int:
+    """Check a call where it is made; the nesting depth it runs at (see limits.py)."""
+    check_call(task, parent, args, kwargs)
+    failed = parent.run.writer.run_error(parent.run.name)
+    if failed is not None:  # the store cannot record this run: stop, with the cause
+        raise failed
+    # Async children are awaited on the caller's stack: a clear error long before
+    # Python's recursion limit. A sync child runs in its own thread and starts afresh.
+    if not task.is_async:
+        return 0
+    depth = parent.depth + 1
+    if depth >= QUICK_DEPTH:  # deeper: the limits are checked
+        depth = child_depth(task.name, parent.depth)
+    return depth
 
 
 class LocalController(MapsByCalls):
@@ -341,15 +373,17 @@ class LocalController(MapsByCalls):
         kwargs: dict[str, Any],
     ) -> Any:
         """Route a task call made inside a run (see DESIGN.md section 2, four combinations)."""
-        coro = self.prepare(task, parent, args, kwargs)()
         if threading.get_ident() == self._loop_ident:
             if task.is_async:
-                return coro
+                if task.cache.enabled or parent.run.recovered:
+                    return self._look_up_now(task, parent, args, kwargs)
+                return self.prepare(task, parent, args, kwargs)()
+            coro = self.prepare(task, parent, args, kwargs)()
             # A sync task from async code starts at once; the parent outlives the handle.
             handle = self.loop.create_task(coro)
             parent.pending.append(handle)
             return handle
-        return self.wait_from_thread(coro, parent)
+        return self.wait_from_thread(self.prepare(task, parent, args, kwargs)(), parent)
 
     def wait_from_thread(self, coro: Coroutine[Any, Any, Any], parent: ActionContext) -> Any:
         """Run `coro` on the loop and block this worker thread until it is done.
@@ -402,22 +436,37 @@ class LocalController(MapsByCalls):
         `flyte.map` creates the coroutines only when they are about to run, so calls that
         an abort cancels before they start leave no never-awaited coroutine behind.
         """
-        check_call(task, parent, args, kwargs)
-        failed = parent.run.writer.run_error(parent.run.name)
-        if failed is not None:  # the store cannot record this run: stop, with the cause
-            raise failed
-        # Async children are awaited on the caller's stack: a clear error long before
-        # Python's recursion limit. A sync child runs in its own thread and starts afresh.
-        depth = 0
-        if task.is_async:
-            depth = parent.depth + 1
-            if depth >= QUICK_DEPTH:  # deeper: the limits are checked
-                depth = child_depth(task.name, parent.depth)
+        depth = _checked_depth(task, parent, args, kwargs)
         if group is FROM_CONTEXT:
             group = group_var.get()  # the group the call is made in, not the one it starts in
         # A wide fan-out holds one of these per call not yet started: one positional
         # partial, and a small coroutine (`_start`) rather than `_run_action`'s big frame.
         return functools.partial(self._start, task, parent, args, kwargs, group, depth)
+
+    def _look_up_now(
+        self,
+        task: TaskTemplate[Any, Any],
+        parent: ActionContext,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """A call whose result may be known already (cached task, recovering run): the
+        look-up is done as the call is made, and a hit is a `Settled` future.
+
+        A look-up runs no user code, so doing it now rather than when the call is awaited
+        changes nothing visible but the action's start time (the call's, as for any call
+        `asyncio.gather` starts at once). A miss is the coroutine that executes the task.
+        """
+        depth = _checked_depth(task, parent, args, kwargs)
+        run = parent.run
+        try:
+            call = Call(task, parent, args, kwargs, group_var.get(), checked=True)
+            found = self._look_up(task, call, run)
+        except BaseException as exc:  # raised where the call is awaited, as before
+            return Settled.of(self.loop, exc=exc)
+        if type(found) is _Miss:
+            return self._execute(task, run, call.id, args, kwargs, found.status, found.key, depth)
+        return Settled.of(self.loop, found)
 
     async def _start(
         self,
@@ -512,6 +561,16 @@ class LocalController(MapsByCalls):
         depth: int = 0,
     ) -> Any:
         """The general path: look up (recovered, cache) before execute; `depth` as nested."""
+        found = self._look_up(task, call, run)
+        if type(found) is _Miss:
+            return await self._execute(
+                task, run, call.id, args, kwargs, found.status, found.key, depth
+            )
+        return found
+
+    def _look_up(self, task: TaskTemplate[Any, Any], call: Call, run: RunState) -> Any:
+        """Record the call's action started; return its recovered or cached value if
+        there is one, else a `_Miss` (the cache status and key `_execute` records)."""
         inputs, ihash = call.inputs, call.inputs_hash
         aid = call.id
         rec = run.recorder
@@ -567,7 +626,7 @@ class LocalController(MapsByCalls):
                     rec.action_cache_hit(run.name, aid, cache_key=key.key, outputs_json=out_json)
                     return value
 
-        return await self._execute(task, run, aid, args, kwargs, cache_status, key, depth)
+        return _Miss(cache_status, key)
 
     @staticmethod
     def _cache_lookup(run: RunState, task_name: str, key: str) -> tuple[str | None, bytes] | None:

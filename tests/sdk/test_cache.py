@@ -991,3 +991,71 @@ def test_a_file_run_as_a_script_and_imported_as_a_module_shares_entries(project:
     )
     assert _python(project, "-c", code) == "hit"
     assert project.executions() == ["work"]
+
+
+def test_a_hit_works_wherever_asyncio_takes_a_call(store: Any) -> None:
+    """A hit is looked up as the call is made (no Task for it); every way asyncio
+    consumes a task call must still get the value, and a miss must still execute."""
+    import asyncio
+
+    env = flyte.TaskEnvironment("hit_consumers")
+    executed: list[int] = []
+
+    @env.task(cache="auto")
+    async def square(x: int) -> int:
+        executed.append(x)
+        return x * x
+
+    @env.task
+    async def main(n: int) -> list[int]:
+        got = [await square(n)]
+        got.append(await asyncio.create_task(square(n)))
+        got.append(await asyncio.ensure_future(square(n)))
+        got.extend(await asyncio.gather(square(n), square(n)))
+        got.append(await asyncio.wait_for(square(n), timeout=5))
+        got.append(await asyncio.shield(square(n)))
+        got.extend([await c for c in asyncio.as_completed([square(n)])])
+        async with asyncio.TaskGroup() as group:
+            handle = group.create_task(square(n))
+        got.append(handle.result())
+        done, _ = await asyncio.wait([asyncio.create_task(square(n))])
+        got.extend(t.result() for t in done)
+        return got
+
+    first = flyte.with_runcontext(echo=False).run(main, 3)
+    assert first.outputs()[0] == [9] * 10
+    assert executed == [3]  # executed once, then hits
+    second = flyte.with_runcontext(echo=False).run(main, 3)
+    assert second.outputs()[0] == first.outputs()[0]
+    assert executed == [3]
+    squares = [a for a in second.actions() if a.name == "hit_consumers.square"]
+    assert len(squares) == 10
+    assert {a.cache_status for a in squares} == {CacheStatus.HIT}
+    assert [(a.phase.value, a.outputs_json) for a in squares] == [("SUCCEEDED", "9")] * 10
+
+
+def test_a_call_that_fails_its_look_up_fails_where_it_is_awaited(store: Any) -> None:
+    """A cache key that cannot be computed fails the call when awaited, as it did when the
+    look-up ran in the call's own coroutine; the action is recorded FAILED."""
+
+    class Opaque:
+        def __reduce__(self) -> Any:
+            raise TypeError("no pickling")
+
+    env = flyte.TaskEnvironment("lookup_fails")
+
+    @env.task(cache="auto")
+    async def use(x: Any) -> int:
+        return 1
+
+    @env.task
+    async def main() -> str:
+        pending = use(Opaque())  # made without raising
+        try:
+            await pending
+        except Exception as exc:
+            return type(exc).__name__
+        return "no error"
+
+    run = flyte.with_runcontext(echo=False).run(main)
+    assert run.outputs()[0] == "SerializationError"
