@@ -206,20 +206,20 @@ def changed_actions(
         The actions (new first) and the highest row id read, or None when this store
         cannot tell (read every action instead).
     """
-    from flyte._store._rows import ACTION_COLUMNS, action_from_row
-    from flyte._store.sqlite import SqliteRunStore
+    from flyte._store._rows import action_from_row
+    from flyte._store.sqlite import SqliteRunStore, action_read_columns
 
     if not isinstance(store, SqliteRunStore):
         return None
     import json
 
-    columns = [c for c in ACTION_COLUMNS if not c.endswith("_blob")]
     rows = store._query(
         # The new rows by the row id's range (`+run`: not by the run's index, which
         # would visit all of its rows); the live ones one key each (CROSS JOIN keeps
         # json_each outside, else SQLite scans it once per action of the run).
-        f"SELECT rowid AS row_id, {', '.join(columns)} FROM actions WHERE rowid > ?1 AND +run = ?2 "
-        f"UNION ALL SELECT a.rowid, {', '.join('a.' + c for c in columns)} "
+        f"SELECT rowid AS row_id, {action_read_columns()} FROM actions "
+        "WHERE rowid > ?1 AND +run = ?2 "
+        f"UNION ALL SELECT a.rowid, {action_read_columns('a')} "
         "FROM json_each(?3) AS j CROSS JOIN actions AS a ON a.run = ?2 AND a.id = j.key "
         "WHERE a.phase || ':' || a.attempts || ':' || a.cache_status IS NOT j.value",
         (after, run, json.dumps(live)),

@@ -339,12 +339,29 @@ class SqliteRunStore:
                 conn.execute("UPDATE changes SET counter = counter + 1 WHERE id = 1")
                 conn.execute("COMMIT")
             except BaseException as exc:
+                self._local.refs = None  # references made in this transaction are gone
                 if conn.in_transaction:
                     with contextlib.suppress(sqlite3.DatabaseError):
                         conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.DatabaseError | OSError):
                     raise write_error(self.path, exc) from exc
                 raise
+
+    def _settings_ref(self, conn: sqlite3.Connection, value: Any) -> str:
+        """The "#<id>" of an action's settings in `shared_settings`, added if new.
+
+        A connection keeps the references it made: a task's actions share one row.
+        """
+        text = _settings_json(value)
+        refs: dict[str, str] | None = getattr(self._local, "refs", None)
+        if refs is None:
+            refs = self._local.refs = {}
+        ref = refs.get(text)
+        if ref is None:
+            conn.execute("INSERT OR IGNORE INTO shared_settings (json) VALUES (?)", (text,))
+            found = conn.execute("SELECT id FROM shared_settings WHERE json = ?", (text,))
+            ref = refs[text] = f"#{found.fetchone()[0]}"
+        return ref
 
     def _big(self, row: dict[str, Any], *columns: str) -> dict[str, Any]:
         """`row` with any value over OFFLOAD_BYTES in `columns` moved to a blob file."""
@@ -385,7 +402,7 @@ class SqliteRunStore:
             kind = op[0]
             if kind == "action_insert":
                 full = self._big({**ACTION_DEFAULTS, **op[1]}, "inputs_blob", "outputs_blob")
-                full["settings"] = _settings_json(full["settings"])
+                full["settings"] = self._settings_ref(conn, full["settings"])
                 action_rows.append(_ACTION_VALUES(full))
                 continue
             if kind == "attempt_upsert":
@@ -1059,4 +1076,20 @@ _INSERT_RUN = (
 )
 _ACTION_VALUES = operator.itemgetter(*ACTION_COLUMNS)
 # Blobs are read only on demand (get_blob), not with every listing.
-_ACTION_READ = ", ".join(c for c in ACTION_COLUMNS if not c.endswith("_blob"))
+
+
+def action_read_columns(table: str = "actions") -> str:
+    """The columns a reader selects from `table` (the actions table or its alias): all
+    but the blobs, with a shared settings reference ("#<id>") resolved to its JSON."""
+    return ", ".join(
+        f"CASE WHEN {table}.settings GLOB '#*' THEN (SELECT s.json FROM shared_settings s "
+        f"WHERE s.id = CAST(substr({table}.settings, 2) AS INTEGER)) "
+        f"ELSE {table}.settings END AS settings"
+        if c == "settings"
+        else f"{table}.{c}"
+        for c in ACTION_COLUMNS
+        if not c.endswith("_blob")
+    )
+
+
+_ACTION_READ = action_read_columns()

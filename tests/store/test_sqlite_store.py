@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
@@ -123,6 +124,61 @@ def test_a_fan_out_is_written_in_few_transactions(tmp_path: Path) -> None:
     commits = sum(1 for s in statements[before:] if s.strip().upper() == "COMMIT")
     assert len(store.list_actions(run.name)) == 201
     assert commits < 50, f"{commits} commits for 201 actions: writes are not batched"
+
+
+def _action(run: str, aid: str, settings: Any) -> dict[str, Any]:
+    return {"run": run, "id": aid, "parent": None, "name": "env.t", "kind": "task",
+            "phase": "SUCCEEDED", "inputs_json": "{}", "started_at": 1.0, "ended_at": 2.0,
+            "attempts": 1, "settings": settings, "seq": 0}  # fmt: skip
+
+
+def test_a_task_s_settings_are_stored_once_and_read_back_everywhere(tmp_path: Path) -> None:
+    """Action rows refer to their task's settings, kept once per store; every reader
+    (the store's reads, the live changes the TUI reads, the public view) sees the JSON."""
+    from flyte.store import changed_actions
+
+    store = SqliteRunStore(tmp_path / "runs.db")
+    one = {"env": "e", "retries": 0, "cache": {"behavior": "auto"}, "env_vars": {"A": "1"}}
+    two = {"env": "e", "retries": 3}
+    store.write([("run_insert", run_row("r1"))])
+    store.write([("action_insert", _action("r1", f"a{i}", one)) for i in range(50)])
+    store.write([("action_insert", _action("r1", "b", two))])
+    # Rows written before the settings were shared keep their JSON and read the same.
+    store._conn().execute(
+        "INSERT INTO actions (run, id, name, kind, phase, settings) "
+        "VALUES ('r1', 'old', 'env.t', 'task', 'SUCCEEDED', ?)",
+        (json.dumps(two),),
+    )
+    raw = sqlite3.connect(tmp_path / "runs.db")
+    assert raw.execute("SELECT count(*) FROM shared_settings").fetchone()[0] == 2
+    stored = {r[0] for r in raw.execute("SELECT settings FROM actions WHERE id != 'old'")}
+    assert all(len(text) < 8 for text in stored), stored  # references, not 50 copies
+    expected = {**{f"a{i}": one for i in range(50)}, "b": two, "old": two}
+    assert {a.id: a.settings for a in store.list_actions("r1")} == expected
+    assert store.get_action("r1", "a7").settings == one  # type: ignore[union-attr]
+    paged = [a for page in store.iter_actions("r1", page=7) for a in page]
+    assert {a.id: a.settings for a in paged} == expected
+    changed = changed_actions(store, "r1", after=0, live={})
+    assert changed is not None
+    assert {a.id: a.settings for a in changed[0]} == expected
+    view = raw.execute("SELECT id, settings FROM actions_v1 WHERE run = 'r1'").fetchall()
+    assert {aid: json.loads(text) for aid, text in view} == expected
+
+
+def test_settings_first_seen_in_a_failed_batch_are_added_again(tmp_path: Path) -> None:
+    """A batch that fails after adding new settings rolls the row back: the writer must
+    not keep referring to it (every later action would read without settings)."""
+    store = SqliteRunStore(tmp_path / "runs.db")
+    settings = {"env": "fresh", "retries": 1}
+    with pytest.raises(StoreError):  # the run does not exist: a foreign-key failure
+        store.write([("action_insert", _action("missing", "a", settings))])
+    store.write([("run_insert", run_row("r1")), ("action_insert", _action("r1", "a", settings))])
+    assert store.get_action("r1", "a").settings == settings  # type: ignore[union-attr]
+    other = SqliteRunStore(tmp_path / "runs.db")  # another writer shares the row
+    other.write([("action_insert", _action("r1", "b", settings))])
+    raw = sqlite3.connect(tmp_path / "runs.db")
+    assert raw.execute("SELECT count(*) FROM shared_settings").fetchone()[0] == 1
+    assert other.get_action("r1", "b").settings == settings  # type: ignore[union-attr]
 
 
 # --- files that must be refused and left alone ---------------------------------------
