@@ -62,9 +62,9 @@ class ActionContext:
         self.in_trace = in_trace
         self.group = group
         self.depth = depth  # how many async task levels it runs under (flyte._controller.limits)
-        # task or trace name -> inputs hash -> calls so far (nested: the hash string is the
-        # call's own, so an entry costs no key tuple; a wide fan-out keeps one per input)
-        self.seq: dict[str, dict[str, int]] = {}
+        # task or trace name -> inputs hash (its first 64 bits) -> calls so far. A wide
+        # fan-out keeps one entry per input: an int key is half the hash string's size.
+        self.seq: dict[str, dict[int, int]] = {}
         self.pending: list[Any] = []
         self.data: dict[str, Any] | None = None  # flyte.ctx().data, made on first use
         self.checkpoint: Any = None  # flyte.ctx().checkpoint, made on first use
@@ -73,8 +73,9 @@ class ActionContext:
         counts = self.seq.get(task_name)
         if counts is None:
             counts = self.seq[task_name] = {}
-        n = counts.get(inputs_hash, 0)
-        counts[inputs_hash] = n + 1
+        key = int(inputs_hash[:16], 16)
+        n = counts.get(key, 0)
+        counts[key] = n + 1
         return n
 
 

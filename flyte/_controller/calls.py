@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import ctypes
 import functools
 import os
 import sys
 import threading
 import traceback
+import types
 from collections.abc import Callable, Coroutine, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,7 @@ __all__ = [
     "error_fields",
     "format_user_traceback",
     "in_action",
+    "resume_in",
     "raise_in_thread",
     "run_inputs_blob",
     "thread_stack",
@@ -339,6 +342,29 @@ class Settled(asyncio.Future, Coroutine):  # type: ignore[type-arg,misc]
 
     def close(self) -> None:
         pass
+
+
+@types.coroutine
+def resume_in(ctx: contextvars.Context, coro: Coroutine[Any, Any, Any], yielded: Any) -> Any:
+    """Go on running `coro`, which yielded `yielded` at its first step, in `ctx`: each
+    step runs in that context, whatever task awaits this (as `yield from` would)."""
+    send, throw = coro.send, coro.throw
+    while True:
+        try:
+            value = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:  # a cancellation, thrown in by the awaiting task
+            try:
+                yielded = ctx.run(throw, exc)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            yielded = ctx.run(send, value)
+        except StopIteration as stop:
+            return stop.value
 
 
 async def in_action(

@@ -32,14 +32,20 @@ QUICK_DEPTH = _CHECK_STACK_FROM
 _STACK_SHARE = 0.75
 
 
-def _stack_too_full() -> bool:
+# Each level also runs its body through two C calls (a context's `run`, the coroutine's
+# `send`: see `_run_plain`) that count against the recursion limit, unseen as frames.
+_HIDDEN_PER_LEVEL = 2
+
+
+def _stack_too_full(depth: int) -> bool:
     frames = 0
     frame: FrameType | None = sys._getframe()
     while frame is not None:
         frames += 1
         frame = frame.f_back
     cost = 1 if sys.gettrace() is None else 2
-    return frames * cost > sys.getrecursionlimit() * _STACK_SHARE
+    used = frames * cost + depth * _HIDDEN_PER_LEVEL
+    return used > sys.getrecursionlimit() * _STACK_SHARE
 
 
 def child_depth(task_name: str, parent_depth: int) -> int:
@@ -54,7 +60,7 @@ def child_depth(task_name: str, parent_depth: int) -> int:
             f"calling {task_name} would nest tasks {depth} levels deep; flyte-local allows "
             f"{MAX_DEPTH}. Turn the recursion into a loop, or fan out with flyte.map"
         )
-    if depth >= _CHECK_STACK_FROM and _stack_too_full():
+    if depth >= _CHECK_STACK_FROM and _stack_too_full(depth):
         raise NestingTooDeepError(
             f"calling {task_name} would nest tasks {depth} levels deep, more than this "
             f"thread's stack holds here (a tracer such as coverage or a debugger, or a deep "

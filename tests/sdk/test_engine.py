@@ -1309,6 +1309,75 @@ def test_a_child_cancelled_by_its_parent_ends_aborted(store: Any) -> None:
     assert run.phase is Phase.SUCCEEDED
 
 
+_user_var: Any = __import__("contextvars").ContextVar("user_var", default="unset")
+
+
+@env.task
+async def suspends_then_calls(n: int) -> list[Any]:
+    """Awaits several times, then calls a task and reads the action it runs as."""
+    _user_var.set(f"set by {n}")  # never seen by the caller
+    seen = []
+    for _ in range(3):
+        await asyncio.sleep(0)
+        seen.append(flyte.ctx().action.name if flyte.ctx().action else None)  # type: ignore[union-attr]
+    child = await async_inc(n)
+    return [child, len(set(seen)), _user_var.get()]
+
+
+@env.task
+async def awaits_and_gathers(n: int) -> list[Any]:
+    direct = await suspends_then_calls(n)
+    after_direct = _user_var.get()
+    gathered = await asyncio.gather(*(suspends_then_calls(i) for i in range(n)))
+    return [direct, after_direct, gathered]
+
+
+def test_a_body_that_suspends_keeps_its_own_action_and_context(store: Any) -> None:
+    """A body resumed many times still runs as its own action (its calls are its
+    children), and context variables it sets stay its own, awaited or gathered."""
+    run = flyte.run(awaits_and_gathers, 3)
+    direct, after_direct, gathered = run.outputs()[0]
+    assert direct == [4, 1, "set by 3"]
+    assert after_direct == "unset"
+    assert gathered == [[i + 1, 1, f"set by {i}"] for i in range(3)]
+    actions = {a.id: a for a in run.actions()}
+    for inc in by_name(run, "async_inc"):
+        assert actions[inc.parent].name.endswith("suspends_then_calls")  # type: ignore[index]
+    assert len(by_name(run, "suspends_then_calls")) == 4
+
+
+@env.task
+async def sleeps_with_cleanup(key: str) -> None:
+    try:
+        await asyncio.sleep(0)
+        record(key, "resumed")
+        await asyncio.sleep(60)
+    finally:
+        record(key, "cleaned up")
+
+
+@env.task
+async def cancels_a_resumed_child(key: str) -> str:
+    child = asyncio.ensure_future(sleeps_with_cleanup(key))
+    while "resumed" not in events.get(key, []):
+        await asyncio.sleep(0.001)
+    child.cancel()
+    try:
+        await child
+    except asyncio.CancelledError:
+        return "cancelled"
+    return "not cancelled"
+
+
+def test_cancelling_a_body_after_it_resumed_reaches_the_body(store: Any) -> None:
+    key = f"cancel-resumed-{id(store)}"
+    run = flyte.run(cancels_a_resumed_child, key)
+    assert run.outputs()[0] == "cancelled"
+    assert events[key] == ["resumed", "cleaned up"]
+    (child,) = by_name(run, "sleeps_with_cleanup")
+    assert child.phase is Phase.ABORTED
+
+
 @env.task
 def var_tuple(n: int) -> tuple[int, ...]:
     return tuple(range(n))
