@@ -110,7 +110,10 @@ def query(path: str | Path, sql: str, params: Sequence[Any] = ()) -> QueryResult
         message = str(exc)
         hint = ""
         if "no such table" in message:
-            hint = f"; the public views are {', '.join(db.view_names())}"
+            from flyte._store.migrations import PUBLIC_VIEWS
+
+            present = set(db.view_names())  # in their documented order, not creation's
+            hint = f"; the public views are {', '.join(v for v in PUBLIC_VIEWS if v in present)}"
         conn.close()
         if _is_write_refusal(message):
             raise ReadOnlyQueryError(
