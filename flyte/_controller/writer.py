@@ -30,7 +30,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from flyte._store.write_process import read_frame, send_frame
+from flyte._store.write_process import FrameReader, send_frame
 from flyte.errors import StoreError
 
 if TYPE_CHECKING:
@@ -446,6 +446,8 @@ class _WriteProcess:
         self.proc = proc
         self.pid_started = os.getpid()
         self._ready = False
+        assert proc.stdout is not None
+        self._replies = FrameReader(proc.stdout.fileno())
 
     @classmethod
     def start(cls, path: str) -> _WriteProcess | None:
@@ -475,7 +477,7 @@ class _WriteProcess:
             if self.proc.poll() is not None:
                 raise _ProcessGone(f"it exited with code {self.proc.returncode} on start")
             return False
-        if read_frame(out.fileno()) != ("ready",):
+        if self._replies.read() != ("ready",):
             raise _ProcessGone("it did not start")
         self._ready = True
         return True
@@ -496,7 +498,7 @@ class _WriteProcess:
         assert stdin is not None and stdout is not None
         try:
             send_frame(stdin, payload)
-            reply = read_frame(stdout.fileno())
+            reply = self._replies.read()
         except OSError as exc:
             raise _ProcessGone(str(exc)) from exc
         if reply is None:

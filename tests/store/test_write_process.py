@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import marshal
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -425,3 +427,26 @@ def test_a_backlog_is_written_in_bounded_batches_and_updates_still_merge(
     assert max(written) <= 7 and sum(written) >= 51
     actions = store.list_actions("r")
     assert len(actions) == 50 and all(a.phase is Phase.SUCCEEDED for a in actions)
+
+
+def test_frames_are_read_whole_however_the_pipe_delivers_them() -> None:
+    """The driver reads each reply in one system call when it can; frames that arrive
+    together, split, or big must still come out one by one, and a cut stream ends."""
+    from flyte._store.write_process import FrameReader, send_frame
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as out:
+        big = ["x" * 1000] * 300  # past one read of 64 KiB
+        send_frame(out, marshal.dumps(("ok",)))
+        send_frame(out, marshal.dumps(("error", True, "disk full")))
+        reader = FrameReader(read_end)
+        assert reader.read() == ("ok",)
+        assert reader.read() == ("error", True, "disk full")
+        writer = threading.Thread(target=send_frame, args=(out, marshal.dumps(big)))
+        writer.start()
+        assert reader.read() == big
+        writer.join()
+        frame = marshal.dumps(("ready",))
+        os.write(write_end, len(frame).to_bytes(4, "big") + frame[:2])  # cut short
+    assert reader.read() is None
+    os.close(read_end)
