@@ -171,6 +171,8 @@ class DaskExecutor:
         self._running: dict[int, _Running] = {}
         self._links: list[_Link] = []
         self._inbox: collections.deque[tuple[_Link | None, tuple[Any, ...]]] = collections.deque()
+        self._inbox_lock = threading.Lock()
+        self._drain_due = False  # a `_drain` is scheduled and has not yet emptied the inbox
         self._declared: tuple[float, dict[str, float]] | None = None
         self._plans: dict[tuple[str, int], ResourcePlan] = {}
         self._noted: set[tuple[str, str]] = set()
@@ -447,22 +449,37 @@ class DaskExecutor:
         threading.Thread(target=read, name=f"flyte-dask-{link.pid}", daemon=True).start()
 
     def _post(self, link: _Link | None, message: tuple[Any, ...]) -> None:
-        inbox = self._inbox
-        inbox.append((link, message))
-        if len(inbox) == 1:
-            try:
-                self.loop.call_soon_threadsafe(self._drain)
-            except RuntimeError:  # the loop is closed: the process is exiting
-                pass
+        """Queue a message for the loop (from a channel's reader thread or a helper).
+
+        Under the lock, one `_drain` is scheduled per batch: two threads posting at once
+        used to find each other's message queued and both leave waking the loop to the
+        other, and the attempts waited for it forever.
+        """
+        with self._inbox_lock:
+            self._inbox.append((link, message))
+            if self._drain_due:
+                return
+            self._drain_due = True
+        try:
+            self.loop.call_soon_threadsafe(self._drain)
+        except RuntimeError:  # the loop is closed: the process is exiting
+            pass
 
     def _drain(self) -> None:
-        inbox = self._inbox
-        while inbox:
-            link, message = inbox.popleft()
-            try:
-                self._on_message(link, message)
-            except Exception as exc:
-                print(f"flyte: dask message {message[0]!r} failed: {exc!r}", file=sys.__stderr__)
+        while True:
+            with self._inbox_lock:
+                if not self._inbox:
+                    self._drain_due = False  # the next post schedules the next drain
+                    return
+                batch = list(self._inbox)
+                self._inbox.clear()
+            for link, message in batch:
+                try:
+                    self._on_message(link, message)
+                except Exception as exc:
+                    print(
+                        f"flyte: dask message {message[0]!r} failed: {exc!r}", file=sys.__stderr__
+                    )
 
     def _on_message(self, link: _Link | None, message: tuple[Any, ...]) -> None:
         kind = message[0]

@@ -148,3 +148,58 @@ def test_a_worker_killed_by_dask_for_memory_fails_with_oom_error(
     assert "over its memory limit" in (attempt.error_message or "")
     # The nanny restarted the worker: the cluster keeps running tasks.
     assert flyte.with_runcontext(echo=False).run(t.hog, 1).outputs()[0] == 1
+
+
+def test_messages_from_several_worker_threads_are_never_left_unhandled() -> None:
+    """Each worker's channel is read on its own thread, and each thread posts what it
+    reads to the loop. Two posting at once could each find the other's message queued,
+    both leave waking the loop to the other, and the attempts waited forever (a fan-out
+    hung about one run in ten under `make bench`)."""
+    import asyncio
+    import collections
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from flyte._controller.dask import DaskExecutor
+
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+    executor = DaskExecutor("dask", SimpleNamespace(loop=loop))  # type: ignore[arg-type]
+
+    class Slow(collections.deque):  # type: ignore[type-arg]
+        """Gives the other threads their turn right after each append: the interleaving
+        that lost messages, made certain rather than waited for."""
+
+        def append(self, item: Any) -> None:
+            super().append(item)
+            time.sleep(0.001)
+
+    executor._inbox = Slow()
+    handled: list[tuple[Any, ...]] = []
+    executor._on_message = lambda link, message: handled.append(message)  # type: ignore[method-assign]
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as the interpreter can
+    try:
+        for round_ in range(50):
+            start = threading.Barrier(3)
+
+            def post(i: int, round_: int = round_, start: Any = start) -> None:
+                start.wait()
+                executor._post(None, ("m", round_, i))
+
+            threads = [threading.Thread(target=post, args=(i,)) for i in range(3)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            deadline = time.monotonic() + 5
+            while len(handled) < 3 * (round_ + 1):
+                assert time.monotonic() < deadline, f"round {round_}: a message was never handled"
+                time.sleep(0.0005)
+    finally:
+        sys.setswitchinterval(before)
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        executor._closed = True
