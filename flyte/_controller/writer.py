@@ -361,11 +361,11 @@ class Writer:
                 _log.warning("flyte: %s; retrying", error)
             self._error = error
             self._attempts += 1
+            # Its inserts are not made mergeable again: an update queued while the batch
+            # was being written already waits behind it, and a later one merged into the
+            # insert would be applied before that older update (the action would end
+            # with the older phase). Later updates queue behind both.
             self._ops[:0] = batch
-            for op in batch:
-                if op[0] == "action_insert":
-                    row = op[1]
-                    self._rows.setdefault((row["run"], row["id"]), row)
             self._cond.notify_all()
 
     def _write_singly(self, batch: list[Op]) -> None:

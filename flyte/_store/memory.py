@@ -145,8 +145,10 @@ class MemoryRunStore:
                 row["ended_at"] = row["ended_at"] or ended
 
     def _record(self, row: dict[str, Any]) -> RunRecord:
-        actions = self._actions.get(row["name"], {})
-        hits = sum(1 for a in actions.values() if a["cache_status"] == "hit")
+        # Readers walk copies: `list()` of a dict is made in one step under the GIL, while
+        # a Python loop over the dict itself fails if another thread records meanwhile.
+        actions = list(self._actions.get(row["name"], {}).values())
+        hits = sum(1 for a in actions if a["cache_status"] == "hit")
         return run_from_row(row, len(actions), hits)
 
     def get_run(self, name: str) -> RunRecord | None:
@@ -237,7 +239,7 @@ class MemoryRunStore:
         )
 
     def report_actions(self, run: str) -> list[str]:
-        rows = sorted((r["ts"], a) for (r_run, a), r in self._reports.items() if r_run == run)
+        rows = sorted((r["ts"], a) for (r_run, a), r in list(self._reports.items()) if r_run == run)
         return [a for _, a in rows]
 
     def list_actions(self, run: str) -> list[ActionRecord]:
@@ -279,7 +281,7 @@ class MemoryRunStore:
         ]
         recorded = {r["action"] for r in rows}
         actions = self._actions.get(run, {})
-        for aid in actions if action_id is None else [action_id]:
+        for aid in list(actions) if action_id is None else [action_id]:
             row = actions.get(aid)
             if row is not None and aid not in recorded:
                 implied = implied_attempt(row)
@@ -308,7 +310,7 @@ class MemoryRunStore:
     def successful_actions(self, run: str) -> dict[str, tuple[str | None, bytes | None, str]]:
         return {
             r["id"]: (r["inputs_hash"], r["outputs_blob"] or self._cached_blob(r), r["kind"])
-            for r in self._actions.get(run, {}).values()
+            for r in list(self._actions.get(run, {}).values())
             if r["phase"] == Phase.SUCCEEDED.value
         }
 
@@ -368,7 +370,9 @@ class MemoryRunStore:
     def get_deployed(
         self, name: str, version: str | None = None
     ) -> tuple[DeployedTask, bytes] | None:
-        rows = [r for (n, v), r in self._deployed.items() if n == name and version in (None, v)]
+        rows = [
+            r for (n, v), r in list(self._deployed.items()) if n == name and version in (None, v)
+        ]
         if not rows:
             return None
         row = max(rows, key=lambda r: r["created_at"])

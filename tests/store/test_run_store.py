@@ -342,3 +342,42 @@ def test_where_an_attempt_ran_says_queued_only_for_a_wait_worth_saying() -> None
 
     assert where(queued_s=0.01) == "worker 7"
     assert where(queued_s=1.25, peak_rss=3 * 2**20) == "worker 7 · peak 3Mi · queued 1.2s"
+
+
+def test_reads_while_another_thread_records_never_fail(store: Any) -> None:
+    """A notebook shows a live run (`run.record`, its attempts) while the engine's
+    threads record it: a read that walked the memory store's dicts in Python failed with
+    "dictionary changed size during iteration" when a write landed mid-walk."""
+    import sys
+    import threading
+
+    store.write([("run_insert", run_row("live"))])
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def read() -> None:
+        while not done.is_set():
+            try:
+                store.get_run("live")
+                store.list_attempts("live")
+                store.report_actions("live")
+                store.successful_actions("live")
+            except BaseException as exc:  # the failure under test
+                errors.append(exc)
+                return
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for i in range(3000):
+            store.write([("action_insert", action_row("live", f"x{i}", phase="SUCCEEDED",
+                                                      attempts=1, outputs_json="1"))])  # fmt: skip
+            if errors:
+                break
+    finally:
+        done.set()
+        reader.join(10)
+        sys.setswitchinterval(before)
+    assert not errors, repr(errors[0])

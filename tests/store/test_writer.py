@@ -160,3 +160,56 @@ def test_a_failing_store_is_never_waited_for(monkeypatch: pytest.MonkeyPatch) ->
     store.fail = None  # space freed: the retry writes everything
     writer.close()
     assert [op[1]["ts"] for batch in store.batches for op in batch] == list(range(100))
+
+
+def test_updates_made_while_a_failed_batch_waits_for_its_retry_keep_their_order(
+    tmp_path: Any,
+) -> None:
+    """An action's insert in a batch that fails for a passing reason goes back to the
+    queue, behind which an update made during that write already waits. A later update
+    must not be merged into the insert ahead of it: the action would end with the older
+    update's phase (RUNNING with outputs, re-run by a recovery)."""
+    import sqlite3
+
+    from flyte._store.sqlite import SqliteRunStore
+
+    real = SqliteRunStore(tmp_path / "runs.db")
+    now = time.time()
+    real.write([("run_insert", {"name": "r", "task": "t", "phase": "RUNNING", "created_at": now,
+                                "started_at": now, "pid": 1, "host": "h", "heartbeat": now})])  # fmt: skip
+    entered, failed_once, retry = threading.Event(), threading.Event(), threading.Event()
+
+    class Flaky:
+        """Fails its first write as a locked database would, once the test has queued an
+        update behind it; holds the retry until the test has made one more update."""
+
+        path = real.path
+        calls = 0
+
+        def write(self, batch: list[Any]) -> None:
+            Flaky.calls += 1
+            if Flaky.calls == 1:
+                entered.set()
+                assert failed_once.wait(10)
+                raise sqlite3.OperationalError("database is locked")
+            assert retry.wait(10)
+            real.write(batch)
+
+    writer = Writer(Flaky(), threaded=True)  # type: ignore[arg-type]
+    action = {"run": "r", "id": "a1", "parent": None, "name": "t", "kind": "task",
+              "phase": "QUEUED", "inputs_json": "{}", "started_at": now, "attempts": 1,
+              "settings": {}, "seq": 0}  # fmt: skip
+    writer.put(("action_insert", action))
+    assert entered.wait(10)  # the insert's batch is being written
+    writer.update_action("r", "a1", {"phase": "RUNNING"})
+    failed_once.set()
+    deadline = time.monotonic() + 10
+    while writer.error is None:  # the failed batch is back in the queue
+        assert time.monotonic() < deadline, "the write never failed"
+        time.sleep(0.001)
+    writer.update_action("r", "a1", {"phase": "SUCCEEDED", "outputs_json": "1"})
+    retry.set()
+    writer.flush(timeout=10)
+    got = real.get_action("r", "a1")
+    assert got is not None
+    assert (got.phase.value, got.outputs_json) == ("SUCCEEDED", "1")
