@@ -35,11 +35,13 @@ if TYPE_CHECKING:
     from flyte._task import TaskTemplate
 
 __all__ = [
+    "LATE_INTERRUPTIONS",
     "BodyExit",
     "Call",
     "Deadline",
     "FROM_CONTEXT",
     "Settled",
+    "SyncThreads",
     "SyncTimeout",
     "consume",
     "error_fields",
@@ -137,6 +139,60 @@ def raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
 
 class SyncTimeout(BaseException):
     """Injected into a sync body's thread after its deadline passed; never reaches users."""
+
+
+# What an abort or a timeout raises in a sync body's thread (see SyncThreads).
+LATE_INTERRUPTIONS = (SyncTimeout, ActionAborted)
+
+
+class SyncThreads:
+    """The threads running sync bodies, by attempt key, that an abort or a timeout may
+    interrupt (`raise_in_thread`).
+
+    An interruption is raised in a thread only while its body has not left (both under
+    one lock). Reading the thread and interrupting it apart let a body return meanwhile:
+    the exception then hit whatever that pool thread ran next, another action's body or
+    the pool's own bookkeeping, which could lose the thread and every action handed to it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idents: dict[str, int] = {}
+
+    def enter(self, key: str) -> None:
+        """The calling thread starts the body of attempt `key`."""
+        with self._lock:
+            self._idents[key] = threading.get_ident()
+
+    def leave(self, key: str) -> None:
+        """The calling thread is done with the body of `key`: no interruption after this.
+
+        One sent just before, as the body ended, may be delivered in this call (on entry,
+        too): callers retry it until it returns, dropping that interruption (the body had
+        finished; its outcome stands): `while True: try: leave(key); break; except
+        LATE: pass`.
+        """
+        with self._lock:
+            self._idents.pop(key, None)
+
+    def ident(self, key: str) -> int | None:
+        """The thread running the body of `key`, if it still runs."""
+        return self._idents.get(key)
+
+    def interrupt(self, key: str, exc_type: type[BaseException]) -> bool:
+        """Raise `exc_type` in the body of `key` if it still runs; whether it did."""
+        with self._lock:
+            ident = self._idents.get(key)
+            if ident is None:
+                return False
+            raise_in_thread(ident, exc_type)
+            return True
+
+    def interrupt_all(self, exc_type: type[BaseException]) -> None:
+        """Raise `exc_type` in every body still running (an abort)."""
+        with self._lock:
+            for ident in self._idents.values():
+                raise_in_thread(ident, exc_type)
 
 
 def run_inputs_blob(

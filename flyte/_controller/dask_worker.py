@@ -22,7 +22,7 @@ from typing import Any
 
 from flyte import _serde
 from flyte._context import ActionContext, _current
-from flyte._controller.calls import BodyExit
+from flyte._controller.calls import LATE_INTERRUPTIONS, BodyExit
 from flyte._controller.channel import Channel, connect, load_task, pack_error
 from flyte._controller.worker import WorkerController, _set_context_vars
 from flyte.errors import ActionAborted
@@ -209,19 +209,26 @@ class Link:
         ctx.run(_set_context_vars, custom, group)
 
         def body() -> tuple[Any, BaseException | None]:
-            run.sync_threads[thread_key] = threading.get_ident()
-            _here.slot = slot
-            token = _current.set(child)
+            run.sync_threads.enter(thread_key)
             try:
-                return task.func(*args, **kwargs), None
-            except BaseException as exc:
+                _here.slot = slot
+                token = _current.set(child)
+                try:
+                    return task.func(*args, **kwargs), None
+                finally:
+                    _current.reset(token)
+                    _here.slot = None
+            except BaseException as exc:  # also an abort that came as it ended
                 if isinstance(exc, SystemExit | KeyboardInterrupt):
                     exc = BodyExit(exc)
                 return None, exc
             finally:
-                _current.reset(token)
-                _here.slot = None
-                run.sync_threads.pop(thread_key, None)
+                while True:  # see SyncThreads.leave: no interruption after this
+                    try:
+                        run.sync_threads.leave(thread_key)
+                        break
+                    except LATE_INTERRUPTIONS:
+                        pass
 
         value, error = ctx.run(body)
         controller._finish(key, child, value, error)

@@ -20,18 +20,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flyte._context import _current
 from flyte._controller.calls import (
+    LATE_INTERRUPTIONS,
     BodyExit,
     Deadline,
     SyncTimeout,
     consume,
     in_action,
-    raise_in_thread,
     thread_stack,
     with_deadline,
 )
@@ -120,26 +119,34 @@ class InlineExecutor:
         child = attempt.context
         run = child.run
         key = f"{child.action_id}:{child.attempt}"
+        threads = run.sync_threads
         func, args, kwargs = attempt.task.func, attempt.args, attempt.kwargs
 
         def body() -> Any:
-            run.sync_threads[key] = threading.get_ident()
-            token = _current.set(child)
+            threads.enter(key)
             try:
-                return func(*args, **kwargs)
-            except (SystemExit, KeyboardInterrupt) as exc:
-                # These must not unwind the engine: they fail this action instead.
-                raise BodyExit(exc) from None
+                token = _current.set(child)
+                try:
+                    return func(*args, **kwargs)
+                except (SystemExit, KeyboardInterrupt) as exc:
+                    # These must not unwind the engine: they fail this action instead.
+                    raise BodyExit(exc) from None
+                finally:
+                    _current.reset(token)
             finally:
-                _current.reset(token)
-                run.sync_threads.pop(key, None)
+                while True:  # see SyncThreads.leave
+                    try:
+                        threads.leave(key)
+                        break
+                    except LATE_INTERRUPTIONS:
+                        pass
 
         def stop(why: type[BaseException]) -> str:
-            ident = run.sync_threads.get(key)
+            ident = threads.ident(key)
             if ident is None:
                 return ""
             where = thread_stack(ident) if why is SyncTimeout else ""
-            raise_in_thread(ident, why)
+            threads.interrupt(key, why)  # unless the body ended meanwhile
             return where
 
         ctx = contextvars.copy_context()

@@ -36,7 +36,6 @@ from flyte._controller.calls import (
     check_call,
     error_fields,
     format_user_traceback,
-    raise_in_thread,
     resume_in,
     run_inputs_blob,
     wait_pending,
@@ -354,8 +353,7 @@ class LocalController(MapsByCalls):
             root.cancel()
             for future in list(run.detached):
                 future.cancel()
-            for ident in list(run.sync_threads.values()):
-                raise_in_thread(ident, ActionAborted)
+            run.sync_threads.interrupt_all(ActionAborted)
 
         self.loop.call_soon_threadsafe(cancel)
         return True

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flyte import _serde
+from flyte._controller.calls import SyncThreads
 from flyte._controller.recorder import Recorder
 from flyte.errors import EnvVarConflictError
 
@@ -75,7 +76,7 @@ class RunState:
         self._env_lock = threading.Lock()
         self._env_set: dict[str, tuple[str, str]] = {}
         self._env_saved: dict[str, str | None] = {}
-        self.sync_threads: dict[str, int] = {}
+        self.sync_threads = SyncThreads()
         # Futures of calls made from worker threads: no asyncio task awaits them, so an
         # abort must cancel them by hand.
         self.detached: set[Any] = set()

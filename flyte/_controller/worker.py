@@ -30,11 +30,12 @@ from flyte import _serde
 from flyte._context import ActionContext, _current, group_var
 from flyte._controller import MapsByCalls
 from flyte._controller.calls import (
+    LATE_INTERRUPTIONS,
     BodyExit,
     Call,
+    SyncThreads,
     check_call,
     in_action,
-    raise_in_thread,
 )
 from flyte._controller.channel import (
     Channel,
@@ -97,7 +98,7 @@ class WorkerRun:
         self.reports: dict[str, tuple[int, Any]] = {}
         self.writer = _ChannelWriter(controller, name)
         self.aborted = threading.Event()
-        self.sync_threads: dict[str, int] = {}
+        self.sync_threads = SyncThreads()
         self.detached: set[Any] = set()
         # (action id, attempt) -> the controller's key for that attempt
         self.keys: dict[tuple[str, int], int] = {}
@@ -393,20 +394,25 @@ class WorkerController(MapsByCalls):
         thread_key = f"{action_id}:{attempt}"
 
         def body() -> None:
-            run.sync_threads[thread_key] = threading.get_ident()
-            token = _current.set(child)
+            run.sync_threads.enter(thread_key)
+            error: BaseException | None = None
+            value = None
             try:
-                value = task.func(*args, **kwargs)
-            except BaseException as exc:
-                if isinstance(exc, SystemExit | KeyboardInterrupt):
-                    exc = BodyExit(exc)
-                _current.reset(token)
-                run.sync_threads.pop(thread_key, None)
-                self._finish(key, child, None, exc, sync=True)
-                return
-            _current.reset(token)
-            run.sync_threads.pop(thread_key, None)
-            self._finish(key, child, value, None, sync=True)
+                token = _current.set(child)
+                try:
+                    value = task.func(*args, **kwargs)
+                finally:
+                    _current.reset(token)
+            except BaseException as exc:  # also an abort or timeout that came as it ended
+                error = BodyExit(exc) if isinstance(exc, SystemExit | KeyboardInterrupt) else exc
+            finally:
+                while True:  # see SyncThreads.leave: no interruption after this
+                    try:
+                        run.sync_threads.leave(thread_key)
+                        break
+                    except LATE_INTERRUPTIONS:
+                        pass
+            self._finish(key, child, value, error, sync=True)
 
         self._tasks[key] = (run, thread_key)
         if self.batch_sync_dones:
@@ -550,9 +556,7 @@ class WorkerController(MapsByCalls):
         if isinstance(entry, tuple):
             run, thread_key = entry
             run.aborted.set()
-            ident = run.sync_threads.get(thread_key)
-            if ident is not None:
-                raise_in_thread(ident, ActionAborted)
+            run.sync_threads.interrupt(thread_key, ActionAborted)
         else:
             entry.cancel()
 

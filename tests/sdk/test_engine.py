@@ -676,6 +676,67 @@ def test_a_timed_out_sync_body_is_stopped(tmp_path: Path) -> None:
     assert proc.stdout.split() == ["timed", "out", "stopped"], proc.stdout
 
 
+_LATE_TIMEOUT_PROGRAM = """
+import sys, time
+import flyte
+from flyte._controller import executor
+
+env = flyte.TaskEnvironment("late")
+
+
+@env.task(timeout=0.3)
+def busy() -> int:
+    end = time.monotonic() + 0.8
+    while time.monotonic() < end:  # runs past its timeout, holding the GIL often
+        pass
+    return 1
+
+
+@env.task
+def after(i: int) -> int:
+    return i
+
+
+def stack_once_the_body_left(ident):
+    # The timeout reads where the body is, then interrupts it: make the body end and its
+    # pool thread go idle in between, which real timing does now and then.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        frame, names = sys._current_frames().get(ident), []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        if "busy" not in names:
+            break
+        time.sleep(0.01)
+    time.sleep(0.3)
+    return ""
+
+
+executor.thread_stack = stack_once_the_body_left
+first = flyte.with_runcontext(echo=False, raise_on_failure=False).run(busy)
+print(first.phase.value)
+second = flyte.with_runcontext(echo=False, wait=False).run(after, 7)
+second.wait(timeout=20)
+print(second.phase.value, second.outputs()[0] if second.phase.value == "SUCCEEDED" else "")
+"""
+
+
+def test_a_timeout_sent_as_a_sync_body_ends_does_not_hit_the_next_body(tmp_path: Path) -> None:
+    """A timeout looks up the body's thread and then interrupts it. When the body ended in
+    between, the interruption hit that pool thread afterwards: it died when handed its
+    next body, and that action never ran (the next run hung)."""
+    script = tmp_path / "late.py"
+    script.write_text(_LATE_TIMEOUT_PROGRAM)
+    env_ = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE_", "COVERAGE_"))}
+    env_["FLYTE_HOME"] = str(tmp_path / "home")
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env_, timeout=90
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["TIMED_OUT", "SUCCEEDED", "7"], proc.stdout + proc.stderr
+
+
 # --- errors reach the parent as their own type ---------------------------------------
 
 
