@@ -91,6 +91,9 @@ class LocalApp:
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failure: BaseException | None = None  # why the server thread ended
+        # Set by `deactivate` before it reads `_loop`; the thread sets `_loop` before it
+        # reads this: whichever comes second sees the other, so no stop is missed.
+        self._stop = threading.Event()
 
     @property
     def name(self) -> str:
@@ -181,13 +184,19 @@ class LocalApp:
         server = env._server
         assert server is not None
 
+        stop = self._stop = threading.Event()
+
         def run() -> None:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
             try:
+                if stop.is_set():
+                    return
                 if env._on_startup is not None:
                     _call(env._on_startup, values, loop)
+                if stop.is_set():  # deactivated while it started up
+                    return
                 _call(server, values, loop)
                 if env._on_shutdown is not None:
                     _call(env._on_shutdown, values, loop)
@@ -245,8 +254,11 @@ class LocalApp:
                     with contextlib.suppress(OSError):
                         os.killpg(process.pid, signal.SIGKILL)
                     process.wait(timeout=self._context.deactivate_timeout)
+        self._stop.set()
         loop = self._loop
-        if loop is not None and loop.is_running():
+        if loop is not None and not loop.is_closed():
+            # Also when it is not running yet (a sync on_startup): the stop then waits in
+            # its queue, and the server's run ends at once ("stopped before completed").
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(loop.stop)
         if wait and self._thread is not None:

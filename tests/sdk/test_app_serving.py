@@ -129,3 +129,41 @@ async def _answer(reader: Any, writer: Any) -> None:
     writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     await writer.drain()
     writer.close()
+
+
+def test_deactivating_an_app_while_it_starts_up_stops_it() -> None:
+    """`deactivate` during a sync `on_startup` found the app's loop not running yet and
+    skipped stopping it: the server then started and served on, with its port held."""
+    import threading
+    import time
+
+    port = free_port()
+    env = AppEnvironment(name="slow-start", port=port)
+    starting, release = threading.Event(), threading.Event()
+
+    @env.on_startup
+    def warm_up() -> None:
+        starting.set()
+        assert release.wait(10)
+
+    @env.server
+    async def serve() -> None:
+        import asyncio
+
+        server = await asyncio.start_server(_answer, "127.0.0.1", port)
+        async with server:
+            await server.serve_forever()
+
+    app = flyte.with_servecontext(mode="local", health_check_interval=0.05).serve(env)
+    try:
+        assert starting.wait(10)
+        app.deactivate()
+        release.set()
+        deadline = time.monotonic() + 10
+        while not app.is_deactivated():
+            assert time.monotonic() < deadline, "the app kept serving after deactivate()"
+            time.sleep(0.01)
+        assert not app.is_active()
+    finally:
+        release.set()
+        app.deactivate(wait=True)
