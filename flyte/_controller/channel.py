@@ -416,6 +416,9 @@ def task_ref(task: TaskTemplate[Any, Any]) -> tuple[str, TaskRef | bytes]:
 
 
 _loaded: dict[str, Any] = {}
+# Loads are serialized: a script module sits in sys.modules from before it runs (as an
+# import's does), and a second thread taking it there would get it half-run.
+_load_lock = threading.RLock()
 
 
 def load_task(key: str, ref: TaskRef | bytes | None) -> TaskTemplate[Any, Any]:
@@ -429,26 +432,41 @@ def load_task(key: str, ref: TaskRef | bytes | None) -> TaskTemplate[Any, Any]:
         return task  # type: ignore[no-any-return]
     if ref is None:
         raise KeyError(f"task {key} was never sent to this process")
-    if isinstance(ref, TaskRef):
-        module = sys.modules.get(ref.module)
-        if module is None:
-            try:
-                module = importlib.import_module(ref.module)
-            except ImportError:
-                if not ref.file or not os.path.exists(ref.file):
-                    raise
-                # A file the CLI loaded under a name that is not on sys.path here.
-                spec = importlib.util.spec_from_file_location(ref.module, ref.file)
-                if spec is None or spec.loader is None:
-                    raise
-                module = importlib.util.module_from_spec(spec)
-                sys.modules[ref.module] = module
-                spec.loader.exec_module(module)
-        task = getattr(module, ref.attr)
-    else:
-        task = _loads(ref)
-    _loaded[key] = task
+    with _load_lock:
+        task = _loaded.get(key)
+        if task is not None:  # another thread loaded it meanwhile
+            return task  # type: ignore[no-any-return]
+        if isinstance(ref, TaskRef):
+            module = sys.modules.get(ref.module)
+            if module is None:
+                module = _import_task_module(ref)
+            task = getattr(module, ref.attr)
+        else:
+            task = _loads(ref)
+        _loaded[key] = task
     return task  # type: ignore[no-any-return]
+
+
+def _import_task_module(ref: TaskRef) -> Any:
+    """`ref`'s module: imported by name, or run from its file when the name does not
+    import here (a file the CLI loaded under a name that is not on sys.path here)."""
+    try:
+        return importlib.import_module(ref.module)
+    except ImportError as exc:
+        if not ref.file or not os.path.exists(ref.file):
+            raise
+        missing = exc
+    spec = importlib.util.spec_from_file_location(ref.module, ref.file)
+    if spec is None or spec.loader is None:
+        raise missing
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[ref.module] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(ref.module, None)  # not left half-run for the next attempt
+        raise
+    return module
 
 
 # -- errors across the boundary -----------------------------------------------------

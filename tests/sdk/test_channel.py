@@ -104,3 +104,72 @@ def test_flytes_own_errors_that_cannot_be_unpickled_keep_their_class() -> None:
     broken = pickle.dumps((b"not a pickle", "tb", "KeyError", "'k'"))
     other = unpack_error(broken)
     assert type(other) is RuntimeUserError and other.code == "KeyError"
+
+
+def test_two_threads_loading_one_script_task_both_get_the_task(tmp_path: Any) -> None:
+    """A Dask worker with several threads may load a task from a script file (not
+    importable by name there) on two threads at once. The module sat in sys.modules
+    before it had run, so the second thread took the half-run module and failed."""
+    import sys
+    import threading
+
+    from flyte._controller.channel import TaskRef, load_task
+
+    script = tmp_path / "slow_script_mod.py"
+    script.write_text(
+        "import time\n"
+        "time.sleep(0.3)  # a module that takes a while to import\n"
+        "def the_task():\n"
+        "    return 42\n"
+    )
+    name = "flyte_test_not_importable_slow_script"
+    ref = TaskRef(name, "the_task", str(script), "k")
+    got: list[Any] = []
+    errors: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            got.append(load_task(f"{name}:the_task", ref))
+        except BaseException as exc:  # the failure under test
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    try:
+        threads[0].start()
+        while name not in sys.modules and threads[0].is_alive():  # the first is importing
+            threading.Event().wait(0.005)
+        threads[1].start()
+        for thread in threads:
+            thread.join(10)
+        assert not errors, repr(errors[0])
+        assert [task() for task in got] == [42, 42]
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_a_script_task_whose_module_fails_to_run_can_be_loaded_again(tmp_path: Any) -> None:
+    """A module that raised while it ran is not left half-made in sys.modules for the
+    next attempt to use."""
+    import sys
+
+    from flyte._controller.channel import TaskRef, load_task
+
+    flag = tmp_path / "fail-once"
+    flag.write_text("x")
+    script = tmp_path / "flaky_script_mod.py"
+    script.write_text(
+        "import os\n"
+        f"if os.path.exists({str(flag)!r}):\n"
+        f"    os.remove({str(flag)!r})\n"
+        "    raise RuntimeError('first import fails')\n"
+        "def the_task():\n"
+        "    return 7\n"
+    )
+    name = "flyte_test_not_importable_flaky_script"
+    ref = TaskRef(name, "the_task", str(script), "k2")
+    try:
+        with pytest.raises(RuntimeError, match="first import fails"):
+            load_task(f"{name}:the_task", ref)
+        assert load_task(f"{name}:the_task", ref)() == 7
+    finally:
+        sys.modules.pop(name, None)
