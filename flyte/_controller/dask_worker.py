@@ -134,9 +134,7 @@ class Link:
             if _links.get(self.address) is self:
                 del _links[self.address]
         controller = self.controller
-        error = pack_error(ActionAborted("the driver of this run went away"))
-        for req in list(controller._waiting):
-            controller._resolve(req, False, error)
+        controller.driver_gone(pack_error(ActionAborted("the driver of this run went away")))
         for key in list(self.slots):
             controller.cancel(key)
             self.finished(key)

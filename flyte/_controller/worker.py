@@ -170,6 +170,24 @@ class WorkerController(MapsByCalls):
         self._sync_dones: list[tuple[Any, ...]] = []
         # Handles one message from the controller (set by `serve_channel`).
         self.dispatch: Callable[[tuple[Any, ...]], None] | None = None
+        # The packed error every request gets once the driver is gone (`driver_gone`).
+        self._gone: bytes | None = None
+
+    def driver_gone(self, error: bytes) -> None:
+        """The driver went away: fail every request waiting for it, and any made later.
+
+        The flag is set before the waiting requests are read, and a request reads it after
+        it registers, so each request is failed by one side or the other: one made just
+        after the sweep was never answered, and its body waited forever.
+        """
+        self._gone = error
+        for req in list(self._waiting):
+            self._resolve(req, False, error)
+
+    def _unless_gone(self, req: int) -> None:
+        gone = self._gone
+        if gone is not None:
+            self._resolve(req, False, gone)
 
     # -- loop ----------------------------------------------------------------------
 
@@ -206,7 +224,7 @@ class WorkerController(MapsByCalls):
         req = next(self._ids)
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         self._waiting[req] = (future, None)
-        self.channel.send((message[0], req, *message[1:]))
+        self._send_request(req, message)
         if self.on_loop() and self.dispatch is not None:
             self.channel.flush_soon()  # the loop blocks here: what it batched goes now
             while not future.done():
@@ -226,9 +244,19 @@ class WorkerController(MapsByCalls):
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiting[req] = (future, loop)
-        self.channel.send((message[0], req, *message[1:]))
+        self._send_request(req, message)
         ok, blob = await future
         return _reply_value(ok, blob)
+
+    def _send_request(self, req: int, message: tuple[Any, ...]) -> None:
+        """Send request `req` (registered in `_waiting`); failed at once if the driver is
+        gone, or goes while it is sent."""
+        try:
+            self.channel.send((message[0], req, *message[1:]))
+        except OSError:
+            if self._gone is None:
+                raise
+        self._unless_gone(req)
 
     def _resolve(self, req: int, ok: bool, blob: bytes) -> None:
         entry = self._waiting.pop(req, None)

@@ -173,3 +173,32 @@ def test_a_script_task_whose_module_fails_to_run_can_be_loaded_again(tmp_path: A
         assert load_task(f"{name}:the_task", ref)() == 7
     finally:
         sys.modules.pop(name, None)
+
+
+def test_a_request_made_as_the_driver_is_found_gone_fails_at_once(pair: Any) -> None:
+    """A Dask worker's link fails every waiting request when its driver goes away. One
+    registered just after that sweep (but sent before the channel closed) was never
+    answered: its body, and the worker thread under it, waited forever."""
+    import threading
+
+    from flyte._controller.channel import pack_error
+    from flyte._controller.worker import WorkerController
+    from flyte.errors import ActionAborted
+
+    sender, _receiver, _ = pair
+    controller = WorkerController(sender)
+    controller.driver_gone(pack_error(ActionAborted("the driver of this run went away")))
+    outcome: list[BaseException | str] = []
+
+    def ask() -> None:
+        try:
+            controller.request(("trace_lookup", "run", "id"))
+            outcome.append("answered")
+        except BaseException as exc:  # what the body sees
+            outcome.append(exc)
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    asker.join(10)
+    assert not asker.is_alive(), "the request waited for a driver that is gone"
+    assert isinstance(outcome[0], ActionAborted), outcome
