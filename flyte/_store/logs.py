@@ -61,6 +61,9 @@ class _Router:
         self._real = real
         self._stream = stream
         self._partial: dict[tuple[str, str], str] = {}
+        # Two threads of one action (to_thread helpers, a timed-out body beside its retry)
+        # write to one pending line: taking it, adding and putting it back is one step.
+        self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
         action = current_action()
@@ -68,19 +71,21 @@ class _Router:
             return self._real.write(text)
         run = action.run
         key = (run.name, action.action_id)
-        buffered = self._partial.pop(key, "") + text
-        *lines, rest = buffered.split("\n")
-        if rest:
-            self._partial[key] = rest
-        if lines and run.echo:
-            # Whole lines in one write: concurrent tasks never interleave within a line.
-            self._real.write("\n".join(lines) + "\n")
-        for line in lines:
-            run.log(action, self._stream, line)
+        with self._lock:
+            buffered = self._partial.pop(key, "") + text
+            *lines, rest = buffered.split("\n")
+            if rest:
+                self._partial[key] = rest
+            if lines and run.echo:
+                # Whole lines in one write: concurrent tasks never interleave within a line.
+                self._real.write("\n".join(lines) + "\n")
+            for line in lines:
+                run.log(action, self._stream, line)
         return len(text)
 
     def flush_action(self, action: ActionContext) -> None:
-        rest = self._partial.pop((action.run.name, action.action_id), None)
+        with self._lock:
+            rest = self._partial.pop((action.run.name, action.action_id), None)
         if rest:
             if action.run.echo:
                 self._real.write(rest + "\n")

@@ -1007,6 +1007,43 @@ async def chorus(n: int) -> int:
     return sum(a) + sum(b)
 
 
+@env.task
+def prints_from_two_threads(n: int) -> int:
+    """Two threads of one action print pieces of one line at once."""
+    import contextvars
+
+    def pieces(mark: str) -> None:
+        for _ in range(n):
+            print(mark, end="")
+
+    threads = [
+        threading.Thread(target=contextvars.copy_context().run, args=(pieces, mark))
+        for mark in "ab"
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    print()
+    return n
+
+
+def test_pieces_of_a_line_printed_by_two_threads_of_one_action_are_all_kept(
+    store: Any,
+) -> None:
+    """Two threads of an action (to_thread helpers, or a timed-out body beside its retry)
+    print to one pending line: both took it, added their piece and put it back, so one
+    piece was lost."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        run = flyte.with_runcontext(echo=False).run(prints_from_two_threads, 3000)
+    finally:
+        sys.setswitchinterval(before)
+    text = "".join(line.line for line in store.logs(run.name))
+    assert (text.count("a"), text.count("b")) == (3000, 3000)
+
+
 def test_logs_are_captured_per_action_and_never_mixed(store: Any) -> None:
     run = flyte.with_runcontext(echo=False).run(chorus, 6)
     assert run.outputs()[0] == 30
