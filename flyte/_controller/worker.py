@@ -98,6 +98,9 @@ class WorkerRun:
         self.reports: dict[str, tuple[int, Any]] = {}
         self.writer = _ChannelWriter(controller, name)
         self.aborted = threading.Event()
+        # Sync attempts ("action:attempt") cancelled here (a timeout, an abort): their
+        # bodies may start no more calls. The run's other bodies here go on.
+        self.cancelled: set[str] = set()
         self.sync_threads = SyncThreads()
         self.detached: set[Any] = set()
         # (action id, attempt) -> the controller's key for that attempt
@@ -330,9 +333,11 @@ class WorkerController(MapsByCalls):
         kwargs: dict[str, Any],
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
         # As in the driver: checked now, numbered when it starts (`LocalController.prepare`).
+        run: WorkerRun = parent.run  # type: ignore[assignment]
+        if run.cancelled and f"{parent.action_id}:{parent.attempt}" in run.cancelled:
+            raise ActionAborted(f"{parent.task_name} was stopped (its timeout or an abort)")
         check_call(task, parent, args, kwargs)
         group = group_var.get()
-        run: WorkerRun = parent.run  # type: ignore[assignment]
         key = run.keys.get((parent.action_id, parent.attempt), 0)
         return functools.partial(self._remote_call, task, parent, args, kwargs, group, key)
 
@@ -583,7 +588,7 @@ class WorkerController(MapsByCalls):
             return
         if isinstance(entry, tuple):
             run, thread_key = entry
-            run.aborted.set()
+            run.cancelled.add(thread_key)
             run.sync_threads.interrupt(thread_key, ActionAborted)
         else:
             entry.cancel()

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import flyte
 from flyte._controller.channel import Channel
 
 
@@ -202,3 +203,31 @@ def test_a_request_made_as_the_driver_is_found_gone_fails_at_once(pair: Any) -> 
     asker.join(10)
     assert not asker.is_alive(), "the request waited for a driver that is gone"
     assert isinstance(outcome[0], ActionAborted), outcome
+
+
+def test_cancelling_one_attempt_on_a_worker_leaves_the_run_s_other_bodies_free(
+    pair: Any,
+) -> None:
+    """A Dask worker cancels one sync attempt (its timeout) by its key. It marked the
+    worker's whole run aborted: every later body of that run on that worker was refused
+    its calls to other tasks. Only the cancelled body's calls are refused now."""
+    from flyte._context import ActionContext
+    from flyte._controller.worker import WorkerController
+    from flyte.errors import ActionAborted
+
+    env = flyte.TaskEnvironment("cancel_scope")
+
+    @env.task
+    def child(x: int) -> int:
+        return x
+
+    sender, _receiver, _ = pair
+    controller = WorkerController(sender)
+    run = controller._run_for("r-1", "local", {}, False, {})
+    controller._tasks[7] = (run, "a1:1")  # a sync attempt running here, as start_attempt keeps it
+    controller.cancel(7)
+    timed_out = ActionContext(run=run, action_id="a1", task_name="cancel_scope.t", attempt=1)  # type: ignore[arg-type]
+    other = ActionContext(run=run, action_id="a2", task_name="cancel_scope.t", attempt=1)  # type: ignore[arg-type]
+    with pytest.raises(ActionAborted):
+        controller.prepare(child, timed_out, (1,), {})
+    controller.prepare(child, other, (1,), {})  # checked and ready to send: not refused
