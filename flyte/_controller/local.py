@@ -429,9 +429,10 @@ class LocalController(MapsByCalls):
     ) -> Callable[[], Coroutine[Any, Any, Any]]:
         """Check the call now; return a factory for the coroutine that runs it.
 
-        The arguments are type-checked here (a wrong call fails where it is made); the call's identity (inputs digest, sequence number, id) is fixed when it
-        starts, so a wide fan-out holds only its arguments and a small coroutine per call
-        not yet started. The sequence number only tells apart calls of one task with
+        The arguments are type-checked here (a wrong call fails where it is made); the
+        call's identity (inputs digest, sequence number, id) is fixed when it starts, so a
+        wide fan-out holds only its arguments and a small coroutine per call not yet
+        started. The sequence number only tells apart calls of one task with
         equal inputs, interchangeable by definition, so their start order may number them.
         `flyte.map` creates the coroutines only when they are about to run, so calls that
         an abort cancels before they start leave no never-awaited coroutine behind.

@@ -187,11 +187,6 @@ class WorkerController(MapsByCalls):
         for req in list(self._waiting):
             self._resolve(req, False, error)
 
-    def _unless_gone(self, req: int) -> None:
-        gone = self._gone
-        if gone is not None:
-            self._resolve(req, False, gone)
-
     # -- loop ----------------------------------------------------------------------
 
     @property
@@ -259,7 +254,9 @@ class WorkerController(MapsByCalls):
         except OSError:
             if self._gone is None:
                 raise
-        self._unless_gone(req)
+        gone = self._gone
+        if gone is not None:  # set before, or while, it was sent: nobody will answer it
+            self._resolve(req, False, gone)
 
     def _resolve(self, req: int, ok: bool, blob: bytes) -> None:
         entry = self._waiting.pop(req, None)
