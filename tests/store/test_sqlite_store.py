@@ -61,6 +61,51 @@ def test_wal_and_pragmas(tmp_path: Path) -> None:
         assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_none_and_bytes_bind_through_identity_adapters(tmp_path: Path) -> None:
+    """sqlite3 adapts every None and bytes parameter; without an adapter registered for
+    them it raises and clears an AttributeError for each one (about ten per action row).
+    Identity adapters keep the values as they are, and an adapter the user registered
+    first is kept."""
+    script = """
+import sqlite3
+
+class Mine(bytes):
+    pass
+
+def user_adapter(value):
+    return "user"
+
+sqlite3.register_adapter(bytes, user_adapter)
+import flyte._store.sqlite  # registers its adapters
+
+adapters = sqlite3.adapters
+assert adapters[(bytes, sqlite3.PrepareProtocol)] is user_adapter, "user adapter replaced"
+none = adapters[(type(None), sqlite3.PrepareProtocol)]
+assert none(None) is None
+del adapters[(bytes, sqlite3.PrepareProtocol)]
+import importlib
+importlib.reload(flyte._store.sqlite)
+same = adapters[(bytes, sqlite3.PrepareProtocol)]
+value = b"exact"
+assert same(value) is value
+conn = sqlite3.connect(":memory:")
+conn.execute("CREATE TABLE t (a, b)")
+conn.execute("INSERT INTO t VALUES (?, ?)", (None, value))
+assert conn.execute("SELECT a, b, typeof(a), typeof(b) FROM t").fetchone() == (
+    None, value, "null", "blob"
+)
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=child_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.stdout.strip() == "ok", done.stderr
+
+
 def test_migrations_are_named_and_recorded_once(tmp_path: Path) -> None:
     db = tmp_path / "runs.db"
     SqliteRunStore(db).write([("run_insert", run_row("keep-me"))])
