@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["Config", "current", "executor_spec", "replace_config", "reset"]
+__all__ = ["Config", "current", "executor_spec", "replace_config", "reset", "server_endpoint"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +61,21 @@ def reset() -> None:
     global _current
     with _lock:
         _current = Config()
+
+
+def server_endpoint() -> str | None:
+    """The server runs go to, as configured (not yet normalized); None runs them here.
+
+    `flyte.init(endpoint=...)` wins; `flyte.init(store=...)` without an endpoint means
+    local even when `$FLYTE_ENDPOINT` is set; otherwise `$FLYTE_ENDPOINT`.
+    """
+    config = _current
+    endpoint = config.endpoint
+    if endpoint is None:
+        if config.store is not None:
+            return None
+        endpoint = os.environ.get("FLYTE_ENDPOINT")
+    return endpoint or None
 
 
 def executor_spec() -> Any:

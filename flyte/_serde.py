@@ -322,7 +322,5 @@ _PROCESS_KEY: list[bytes] = []
 
 def _process_key() -> bytes:
     if not _PROCESS_KEY:
-        import secrets
-
-        _PROCESS_KEY.append(secrets.token_bytes(_MAC_BYTES))
+        _PROCESS_KEY.append(os.urandom(_MAC_BYTES))  # what secrets.token_bytes returns
     return _PROCESS_KEY[0]

@@ -324,11 +324,6 @@ class TaskTemplate(Generic[P, R]):
 
 def _cluster_only(task: TaskTemplate[Any, Any]) -> dict[str, Any]:
     """Settings that only a cluster acts on: validated, recorded, noted once."""
-    from flyte._cluster import Trigger, describe, note
-
-    for trigger in task.triggers:
-        if not isinstance(trigger, Trigger):
-            raise InvalidOptionError(f"triggers must be flyte.Trigger(...), got {trigger!r}")
     found = {
         "queue": task.queue,
         "interruptible": task.interruptible or None,
@@ -337,6 +332,13 @@ def _cluster_only(task: TaskTemplate[Any, Any]) -> dict[str, Any]:
         "links": list(task.links) or None,
         "produces_artifacts": task.produces_artifacts or None,
     }
+    if all(value is None for value in found.values()):
+        return {}  # the usual task: flyte._cluster is not imported for it
+    from flyte._cluster import Trigger, describe, note
+
+    for trigger in task.triggers:
+        if not isinstance(trigger, Trigger):
+            raise InvalidOptionError(f"triggers must be flyte.Trigger(...), got {trigger!r}")
     recorded = {k: describe(v) for k, v in found.items() if v is not None}
     for key in recorded:
         note(f"{key}=", "it only takes effect on a Flyte cluster")

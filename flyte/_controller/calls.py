@@ -9,7 +9,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
-import ctypes
 import functools
 import os
 import sys
@@ -134,6 +133,8 @@ def raise_in_thread(ident: int, exc_type: type[BaseException]) -> None:
         # body is left to finish on its own; the caller still gets the timeout or abort
         # at once, and what the body returns later is discarded.
         return
+    import ctypes  # here: only an abort or a timeout of a sync body needs it
+
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(exc_type))
 
 

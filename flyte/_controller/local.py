@@ -60,7 +60,6 @@ from flyte.errors import (
     TaskTimeoutError,
     as_user_error,
 )
-from flyte.report._report import REPORT_TASKS, finish_report
 
 if TYPE_CHECKING:
     from flyte._cachekey import KeyParts
@@ -682,6 +681,8 @@ class LocalController(MapsByCalls):
         retries = task.retries
         attempts = retries.count + 1
         if task.report:  # also a task restored from a snapshot (deployed, notebook rerun)
+            from flyte.report._report import REPORT_TASKS  # only report tasks load reports
+
             REPORT_TASKS.add(task.name)
         runtime = task.timeout.seconds if task.timeout is not None else None
         # Timeout(deadline=) bounds the action across all its attempts.
@@ -750,7 +751,7 @@ class LocalController(MapsByCalls):
                 raise _action_failed(run, aid, failure, number, cache_status.value) from None
             flush_action_logs(child)
             if task.report:
-                finish_report(child)
+                _finish_report(child)
             if run.aborted.is_set():  # a sync body that finished after its run was aborted
                 rec.action_failed(run.name, aid, phase=_ABORTED, ended_at=time.time())
                 raise ActionAborted(f"run {run.name} was aborted")
@@ -808,6 +809,12 @@ def _record_start(run: RunState, task: TaskTemplate[Any, Any], call: Call, start
     )
 
 
+def _finish_report(child: ActionContext) -> None:
+    from flyte.report._report import finish_report  # only report tasks load reports
+
+    finish_report(child)
+
+
 def _attempt_failed(
     run: RunState,
     task: TaskTemplate[Any, Any],
@@ -825,7 +832,7 @@ def _attempt_failed(
     """
     flush_action_logs(child)
     if task.report:
-        finish_report(child)
+        _finish_report(child)
     for handle in child.pending:
         handle.cancel()
     exc = _attempt_error(exc, task, *limits)

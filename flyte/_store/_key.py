@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 import stat
 import threading
 from pathlib import Path
@@ -52,7 +51,7 @@ def _load_or_create(home: Path) -> bytes:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             # No fsync: a key lost in a crash only turns the values it sealed into misses.
-            os.write(fd, secrets.token_bytes(_KEY_BYTES))
+            os.write(fd, os.urandom(_KEY_BYTES))
         finally:
             os.close(fd)
         try:
@@ -90,4 +89,4 @@ def _ephemeral(reason: str, *, quiet: bool = False) -> bytes:
     (_log.debug if quiet else _log.warning)(
         "flyte: %s; stored values are authenticated for this process only", reason
     )
-    return secrets.token_bytes(_KEY_BYTES)
+    return os.urandom(_KEY_BYTES)

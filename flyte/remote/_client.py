@@ -42,25 +42,16 @@ class RemoteSettings:
 
 
 def remote_settings() -> RemoteSettings | None:
-    """The configured server, or None when everything is local.
+    """The configured server (`flyte._config.server_endpoint`), or None when everything
+    is local."""
+    from flyte._config import current, server_endpoint
 
-    `flyte.init(endpoint=...)` wins; `flyte.init(store=...)` without an endpoint means
-    local even when `$FLYTE_ENDPOINT` is set; otherwise `$FLYTE_ENDPOINT`.
-    """
-    from flyte._config import current
-
-    config = current()
-    endpoint = config.endpoint
-    api_key = config.api_key
+    endpoint = server_endpoint()
     if endpoint is None:
-        if config.store is not None:
-            return None
-        endpoint = os.environ.get("FLYTE_ENDPOINT") or None
-    if not endpoint:
         return None
     return RemoteSettings(
         endpoint=normalize_endpoint(endpoint),
-        api_key=api_key or os.environ.get("FLYTE_API_KEY") or None,
+        api_key=current().api_key or os.environ.get("FLYTE_API_KEY") or None,
     )
 
 

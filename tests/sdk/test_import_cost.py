@@ -60,3 +60,26 @@ def test_running_a_task_still_loads_no_heavy_dependency(tmp_path: Path) -> None:
     proc = _python(code, tmp_path / "home")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
+
+
+# Loaded by a plain run only for what uses them (cluster-only settings, a server, reports,
+# a sync body interrupted; os.urandom makes names and keys): each costs `python hello.py`
+# time at start.
+UNUSED_BY_A_PLAIN_RUN = ("flyte._cluster", "flyte.remote", "flyte.report", "ctypes", "secrets")
+
+
+def test_a_plain_run_loads_only_what_it_uses(tmp_path: Path) -> None:
+    code = (
+        "import json, sys\n"
+        "import flyte\n"
+        "env = flyte.TaskEnvironment('imp')\n"
+        "@env.task\n"
+        "def f(x: int) -> int:\n"
+        "    return x + 1\n"
+        "flyte.init()\n"
+        "assert flyte.run(f, 1).outputs()[0] == 2\n"
+        f"print(json.dumps(sorted(m for m in {UNUSED_BY_A_PLAIN_RUN!r} if m in sys.modules)))\n"
+    )
+    proc = _python(code, tmp_path / "home")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == []
