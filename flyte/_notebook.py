@@ -9,7 +9,6 @@ Nothing here imports IPython unless a kernel is already running it.
 
 from __future__ import annotations
 
-import html
 import json
 import sys
 import time
@@ -41,6 +40,12 @@ _MAX_ROWS = 200  # a 10,000-action run shows its first rows and a count, not a h
 _UPDATE_EVERY = 0.25
 
 
+def _escape(text: str) -> str:
+    import html  # not at import: every run checks `in_notebook`; only a notebook renders
+
+    return html.escape(text)
+
+
 def in_notebook() -> bool:
     """Whether this code runs in a Jupyter kernel (IPython with a kernel attached)."""
     ipython = sys.modules.get("IPython")
@@ -64,13 +69,13 @@ def _duration(seconds: float | None) -> str:
 def _phase(phase: str) -> str:
     color = _COLORS.get(phase, "#333")
     icon = _ICONS.get(phase, "")
-    return f'<span style="color:{color};font-weight:600">{icon} {html.escape(phase)}</span>'
+    return f'<span style="color:{color};font-weight:600">{icon} {_escape(phase)}</span>'
 
 
 def _short(text: str | None, width: int = 80) -> str:
     if text is None:
         return ""
-    return html.escape(text if len(text) <= width else text[: width - 1] + "…")
+    return _escape(text if len(text) <= width else text[: width - 1] + "…")
 
 
 def _depths(actions: list[ActionRecord]) -> dict[str, int]:
@@ -111,11 +116,11 @@ def _tree(actions: list[ActionRecord]) -> str:
         out = a.outputs_json if a.error_type is None else f"{a.error_type}: {a.error_message}"
         rows.append(
             "<tr>"
-            f"<td style='text-align:left'>{indent}{html.escape(a.name.rsplit('.', 1)[-1])}"
-            f" <code style='color:#888'>{html.escape(a.id)}</code></td>"
+            f"<td style='text-align:left'>{indent}{_escape(a.name.rsplit('.', 1)[-1])}"
+            f" <code style='color:#888'>{_escape(a.id)}</code></td>"
             f"<td style='text-align:left'>{_phase(a.phase.value)}</td>"
             f"<td style='text-align:right'>{_duration(a.duration)}</td>"
-            f"<td style='text-align:left'>{html.escape(', '.join(marks))}</td>"
+            f"<td style='text-align:left'>{_escape(', '.join(marks))}</td>"
             f"<td style='text-align:left'><code>{_short(out)}</code></td>"
             "</tr>"
         )
@@ -129,7 +134,7 @@ def run_html(record: RunRecord, actions: list[ActionRecord]) -> str:
     """A run as an HTML block: name, phase, duration, outputs or error, and the action tree."""
     if record.error_type:
         result = (
-            f"<b>error</b> <code>{html.escape(record.error_type)}: "
+            f"<b>error</b> <code>{_escape(record.error_type)}: "
             f"{_short(record.error_message, 300)}</code>"
         )
     else:
@@ -141,8 +146,8 @@ def run_html(record: RunRecord, actions: list[ActionRecord]) -> str:
         stats += f", {record.cache_hits} cache hits"
     return (
         '<div class="flyte-run" style="font-family:sans-serif;font-size:13px">'
-        f"<div><b>Run</b> <code>{html.escape(record.name)}</code> · "
-        f"<code>{html.escape(record.task)}</code> · {_phase(record.phase.value)} · "
+        f"<div><b>Run</b> <code>{_escape(record.name)}</code> · "
+        f"<code>{_escape(record.task)}</code> · {_phase(record.phase.value)} · "
         f"{_duration(record.duration)} · {stats}</div>"
         f"<div style='margin:4px 0'>{result}</div>"
         "<table style='border-collapse:collapse;font-size:12px'>"
@@ -162,7 +167,7 @@ def progress_html(run: Run) -> str:
     phase = run.phase.value
     return (
         f'<div class="flyte-progress" style="font-family:sans-serif;font-size:13px">'
-        f"<b>Run</b> <code>{html.escape(run.name)}</code> {_phase(phase)} · "
+        f"<b>Run</b> <code>{_escape(run.name)}</code> {_phase(phase)} · "
         f"{done}/{len(actions)} actions done · {running} running"
         + (f" · {failed} failed" if failed else "")
         + "</div>"
