@@ -65,7 +65,14 @@ def test_running_a_task_still_loads_no_heavy_dependency(tmp_path: Path) -> None:
 # Loaded by a plain run only for what uses them (cluster-only settings, a server, reports,
 # a sync body interrupted; os.urandom makes names and keys): each costs `python hello.py`
 # time at start.
-UNUSED_BY_A_PLAIN_RUN = ("flyte._cluster", "flyte.remote", "flyte.report", "html", "ctypes", "secrets")
+UNUSED_BY_A_PLAIN_RUN = (
+    "flyte._cluster",
+    "flyte.remote",
+    "flyte.report",
+    "html",
+    "ctypes",
+    "secrets",
+)
 
 
 def test_a_plain_run_loads_only_what_it_uses(tmp_path: Path) -> None:
