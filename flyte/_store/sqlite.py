@@ -402,14 +402,27 @@ class SqliteRunStore:
         attempt_rows: list[tuple[Any, ...]] = []
         log_rows: list[tuple[Any, ...]] = []
 
+        # Consecutive updates of the same columns (an action's end, as the engine records
+        # it) go in one executemany; any other op first applies them, so the batch's order
+        # holds for every row.
+        update_rows: list[tuple[Any, ...]] = []
+        update_sql = [""]
+
         def flush_actions() -> None:
             if action_rows:
                 _insert_actions(conn, action_rows)
                 action_rows.clear()
 
+        def flush_updates() -> None:
+            if update_rows:
+                conn.executemany(update_sql[0], update_rows)
+                update_rows.clear()
+
         for op in ops:
             kind = op[0]
             if kind == "action_insert":
+                if update_rows:
+                    flush_updates()
                 full = self._big({**ACTION_DEFAULTS, **op[1]}, "inputs_blob", "outputs_blob")
                 full["settings"] = self._settings_ref(conn, full["settings"])
                 action_rows.append(_ACTION_VALUES(full))
@@ -447,16 +460,20 @@ class SqliteRunStore:
             if kind == "action_update":
                 _, run, action_id, fields = op
                 fields = self._big(fields, "inputs_blob", "outputs_blob")
-                sets = ", ".join(f"{k} = ?" for k in fields)
-                conn.execute(
-                    f"UPDATE actions SET {sets} WHERE run = ? AND id = ?",
+                sql = _update_action_sql(tuple(fields))
+                if sql != update_sql[0]:
+                    flush_updates()
+                    update_sql[0] = sql
+                update_rows.append(
                     (
                         *(_to_json(v) if k == "settings" else v for k, v in fields.items()),
                         run,
                         action_id,
-                    ),
+                    )
                 )
-            elif kind == "run_insert":
+                continue
+            flush_updates()
+            if kind == "run_insert":
                 full = self._big({**RUN_DEFAULTS, **op[1]}, *_RUN_BLOBS)
                 conn.execute(
                     _INSERT_RUN,
@@ -526,6 +543,7 @@ class SqliteRunStore:
             else:
                 raise ValueError(f"unknown store operation {kind!r}")
         flush_actions()
+        flush_updates()
         if attempt_rows:
             _insert_rows(conn, _INSERT_ATTEMPTS, attempt_rows)
         if log_rows:
@@ -1022,6 +1040,20 @@ class _MultiRowInsert:
     def __init__(self, head: str, width: int, tail: str = "") -> None:
         row = "(" + ", ".join("?" * width) + ")"
         self.sql = {n: f"{head} VALUES {', '.join([row] * n)}{tail}" for n in _CHUNKS}
+
+
+_UPDATE_SQL: dict[tuple[str, ...], str] = {}
+
+
+def _update_action_sql(columns: tuple[str, ...]) -> str:
+    """The UPDATE of an action row's `columns` (a few shapes recur: made once each)."""
+    sql = _UPDATE_SQL.get(columns)
+    if sql is None:
+        if len(_UPDATE_SQL) > 256:
+            _UPDATE_SQL.clear()
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        sql = _UPDATE_SQL[columns] = f"UPDATE actions SET {sets} WHERE run = ? AND id = ?"
+    return sql
 
 
 # Few distinct sizes, so each statement is prepared once and then cached by sqlite3.

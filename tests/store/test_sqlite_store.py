@@ -177,6 +177,44 @@ def _action(run: str, aid: str, settings: Any) -> dict[str, Any]:
             "attempts": 1, "settings": settings, "seq": 0}  # fmt: skip
 
 
+def test_updates_in_one_batch_apply_in_batch_order(tmp_path: Path) -> None:
+    """Consecutive updates of the same columns are written together; every other op
+    (an update of other columns, an insert, an abort) keeps its place in the batch."""
+    store = SqliteRunStore(tmp_path / "runs.db")
+    store.write([("run_insert", run_row("r1"))])
+    running = {**_action("r1", "x", {}), "phase": "RUNNING", "ended_at": None}
+
+    def end(phase: str, when: float) -> dict[str, Any]:
+        return {"phase": phase, "outputs_json": f'"{phase}"', "ended_at": when}
+
+    store.write(
+        [
+            ("action_insert", {**running, "id": "a"}),
+            ("action_insert", {**running, "id": "b"}),
+            ("action_update", "r1", "a", end("FAILED", 3.0)),
+            ("action_update", "r1", "b", end("SUCCEEDED", 3.0)),
+            ("action_update", "r1", "a", {"phase": "RUNNING", "attempts": 2}),
+            ("action_update", "r1", "a", end("SUCCEEDED", 4.0)),
+            ("action_update", "r1", "b", end("FAILED", 4.0)),
+            # an insert after an update of its row (an upsert) applies after it
+            ("action_insert", {**running, "id": "b", "attempts": 5}),
+            ("action_insert", {**running, "id": "c"}),
+            ("action_update", "r1", "c", end("TIMED_OUT", 5.0)),
+            ("action_update", "r1", "c", {"phase": "RUNNING", "attempts": 2}),
+            # an abort after an update that marks its row running ends that row
+            ("abort_actions", "r1", 6.0),
+        ]
+    )
+    rows = {a.id: a for a in store.list_actions("r1")}
+    assert (rows["a"].phase.value, rows["a"].attempts, rows["a"].ended_at) == (
+        "SUCCEEDED",
+        2,
+        4.0,
+    )
+    assert (rows["b"].phase.value, rows["b"].attempts) == ("ABORTED", 5)
+    assert (rows["c"].phase.value, rows["c"].attempts) == ("ABORTED", 2)
+
+
 def test_a_task_s_settings_are_stored_once_and_read_back_everywhere(tmp_path: Path) -> None:
     """Action rows refer to their task's settings, kept once per store; every reader
     (the store's reads, the live changes the TUI reads, the public view) sees the JSON."""
