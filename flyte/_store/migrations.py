@@ -255,6 +255,14 @@ CREATE VIEW actions_v1 AS SELECT
 FROM actions;
 """
 
+# A run that ends, is aborted or is found dead marks its actions still QUEUED or RUNNING
+# as ABORTED, in the same transaction (`sqlite._END_ACTIVE`): that scanned every action of
+# the run (130 ms at 100,000 actions, in the batch a run's end waits for). Most actions
+# are written already ended, so this index holds only the few active ones.
+_ACTIVE_ACTIONS = """
+CREATE INDEX actions_active ON actions (run) WHERE phase IN ('QUEUED', 'RUNNING');
+"""
+
 MIGRATIONS: list[tuple[str, str]] = [
     ("0001_initial", _V1),
     ("0002_public_views", _PUBLIC_VIEWS),
@@ -265,6 +273,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0007_counts_per_batch", _COUNTS_PER_BATCH),
     ("0008_implied_attempts", _IMPLIED_ATTEMPTS),
     ("0009_shared_settings", _SHARED_SETTINGS),
+    ("0010_active_actions", _ACTIVE_ACTIONS),
 ]
 
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")

@@ -53,6 +53,12 @@ __all__ = ["SqliteRunStore", "connect"]
 
 BUSY_TIMEOUT_MS = 60_000
 _ACTIVE = (Phase.QUEUED.value, Phase.RUNNING.value)
+# The phases are written out, not bound: only then can SQLite use the partial index of
+# active actions (migration 0010), whose WHERE clause this one must match.
+_END_ACTIVE = (
+    "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
+    "WHERE run = ? AND phase IN ('QUEUED', 'RUNNING')"
+)
 _TERMINAL = frozenset(p.value for p in Phase if p.is_terminal)
 _RUN_BLOBS = ("inputs_blob", "outputs_blob", "task_blob")
 _log = logging.getLogger("flyte.store")
@@ -484,11 +490,7 @@ class SqliteRunStore:
                 )
             elif kind == "abort_actions":
                 _, run, ended = op
-                conn.execute(
-                    "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                    "WHERE run = ? AND phase IN (?, ?)",
-                    (Phase.ABORTED.value, ended, run, *_ACTIVE),
-                )
+                conn.execute(_END_ACTIVE, (Phase.ABORTED.value, ended, run))
             elif kind == "run_update":
                 _, name, fields = op
                 fields = self._big(fields, *_RUN_BLOBS)
@@ -497,11 +499,7 @@ class SqliteRunStore:
                 if fields.get("phase") in _TERMINAL:
                     # A terminal run has no running action, in the same transaction: the
                     # engine may have failed to record some (a RecursionError unwinding).
-                    conn.execute(
-                        "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                        "WHERE run = ? AND phase IN (?, ?)",
-                        (Phase.ABORTED.value, fields.get("ended_at"), name, *_ACTIVE),
-                    )
+                    conn.execute(_END_ACTIVE, (Phase.ABORTED.value, fields.get("ended_at"), name))
             elif kind == "cache_put":
                 row = self._big(op[1], "outputs_blob")
                 conn.execute(
@@ -592,11 +590,7 @@ class SqliteRunStore:
                         (*fields.values(), name, *_ACTIVE, pids.get(name)),
                     ).rowcount
                     if changed:
-                        conn.execute(
-                            "UPDATE actions SET phase = ?, ended_at = coalesce(ended_at, ?) "
-                            "WHERE run = ? AND phase IN (?, ?)",
-                            (Phase.ABORTED.value, fields["ended_at"], name, *_ACTIVE),
-                        )
+                        conn.execute(_END_ACTIVE, (Phase.ABORTED.value, fields["ended_at"], name))
         except StoreError as exc:
             _log.debug("flyte: could not record interrupted runs: %s", exc)
         finally:

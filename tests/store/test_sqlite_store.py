@@ -215,6 +215,35 @@ def test_updates_in_one_batch_apply_in_batch_order(tmp_path: Path) -> None:
     assert (rows["c"].phase.value, rows["c"].attempts) == ("ABORTED", 2)
 
 
+def test_ending_a_run_reads_only_its_active_actions(tmp_path: Path) -> None:
+    """A run's end marks its actions still active as ABORTED in the same transaction;
+    that statement reads them from the partial index of active actions, not every action
+    of the run (it scanned 100,000 rows at the end of a 100,000-task fan-out)."""
+    from flyte._store.sqlite import _END_ACTIVE
+
+    store = SqliteRunStore(tmp_path / "runs.db")
+    store.write([("run_insert", run_row("r1"))])
+    ended = {**_action("r1", "x", {}), "phase": "SUCCEEDED"}
+    active = {**_action("r1", "x", {}), "phase": "RUNNING", "ended_at": None}
+    store.write(
+        [("action_insert", {**ended, "id": f"done{i}"}) for i in range(200)]
+        + [("action_insert", {**active, "id": "left"})]
+    )
+    conn = store._conn()
+    plan = " ".join(
+        row[3] for row in conn.execute("EXPLAIN QUERY PLAN " + _END_ACTIVE, ("ABORTED", 1.0, "r1"))
+    )
+    assert "actions_active" in plan, plan
+    indexed = conn.execute(
+        "SELECT count(*) FROM actions INDEXED BY actions_active "
+        "WHERE run = 'r1' AND phase IN ('QUEUED', 'RUNNING')"
+    ).fetchone()[0]
+    assert indexed == 1
+    store.write([("run_update", "r1", {"phase": "SUCCEEDED", "ended_at": 9.0})])
+    phases = {a.id: a.phase.value for a in store.list_actions("r1")}
+    assert phases["left"] == "ABORTED" and phases["done7"] == "SUCCEEDED"
+
+
 def test_a_task_s_settings_are_stored_once_and_read_back_everywhere(tmp_path: Path) -> None:
     """Action rows refer to their task's settings, kept once per store; every reader
     (the store's reads, the live changes the TUI reads, the public view) sees the JSON."""
