@@ -13,7 +13,14 @@ import time
 
 from flyte.errors import StoreError
 
-__all__ = ["MIGRATIONS", "PUBLIC_VIEWS", "check_current", "check_foreign", "migrate"]
+__all__ = [
+    "MIGRATIONS",
+    "PUBLIC_VIEWS",
+    "READ_OPTIONAL",
+    "check_current",
+    "check_foreign",
+    "migrate",
+]
 
 _V1 = """
 CREATE TABLE runs (
@@ -276,6 +283,9 @@ MIGRATIONS: list[tuple[str, str]] = [
     ("0010_active_actions", _ACTIVE_ACTIONS),
 ]
 
+READ_OPTIONAL = frozenset({"0010_active_actions"})
+"""Migrations a reader does not need (indexes): a read-only store may lack them."""
+
 PUBLIC_VIEWS = ("runs_v1", "actions_v1", "attempts_v1", "logs_v1", "cache_v1")
 """The views `flyte db query` users and tools may rely on across migrations."""
 
@@ -377,7 +387,7 @@ def check_current(conn: sqlite3.Connection, path: str, reason: str) -> None:
             f"run store {path} was written by a newer flyte-local (schema {unknown[-1]}); "
             "upgrade flyte-local or set FLYTE_HOME to another folder"
         )
-    missing = [name for name in known if name not in applied]
+    missing = [name for name in known if name not in applied and name not in READ_OPTIONAL]
     if missing:
         raise StoreError(
             f"run store {path} is read-only ({reason}) and needs an upgrade to this "

@@ -184,6 +184,22 @@ def test_a_read_only_store_is_read_without_writing(tmp_path: Path) -> None:
     assert rec is not None and (rec.phase, rec.interrupted) == (Phase.ABORTED, True)
 
 
+def test_a_read_only_store_without_the_newest_index_is_still_read(tmp_path: Path) -> None:
+    """A store last written by the version before `0010_active_actions` (an index, which
+    no reader needs) is read where it cannot be migrated, not refused as too old."""
+    home = tmp_path / "home"
+    db = seed_dead_run(home)
+    raw = sqlite3.connect(db)
+    raw.execute("DROP INDEX actions_active")
+    raw.execute("DELETE FROM _migrations WHERE name = '0010_active_actions'")
+    raw.commit()
+    raw.close()
+    with read_only(home):
+        runs = cli(home, "get", "runs", "--json")
+        assert runs.returncode == 0, runs.stderr
+        assert '"dead-run"' in runs.stdout
+
+
 def test_readers_of_a_dead_run_see_it_interrupted_even_if_the_write_fails(
     tmp_path: Path,
 ) -> None:
