@@ -171,7 +171,8 @@ class SyncThreads:
         One sent just before, as the body ended, may be delivered in this call (on entry,
         too): callers retry it until it returns, dropping that interruption (the body had
         finished; its outcome stands): `while True: try: leave(key); break; except
-        LATE: pass`.
+        LATE: pass`. The loop stands in each caller's own frame, not in a helper: a
+        helper's first instruction, before its `try`, could take the interruption.
         """
         with self._lock:
             self._idents.pop(key, None)

@@ -662,16 +662,21 @@ print("stopped" if stopped.wait(15) else "still running")
 """
 
 
-def test_a_timed_out_sync_body_is_stopped(tmp_path: Path) -> None:
-    # In a process without coverage: under a tracer the engine leaves a timed-out body to
-    # end on its own (see `raise_in_thread`), so this is checked untraced even in `make test`.
-    script = tmp_path / "stopped.py"
-    script.write_text(_STOPPED_PROGRAM)
+def _run_untraced(tmp_path: Path, program: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run `program` in a process without coverage: under a tracer the engine leaves a
+    timed-out sync body to end on its own (see `raise_in_thread`), so what stops a body is
+    checked untraced even in `make test`."""
+    script = tmp_path / "program.py"
+    script.write_text(program)
     env_ = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE_", "COVERAGE_"))}
     env_["FLYTE_HOME"] = str(tmp_path / "home")
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env_, timeout=60
+    return subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env_, timeout=timeout
     )
+
+
+def test_a_timed_out_sync_body_is_stopped(tmp_path: Path) -> None:
+    proc = _run_untraced(tmp_path, _STOPPED_PROGRAM, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["timed", "out", "stopped"], proc.stdout
 
@@ -726,13 +731,7 @@ def test_a_timeout_sent_as_a_sync_body_ends_does_not_hit_the_next_body(tmp_path:
     """A timeout looks up the body's thread and then interrupts it. When the body ended in
     between, the interruption hit that pool thread afterwards: it died when handed its
     next body, and that action never ran (the next run hung)."""
-    script = tmp_path / "late.py"
-    script.write_text(_LATE_TIMEOUT_PROGRAM)
-    env_ = {k: v for k, v in os.environ.items() if not k.startswith(("FLYTE_", "COVERAGE_"))}
-    env_["FLYTE_HOME"] = str(tmp_path / "home")
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env_, timeout=90
-    )
+    proc = _run_untraced(tmp_path, _LATE_TIMEOUT_PROGRAM, timeout=90)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["TIMED_OUT", "SUCCEEDED", "7"], proc.stdout + proc.stderr
 
